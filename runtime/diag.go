@@ -1,0 +1,140 @@
+// Package runtime turns a recipe file into a checked plan and executes it: loading and
+// versioning, lint with positioned diagnostics, --set overrides, the stage graph, trigger
+// compilation, the step loop with its events, run directories, metrics and logging.
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Severity of a diagnostic.
+type Severity int
+
+const (
+	Error Severity = iota
+	Warning
+)
+
+func (s Severity) String() string {
+	if s == Warning {
+		return "warning"
+	}
+	return "error"
+}
+
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Range is where a diagnostic points: a file position, or a --set override.
+type Range struct {
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+	Column   int    `json:"column,omitempty"`
+	Override string `json:"override,omitempty"` // "path=value" when the problem is in a --set
+}
+
+func (r Range) String() string {
+	switch {
+	case r.Override != "":
+		return "--set " + r.Override
+	case r.Line == 0:
+		return r.File
+	}
+	return fmt.Sprintf("%s:%d:%d", r.File, r.Line, r.Column)
+}
+
+// Diagnostic is one problem found in a recipe.
+type Diagnostic struct {
+	Severity Severity `json:"severity"`
+	Summary  string   `json:"summary"`          // one line, printed after the position
+	Detail   string   `json:"detail,omitempty"` // optional longer help, printed indented
+	Range    Range    `json:"range"`
+}
+
+// String renders `recipe.yaml:12:9: error: unknown stage kind "x" (did you mean "y"?)`.
+func (d Diagnostic) String() string {
+	return fmt.Sprintf("%s: %s: %s", d.Range, d.Severity, d.Summary)
+}
+
+// Diagnostics collects every problem of a recipe; it is never cut short at the first one.
+type Diagnostics []Diagnostic
+
+// HasErrors reports whether any diagnostic is an error.
+func (ds Diagnostics) HasErrors() bool {
+	for _, d := range ds {
+		if d.Severity == Error {
+			return true
+		}
+	}
+	return false
+}
+
+// Format renders one diagnostic per line, with its detail indented below.
+func (ds Diagnostics) Format() string {
+	var b strings.Builder
+	for _, d := range ds {
+		b.WriteString(d.String())
+		b.WriteByte('\n')
+		if d.Detail != "" {
+			for line := range strings.SplitSeq(d.Detail, "\n") {
+				b.WriteString("    " + line + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
+// Error makes Diagnostics usable as an error.
+func (ds Diagnostics) Error() string { return strings.TrimSuffix(ds.Format(), "\n") }
+
+// JSON renders the diagnostics as a JSON array.
+func (ds Diagnostics) JSON() []byte {
+	if ds == nil {
+		ds = Diagnostics{}
+	}
+	b, _ := json.MarshalIndent(ds, "", "  ")
+	return b
+}
+
+// didYouMean returns ` (did you mean "x"?)` for the closest candidate within a small edit
+// distance, or "" when nothing is close.
+func didYouMean(got string, candidates []string) string {
+	best, bestDist := "", 1<<30
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(got), strings.ToLower(c)); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	if best == "" || bestDist > max(2, len(got)/3) {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is the Damerau–Levenshtein distance (adjacent transpositions count once), so
+// "cahce" is one edit from "cache".
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
+}

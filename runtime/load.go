@@ -1,0 +1,206 @@
+package runtime
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"github.com/yai-dev/yai/stages"
+	"go.yaml.in/yaml/v3"
+)
+
+// LoadFile reads and checks a recipe file with --set overrides applied (each "path=value").
+func LoadFile(path string, overrides []string) (*Recipe, Diagnostics) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Diagnostics{{Severity: Error, Summary: err.Error(), Range: Range{File: path}}}
+	}
+	return Load(path, src, overrides)
+}
+
+// Load parses and lints a recipe. It returns every problem at once; the recipe is nil only when
+// the document could not be read as a version 1 recipe at all. Load never panics on bad input.
+func Load(file string, src []byte, overrides []string) (*Recipe, Diagnostics) {
+	l := &linter{file: file, overrides: map[*yaml.Node]string{}}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return nil, Diagnostics{syntaxError(file, err)}
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, Diagnostics{{Severity: Error, Summary: `empty recipe: start it with "version: 1"`, Range: Range{File: file, Line: 1, Column: 1}}}
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, Diagnostics{{Severity: Error, Summary: "a recipe is a mapping of keys (version, name, model, …), got " + describe(root), Range: l.rangeOf(root)}}
+	}
+	for _, o := range overrides {
+		l.applyOverride(root, o)
+	}
+	if !l.checkVersion(root) {
+		return nil, l.diags
+	}
+
+	r := &Recipe{File: file, Dir: filepath.Dir(file), Doc: &doc}
+	rv := reflect.ValueOf(r).Elem()
+	if err := stages.ApplyDefaults(rv, recipeFields); err != nil {
+		panic(err) // the recipe's own defaults are fixed at compile time
+	}
+	l.decodeObject(root, rv, recipeFields)
+	l.lintStages(r, valueOf(root, "stages"))
+	sortDiagnostics(l.diags)
+	return r, l.diags
+}
+
+// sortDiagnostics orders problems as a reader meets them: overrides first, then by position.
+func sortDiagnostics(ds Diagnostics) {
+	sort.SliceStable(ds, func(i, j int) bool {
+		a, b := ds[i].Range, ds[j].Range
+		if (a.Override != "") != (b.Override != "") {
+			return a.Override != ""
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+// syntaxError turns a YAML parser error into a diagnostic. The parser reports a line only,
+// so the column is 1.
+func syntaxError(file string, err error) Diagnostic {
+	line := 1
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+	}
+	msg := yamlLine.ReplaceAllString(err.Error(), "")
+	msg = regexp.MustCompile(`^yaml: (unmarshal errors:\n\s*)?:?\s*`).ReplaceAllString(msg, "")
+	return Diagnostic{Severity: Error, Summary: "YAML syntax: " + msg, Range: Range{File: file, Line: line, Column: 1}}
+}
+
+// checkVersion runs before anything else: without a known version the rest cannot be read.
+func (l *linter) checkVersion(root *yaml.Node) bool {
+	v := valueOf(root, "version")
+	if v == nil || isNull(v) {
+		at := keyOf(root, "version")
+		if at == nil {
+			at = &yaml.Node{Line: 1, Column: 1}
+		}
+		d := l.errorf(at, `missing version: start the recipe with "version: %d"`, Version)
+		d.Detail = "every recipe declares the format version it is written in, so future formats can change safely"
+		return false
+	}
+	if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" || v.Value != strconv.Itoa(Version) {
+		l.errorf(v, "unsupported recipe version %s (this yai reads version %d)", describe(v), Version)
+		return false
+	}
+	return true
+}
+
+// lintStages decodes each stage's settings by its kind and checks ids, events and triggers,
+// then the graph.
+func (l *linter) lintStages(r *Recipe, list *yaml.Node) {
+	if list == nil || list.Kind != yaml.SequenceNode {
+		return // reported by decodeObject
+	}
+	ids := map[string]*yaml.Node{}
+	kindCount := map[string]int{}
+	for i := range r.Stages {
+		s := &r.Stages[i]
+		if i < len(list.Content) {
+			s.Node = list.Content[i]
+		}
+		if s.ID != "" {
+			idNode := valueOf(s.Node, "id")
+			if first, dup := ids[s.ID]; dup {
+				l.errorf(idNode, "duplicate stage id %q (first used at line %d)", s.ID, first.Line)
+			} else {
+				ids[s.ID] = idNode
+			}
+		}
+		if s.Kind == "" {
+			continue // missing kind already reported
+		}
+		kind, ok := stages.Get(s.Kind)
+		if !ok {
+			d := l.errorf(valueOf(s.Node, "kind"), "unknown stage kind %q%s", s.Kind, didYouMean(s.Kind, stages.KindNames()))
+			d.Detail = "stage kinds: " + join(stages.KindNames())
+			continue
+		}
+		kindCount[s.Kind]++
+		if kind.Once && kindCount[s.Kind] == 2 {
+			l.errorf(valueOf(s.Node, "kind"), "a recipe may have only one %q stage", s.Kind)
+		}
+		s.Config = kind.NewConfig()
+		if with, _ := s.With.(*yaml.Node); with != nil {
+			l.decodeObject(with, reflect.ValueOf(s.Config).Elem(), kind.Fields)
+		}
+		s.Event = kind.DefaultEvent()
+		if s.On != "" {
+			s.Event = stages.Event(s.On)
+			if !kind.Allows(s.Event) {
+				l.errorf(valueOf(s.Node, "on"), "stage kind %q cannot listen to %q (allowed: %s)", s.Kind, s.On, joinEvents(kind.Events))
+			}
+		}
+		if s.Every > 0 && !s.Event.PerStep() {
+			l.errorf(valueOf(s.Node, "every"), "every: only per-step events can repeat; %q fires once", s.Event)
+		}
+		if s.When != "" {
+			s.trigger = l.compileTrigger(valueOf(s.Node, "when"), s.When)
+		}
+	}
+	l.lintReferences(r)
+	l.lintGraph(r)
+}
+
+// lintReferences checks what one stage's settings imply about the others.
+func (l *linter) lintReferences(r *Recipe) {
+	has := map[string]bool{}
+	for _, s := range r.Stages {
+		has[s.Kind] = true
+	}
+	for _, s := range r.Stages {
+		if g, ok := s.Config.(*stages.GuardConfig); ok && g.Action == stages.GuardReload && !has["reload-selective"] {
+			l.errorf(valueOf(valueOf(s.Node, "with"), "action"), "guard %q reloads, but the recipe has no reload-selective stage", s.ID)
+		}
+	}
+	if len(r.Stages) > 0 && !has["step"] {
+		l.warnf(keyOf(r.Doc.Content[0], "stages"), "no step stage: the run will not train")
+	}
+}
+
+func join(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += x
+	}
+	return out
+}
+
+func joinEvents(es []stages.Event) string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = string(e)
+	}
+	return join(s)
+}
+
+// ResolvedYAML is the recipe as run: the file with every override applied.
+func (r *Recipe) ResolvedYAML() ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(r.Doc); err != nil {
+		return nil, fmt.Errorf("encode resolved recipe: %w", err)
+	}
+	return b.Bytes(), enc.Close()
+}

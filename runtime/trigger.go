@@ -1,0 +1,97 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+	"github.com/yai-dev/yai/stages"
+	"go.yaml.in/yaml/v3"
+)
+
+var sprintf = fmt.Sprintf
+
+// CompileTrigger compiles a trigger expression against the typed environment; it must be boolean.
+func CompileTrigger(src string) (*vm.Program, error) {
+	return expr.Compile(src, expr.Env(stages.Env{}), expr.AsBool())
+}
+
+// RunTrigger evaluates a compiled trigger.
+func RunTrigger(p *vm.Program, env *stages.Env) (bool, error) {
+	out, err := expr.Run(p, env)
+	if err != nil {
+		return false, err
+	}
+	b, _ := out.(bool)
+	return b, nil
+}
+
+var (
+	unknownName  = regexp.MustCompile(`^unknown name (\S+)`)
+	unknownField = regexp.MustCompile(`^type stages\.(\w+) has no field (\S+)`)
+	expectedBool = regexp.MustCompile(`^expected bool, but got (\S+)`)
+)
+
+// compileTrigger compiles the `when:` scalar n, reporting errors at the expression's own column.
+func (l *linter) compileTrigger(n *yaml.Node, src string) *vm.Program {
+	p, err := CompileTrigger(src)
+	if err == nil {
+		return p
+	}
+	var fe *file.Error
+	if !errors.As(err, &fe) {
+		// a type error of the whole expression (AsBool) has no position: point at the scalar
+		if m := expectedBool.FindStringSubmatch(err.Error()); m != nil {
+			l.errorf(n, "trigger must be true or false, but %q is %s", src, typeWord(m[1]))
+		} else {
+			l.errorf(n, "trigger: %v", err)
+		}
+		return nil
+	}
+	msg, col := fe.Message, fe.Column
+	switch {
+	case unknownName.MatchString(msg):
+		name := unknownName.FindStringSubmatch(msg)[1]
+		msg = fmt.Sprintf("unknown name %q%s", name, didYouMean(name, triggerNames()))
+	case unknownField.MatchString(msg):
+		m := unknownField.FindStringSubmatch(msg)
+		name := "mlx." + m[2]
+		msg = fmt.Sprintf("unknown name %q%s", name, didYouMean(name, triggerNames()))
+		if i := strings.Index(src, name); i >= 0 {
+			col = len([]rune(src[:i])) // point at the name, not at its dot
+		}
+	default:
+		msg = "syntax: " + msg
+	}
+	at := *n
+	if l.overrides[n] == "" && fe.Line <= 1 && !strings.Contains(src, "\n") {
+		at.Column = n.Column + col
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			at.Column++
+		}
+	}
+	d := l.errorf(&at, "trigger: %s", msg)
+	if l.overrides[n] != "" {
+		d.Range = Range{Override: l.overrides[n]}
+	}
+	d.Detail = "names: " + join(triggerNames())
+	return nil
+}
+
+func typeWord(t string) string {
+	switch {
+	case strings.HasPrefix(t, "int"):
+		return "an integer"
+	case strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "string":
+		return "a string"
+	}
+	return "of type " + t
+}
+
+func triggerNames() []string { return stages.FigureNames() }

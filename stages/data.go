@@ -1,0 +1,28 @@
+package stages
+
+import "reflect"
+
+// DataConfig configures the dataset read from the recipe's `data:` directory.
+type DataConfig struct {
+	Format       string `yaml:"format" default:"auto" enum:"auto,text,completions,chat" doc:"record shape of the JSONL files; auto detects it from the first record"`
+	Train        string `yaml:"train" default:"train.jsonl" doc:"training file inside the data directory"`
+	Valid        string `yaml:"valid" default:"valid.jsonl" doc:"validation file inside the data directory"`
+	BatchSize    int    `yaml:"batch_size" default:"1" min:"1" max:"1024" doc:"sequences per batch"`
+	MaxSeqLength int    `yaml:"max_seq_length" default:"2048" min:"8" max:"131072" doc:"longer sequences are truncated"`
+	MaskPrompt   bool   `yaml:"mask_prompt" default:"false" doc:"train only on completion/assistant tokens, not on the prompt"`
+	Shuffle      bool   `yaml:"shuffle" default:"true" doc:"shuffle the training set every epoch"`
+	Seed         int    `yaml:"seed" default:"0" min:"0" doc:"seed for shuffling"`
+}
+
+func init() {
+	Register(Kind{
+		Name:    "data",
+		Summary: "tokenize the dataset and batch it (padded to a multiple of 32)",
+		Doc: "Reads train and validation JSONL records (text, prompt/completion or chat messages), " +
+			"tokenizes them with the model's tokenizer and yields batches padded to a multiple of 32 " +
+			"tokens. Runs once, at setup.",
+		Config: reflect.TypeFor[DataConfig](),
+		Events: []Event{Setup},
+		Once:   true,
+	})
+}

@@ -1,0 +1,106 @@
+package stages
+
+import (
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// Env is the typed environment every trigger expression is compiled against and run on.
+// Byte counts and step numbers are int64 so `step % 3 == 0` works; rates and losses are float64.
+type Env struct {
+	MLX     MLX     `expr:"mlx"`
+	RSS     int64   `expr:"rss" doc:"resident set size of the process, bytes"`
+	Limit   int64   `expr:"limit" doc:"memory.limit of the recipe, bytes"`
+	Growth  float64 `expr:"growth" doc:"MLX active bytes gained per step (median over a window, robust to spikes)"`
+	Step    int64   `expr:"step" doc:"current step, from 1"`
+	Steps   int64   `expr:"steps" doc:"total steps of the run"`
+	Loss    float64 `expr:"loss" doc:"training loss of the last step"`
+	ValLoss float64 `expr:"val_loss" doc:"last validation loss (0 before the first eval)"`
+	Tokens  int64   `expr:"tokens" doc:"tokens trained on so far"`
+	Elapsed float64 `expr:"elapsed" doc:"seconds since the loop started"`
+
+	KB  int64 `expr:"KB" doc:"1000 bytes"`
+	MB  int64 `expr:"MB" doc:"1000² bytes"`
+	GB  int64 `expr:"GB" doc:"1000³ bytes"`
+	KiB int64 `expr:"KiB" doc:"1024 bytes"`
+	MiB int64 `expr:"MiB" doc:"1024² bytes"`
+	GiB int64 `expr:"GiB" doc:"1024³ bytes"`
+}
+
+// MLX holds MLX's own memory figures.
+type MLX struct {
+	Active int64 `expr:"active" doc:"bytes held by live MLX arrays"`
+	Peak   int64 `expr:"peak" doc:"highest active bytes so far"`
+	Cache  int64 `expr:"cache" doc:"bytes in MLX's buffer cache"`
+	Arrays int64 `expr:"arrays" doc:"live MLX array handles"`
+}
+
+// NewEnv returns an Env with the unit constants set.
+func NewEnv() Env {
+	return Env{KB: KB, MB: MB, GB: GB, KiB: KiB, MiB: MiB, GiB: GiB}
+}
+
+// EnvName documents one name a trigger can use.
+type EnvName struct {
+	Name string
+	Type string // int or float
+	Doc  string
+}
+
+// EnvNames lists every name of Env, as a trigger spells it, in declaration order.
+func EnvNames() []EnvName {
+	var out []EnvName
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name := prefix + f.Tag.Get("expr")
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type, name+".")
+				continue
+			}
+			typ := "int"
+			if f.Type.Kind() == reflect.Float64 {
+				typ = "float"
+			}
+			out = append(out, EnvName{Name: name, Type: typ, Doc: f.Tag.Get("doc")})
+		}
+	}
+	walk(reflect.TypeFor[Env](), "")
+	return out
+}
+
+// Figure returns the value of a name from EnvNames as float64 (false if the name is unknown).
+func (e Env) Figure(name string) (float64, bool) {
+	v := reflect.ValueOf(e)
+	for part := range strings.SplitSeq(name, ".") {
+		found := false
+		for i := range v.NumField() {
+			if v.Type().Field(i).Tag.Get("expr") == part {
+				v, found = v.Field(i), true
+				break
+			}
+		}
+		if !found {
+			return 0, false
+		}
+	}
+	switch v.Kind() {
+	case reflect.Int64:
+		return float64(v.Int()), true
+	case reflect.Float64:
+		return v.Float(), true
+	}
+	return 0, false
+}
+
+// FigureNames lists the names of EnvNames, sorted, for did-you-mean and enums.
+func FigureNames() []string {
+	var out []string
+	for _, n := range EnvNames() {
+		out = append(out, n.Name)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,62 @@
+package stages
+
+import (
+	"context"
+	"log/slog"
+	"reflect"
+	"strings"
+)
+
+// LogConfig configures a log line.
+type LogConfig struct {
+	Message string   `yaml:"message" default:"progress" doc:"the log message"`
+	Level   string   `yaml:"level" default:"info" enum:"debug,info,warn,error" doc:"slog level"`
+	Figures []string `yaml:"figures" default:"step,loss,mlx.active,mlx.peak,mlx.cache,growth" enum:"step,steps,loss,val_loss,tokens,elapsed,growth,limit,rss,mlx.active,mlx.peak,mlx.cache,mlx.arrays" doc:"trigger names whose values the line carries"`
+}
+
+func init() {
+	Register(Kind{
+		Name:    "log",
+		Summary: "log chosen figures (memory, loss, growth) as one structured line",
+		Doc: "Writes one slog line with the named figures; byte figures are printed with units. " +
+			"Every step already has a metrics.jsonl line; use log for what a person should see.",
+		Config: reflect.TypeFor[LogConfig](),
+		Events: []Event{AfterStep, BeforeStep, OnStep, OnEval, Setup, Teardown},
+		New:    Runner(newLog),
+	})
+}
+
+// byteFigures are printed with units.
+var byteFigures = map[string]bool{"mlx.active": true, "mlx.peak": true, "mlx.cache": true, "rss": true, "limit": true}
+
+func newLog(c *LogConfig) (Stage, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToUpper(c.Level))); err != nil {
+		return nil, err
+	}
+	return StageFunc(func(ctx context.Context, s *Session) error {
+		attrs := make([]slog.Attr, 0, len(c.Figures))
+		for _, name := range c.Figures {
+			v, ok := s.Env.Figure(name)
+			switch {
+			case !ok:
+				continue
+			case byteFigures[name]:
+				attrs = append(attrs, slog.String(name, Bytes(v).String()))
+			case name == "growth":
+				attrs = append(attrs, slog.String(name, signedBytes(v)+"/step"))
+			default:
+				attrs = append(attrs, slog.Float64(name, v))
+			}
+		}
+		s.Log.LogAttrs(ctx, level, c.Message, attrs...)
+		return nil
+	}), nil
+}
+
+func signedBytes(v float64) string {
+	if v < 0 {
+		return "-" + Bytes(-v).String()
+	}
+	return Bytes(v).String()
+}

@@ -1,0 +1,29 @@
+package stages
+
+import "reflect"
+
+// StepConfig configures the optimizer step run on every training step.
+type StepConfig struct {
+	Optimizer      string  `yaml:"optimizer" default:"adamw" enum:"adamw,adam,sgd" doc:"optimizer for the LoRA parameters"`
+	LR             float64 `yaml:"lr" default:"1e-5" min:"0" max:"1" doc:"peak learning rate"`
+	Schedule       string  `yaml:"schedule" default:"constant" enum:"constant,cosine,linear" doc:"learning-rate schedule after warm-up"`
+	Warmup         int     `yaml:"warmup" default:"0" min:"0" doc:"steps of linear warm-up from 0 to lr"`
+	WeightDecay    float64 `yaml:"weight_decay" default:"0.01" min:"0" max:"1" doc:"decoupled weight decay (adamw)"`
+	Accumulation   int     `yaml:"accumulation" default:"1" min:"1" max:"1024" doc:"micro-batches whose gradients are summed per optimizer step"`
+	GradCheckpoint bool    `yaml:"grad_checkpoint" default:"true" doc:"recompute block activations in the backward pass instead of keeping them"`
+	MaxGradNorm    float64 `yaml:"max_grad_norm" default:"0" min:"0" doc:"clip gradients to this global norm; 0 turns clipping off"`
+	EvalOptimizer  bool    `yaml:"eval_optimizer_state" default:"true" doc:"evaluate optimizer state after each step so no lazy graph survives it"`
+}
+
+func init() {
+	Register(Kind{
+		Name:    "step",
+		Summary: "one optimizer step: forward, masked cross-entropy, backward, update",
+		Doc: "Takes the next batch, computes the loss over the non-masked target tokens, its gradient " +
+			"with respect to the LoRA parameters, and applies the optimizer. Reports loss, tokens and " +
+			"learning rate for triggers and metrics.",
+		Config: reflect.TypeFor[StepConfig](),
+		Events: []Event{OnStep},
+		Once:   true,
+	})
+}
