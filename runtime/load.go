@@ -45,7 +45,7 @@ func Load(file string, src []byte, overrides []string) (*Recipe, Diagnostics) {
 		return nil, l.diags
 	}
 
-	r := &Recipe{File: file, Dir: filepath.Dir(file), Doc: &doc}
+	r := &Recipe{File: file, Dir: filepath.Dir(file), Doc: &doc, overrides: l.overrides}
 	rv := reflect.ValueOf(r).Elem()
 	if err := stages.ApplyDefaults(rv, recipeFields); err != nil {
 		panic(err) // the recipe's own defaults are fixed at compile time

@@ -35,6 +35,8 @@ type Recipe struct {
 	File string     `yaml:"-"` // the recipe file as given
 	Dir  string     `yaml:"-"` // its directory: relative model and data paths resolve here
 	Doc  *yaml.Node `yaml:"-"` // the document with overrides applied
+
+	overrides map[*yaml.Node]string // nodes set by --set, for positions of later checks
 }
 
 // Memory is the recipe's memory budget.

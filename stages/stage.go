@@ -52,12 +52,11 @@ type Memory interface {
 	ClearCache()   // returns cached buffers to the system
 }
 
-// Report is what a training stage tells the engine about the step it ran.
+// Report is what the step stage tells the engine about the step it ran.
 type Report struct {
-	Loss    float64 // training loss of this step (NaN if none)
-	Tokens  int64   // tokens processed in this step
-	LR      float64 // learning rate used in this step
-	ValLoss float64 // set by eval stages; NaN if none
+	Loss   float64 // training loss of this step
+	Tokens int64   // tokens trained on in this step
+	LR     float64 // learning rate used in this step
 }
 
 // Stop asks the engine to end the run at the end of the current event.
@@ -70,6 +69,8 @@ type Stop struct {
 // Control is the engine side of a Session.
 type Control interface {
 	Report(r Report)
+	// ReportEval records a validation loss (val_loss) and makes the engine fire on-eval.
+	ReportEval(valLoss float64)
 	Stop(s Stop)
 	// RunKind runs, now, every stage of the recipe that has the given kind (a guard's reload).
 	RunKind(ctx context.Context, kind string) error

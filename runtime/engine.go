@@ -1,0 +1,347 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/yai-dev/yai/stages"
+)
+
+// RunOptions is what `yai run` supplies besides the plan.
+type RunOptions struct {
+	RunsDir string         // parent of run directories; default "runs"
+	Memory  stages.Memory  // MLX memory (required)
+	Runners stages.Runners // constructors for kinds whose runner lives outside stages (training core)
+	RSS     func() int64   // process RSS; default reads the OS
+	Console *Console       // terminal output; default: stderr, no progress line
+	LogJSON bool           // JSON log lines on the console instead of text
+	Level   slog.Level     // console log level
+	Now     func() time.Time
+}
+
+// LimitSetter is implemented by a Memory that can apply the recipe's limits to MLX.
+type LimitSetter interface {
+	SetLimits(memory, cache, wired int64)
+}
+
+// Result says how a run ended.
+type Result struct {
+	RunDir   string
+	ExitCode int    // 0 done, 1 stage error, 3 guard checkpoint-and-stop, 4 abort, 130 Ctrl-C
+	Steps    int64  // steps completed
+	Reason   string // why it ended early, if it did
+}
+
+// growthWindow is how many per-step deltas of active memory the growth median looks at.
+const growthWindow = 9
+
+type engine struct {
+	plan    *Plan
+	opts    RunOptions
+	log     *slog.Logger
+	dir     string
+	built   map[*StageDecl]stages.Stage
+	env     stages.Env
+	metrics *metricsWriter
+	start   time.Time
+
+	// per-step state
+	fired   []string
+	notes   map[string]any
+	report  *stages.Report // nil until the step stage reports
+	valLoss *float64       // set when an eval stage reports
+	stop    *stages.Stop
+
+	lastActive int64
+	deltas     []float64
+}
+
+// Run executes a validated plan: setup stages in dependency order, then each step's events, then
+// teardown. It creates a new run directory holding the resolved recipe and its hash,
+// metrics.jsonl (one line per step) and run.log. Cancelling ctx (Ctrl-C) stops the run at the
+// next step boundary; teardown still runs and the exit code is 130.
+func Run(ctx context.Context, p *Plan, opts RunOptions) (Result, error) {
+	if opts.Memory == nil {
+		return Result{ExitCode: 1}, errors.New("run: no MLX memory interface")
+	}
+	if opts.RunsDir == "" {
+		opts.RunsDir = "runs"
+	}
+	if opts.RSS == nil {
+		opts.RSS = processRSS
+		if m, ok := opts.Memory.(interface{ RSS() int64 }); ok {
+			opts.RSS = m.RSS
+		}
+	}
+	if opts.Console == nil {
+		opts.Console = NewConsole(os.Stderr, false)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	e := &engine{plan: p, opts: opts, built: map[*StageDecl]stages.Stage{}}
+
+	// Build every stage first: a missing runner is reported before anything is written.
+	var missing []string
+	for _, s := range p.Order {
+		kind, _ := stages.Get(s.Kind)
+		st, err := kind.Build(s.Config, opts.Runners)
+		if err != nil {
+			missing = append(missing, fmt.Sprintf("stage %q: %v", s.ID, err))
+			continue
+		}
+		e.built[s] = st
+	}
+	if len(missing) > 0 {
+		return Result{ExitCode: 1}, errors.New(strings.Join(missing, "\n"))
+	}
+
+	dir, err := NewRunDir(opts.RunsDir, p.Recipe.Name, opts.Now())
+	if err != nil {
+		return Result{ExitCode: 1}, fmt.Errorf("run directory: %w", err)
+	}
+	e.dir = dir
+	res := Result{RunDir: dir}
+	hash, err := writeResolvedRecipe(dir, p.Recipe)
+	if err != nil {
+		res.ExitCode = 1
+		return res, err
+	}
+	logFile, err := os.OpenFile(filepath.Join(dir, "run.log"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		res.ExitCode = 1
+		return res, err
+	}
+	defer logFile.Close()
+	e.log = NewLogger(opts.Console, opts.LogJSON, opts.Level, logFile)
+	if e.metrics, err = newMetricsWriter(filepath.Join(dir, "metrics.jsonl")); err != nil {
+		res.ExitCode = 1
+		return res, err
+	}
+
+	if ls, ok := opts.Memory.(LimitSetter); ok {
+		ls.SetLimits(p.Limit, int64(p.Recipe.Memory.CacheLimit), int64(p.Recipe.Memory.WiredLimit))
+	}
+	e.env = stages.NewEnv()
+	e.env.Limit = p.Limit
+	e.env.Steps = int64(p.Recipe.Steps)
+	e.log.Info("run started", "recipe", p.Recipe.Name, "dir", dir, "sha256", hash[:12], "steps", p.Recipe.Steps, "limit", stages.Bytes(p.Limit).String())
+
+	runErr := e.loop(ctx, &res)
+	opts.Console.EndProgress()
+	if err := e.metrics.close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("metrics.jsonl: %w", err)
+		res.ExitCode = 1
+	}
+	e.writeResult(res, runErr)
+	return res, runErr
+}
+
+func (e *engine) loop(ctx context.Context, res *Result) error {
+	// Stages run to completion even after Ctrl-C: the run stops at the step boundary instead.
+	work := context.WithoutCancel(ctx)
+	e.start = e.opts.Now()
+	e.sample()
+
+	err := e.fire(work, stages.Setup)
+	for step := int64(1); err == nil && e.stop == nil && step <= e.env.Steps; step++ {
+		if ctx.Err() != nil {
+			e.stop = &stages.Stop{Code: stages.ExitInterrupted, Reason: "interrupted", Checkpoint: true}
+			break
+		}
+		e.beginStep(step)
+		for _, ev := range []stages.Event{stages.BeforeStep, stages.OnStep, stages.AfterStep} {
+			if err = e.fire(work, ev); err != nil || e.stop != nil {
+				break
+			}
+		}
+		if err == nil && e.stop == nil && e.valLoss != nil {
+			err = e.fire(work, stages.OnEval)
+		}
+		e.endStep()
+		res.Steps = step
+	}
+
+	switch {
+	case err != nil:
+		res.ExitCode, res.Reason = 1, err.Error()
+		e.log.Error("stage failed; running teardown to save what can be saved", "err", err)
+	case e.stop != nil:
+		res.ExitCode, res.Reason = e.stop.Code, e.stop.Reason
+		e.log.Warn("run stopping", "reason", e.stop.Reason, "step", res.Steps, "exit_code", e.stop.Code)
+	}
+	if e.stop == nil || e.stop.Checkpoint {
+		e.sample()
+		if terr := e.fire(work, stages.Teardown); terr != nil {
+			e.log.Error("teardown failed", "err", terr)
+			if err == nil {
+				err, res.ExitCode = terr, 1
+			}
+		}
+	}
+	if err == nil {
+		e.log.Info("run finished", "steps", res.Steps, "exit_code", res.ExitCode, "dir", e.dir)
+	}
+	return err
+}
+
+func (e *engine) beginStep(step int64) {
+	e.env.Step = step
+	e.fired, e.notes, e.report, e.valLoss = nil, nil, nil, nil
+	e.sample()
+	// growth: median of recent per-step changes of active memory, robust to one-off spikes
+	if step > 1 {
+		e.deltas = append(e.deltas, float64(e.env.MLX.Active-e.lastActive))
+		if len(e.deltas) > growthWindow {
+			e.deltas = e.deltas[1:]
+		}
+		e.env.Growth = median(e.deltas)
+	}
+	e.lastActive = e.env.MLX.Active
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func (e *engine) sample() {
+	m := e.opts.Memory
+	e.env.MLX = stages.MLX{Active: m.Active(), Peak: m.Peak(), Cache: m.Cache(), Arrays: m.Arrays()}
+	e.env.RSS = e.opts.RSS()
+	e.env.Elapsed = e.opts.Now().Sub(e.start).Seconds()
+}
+
+// fire runs, in order, every stage listening to ev whose `every` and `when` allow it now.
+func (e *engine) fire(ctx context.Context, ev stages.Event) error {
+	for _, s := range e.plan.Events[ev] {
+		if e.stop != nil {
+			return nil
+		}
+		e.sample()
+		ok, err := e.triggered(s)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := e.runStage(ctx, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (e *engine) triggered(s *StageDecl) (bool, error) {
+	if s.Every > 0 && e.env.Step%int64(s.Every) != 0 {
+		return false, nil
+	}
+	if s.trigger == nil {
+		return true, nil
+	}
+	ok, err := RunTrigger(s.trigger, &e.env)
+	if err != nil {
+		return false, fmt.Errorf("stage %q: trigger %q: %w", s.ID, s.When, err)
+	}
+	return ok, nil
+}
+
+func (e *engine) runStage(ctx context.Context, s *StageDecl) error {
+	e.fired = append(e.fired, s.ID)
+	sess := &stages.Session{
+		ID:     s.ID,
+		Log:    e.log.With("stage", s.ID),
+		Env:    e.env,
+		RunDir: e.dir,
+		Memory: e.opts.Memory,
+		Ctl:    control{e},
+	}
+	if err := e.built[s].Run(ctx, sess); err != nil {
+		return fmt.Errorf("stage %q (%s): %w", s.ID, s.Kind, err)
+	}
+	return nil
+}
+
+func (e *engine) endStep() {
+	var r stages.Report
+	if e.report != nil {
+		r = *e.report
+		e.env.Loss = r.Loss
+	}
+	e.env.Tokens += r.Tokens
+	e.sample()
+	m := Metrics{
+		Step: e.env.Step, Loss: e.env.Loss, Tokens: r.Tokens, LR: r.LR, ValLoss: e.valLoss,
+		Elapsed: e.env.Elapsed, MLXActive: e.env.MLX.Active, MLXPeak: e.env.MLX.Peak,
+		MLXCache: e.env.MLX.Cache, MLXArrays: e.env.MLX.Arrays, RSS: e.env.RSS,
+		Limit: e.env.Limit, Growth: e.env.Growth, Fired: e.fired, Notes: e.notes,
+	}
+	if m.Fired == nil {
+		m.Fired = []string{}
+	}
+	if e.env.Elapsed > 0 {
+		m.TokPerSec = float64(e.env.Tokens) / e.env.Elapsed
+	}
+	e.metrics.write(m)
+	e.opts.Console.Progress(progressLine(e.env, m.TokPerSec))
+}
+
+func (e *engine) writeResult(res Result, err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	data := fmt.Appendf(nil, "{\"exit_code\": %d, \"steps\": %d, \"reason\": %q, \"error\": %q}\n", res.ExitCode, res.Steps, res.Reason, msg)
+	if werr := WriteFileAtomic(filepath.Join(e.dir, "result.json"), data, 0o644); werr != nil {
+		e.log.Error("write result.json", "err", werr)
+	}
+}
+
+// control is the engine side of a stages.Session.
+type control struct{ e *engine }
+
+func (c control) Report(r stages.Report) { c.e.report = &r }
+
+func (c control) ReportEval(valLoss float64) {
+	c.e.valLoss = &valLoss
+	c.e.env.ValLoss = valLoss
+}
+
+func (c control) Stop(s stages.Stop) {
+	if c.e.stop == nil {
+		c.e.stop = &s
+	}
+}
+
+func (c control) RunKind(ctx context.Context, kind string) error {
+	for _, s := range c.e.plan.Order {
+		if s.Kind == kind {
+			if err := c.e.runStage(ctx, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c control) Note(key string, v any) {
+	if c.e.notes == nil {
+		c.e.notes = map[string]any{}
+	}
+	c.e.notes[key] = v
+}
+
+var _ io.Writer = (*Console)(nil)
