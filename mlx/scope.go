@@ -80,3 +80,14 @@ func Scoped(fn func() []*Array) (kept []*Array, err error) {
 	})
 	return kept, err
 }
+
+// Detach takes arrays out of whatever scope holds them: the caller owns them from now on
+// and frees them itself. Long-lived state made while a scope is open (model weights,
+// precomputed tables) needs it.
+func Detach(arrays ...*Array) {
+	for _, a := range arrays {
+		if a != nil {
+			a.scope = nil
+		}
+	}
+}
