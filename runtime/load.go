@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strings"
 	"strconv"
 
 	"github.com/yai-dev/yai/stages"
@@ -81,7 +82,11 @@ func syntaxError(file string, err error) Diagnostic {
 	}
 	msg := yamlLine.ReplaceAllString(err.Error(), "")
 	msg = regexp.MustCompile(`^yaml: (unmarshal errors:\n\s*)?:?\s*`).ReplaceAllString(msg, "")
-	return Diagnostic{Severity: Error, Summary: "YAML syntax: " + msg, Range: Range{File: file, Line: line, Column: 1}}
+	d := Diagnostic{Severity: Error, Summary: "YAML syntax: " + msg, Range: Range{File: file, Line: line, Column: 1}}
+	if strings.Contains(msg, "mapping values are not allowed") {
+		d.Detail = `a value containing ": " (such as a trigger with ? :) must be quoted: when: "…"`
+	}
+	return d
 }
 
 // checkVersion runs before anything else: without a known version the rest cannot be read.
