@@ -8,8 +8,8 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
-	"strings"
 	"strconv"
+	"strings"
 
 	"github.com/yai-dev/yai/stages"
 	"go.yaml.in/yaml/v3"
