@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/yai-dev/yai/stages"
@@ -196,4 +197,67 @@ func (p *Plan) Describe() string {
 	section("after each eval", stages.OnEval)
 	section("teardown", stages.Teardown)
 	return b.String()
+}
+
+// PlanJSON is the plan as `yai validate --json` prints it.
+type PlanJSON struct {
+	File   string      `json:"file"`
+	Name   string      `json:"name"`
+	Steps  int         `json:"steps"`
+	Limit  int64       `json:"limit"`
+	Model  *ModelJSON  `json:"model,omitempty"`
+	Stages []StageJSON `json:"stages"`
+}
+
+// ModelJSON describes the inspected model.
+type ModelJSON struct {
+	Ref       string `json:"ref"`
+	Dir       string `json:"dir"`
+	ModelType string `json:"model_type"`
+	Layers    int    `json:"layers"`
+	Tensors   int    `json:"tensors"`
+	Bits      int    `json:"bits,omitempty"`
+}
+
+// StageJSON is one stage of the plan, in execution order.
+type StageJSON struct {
+	ID       string   `json:"id"`
+	Kind     string   `json:"kind"`
+	Event    string   `json:"on"`
+	After    []string `json:"after,omitempty"`
+	When     string   `json:"when,omitempty"`
+	Every    int      `json:"every,omitempty"`
+	Settings any      `json:"with"`
+}
+
+// JSON returns the plan in its JSON shape.
+func (p *Plan) JSON() *PlanJSON {
+	r := p.Recipe
+	out := &PlanJSON{File: r.File, Name: r.Name, Steps: r.Steps, Limit: p.Limit, Stages: []StageJSON{}}
+	if m := p.Model; m != nil {
+		out.Model = &ModelJSON{Ref: r.Model, Dir: m.Dir, ModelType: m.Config.ModelType, Layers: m.Config.NumHiddenLayers, Tensors: len(m.Tensors)}
+		if q := m.Config.Quantization; q != nil {
+			out.Model.Bits = q.Bits
+		}
+	}
+	for _, ev := range stages.Events {
+		for _, s := range p.Events[ev] {
+			out.Stages = append(out.Stages, StageJSON{ID: s.ID, Kind: s.Kind, Event: string(s.Event), After: s.After, When: s.When, Every: s.Every, Settings: settingsMap(s)})
+		}
+	}
+	return out
+}
+
+// settingsMap renders a stage's typed settings under their recipe keys.
+func settingsMap(s *StageDecl) map[string]any {
+	kind, ok := stages.Get(s.Kind)
+	out := map[string]any{}
+	if !ok || s.Config == nil {
+		return out
+	}
+	v := reflect.ValueOf(s.Config).Elem()
+	for _, f := range kind.Fields {
+		out[f.Name] = v.FieldByIndex(f.Index).Interface()
+	}
+	return out
 }

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/yai-dev/yai/runtime"
+)
+
+func init() {
+	register(command{name: "validate", summary: "check a recipe without loading weights (the dry run)", run: runValidate})
+}
+
+const validateUsage = `
+Usage: yai validate [--set path=value]... [--json] [--skip-model] recipe.yaml
+
+Checks a recipe without running it: every key against the stage specs, the stage graph, every
+trigger expression, the model (config.json and safetensors headers only; no weights are read)
+and the LoRA settings against the model. Prints every problem at once, then the plan.
+
+Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error.`
+
+func runValidate(args []string) int {
+	fs := newFlagSet("validate", validateUsage)
+	var sets listFlag
+	fs.Var(&sets, "set", "override a recipe value, e.g. --set memory.limit=6GB (repeatable)")
+	asJSON := fs.Bool("json", false, "print diagnostics and plan as JSON on stdout")
+	skipModel := fs.Bool("skip-model", false, "do not resolve or inspect the model")
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		return usageError(fs, "want exactly one recipe file, got %d arguments", len(pos))
+	}
+	plan, diags := runtime.Validate(pos[0], sets, runtime.ValidateOptions{SkipModel: *skipModel})
+	if *asJSON {
+		out := struct {
+			Valid       bool                `json:"valid"`
+			Diagnostics runtime.Diagnostics `json:"diagnostics"`
+			Plan        *runtime.PlanJSON   `json:"plan,omitempty"`
+		}{Valid: plan != nil, Diagnostics: diags}
+		if out.Diagnostics == nil {
+			out.Diagnostics = runtime.Diagnostics{}
+		}
+		if plan != nil {
+			out.Plan = plan.JSON()
+		}
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+	} else {
+		fmt.Fprint(os.Stderr, diags.Format())
+		if plan != nil {
+			fmt.Print(plan.Describe())
+			fmt.Printf("%s is valid\n", pos[0])
+		}
+	}
+	if plan == nil {
+		return 1
+	}
+	return 0
+}
