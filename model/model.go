@@ -1,0 +1,111 @@
+package model
+
+import (
+	"sort"
+
+	"github.com/yai-dev/yai/mlx"
+)
+
+// Model is a Llama-family causal language model. It owns its weights.
+type Model struct {
+	Config    *Config
+	Embedding *Embedding
+	Layers    []*Block
+	Norm      *mlx.Array
+	// LMHead projects onto the vocabulary; nil when the embeddings are tied.
+	LMHead Linear
+
+	ropeFreqs *mlx.Array
+	// slots are the weights by mlx-lm name, pointing into the layers above, with the shape
+	// and dtype they were loaded with; Reload and Free go through them.
+	slots map[string]*slot
+}
+
+type slot struct {
+	ptr   **mlx.Array
+	shape []int
+	dtype mlx.Dtype
+}
+
+// Embed looks up token ids (B, L) int32 and returns hidden states (B, L, H).
+func (m *Model) Embed(tokens *mlx.Array) *mlx.Array { return m.Embedding.Lookup(tokens) }
+
+// Head applies the final norm and projects onto the vocabulary: (B, L, H) → (B, L, V).
+func (m *Model) Head(h *mlx.Array) *mlx.Array {
+	n := mlx.RMSNorm(h, m.Norm, float32(m.Config.RMSNormEps))
+	defer n.Free()
+	if m.LMHead == nil {
+		return m.Embedding.AsLinear(n)
+	}
+	return m.LMHead.Forward(n)
+}
+
+// MaskFor is the attention mask mlx-lm uses for a sequence of length l: causal, or none for
+// a single token.
+func MaskFor(l int) string {
+	if l == 1 {
+		return mlx.NoMask
+	}
+	return mlx.CausalMask
+}
+
+// Forward computes logits (B, L, V) for tokens (B, L).
+func (m *Model) Forward(tokens *mlx.Array) *mlx.Array {
+	h := m.Embed(tokens)
+	mask := MaskFor(tokens.Dim(1))
+	for _, layer := range m.Layers {
+		next := layer.Forward(h, mask)
+		h.Free()
+		h = next
+	}
+	defer h.Free()
+	return m.Head(h)
+}
+
+// Parameters are the model's weights by mlx-lm name (model.embed_tokens.weight,
+// model.layers.0.self_attn.q_proj.scales, lm_head.weight, …). Tensors not loaded are absent.
+func (m *Model) Parameters() map[string]*mlx.Array {
+	out := make(map[string]*mlx.Array, len(m.slots))
+	for name, s := range m.slots {
+		if *s.ptr != nil {
+			out[name] = *s.ptr
+		}
+	}
+	return out
+}
+
+// TensorNames lists every weight the model has, loaded or not, sorted.
+func (m *Model) TensorNames() []string {
+	names := make([]string, 0, len(m.slots))
+	for name := range m.slots {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Nbytes is the size of the loaded weights.
+func (m *Model) Nbytes() int {
+	n := 0
+	for _, a := range m.Parameters() {
+		n += a.Nbytes()
+	}
+	return n
+}
+
+// FreeTensors frees the named weights, leaving them unloaded until Reload.
+func (m *Model) FreeTensors(only func(name string) bool) {
+	for name, s := range m.slots {
+		if only(name) {
+			(*s.ptr).Free()
+			*s.ptr = nil
+		}
+	}
+}
+
+// Free releases every array the model owns. The model is unusable afterwards, except
+// through Reload. Calling it twice does nothing.
+func (m *Model) Free() {
+	m.FreeTensors(func(string) bool { return true })
+	m.ropeFreqs.Free()
+}

@@ -1,0 +1,125 @@
+"""mlx-lm side of the model cross-checks (run by the Go tests with the project venv).
+
+    mlxlm_reference.py write OUT CONFIG_JSON SEED [--bits B --group-size G] [--dtype D]
+                             [--override PATH=BITS:GROUP | PATH=none ...] [--shard-bytes N]
+        builds a model with mlx_lm.models.<model_type>.Model from CONFIG_JSON with random
+        weights, casts and quantizes it as mlx_lm.convert does, and saves it with
+        mlx_lm.utils.save_model / save_config.
+
+    mlxlm_reference.py logits MODEL_DIR TOKENS OUT
+        loads MODEL_DIR with mlx_lm.utils.load_model and writes the logits for TOKENS
+        ("1,2,3;4,5,6": one row per sequence) to OUT (safetensors, key "logits").
+
+    mlxlm_reference.py bench MODEL_DIR TOKENS ITERS
+        prints the mean seconds of one evaluated forward pass.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten, tree_map, tree_map_with_path
+
+import mlx_lm.utils as lmutils
+
+
+def write(args):
+    config = json.loads(args.config)
+    mx.random.seed(args.seed)
+    model_class, args_class = lmutils._get_classes(config)
+    model = model_class(args_class.from_dict(config))
+    # Norms start at one: perturb them so a swapped or missing norm shows in the logits.
+    model.update(
+        tree_map_with_path(
+            lambda k, v: v + 0.1 * mx.random.normal(v.shape) if k.endswith("norm.weight") else v,
+            model.parameters(),
+        )
+    )
+    dtype = getattr(mx, args.dtype)
+    model.update(tree_map(lambda v: v.astype(dtype) if mx.issubdtype(v.dtype, mx.floating) else v, model.parameters()))
+    config["torch_dtype"] = args.dtype
+    if args.bits:
+        overrides = {}
+        for o in args.override or []:
+            path, spec = o.split("=")
+            if spec == "none":
+                overrides[path] = False
+            else:
+                bits, group = spec.split(":")
+                overrides[path] = {"group_size": int(group), "bits": int(bits), "mode": "affine"}
+
+        def predicate(path, module):
+            return overrides.get(path, True)
+
+        model, config = lmutils.quantize_model(
+            model, config, args.group_size, args.bits, mode="affine", quant_predicate=predicate
+        )
+    if args.shard_bytes:
+        limit = args.shard_bytes
+
+        def make_shards(weights, max_file_size_gb=None):
+            shards, size = [], 0
+            for k, v in weights.items():
+                if not shards or size + v.nbytes > limit:
+                    shards.append({})
+                    size = 0
+                shards[-1][k] = v
+                size += v.nbytes
+            return shards
+
+        lmutils.make_shards = make_shards
+    out = Path(args.out)
+    lmutils.save_model(out, model)
+    lmutils.save_config(config, out / "config.json")
+
+
+def parse_tokens(s):
+    return mx.array([[int(t) for t in row.split(",")] for row in s.split(";")], dtype=mx.int32)
+
+
+def logits(args):
+    model, _ = lmutils.load_model(Path(args.model))
+    out = model(parse_tokens(args.tokens))
+    mx.save_safetensors(args.out, {"logits": out})
+
+
+def bench(args):
+    model, _ = lmutils.load_model(Path(args.model))
+    tokens = parse_tokens(args.tokens)
+    mx.eval(model(tokens))  # warm-up
+    start = time.perf_counter()
+    for _ in range(args.iters):
+        mx.eval(model(tokens))
+    print((time.perf_counter() - start) / args.iters)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("write")
+    w.add_argument("out")
+    w.add_argument("config")
+    w.add_argument("seed", type=int)
+    w.add_argument("--bits", type=int, default=0)
+    w.add_argument("--group-size", type=int, default=64)
+    w.add_argument("--dtype", default="float16")
+    w.add_argument("--override", action="append")
+    w.add_argument("--shard-bytes", type=int, default=0)
+    l = sub.add_parser("logits")
+    l.add_argument("model")
+    l.add_argument("tokens")
+    l.add_argument("out")
+    b = sub.add_parser("bench")
+    b.add_argument("model")
+    b.add_argument("tokens")
+    b.add_argument("iters", type=int)
+    args = p.parse_args()
+    {"write": write, "logits": logits, "bench": bench}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

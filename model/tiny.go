@@ -1,0 +1,259 @@
+package model
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/yai-dev/yai/mlx"
+)
+
+// TinySpec describes a small random model for tests and the quickstart.
+type TinySpec struct {
+	Config Config
+	Seed   uint64
+	// Dtype of the float tensors (norms, scales and biases, plain weights).
+	Dtype mlx.Dtype
+	// Quant packs every linear layer and the embeddings; nil writes a plain checkpoint.
+	Quant *mlx.Quantization
+	// LayerQuant overrides Quant per layer path (a nil value leaves that layer plain); the
+	// overrides are written to config.json as mlx-lm writes them.
+	LayerQuant map[string]*mlx.Quantization
+	// ShardBytes splits the weights into files of about this size with an index, as mlx-lm's
+	// save_model does; 0 writes one model.safetensors.
+	ShardBytes int
+}
+
+// TinyVocabSize is the size of the byte-level tokenizer shipped with tiny models.
+const TinyVocabSize = 1000
+
+// TinyPresets are the named specs of `yai-tinymodel -preset`. "tiny" is the quickstart model:
+// small enough to train visibly in about a minute on two CPU cores.
+var TinyPresets = map[string]TinySpec{
+	"tiny": {
+		Config: Config{ModelType: "llama", HiddenSize: 256, NumHiddenLayers: 4, IntermediateSize: 512,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize, HeadDim: 64,
+			RMSNormEps: 1e-5, RopeTheta: 500000, MaxPositionEmbeddings: 2048,
+			RopeScaling: &RopeScaling{RopeType: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositionEmbeddings: 1024}},
+		Seed: 1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
+	},
+	"micro": {
+		Config: Config{ModelType: "llama", HiddenSize: 64, NumHiddenLayers: 2, IntermediateSize: 128,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize, HeadDim: 16,
+			RMSNormEps: 1e-5, RopeTheta: 10000, MaxPositionEmbeddings: 512, TieWordEmbeddings: true},
+		Seed: 1, Dtype: mlx.Float16, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
+	},
+}
+
+//go:embed tinytokenizer/tokenizer.json tinytokenizer/tokenizer_config.json
+var tinyTokenizer embed.FS
+
+// WriteTiny writes a random model in mlx-community layout into dir: config.json, the
+// weights (quantized with mlx.Quantize when spec.Quant is set), and a byte-level BPE
+// tokenizer with Llama-3 special tokens and chat template. The same spec and seed always
+// give the same files.
+func WriteTiny(dir string, spec TinySpec) error {
+	c := spec.Config
+	if c.HeadDim == 0 {
+		c.HeadDim = c.HiddenSize / c.NumAttentionHeads
+	}
+	if c.NumKeyValueHeads == 0 {
+		c.NumKeyValueHeads = c.NumAttentionHeads
+	}
+	if spec.Dtype == 0 {
+		spec.Dtype = mlx.BFloat16
+	}
+	if spec.Quant != nil {
+		c.Quantization = &Quantization{Default: *spec.Quant, Layers: spec.LayerQuant}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tensors := map[string]*mlx.Array{}
+	defer func() {
+		for _, a := range tensors {
+			a.Free()
+		}
+	}()
+	err := mlx.Do(func() error {
+		for name, a := range tinyTensors(&c, spec) {
+			tensors[name] = a
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := writeShards(dir, tensors, spec.ShardBytes); err != nil {
+		return err
+	}
+	if err := writeConfigJSON(filepath.Join(dir, "config.json"), &c, spec.Dtype); err != nil {
+		return err
+	}
+	for _, name := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		data, err := tinyTokenizer.ReadFile("tinytokenizer/" + name)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tinyTensors draws the weights: normal(0, 0.02) matrices as Hugging Face initialises
+// Llama, norms near one. Each tensor has its own key, split from the seed in name order, so
+// the values do not depend on map order. Matrices are quantized as configured.
+func tinyTensors(c *Config, spec TinySpec) map[string]*mlx.Array {
+	type matrix struct {
+		path    string
+		out, in int
+	}
+	var matrices []matrix
+	var norms []string
+	q, kv := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
+	matrices = append(matrices, matrix{"model.embed_tokens", c.VocabSize, c.HiddenSize})
+	for i := 0; i < c.NumHiddenLayers; i++ {
+		p := fmt.Sprintf("model.layers.%d.", i)
+		matrices = append(matrices,
+			matrix{p + "self_attn.q_proj", q, c.HiddenSize},
+			matrix{p + "self_attn.k_proj", kv, c.HiddenSize},
+			matrix{p + "self_attn.v_proj", kv, c.HiddenSize},
+			matrix{p + "self_attn.o_proj", c.HiddenSize, q},
+			matrix{p + "mlp.gate_proj", c.IntermediateSize, c.HiddenSize},
+			matrix{p + "mlp.up_proj", c.IntermediateSize, c.HiddenSize},
+			matrix{p + "mlp.down_proj", c.HiddenSize, c.IntermediateSize})
+		norms = append(norms, p+"input_layernorm.weight", p+"post_attention_layernorm.weight")
+	}
+	norms = append(norms, "model.norm.weight")
+	if !c.TieWordEmbeddings {
+		matrices = append(matrices, matrix{"lm_head", c.VocabSize, c.HiddenSize})
+	}
+
+	out := map[string]*mlx.Array{}
+	scope := mlx.NewScope()
+	defer scope.Close()
+	keep := func(name string, a *mlx.Array) {
+		mlx.Eval(a)
+		mlx.Detach(a)
+		out[name] = a
+	}
+	keys := mlx.RandomSplit(mlx.RandomKey(spec.Seed), len(matrices)+len(norms))
+	key := func(i int) *mlx.Array { return mlx.Squeeze(mlx.SliceAxis(keys, 0, i, i+1), 0) }
+	for i, m := range matrices {
+		w := mlx.AsType(mlx.Normal(key(i), []int{m.out, m.in}, mlx.Float32, 0, 0.02), spec.Dtype)
+		qs := spec.Quant
+		if o, ok := spec.LayerQuant[m.path]; ok {
+			qs = o
+		}
+		if qs == nil {
+			keep(m.path+".weight", w)
+			continue
+		}
+		wq, scales, biases := mlx.Quantize(w, *qs)
+		keep(m.path+".weight", wq)
+		keep(m.path+".scales", scales)
+		if biases != nil {
+			keep(m.path+".biases", biases)
+		}
+	}
+	for j, name := range norms {
+		n := mlx.Normal(key(len(matrices)+j), []int{c.HiddenSize}, mlx.Float32, 1, 0.1)
+		keep(name, mlx.AsType(n, spec.Dtype))
+	}
+	return out
+}
+
+// writeShards saves the tensors as model.safetensors, or, above shardBytes, as
+// model-0000i-of-0000n.safetensors plus model.safetensors.index.json the way mlx-lm's
+// save_model lays them out.
+func writeShards(dir string, tensors map[string]*mlx.Array, shardBytes int) error {
+	names := make([]string, 0, len(tensors))
+	total := 0
+	for n, a := range tensors {
+		names = append(names, n)
+		total += a.Nbytes()
+	}
+	sort.Strings(names)
+	var shards []map[string]*mlx.Array
+	size := 0
+	for _, n := range names {
+		a := tensors[n]
+		if len(shards) == 0 || (shardBytes > 0 && size+a.Nbytes() > shardBytes) {
+			shards = append(shards, map[string]*mlx.Array{})
+			size = 0
+		}
+		shards[len(shards)-1][n] = a
+		size += a.Nbytes()
+	}
+	meta := map[string]string{"format": "mlx"}
+	if len(shards) == 1 {
+		return saveReadable(filepath.Join(dir, "model.safetensors"), shards[0], meta)
+	}
+	weightMap := map[string]string{}
+	for i, shard := range shards {
+		file := fmt.Sprintf("model-%05d-of-%05d.safetensors", i+1, len(shards))
+		if err := saveReadable(filepath.Join(dir, file), shard, meta); err != nil {
+			return err
+		}
+		for n := range shard {
+			weightMap[n] = file
+		}
+	}
+	index := map[string]any{"metadata": map[string]any{"total_size": total}, "weight_map": weightMap}
+	data, err := json.MarshalIndent(index, "", "    ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, indexFile), data, 0o644)
+}
+
+// writeConfigJSON writes config.json with the keys mlx-lm and transformers read.
+func writeConfigJSON(path string, c *Config, dt mlx.Dtype) error {
+	cfg := map[string]any{
+		"architectures":           []string{"LlamaForCausalLM"},
+		"model_type":              c.ModelType,
+		"hidden_size":             c.HiddenSize,
+		"num_hidden_layers":       c.NumHiddenLayers,
+		"intermediate_size":       c.IntermediateSize,
+		"num_attention_heads":     c.NumAttentionHeads,
+		"num_key_value_heads":     c.NumKeyValueHeads,
+		"head_dim":                c.HeadDim,
+		"vocab_size":              c.VocabSize,
+		"rms_norm_eps":            c.RMSNormEps,
+		"rope_theta":              c.RopeTheta,
+		"max_position_embeddings": c.MaxPositionEmbeddings,
+		"tie_word_embeddings":     c.TieWordEmbeddings,
+		"attention_bias":          c.AttentionBias,
+		"mlp_bias":                c.MLPBias,
+		"hidden_act":              "silu",
+		"bos_token_id":            0,
+		"eos_token_id":            []int{1, 8, 9},
+		"torch_dtype":             dt.String(),
+	}
+	if c.RopeScaling != nil {
+		cfg["rope_scaling"] = c.RopeScaling
+	}
+	if c.Quantization != nil {
+		cfg["quantization"] = c.Quantization
+		cfg["quantization_config"] = c.Quantization
+	}
+	data, err := json.MarshalIndent(cfg, "", "    ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o644)
+}
+
+// saveReadable saves a safetensors file readable by everyone, like the other files of a
+// model directory (the atomic save creates it private).
+func saveReadable(path string, tensors map[string]*mlx.Array, meta map[string]string) error {
+	if err := mlx.SaveSafetensors(path, tensors, meta); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o644)
+}
