@@ -7,7 +7,7 @@
         mlx_lm.utils.save_model / save_config.
 
     mlxlm_reference.py logits MODEL_DIR TOKENS OUT
-        loads MODEL_DIR with mlx_lm.utils.load_model and writes the logits for TOKENS
+        loads MODEL_DIR with mlx_lm.utils.load (load_model when it has no tokenizer) and writes the logits for TOKENS
         ("1,2,3;4,5,6": one row per sequence) to OUT (safetensors, key "logits").
 
     mlxlm_reference.py bench MODEL_DIR TOKENS ITERS
@@ -82,7 +82,12 @@ def parse_tokens(s):
 
 
 def logits(args):
-    model, _ = lmutils.load_model(Path(args.model))
+    path = Path(args.model)
+    if (path / "tokenizer.json").exists():
+        # The full mlx_lm.load also checks that the tokenizer and its config load.
+        model, _ = lmutils.load(str(path))
+    else:
+        model, _ = lmutils.load_model(path)
     out = model(parse_tokens(args.tokens))
     mx.save_safetensors(args.out, {"logits": out})
 
