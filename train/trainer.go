@@ -1,0 +1,516 @@
+// Package train runs LoRA fine-tuning steps the way mlx_lm.lora does: mlx-lm's masked
+// cross-entropy, value-and-grad over the adapter parameters only, gradient accumulation,
+// optional per-block gradient checkpointing, and one compiled step over explicit state.
+//
+// The compiled step takes the adapter parameters, optimizer state, accumulated gradients,
+// learning rate, step count, dropout key and batch as inputs and returns the new
+// parameters, new state and loss; those are evaluated every step and everything else the
+// step made is freed by a scope, so live arrays and MLX memory stay flat.
+//
+// The blocks below the first adapted block run outside the differentiated function and
+// their output passes through StopGradient, so no backward graph is ever built for them.
+//
+// Base weights are captured by the compiled step as constants, not passed as inputs.
+// After model.Reload swaps base tensors, the trainer notices (it compares the model's
+// arrays with those it compiled against) and rebuilds its compiled functions before the
+// next step, so the fresh weights are used and the old ones are released; ModelReloaded
+// does the same explicitly.
+package train
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/yai-dev/yai/lora"
+	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/optim"
+)
+
+// Options tune how steps run.
+type Options struct {
+	// GradAccumulation is the number of steps whose gradients are averaged into one
+	// optimizer update (mlx-lm's grad_accumulation_steps); 0 means 1.
+	GradAccumulation int
+	// GradCheckpoint recomputes each adapted block's activations in the backward pass
+	// instead of keeping them: less memory, about a third more compute.
+	GradCheckpoint bool
+	// Eager runs the step without mlx.Compile (for debugging and comparison).
+	Eager bool
+	// Seed drives the dropout masks.
+	Seed uint64
+}
+
+// StepResult reports one training step.
+type StepResult struct {
+	Loss    float64 // mean loss over the batch's counted tokens
+	Tokens  int     // tokens counted by the loss
+	LR      float64 // learning rate of the update this step feeds
+	Updated bool    // whether this step applied an optimizer update
+	Step    int     // steps run so far, this one included
+	Updates int     // optimizer updates applied so far
+}
+
+// Trainer trains a model's LoRA adapters one step at a time. Its methods may be called from
+// any goroutine (they run on the MLX thread) but not concurrently.
+type Trainer struct {
+	model    *model.Model
+	adapters *lora.Adapters
+	opt      *optim.Optimizer
+	opts     Options
+
+	state   []*mlx.Array // optimizer state, len(Slots()) per parameter
+	accum   []*mlx.Array // gradient sum of the pending accumulation, nil when none
+	key     *mlx.Array   // dropout PRNG key
+	steps   int          // steps run
+	updates int          // optimizer updates applied (mlx's optimizer step)
+
+	firstBlock  int
+	blockLayers map[int][]int // adapted block → indices into adapters.Layers
+	checkpoints map[int]*mlx.Closure
+	compiled    map[string]*mlx.Closure
+	compiledFor map[string]*mlx.Array // model arrays the compiled functions captured
+}
+
+// NewTrainer attaches fresh adapters described by loraCfg to m and prepares the optimizer.
+// The trainer owns the adapters: Close detaches them, so save them first.
+func NewTrainer(m *model.Model, loraCfg lora.Config, optCfg optim.Config, opts Options) (*Trainer, error) {
+	a, err := lora.Attach(m.Layers, loraCfg)
+	if err != nil {
+		return nil, err
+	}
+	t, err := NewTrainerWithAdapters(m, a, optCfg, opts)
+	if err != nil {
+		a.Detach()
+		return nil, err
+	}
+	return t, nil
+}
+
+// NewTrainerWithAdapters trains adapters already attached to m (lora.Load, to resume from
+// saved adapters). The trainer takes ownership of them.
+func NewTrainerWithAdapters(m *model.Model, a *lora.Adapters, optCfg optim.Config, opts Options) (*Trainer, error) {
+	opt, err := optim.New(optCfg)
+	if err != nil {
+		return nil, err
+	}
+	if opts.GradAccumulation == 0 {
+		opts.GradAccumulation = 1
+	}
+	if opts.GradAccumulation < 1 {
+		return nil, fmt.Errorf("train: grad_accumulation_steps must be at least 1, got %d", opts.GradAccumulation)
+	}
+	t := &Trainer{
+		model: m, adapters: a, opt: opt, opts: opts,
+		firstBlock:  a.FirstBlock(len(m.Layers)),
+		blockLayers: map[int][]int{},
+		checkpoints: map[int]*mlx.Closure{},
+		compiled:    map[string]*mlx.Closure{},
+	}
+	for i, name := range a.Names {
+		var block int
+		fmt.Sscanf(name, "model.layers.%d.", &block)
+		t.blockLayers[block] = append(t.blockLayers[block], i)
+	}
+	err = mlx.Do(func() error {
+		t.state = opt.Init(a.Params())
+		t.key = mlx.RandomKey(opts.Seed)
+		mlx.Eval(append(slices.Clone(t.state), t.key)...)
+		mlx.Detach(t.state...)
+		mlx.Detach(t.key)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Adapters are the adapters being trained.
+func (t *Trainer) Adapters() *lora.Adapters { return t.adapters }
+
+// Steps is the number of steps run; Updates the number of optimizer updates applied.
+func (t *Trainer) Steps() int   { return t.steps }
+func (t *Trainer) Updates() int { return t.updates }
+
+// SaveAdapters writes adapters.safetensors and adapter_config.json (mlx-lm's layout) to dir.
+func (t *Trainer) SaveAdapters(dir string) error { return t.adapters.Save(dir) }
+
+// ModelReloaded tells the trainer that base weights changed; the compiled step is rebuilt
+// on the next call. Step notices reloads by itself, this only makes it explicit.
+func (t *Trainer) ModelReloaded() {
+	_ = mlx.Do(func() error { t.freeCompiled(); return nil })
+}
+
+// Close frees the trainer's state and compiled functions and detaches the adapters from
+// the model, which is left as it was before NewTrainer.
+func (t *Trainer) Close() {
+	_ = mlx.Do(func() error {
+		t.freeCompiled()
+		for _, c := range t.checkpoints {
+			c.Free()
+		}
+		t.checkpoints = map[int]*mlx.Closure{}
+		mlx.Free(t.state...)
+		mlx.Free(t.accum...)
+		t.key.Free()
+		t.state, t.accum = nil, nil
+		t.adapters.Detach()
+		return nil
+	})
+}
+
+func (t *Trainer) freeCompiled() {
+	for k, c := range t.compiled {
+		c.Free()
+		delete(t.compiled, k)
+	}
+	t.compiledFor = nil
+}
+
+// baseChanged reports whether the model's arrays differ from those the compiled step
+// captured (a Reload or FreeTensors since).
+func (t *Trainer) baseChanged() bool {
+	if t.compiledFor == nil {
+		return false
+	}
+	now := t.model.Parameters()
+	if len(now) != len(t.compiledFor) {
+		return true
+	}
+	for k, a := range now {
+		if t.compiledFor[k] != a {
+			return true
+		}
+	}
+	return false
+}
+
+// closure returns the compiled (or, with Eager, plain) function for kind, building it when
+// needed.
+func (t *Trainer) closure(kind string) func(in []*mlx.Array) []*mlx.Array {
+	var fn mlx.Func
+	switch kind {
+	case "update":
+		fn = t.stepFunc(true)
+	case "accumulate":
+		fn = t.stepFunc(false)
+	case "eval":
+		fn = t.evalFunc
+	}
+	if t.opts.Eager {
+		return fn
+	}
+	if t.baseChanged() {
+		t.freeCompiled()
+	}
+	c, ok := t.compiled[kind]
+	if !ok {
+		c = mlx.Compile(fn, false)
+		t.compiled[kind] = c
+		if t.compiledFor == nil {
+			t.compiledFor = t.model.Parameters()
+		}
+	}
+	return func(in []*mlx.Array) []*mlx.Array { return c.Call(in...) }
+}
+
+// layout is where each input sits in the step function's argument list.
+type layout struct {
+	params, state, accum [2]int // [start, end)
+	lr, step, key        int    // -1 when absent
+	tokens, lengths      int
+}
+
+func (t *Trainer) layout(update bool) layout {
+	np := 2 * len(t.adapters.Layers)
+	l := layout{lr: -1, step: -1, key: -1}
+	n := 0
+	span := func(k int) [2]int { s := [2]int{n, n + k}; n += k; return s }
+	one := func() int { n++; return n - 1 }
+	l.params = span(np)
+	if update {
+		l.state = span(len(t.state))
+	}
+	if t.opts.GradAccumulation > 1 {
+		l.accum = span(np)
+	}
+	if update {
+		l.lr, l.step = one(), one()
+	}
+	if t.adapters.HasDropout() {
+		l.key = one()
+	}
+	l.tokens, l.lengths = one(), one()
+	return l
+}
+
+// stepFunc is one training step as a function of explicit inputs (see layout). With update
+// it returns new params, new state, loss and token count; without, loss, token count and
+// the gradient sum to carry into the next step.
+func (t *Trainer) stepFunc(update bool) mlx.Func {
+	return func(in []*mlx.Array) []*mlx.Array {
+		l := t.layout(update)
+		params := in[l.params[0]:l.params[1]]
+		tokens, lengths := in[l.tokens], in[l.lengths]
+		if l.key >= 0 {
+			t.setDropout(in[l.key])
+			defer t.adapters.SetDropoutKeys(nil)
+		}
+		inputs, targets := splitTokens(tokens)
+		h := t.frozen(inputs)
+		np := len(params)
+		argnums := make([]int, np)
+		for i := range argnums {
+			argnums[i] = i
+		}
+		vg := mlx.ValueAndGrad(t.lossFunc, argnums...)
+		args := append(slices.Clone(params), h, targets, lengths)
+		values, grads := vg(args)
+		loss, ntoks := values[0], values[1]
+		if l.accum[1] > l.accum[0] {
+			prev := in[l.accum[0]:l.accum[1]]
+			for i := range grads {
+				grads[i] = mlx.Add(grads[i], prev[i])
+			}
+		}
+		if !update {
+			return append([]*mlx.Array{loss, ntoks}, grads...)
+		}
+		if n := t.opts.GradAccumulation; n > 1 {
+			for i := range grads {
+				grads[i] = mlx.DivScalar(grads[i], float64(n))
+			}
+		}
+		if c := t.opt.Config().MaxGradNorm; c > 0 {
+			grads, _ = optim.ClipGradNorm(grads, c)
+		}
+		newParams, newState := t.opt.Apply(params, grads, in[l.state[0]:l.state[1]], in[l.lr], in[l.step])
+		out := append(newParams, newState...)
+		return append(out, loss, ntoks)
+	}
+}
+
+// evalFunc is the loss without gradients and without dropout: inputs are the params, the
+// tokens and the lengths.
+func (t *Trainer) evalFunc(in []*mlx.Array) []*mlx.Array {
+	np := 2 * len(t.adapters.Layers)
+	inputs, targets := splitTokens(in[np])
+	h := t.frozen(inputs)
+	return t.lossFunc(append(slices.Clone(in[:np]), h, targets, in[np+1]))
+}
+
+func splitTokens(tokens *mlx.Array) (inputs, targets *mlx.Array) {
+	n := tokens.Dim(1)
+	return mlx.SliceAxis(tokens, 1, 0, n-1), mlx.SliceAxis(tokens, 1, 1, n)
+}
+
+// setDropout derives one key per adapter layer from key.
+func (t *Trainer) setDropout(key *mlx.Array) {
+	n := len(t.adapters.Layers)
+	keys := mlx.RandomSplit(key, max(n, 2))
+	per := make([]*mlx.Array, n)
+	for i := range per {
+		k := mlx.SliceAxis(keys, 0, i, i+1)
+		per[i] = mlx.Squeeze(k, 0)
+	}
+	t.adapters.SetDropoutKeys(per)
+}
+
+// frozen embeds the tokens and runs the blocks below the first adapted one, cut off from
+// the gradient.
+func (t *Trainer) frozen(inputs *mlx.Array) *mlx.Array {
+	h := t.model.Embed(inputs)
+	mask := model.MaskFor(inputs.Dim(1))
+	for _, b := range t.model.Layers[:t.firstBlock] {
+		next := b.Forward(h, mask)
+		h.Free()
+		h = next
+	}
+	defer h.Free()
+	return mlx.StopGradient(h)
+}
+
+// lossFunc runs the adapted blocks and the head on [params…, h, targets, lengths] and
+// returns [loss, ntoks]; it is what value_and_grad differentiates.
+func (t *Trainer) lossFunc(in []*mlx.Array) []*mlx.Array {
+	np := 2 * len(t.adapters.Layers)
+	previous := t.adapters.Swap(in[:np])
+	defer t.adapters.Swap(previous)
+	h, targets, lengths := in[np], in[np+1], in[np+2]
+	mask := model.MaskFor(h.Dim(1))
+	owned := false
+	for i := t.firstBlock; i < len(t.model.Layers); i++ {
+		var next *mlx.Array
+		if t.opts.GradCheckpoint {
+			next = t.checkpointed(i, h)
+		} else {
+			next = t.model.Layers[i].Forward(h, mask)
+		}
+		if owned {
+			h.Free()
+		}
+		h, owned = next, true
+	}
+	logits := t.model.Head(h)
+	if owned {
+		h.Free()
+	}
+	defer logits.Free()
+	loss, ntoks := Loss(logits, targets, lengths)
+	return []*mlx.Array{loss, ntoks}
+}
+
+// checkpointed runs block i under mlx.Checkpoint with its adapter parameters as explicit
+// inputs, so the backward pass recomputes the block instead of keeping its activations.
+func (t *Trainer) checkpointed(i int, h *mlx.Array) *mlx.Array {
+	layers := t.blockLayers[i]
+	c, ok := t.checkpoints[i]
+	if !ok {
+		block := t.model.Layers[i]
+		c = mlx.Checkpoint(func(in []*mlx.Array) []*mlx.Array {
+			saved := make([]*mlx.Array, 0, 2*len(layers))
+			for j, li := range layers {
+				l := t.adapters.Layers[li]
+				saved = append(saved, l.A, l.B)
+				l.A, l.B = in[1+2*j], in[2+2*j]
+			}
+			defer func() {
+				for j, li := range layers {
+					l := t.adapters.Layers[li]
+					l.A, l.B = saved[2*j], saved[2*j+1]
+				}
+			}()
+			return []*mlx.Array{block.Forward(in[0], model.MaskFor(in[0].Dim(1)))}
+		})
+		t.checkpoints[i] = c
+	}
+	in := []*mlx.Array{h}
+	for _, li := range layers {
+		l := t.adapters.Layers[li]
+		in = append(in, l.A, l.B)
+	}
+	return c.Call(in...)[0]
+}
+
+// Step runs one training step on b: forward, backward, and an optimizer update when the
+// accumulation is complete. Parameters, optimizer state and loss are evaluated before it
+// returns; nothing else the step made survives it.
+func (t *Trainer) Step(b Batch) (StepResult, error) {
+	if err := b.validate(); err != nil {
+		return StepResult{}, err
+	}
+	var res StepResult
+	err := mlx.Do(func() error {
+		scope := mlx.NewScope()
+		defer scope.Close()
+		update := (t.steps+1)%t.opts.GradAccumulation == 0
+		kind := "accumulate"
+		if update {
+			kind = "update"
+		}
+		fn := t.closure(kind)
+		lr := t.opt.Config().LearningRateAt(t.updates)
+		params := t.adapters.Params()
+		in := slices.Clone(params)
+		if update {
+			in = append(in, t.state...)
+		}
+		if t.opts.GradAccumulation > 1 {
+			if t.accum == nil {
+				for _, p := range params {
+					in = append(in, mlx.Zeros(p.Shape(), p.Dtype()))
+				}
+			} else {
+				in = append(in, t.accum...)
+			}
+		}
+		if update {
+			in = append(in, mlx.Scalar(float64(lr), mlx.Float32), mlx.Scalar(float64(t.updates+1), mlx.Float32))
+		}
+		if t.adapters.HasDropout() {
+			next, sub := mlx.SplitKey(t.key)
+			mlx.Detach(next)
+			t.key.Free()
+			t.key = next
+			in = append(in, sub)
+		}
+		tokens, lengths := b.arrays()
+		in = append(in, tokens, lengths)
+
+		out := fn(in)
+		np := len(params)
+		var loss, ntoks *mlx.Array
+		if update {
+			newParams := out[:np]
+			newState := out[np : np+len(t.state)]
+			loss, ntoks = out[np+len(t.state)], out[np+len(t.state)+1]
+			mlx.Eval(append(append(slices.Clone(newParams), newState...), loss, ntoks)...)
+			mlx.Detach(newParams...)
+			mlx.Detach(newState...)
+			t.adapters.Replace(newParams)
+			mlx.Free(t.state...)
+			t.state = newState
+			mlx.Free(t.accum...)
+			t.accum = nil
+			t.updates++
+		} else {
+			loss, ntoks = out[0], out[1]
+			grads := out[2:]
+			mlx.Eval(append(slices.Clone(grads), loss, ntoks)...)
+			mlx.Detach(grads...)
+			mlx.Free(t.accum...)
+			t.accum = grads
+		}
+		t.steps++
+		res = StepResult{
+			Loss: loss.Item(), Tokens: int(ntoks.Item()), LR: float64(lr),
+			Updated: update, Step: t.steps, Updates: t.updates,
+		}
+		return nil
+	})
+	if err != nil {
+		return StepResult{}, err
+	}
+	if math.IsNaN(res.Loss) {
+		return res, fmt.Errorf("train: loss is NaN at step %d", res.Step)
+	}
+	return res, nil
+}
+
+// Evaluate is mlx-lm's evaluate: the token-weighted mean loss over batches, without
+// dropout or gradients.
+func (t *Trainer) Evaluate(batches []Batch) (float64, error) {
+	var avg float64
+	err := mlx.Do(func() error {
+		scope := mlx.NewScope()
+		defer scope.Close()
+		total := mlx.Scalar(0, mlx.Float32)
+		count := mlx.Scalar(0, mlx.Int32)
+		fn := t.closure("eval")
+		for _, b := range batches {
+			if err := b.validate(); err != nil {
+				return err
+			}
+			inner := mlx.NewScope()
+			tokens, lengths := b.arrays()
+			out := fn(append(slices.Clone(t.adapters.Params()), tokens, lengths))
+			weighted := mlx.Multiply(out[0], out[1])
+			newTotal := mlx.Add(total, weighted)
+			newCount := mlx.Add(count, out[1])
+			mlx.Eval(newTotal, newCount)
+			inner.Keep(newTotal, newCount)
+			inner.Close()
+			mlx.Free(total, count)
+			total, count = newTotal, newCount
+		}
+		if len(batches) == 0 {
+			return fmt.Errorf("train: no batches to evaluate")
+		}
+		mean := mlx.Divide(total, count)
+		avg = mean.Item()
+		return nil
+	})
+	return avg, err
+}
