@@ -198,10 +198,12 @@ func (b *binder) bind(name string, dst **mlx.Array, shape []int, class dtypeClas
 	}
 	if got := a.Shape(); !slices.Equal(got, shape) {
 		b.fail(name, fmt.Sprintf("shape %v, expected %v", got, shape))
+		b.ts.drop(name)
 		return
 	}
 	if !class.accepts(a.Dtype()) {
 		b.fail(name, fmt.Sprintf("dtype %s, expected %s", a.Dtype(), class))
+		b.ts.drop(name)
 		return
 	}
 	b.m.slots[name] = &slot{ptr: dst, shape: shape, dtype: a.Dtype()}
