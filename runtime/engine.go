@@ -228,8 +228,8 @@ func (e *engine) sample() {
 // fire runs, in order, every stage listening to ev whose `every` and `when` allow it now.
 func (e *engine) fire(ctx context.Context, ev stages.Event) error {
 	for _, s := range e.plan.Events[ev] {
-		if e.stop != nil {
-			return nil
+		if e.stop != nil && ev != stages.Teardown {
+			return nil // a stop ends the step here; teardown still runs in full
 		}
 		e.sample()
 		ok, err := e.triggered(s)

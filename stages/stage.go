@@ -88,9 +88,10 @@ type Session struct {
 	Ctl    Control
 }
 
-func (s *Session) Report(r Report)        { s.Ctl.Report(r) }
-func (s *Session) Stop(st Stop)           { s.Ctl.Stop(st) }
-func (s *Session) Note(key string, v any) { s.Ctl.Note(key, v) }
+func (s *Session) Report(r Report)            { s.Ctl.Report(r) }
+func (s *Session) ReportEval(valLoss float64) { s.Ctl.ReportEval(valLoss) }
+func (s *Session) Stop(st Stop)               { s.Ctl.Stop(st) }
+func (s *Session) Note(key string, v any)     { s.Ctl.Note(key, v) }
 func (s *Session) RunKind(ctx context.Context, kind string) error {
 	return s.Ctl.RunKind(ctx, kind)
 }

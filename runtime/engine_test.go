@@ -1,0 +1,344 @@
+package runtime
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/yai-dev/yai/stages"
+)
+
+// fakeMemory stands in for MLX: tests move its figures; ClearCache empties the cache.
+type fakeMemory struct {
+	active, peak, cache, arrays int64
+	clears                      int
+}
+
+func (m *fakeMemory) Active() int64 { return m.active }
+func (m *fakeMemory) Peak() int64   { return m.peak }
+func (m *fakeMemory) Cache() int64  { return m.cache }
+func (m *fakeMemory) Arrays() int64 { return m.arrays }
+func (m *fakeMemory) ClearCache()   { m.cache = 0; m.clears++ }
+
+// fakeTraining returns runners for the training kinds: step calls onStep and reports a falling
+// loss; save-adapter records that it ran.
+func fakeTraining(mem *fakeMemory, onStep func(step int64), saved *int) stages.Runners {
+	return stages.Runners{
+		"step": stages.Runner(func(*stages.StepConfig) (stages.Stage, error) {
+			return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+				if onStep != nil {
+					onStep(s.Env.Step)
+				}
+				s.Report(stages.Report{Loss: 10 / float64(s.Env.Step), Tokens: 100, LR: 1e-4})
+				return nil
+			}), nil
+		}),
+		"save-adapter": stages.Runner(func(*stages.SaveAdapterConfig) (stages.Stage, error) {
+			return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+				*saved++
+				return os.WriteFile(filepath.Join(s.RunDir, "adapters.safetensors"), []byte("x"), 0o644)
+			}), nil
+		}),
+		"eval": stages.Runner(func(*stages.EvalConfig) (stages.Stage, error) {
+			return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+				s.ReportEval(1.5)
+				return nil
+			}), nil
+		}),
+	}
+}
+
+func plan(t *testing.T, src string) *Plan {
+	t.Helper()
+	p, ds := ValidateSource("r.yaml", []byte(src), nil, ValidateOptions{SkipModel: true})
+	if p == nil {
+		t.Fatalf("recipe invalid:\n%s", ds.Format())
+	}
+	return p
+}
+
+func readMetrics(t *testing.T, dir string) []Metrics {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []Metrics
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m Metrics
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("metrics line %q: %v", sc.Text(), err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// firedOn lists the steps whose metrics line records the stage id as fired.
+func firedOn(ms []Metrics, id string) []int64 {
+	out := []int64{}
+	for _, m := range ms {
+		if slices.Contains(m.Fired, id) {
+			out = append(out, m.Step)
+		}
+	}
+	return out
+}
+
+func quietOptions(t *testing.T, mem *fakeMemory, runners stages.Runners) RunOptions {
+	return RunOptions{RunsDir: t.TempDir(), Memory: mem, Runners: runners, Console: NewConsole(io.Discard, false)}
+}
+
+const engineRecipe = `version: 1
+name: engine-test
+model: ./none
+steps: 12
+memory: {limit: 1GB}
+stages:
+  - {id: train, kind: step}
+  - {id: every3, kind: clear-cache, when: "step % 3 == 0"}
+  - {id: bigcache, kind: clear-cache, when: "mlx.cache > 35*MB", after: [every3]}
+  - {id: eval, kind: eval, every: 4}
+  - {id: onEval, kind: log, on: on-eval, with: {level: debug}}
+  - {id: save, kind: save-adapter, on: teardown}
+`
+
+// clear-cache on `step % 3 == 0` fires on exactly those steps, and a trigger on mlx.cache fires
+// once the (fake) cache passes 35 MB; metrics.jsonl records both.
+func TestEngineTriggersFireOnTheRightSteps(t *testing.T) {
+	mem := &fakeMemory{}
+	saved := 0
+	// The step grows the cache by 10 MB; every3 clears it on steps 3, 6, 9, 12, so it never
+	// passes 35 MB — unless every3 is off. Run once as is, then with every3 disabled.
+	grow := func(int64) { mem.cache += 10 * stages.MB }
+	opts := quietOptions(t, mem, fakeTraining(mem, grow, &saved))
+	res, err := Run(context.Background(), plan(t, engineRecipe), opts)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("run: %v (exit %d)", err, res.ExitCode)
+	}
+	ms := readMetrics(t, res.RunDir)
+	if len(ms) != 12 {
+		t.Fatalf("want 12 metrics lines, got %d", len(ms))
+	}
+	if diff := cmp.Diff([]int64{3, 6, 9, 12}, firedOn(ms, "every3")); diff != "" {
+		t.Errorf("every3 fired (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int64{}, firedOn(ms, "bigcache")); diff != "" {
+		t.Errorf("bigcache fired although every3 kept the cache small (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int64{4, 8, 12}, firedOn(ms, "onEval")); diff != "" {
+		t.Errorf("on-eval fired (-want +got):\n%s", diff)
+	}
+	if saved != 1 {
+		t.Errorf("teardown save ran %d times, want 1", saved)
+	}
+
+	// Without every3 the cache reaches 40 MB on step 4: bigcache fires there, clears, and
+	// fires again on step 8 and 12.
+	mem2 := &fakeMemory{}
+	grow2 := func(int64) { mem2.cache += 10 * stages.MB }
+	src := strings.Replace(engineRecipe, `when: "step % 3 == 0"`, `when: "false"`, 1)
+	res, err = Run(context.Background(), plan(t, src), quietOptions(t, mem2, fakeTraining(mem2, grow2, &saved)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms = readMetrics(t, res.RunDir)
+	if diff := cmp.Diff([]int64{4, 8, 12}, firedOn(ms, "bigcache")); diff != "" {
+		t.Errorf("bigcache fired (-want +got):\n%s", diff)
+	}
+	if ms[3].MLXCache != 0 || ms[2].MLXCache != 30*stages.MB {
+		t.Errorf("cache at steps 3,4 = %d, %d; want 30MB then 0", ms[2].MLXCache, ms[3].MLXCache)
+	}
+	if ms[3].Notes["cache_freed"] != float64(40*stages.MB) {
+		t.Errorf("step 4 notes = %v, want cache_freed 40MB", ms[3].Notes)
+	}
+}
+
+// Metrics lines carry loss, tokens, lr and memory figures; the run directory holds the
+// resolved recipe with its hash and the log.
+func TestEngineRunDirectoryContents(t *testing.T) {
+	mem := &fakeMemory{active: 123, peak: 456, arrays: 7}
+	saved := 0
+	res, err := Run(context.Background(), plan(t, engineRecipe), quietOptions(t, mem, fakeTraining(mem, nil, &saved)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := readMetrics(t, res.RunDir)
+	m := ms[1]
+	if m.Step != 2 || m.Loss != 5 || m.Tokens != 100 || m.LR != 1e-4 || m.MLXActive != 123 || m.MLXPeak != 456 || m.MLXArrays != 7 || m.Limit != 1_000_000_000 {
+		t.Errorf("metrics line 2 = %+v", m)
+	}
+	for _, f := range []string{"recipe.yaml", "recipe.sha256", "run.log", "result.json", "adapters.safetensors"} {
+		if _, err := os.Stat(filepath.Join(res.RunDir, f)); err != nil {
+			t.Errorf("run directory lacks %s", f)
+		}
+	}
+	sum, _ := os.ReadFile(filepath.Join(res.RunDir, "recipe.sha256"))
+	if len(strings.Fields(string(sum))[0]) != 64 {
+		t.Errorf("recipe.sha256 = %q", sum)
+	}
+}
+
+// Two runs of the same recipe, even in the same second, leave two run directories.
+func TestEngineTwoRunsTwoDirectories(t *testing.T) {
+	mem := &fakeMemory{}
+	saved := 0
+	opts := quietOptions(t, mem, fakeTraining(mem, nil, &saved))
+	fixed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	opts.Now = func() time.Time { return fixed }
+	var dirs []string
+	for range 2 {
+		res, err := Run(context.Background(), plan(t, engineRecipe), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, filepath.Base(res.RunDir))
+	}
+	want := []string{"engine-test-20260102T030405Z", "engine-test-20260102T030405Z-2"}
+	if diff := cmp.Diff(want, dirs); diff != "" {
+		t.Errorf("run directories (-want +got):\n%s", diff)
+	}
+	entries, _ := os.ReadDir(opts.RunsDir)
+	if len(entries) != 2 {
+		t.Errorf("runs dir holds %d entries, want 2", len(entries))
+	}
+}
+
+// Ctrl-C stops at the next step boundary, runs teardown (saving adapters) and exits 130.
+func TestEngineInterruptStopsAtStepBoundary(t *testing.T) {
+	mem := &fakeMemory{}
+	saved := 0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	onStep := func(step int64) {
+		if step == 4 {
+			cancel() // as if Ctrl-C arrived during step 4
+		}
+	}
+	res, err := Run(ctx, plan(t, engineRecipe), quietOptions(t, mem, fakeTraining(mem, onStep, &saved)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 130 || res.Steps != 4 || saved != 1 {
+		t.Errorf("exit %d after %d steps, saved %d times; want 130 after 4, saved once", res.ExitCode, res.Steps, saved)
+	}
+	if ms := readMetrics(t, res.RunDir); len(ms) != 4 || !slices.Contains(ms[3].Fired, "eval") {
+		t.Errorf("metrics: %d lines, want 4 with step 4 complete", len(ms))
+	}
+}
+
+// A guard whose figure crosses limit × (1 + buffer) saves and stops with exit code 3 and a
+// message naming the figure, the threshold and the step.
+func TestEngineGuardCheckpointAndStop(t *testing.T) {
+	src := engineRecipe + "  - {id: guard, kind: guard, with: {watch: [mlx.active], buffer: 0.2}}\n"
+	mem := &fakeMemory{}
+	saved := 0
+	onStep := func(step int64) { mem.active = step * 200 * stages.MB } // 1.2 GB at step 6
+	res, err := Run(context.Background(), plan(t, src), quietOptions(t, mem, fakeTraining(mem, onStep, &saved)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != stages.ExitCheckpointStop || res.Steps != 7 || saved != 1 {
+		t.Errorf("exit %d after %d steps, saved %d; want 3 after 7 (1.4GB > 1.2GB), saved once", res.ExitCode, res.Steps, saved)
+	}
+	want := "memory guard: mlx.active 1.4GB crossed 1.2GB at step 7"
+	if res.Reason != want {
+		t.Errorf("reason %q, want %q", res.Reason, want)
+	}
+}
+
+// A guard whose action is abort stops without teardown.
+func TestEngineGuardAbortSkipsTeardown(t *testing.T) {
+	src := engineRecipe + "  - {id: guard, kind: guard, with: {watch: [rss], buffer: 0, action: abort}}\n"
+	mem := &fakeMemory{}
+	saved := 0
+	opts := quietOptions(t, mem, fakeTraining(mem, nil, &saved))
+	step := int64(0)
+	opts.RSS = func() int64 { return step * 300 * stages.MB }
+	opts.Runners["step"] = stages.Runner(func(*stages.StepConfig) (stages.Stage, error) {
+		return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+			step = s.Env.Step
+			s.Report(stages.Report{Loss: 1})
+			return nil
+		}), nil
+	})
+	res, err := Run(context.Background(), plan(t, src), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != stages.ExitAbort || res.Steps != 4 || saved != 0 {
+		t.Errorf("exit %d after %d steps, saved %d; want 4 after 4, never saved", res.ExitCode, res.Steps, saved)
+	}
+}
+
+// growth is the median of recent per-step changes of active memory: a steady leak is seen, a
+// one-off spike is not.
+func TestEngineGrowthTrigger(t *testing.T) {
+	src := strings.Replace(engineRecipe, `when: "step % 3 == 0"`, `when: "growth > 5*MB"`, 1)
+	mem := &fakeMemory{}
+	saved := 0
+	onStep := func(step int64) {
+		mem.active += 1 * stages.MB
+		if step == 3 {
+			mem.active += 500 * stages.MB // one-off spike
+		}
+		if step >= 8 {
+			mem.active += 20 * stages.MB // a leak
+		}
+	}
+	res, err := Run(context.Background(), plan(t, src), quietOptions(t, mem, fakeTraining(mem, onStep, &saved)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Step s sees the change made by step s-1; the median over a window of 9 turns to the
+	// leak once most of the window leaks (step 12: four 1 MB, four 21 MB and the spike).
+	ms := readMetrics(t, res.RunDir)
+	if diff := cmp.Diff([]int64{12}, firedOn(ms, "every3")); diff != "" {
+		t.Errorf("growth trigger fired (-want +got):\n%s", diff)
+	}
+	if ms[3].Growth != float64(stages.MB) || ms[11].Growth != float64(21*stages.MB) {
+		t.Errorf("growth at steps 4 and 12 = %v, %v; want 1MB (spike ignored) and 21MB", ms[3].Growth, ms[11].Growth)
+	}
+}
+
+// A kind without a runner fails at run time, before a run directory is made; validate is fine.
+func TestEngineMissingRunner(t *testing.T) {
+	src := strings.Replace(engineRecipe, "stages:\n", "stages:\n  - {id: load, kind: load-4bit}\n", 1)
+	p := plan(t, src)
+	mem := &fakeMemory{}
+	saved := 0
+	opts := quietOptions(t, mem, fakeTraining(mem, nil, &saved))
+	_, err := Run(context.Background(), p, opts)
+	if err == nil || !strings.Contains(err.Error(), `stage "load": stage kind "load-4bit" has no runner in this build`) {
+		t.Fatalf("err = %v", err)
+	}
+	if entries, _ := os.ReadDir(opts.RunsDir); len(entries) != 0 {
+		t.Errorf("a run directory was made")
+	}
+}
+
+// A failing stage ends the run with exit 1, and teardown still saves.
+func TestEngineStageErrorRunsTeardown(t *testing.T) {
+	mem := &fakeMemory{}
+	saved := 0
+	runners := fakeTraining(mem, nil, &saved)
+	runners["eval"] = stages.Runner(func(*stages.EvalConfig) (stages.Stage, error) {
+		return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+			return io.ErrUnexpectedEOF
+		}), nil
+	})
+	res, err := Run(context.Background(), plan(t, engineRecipe), quietOptions(t, mem, runners))
+	if err == nil || res.ExitCode != 1 || res.Steps != 4 || saved != 1 {
+		t.Errorf("err %v exit %d steps %d saved %d; want an error, exit 1 after 4 steps, saved once", err, res.ExitCode, res.Steps, saved)
+	}
+}
