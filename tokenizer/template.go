@@ -61,6 +61,8 @@ func chatTemplateSource(dir string, f *jsonFile, raw json.RawMessage) (string, e
 	return "", f.errorf("$.chat_template", "no template named \"default\"")
 }
 
+const raisedPrefix = "template raised: "
+
 // templateEnvironment mirrors transformers' Jinja environment: Python-compatible tojson,
 // raise_exception and strftime_now.
 var templateEnvironment = func() *exec.Environment {
@@ -69,7 +71,7 @@ var templateEnvironment = func() *exec.Environment {
 	_ = filters.Replace("tojson", filterToJSON)
 	context := exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables)
 	context.Set("raise_exception", func(message string) (string, error) {
-		return "", fmt.Errorf("template raised: %s", message)
+		return "", errors.New(raisedPrefix + message)
 	})
 	context.Set("strftime_now", func(format string) string {
 		return strftime(time.Now(), format)
@@ -131,6 +133,10 @@ func (t *Tokenizer) ApplyChatTemplateVars(messages []Message, tools []any, addGe
 	}
 	out, err := t.chat.template.ExecuteToString(exec.NewContext(data))
 	if err != nil {
+		// The engine wraps errors once per enclosing block; keep only raise_exception's message.
+		if _, raised, ok := strings.Cut(err.Error(), raisedPrefix); ok {
+			return "", fmt.Errorf("%s: chat_template raised: %s", t.chat.source, raised)
+		}
 		return "", fmt.Errorf("%s: chat_template: %w", t.chat.source, err)
 	}
 	return out, nil
