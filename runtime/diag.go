@@ -100,6 +100,9 @@ func (ds Diagnostics) JSON() []byte {
 // didYouMean returns ` (did you mean "x"?)` for the closest candidate within a small edit
 // distance, or "" when nothing is close.
 func didYouMean(got string, candidates []string) string {
+	if len(got) > 64 {
+		return "" // nobody mistypes a name that long; keep the cost bounded
+	}
 	best, bestDist := "", 1<<30
 	for _, c := range candidates {
 		if d := editDistance(strings.ToLower(got), strings.ToLower(c)); d < bestDist {

@@ -11,8 +11,12 @@ import (
 // checked exactly like file content. Path segments are mapping keys; inside `stages` a segment
 // is a stage id (or an index). Problems are reported against the override itself.
 func (l *linter) applyOverride(root *yaml.Node, o string) {
+	name := o
+	if name == "" {
+		name = `""` // still point at the (empty) override
+	}
 	bad := func(format string, args ...any) {
-		l.diags = append(l.diags, Diagnostic{Severity: Error, Summary: sprintf(format, args...), Range: Range{Override: o}})
+		l.diags = append(l.diags, Diagnostic{Severity: Error, Summary: sprintf(format, args...), Range: Range{Override: name}})
 	}
 	path, value, ok := strings.Cut(o, "=")
 	if !ok || path == "" {
