@@ -514,3 +514,34 @@ func (t *Trainer) Evaluate(batches []Batch) (float64, error) {
 	})
 	return avg, err
 }
+
+// Gradients computes the loss, token count and adapter gradients of one batch without
+// updating anything (dropout on, as in a training step). The gradients are evaluated and
+// owned by the caller, keyed by parameter name.
+func (t *Trainer) Gradients(b Batch) (loss float64, tokens int, grads map[string]*mlx.Array, err error) {
+	if err := b.validate(); err != nil {
+		return 0, 0, nil, err
+	}
+	err = mlx.Do(func() error {
+		scope := mlx.NewScope()
+		defer scope.Close()
+		tok, lengths := b.arrays()
+		inputs, targets := splitTokens(tok)
+		h := t.frozen(inputs)
+		params := t.adapters.Params()
+		argnums := make([]int, len(params))
+		for i := range argnums {
+			argnums[i] = i
+		}
+		values, gs := mlx.ValueAndGrad(t.lossFunc, argnums...)(append(slices.Clone(params), h, targets, lengths))
+		mlx.Eval(append(gs, values...)...)
+		mlx.Detach(gs...)
+		grads = map[string]*mlx.Array{}
+		for i, n := range t.adapters.ParamNames() {
+			grads[n] = gs[i]
+		}
+		loss, tokens = values[0].Item(), int(values[1].Item())
+		return nil
+	})
+	return loss, tokens, grads, err
+}

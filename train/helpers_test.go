@@ -1,0 +1,70 @@
+package train
+
+import (
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/yai-dev/yai/mlx"
+)
+
+// python is the venv interpreter with the pinned mlx and mlx-lm.
+func python(tb testing.TB) string {
+	tb.Helper()
+	dir, err := filepath.Abs("..")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	py := filepath.Join(dir, ".venv", "bin", "python")
+	if _, err := os.Stat(py); err != nil {
+		tb.Fatalf("reference Python missing at %s: run `go tool task setup`", py)
+	}
+	return py
+}
+
+func runPython(tb testing.TB, args ...string) {
+	tb.Helper()
+	cmd := exec.Command(python(tb), args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("%v: %v\n%s", args, err, out)
+	}
+}
+
+// makeModel writes a random 4-bit Llama (and, with dataRows > 0, a text dataset) with
+// mlx-lm's own code and returns the model and data directories.
+func makeModel(tb testing.TB, dtype string, layers, hidden, dataRows int) (modelDir, dataDir string) {
+	tb.Helper()
+	dir := tb.TempDir()
+	modelDir, dataDir = filepath.Join(dir, "model"), filepath.Join(dir, "data")
+	args := []string{"testdata/make_model.py", modelDir, dtype, strconv.Itoa(layers), strconv.Itoa(hidden)}
+	if dataRows > 0 {
+		args = append(args, dataDir, strconv.Itoa(dataRows))
+	}
+	runPython(tb, args...)
+	return modelDir, dataDir
+}
+
+// batchFrom turns a (B, L) token array and (B, 2) offsets/lengths array into a Batch.
+func batchFrom(tokens, lengths *mlx.Array) Batch {
+	shape := tokens.Shape()
+	ol := lengths.Ints()
+	b := Batch{Tokens: tokens.Ints(), Rows: shape[0], Cols: shape[1]}
+	for r := range b.Rows {
+		b.Offsets = append(b.Offsets, int(ol[2*r]))
+		b.Lengths = append(b.Lengths, int(ol[2*r+1]))
+	}
+	return b
+}
+
+// maxDiff is the largest |a-b| relative to max(1, |b|).
+func maxDiff(a, b []float32) float64 {
+	worst := 0.0
+	for i := range a {
+		d := math.Abs(float64(a[i])-float64(b[i])) / math.Max(1, math.Abs(float64(b[i])))
+		worst = max(worst, d)
+	}
+	return worst
+}
