@@ -1,0 +1,213 @@
+package stages
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseBytes(t *testing.T) {
+	good := map[string]Bytes{"7GB": 7 * GB, "7.5GB": 7_500_000_000, "512MiB": 512 * MiB, "1000": 1000, "1 KB": KB, "3GiB": 3 * GiB, "0B": 0}
+	for in, want := range good {
+		if got, err := ParseBytes(in); err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"7GX", "GB", "", "7..5GB", "-1GB", "7 gb"} {
+		if _, err := ParseBytes(in); err == nil {
+			t.Errorf("ParseBytes(%q): no error", in)
+		}
+	}
+	if s := Bytes(7_500_000_000).String(); s != "7.5GB" {
+		t.Errorf("String = %q", s)
+	}
+}
+
+// Every kind's spec is well formed: defaults parse and lie within their ranges and enums.
+func TestRegistrySpecs(t *testing.T) {
+	want := []string{"attach-lora", "clear-cache", "data", "eval", "guard", "load-4bit", "log", "reload-selective", "save-adapter", "step"}
+	if diff := cmp.Diff(want, KindNames()); diff != "" {
+		t.Fatalf("kinds (-want +got):\n%s", diff)
+	}
+	for _, k := range Kinds() {
+		cfg := reflect.ValueOf(k.NewConfig()).Elem()
+		for _, f := range k.Fields {
+			if f.Doc == "" {
+				t.Errorf("%s.%s has no doc", k.Name, f.Name)
+			}
+			v := cfg.FieldByIndex(f.Index)
+			if (f.Type == Int || f.Type == Float) && f.Default != "" {
+				x := v.Convert(reflect.TypeFor[float64]()).Float()
+				if f.Min != nil && x < *f.Min || f.Max != nil && x > *f.Max {
+					t.Errorf("%s.%s default %v outside its range", k.Name, f.Name, x)
+				}
+			}
+			if len(f.Enum) > 0 && f.Type == String && !slices.Contains(f.Enum, v.String()) {
+				t.Errorf("%s.%s default %q not in enum", k.Name, f.Name, v.String())
+			}
+		}
+	}
+	if c := (&AttachLoRAConfig{Rank: 16, Alpha: 32}); c.Scale() != 2 {
+		t.Errorf("scale = %v, want 2 (the seed's alpha 32 at rank 16)", c.Scale())
+	}
+}
+
+// The log stage's figure enum covers exactly the trigger names that are figures, not units.
+func TestLogFiguresMatchEnv(t *testing.T) {
+	k, _ := Get("log")
+	f, _ := Lookup(k.Fields, "figures")
+	var figures []string
+	for _, n := range FigureNames() {
+		if !strings.HasSuffix(n, "B") {
+			figures = append(figures, n)
+		}
+	}
+	enum := slices.Clone(f.Enum)
+	slices.Sort(enum)
+	if diff := cmp.Diff(figures, enum); diff != "" {
+		t.Errorf("log figures enum (-env +enum):\n%s", diff)
+	}
+	env := NewEnv()
+	env.MLX.Cache = 42
+	if v, ok := env.Figure("mlx.cache"); !ok || v != 42 {
+		t.Errorf("Figure(mlx.cache) = %v, %v", v, ok)
+	}
+	if _, ok := env.Figure("mlx.nope"); ok {
+		t.Error("Figure(mlx.nope) found")
+	}
+}
+
+func TestGuardCheck(t *testing.T) {
+	env := NewEnv()
+	env.Limit = 7 * GB
+	g := &GuardConfig{Watch: []string{"mlx.active", "rss"}, Buffer: 0.2}
+	env.MLX.Active, env.RSS = 8*GB, 8*GB // 8 GB is within 7 GB + 20%
+	if c, hit := g.Check(env); hit {
+		t.Errorf("8GB tripped a 7GB+20%% guard: %v", c)
+	}
+	env.RSS = 9 * GB
+	c, hit := g.Check(env)
+	if !hit || c.String() != "rss 9GB crossed 8.4GB" {
+		t.Errorf("got %v, %v; want rss crossing 8.4GB", c, hit)
+	}
+	g.Limit = 10 * GB // its own limit overrides memory.limit
+	if _, hit := g.Check(env); hit {
+		t.Error("guard with its own 10GB limit tripped at 9GB")
+	}
+}
+
+type fakeMem struct{ cache int64 }
+
+func (m *fakeMem) Active() int64 { return 0 }
+func (m *fakeMem) Peak() int64   { return 0 }
+func (m *fakeMem) Cache() int64  { return m.cache }
+func (m *fakeMem) Arrays() int64 { return 0 }
+func (m *fakeMem) ClearCache()   { m.cache = 0 }
+
+type fakeCtl struct {
+	notes map[string]any
+	stop  *Stop
+	kinds []string
+}
+
+func (c *fakeCtl) Report(Report)        {}
+func (c *fakeCtl) ReportEval(float64)   {}
+func (c *fakeCtl) Stop(s Stop)          { c.stop = &s }
+func (c *fakeCtl) Note(k string, v any) { c.notes[k] = v }
+func (c *fakeCtl) RunKind(_ context.Context, kind string) error {
+	c.kinds = append(c.kinds, kind)
+	return nil
+}
+
+func session(mem Memory, env Env) (*Session, *fakeCtl) {
+	ctl := &fakeCtl{notes: map[string]any{}}
+	return &Session{ID: "x", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Env: env, Memory: mem, Ctl: ctl}, ctl
+}
+
+func TestClearCacheStage(t *testing.T) {
+	k, _ := Get("clear-cache")
+	st, err := k.Build(k.NewConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := &fakeMem{cache: 5 * MB}
+	s, ctl := session(mem, NewEnv())
+	if err := st.Run(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if mem.cache != 0 || ctl.notes["cache_freed"] != int64(5*MB) {
+		t.Errorf("cache %d, notes %v", mem.cache, ctl.notes)
+	}
+}
+
+func TestGuardActions(t *testing.T) {
+	env := NewEnv()
+	env.Limit, env.MLX.Active, env.Step = GB, 2*GB, 17
+	k, _ := Get("guard")
+	for action, check := range map[string]func(*fakeCtl, *fakeMem) string{
+		GuardCheckpointAndStop: func(c *fakeCtl, _ *fakeMem) string {
+			if c.stop == nil || c.stop.Code != ExitCheckpointStop || !c.stop.Checkpoint || !strings.Contains(c.stop.Reason, "mlx.active 2GB crossed 1.2GB at step 17") {
+				return "no checkpoint stop naming figure, threshold and step"
+			}
+			return ""
+		},
+		GuardAbort: func(c *fakeCtl, _ *fakeMem) string {
+			if c.stop == nil || c.stop.Code != ExitAbort || c.stop.Checkpoint {
+				return "no abort"
+			}
+			return ""
+		},
+		GuardReload: func(c *fakeCtl, _ *fakeMem) string {
+			if !slices.Equal(c.kinds, []string{"reload-selective"}) {
+				return "reload-selective not run"
+			}
+			return ""
+		},
+		GuardClearCache: func(c *fakeCtl, m *fakeMem) string {
+			if m.cache != 0 {
+				return "cache not cleared"
+			}
+			return ""
+		},
+		GuardWarn: func(c *fakeCtl, m *fakeMem) string {
+			if c.stop != nil || m.cache == 0 || c.notes["guard"] == nil {
+				return "warn did more than warn"
+			}
+			return ""
+		},
+	} {
+		cfg := k.NewConfig().(*GuardConfig)
+		cfg.Watch, cfg.Action = []string{"mlx.active"}, action
+		st, _ := k.Build(cfg, nil)
+		mem := &fakeMem{cache: MB}
+		s, ctl := session(mem, env)
+		if err := st.Run(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+		if msg := check(ctl, mem); msg != "" {
+			t.Errorf("%s: %s", action, msg)
+		}
+	}
+}
+
+// Training kinds have no runner here; a program supplies one through Runners.
+func TestBuildWithoutRunner(t *testing.T) {
+	k, _ := Get("step")
+	if _, err := k.Build(k.NewConfig(), nil); err == nil || err.Error() != `stage kind "step" has no runner in this build` {
+		t.Errorf("err = %v", err)
+	}
+	ran := false
+	runners := Runners{"step": Runner(func(c *StepConfig) (Stage, error) {
+		ran = c.Optimizer == "adamw"
+		return StageFunc(func(context.Context, *Session) error { return nil }), nil
+	})}
+	if _, err := k.Build(k.NewConfig(), runners); err != nil || !ran {
+		t.Errorf("runner not used: %v", err)
+	}
+}
