@@ -1,0 +1,56 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/yai-dev/yai/recipes"
+	"github.com/yai-dev/yai/runtime"
+)
+
+// init copies a recipe and its data, points the schema comment at the published schema, and
+// refuses to overwrite anything on a second attempt.
+func TestInitCopiesAndNeverOverwrites(t *testing.T) {
+	dir := t.TempDir()
+	r, ok := recipes.Get("quickstart")
+	if !ok || r.Data != "data/quickstart" {
+		t.Fatalf("quickstart: %+v, %v", r, ok)
+	}
+	if err := copyRecipe(r, dir); err != nil {
+		t.Fatal(err)
+	}
+	body, err := os.ReadFile(filepath.Join(dir, "quickstart.yaml"))
+	if err != nil || !strings.Contains(string(body), "$schema=https://") {
+		t.Fatalf("copied recipe: %v\n%s", err, body)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "quickstart", "train.jsonl")); err != nil {
+		t.Errorf("data not copied: %v", err)
+	}
+	if _, ds := runtime.Validate(filepath.Join(dir, "quickstart.yaml"), nil, runtime.ValidateOptions{SkipModel: true}); ds.HasErrors() {
+		t.Errorf("copied recipe invalid:\n%s", ds.Format())
+	}
+
+	os.WriteFile(filepath.Join(dir, "quickstart.yaml"), []byte("mine"), 0o644)
+	if err := copyRecipe(r, dir); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("second init: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "quickstart.yaml")); string(b) != "mine" {
+		t.Error("user file overwritten")
+	}
+}
+
+func TestShippedRecipesListed(t *testing.T) {
+	var names []string
+	for _, r := range recipes.List() {
+		names = append(names, r.Name)
+		if r.Description == "" {
+			t.Errorf("%s has no description", r.Name)
+		}
+	}
+	want := "all-attention chat-masked llama-3.1-8b-7gb llama-3.1-8b-auto quickstart"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("recipes = %s, want %s", got, want)
+	}
+}
