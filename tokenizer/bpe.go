@@ -17,7 +17,7 @@ type bpe struct {
 	byteFallback bool
 	fuseUnk      bool
 	ignoreMerges bool
-	byteLevel    bool     // words are raw bytes, each byte a starting symbol
+	byteLevel    bool       // words are raw bytes, each byte a starting symbol
 	byteTokens   [256]int32 // <0xXX> ids for byte fallback, -1 when missing
 
 	cacheMu sync.RWMutex
@@ -25,7 +25,7 @@ type bpe struct {
 }
 
 type merge struct {
-	rank  int32
+	rank   int32
 	merged int32
 }
 

@@ -63,7 +63,7 @@ func (f *jsonFile) decode(raw []byte, path string, v any) error {
 	case errors.As(err, &syntax):
 		e := &jsonError{File: f.name, Msg: syntax.Error()}
 		if base >= 0 {
-			e.Line, e.Column = lineColumn(f.data, base+syntax.Offset)
+			e.Line, e.Column = lineColumn(f.data, base+max(syntax.Offset-1, 0)) // Offset is just past the bad byte
 		}
 		if path != "$" {
 			e.Path = path

@@ -87,10 +87,10 @@ func (f *jsonFile) parsePreTokenizer(raw json.RawMessage, path string, spec *pre
 		return nil
 	case "Metaspace":
 		var ms struct {
-			Replacement   string  `json:"replacement"`
-			PrependScheme *string `json:"prepend_scheme"`
-			AddPrefixSpace *bool  `json:"add_prefix_space"`
-			Split         *bool   `json:"split"`
+			Replacement    string  `json:"replacement"`
+			PrependScheme  *string `json:"prepend_scheme"`
+			AddPrefixSpace *bool   `json:"add_prefix_space"`
+			Split          *bool   `json:"split"`
 		}
 		if err := f.decode(raw, path, &ms); err != nil {
 			return err
