@@ -128,10 +128,14 @@ func TestLoadsModelsWrittenByMLXLM(t *testing.T) {
 // them and computes the logits yai computes.
 func TestMLXLMReadsGeneratedModels(t *testing.T) {
 	small := TinyPresets["tiny"]
-	small.Config.HiddenSize, small.Config.IntermediateSize, small.Config.NumHiddenLayers = 128, 256, 2
-	small.ShardBytes = 100000
+	small.Config.NumHiddenLayers = 2
+	small.Dtype = mlx.BFloat16
+	small.ShardBytes = 60000
 
-	mixed := TinyPresets["micro"]
+	micro16 := TinyPresets["micro"]
+	micro16.Dtype = mlx.Float16
+
+	mixed := micro16
 	mixed.Config.TieWordEmbeddings = false
 	mixed.Quant = &mlx.Quantization{GroupSize: 64, Bits: 8, Mode: "affine"}
 	mixed.LayerQuant = map[string]*mlx.Quantization{
@@ -139,11 +143,12 @@ func TestMLXLMReadsGeneratedModels(t *testing.T) {
 		"lm_head":                         nil,
 	}
 
-	plain := TinyPresets["micro"]
+	plain := micro16
 	plain.Quant = nil
 
 	cases := map[string]TinySpec{
-		"micro-4bit-g32-tied-f16":          TinyPresets["micro"],
+		"micro-4bit-g32-tied-f16":          micro16,
+		"quickstart-tiny-f32":              TinyPresets["tiny"],
 		"tiny-4bit-g64-llama3-bf16-shards": small,
 		"8bit-with-overrides":              mixed,
 		"float16-plain":                    plain,
