@@ -100,6 +100,11 @@ func SaveSafetensors(path string, tensors map[string]*Array, metadata map[string
 		os.Remove(tmpName)
 		return err
 	}
+	// CreateTemp makes the file private; a saved tensor file is as readable as any other.
+	if err := os.Chmod(tmpName, 0o644); err != nil {
+		os.Remove(tmpName)
+		return err
+	}
 	if err := os.Rename(tmpName, path); err != nil {
 		os.Remove(tmpName)
 		return err

@@ -64,16 +64,21 @@ func startThread() {
 	mlxThread.once.Do(func() {
 		mlxThread.jobs = make(chan func())
 		ready := make(chan struct{})
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread belongs to MLX for good
-			C.yai_thread_enter()
-			close(ready)
-			for job := range mlxThread.jobs {
-				job()
-			}
-		}()
+		go threadLoop(ready)
 		<-ready
 	})
+}
+
+func threadLoop(ready chan struct{}) {
+	runtime.LockOSThread() // never unlocked: the thread belongs to MLX for good
+	C.yai_thread_enter()
+	close(ready)
+	// A job that calls runtime.Goexit (t.Fatal in a test, say) ends this goroutine and its
+	// locked thread; a new MLX thread takes over so later calls do not hang.
+	defer func() { go threadLoop(make(chan struct{})) }()
+	for job := range mlxThread.jobs {
+		job()
+	}
 }
 
 // OnThread reports whether the caller is running on the MLX thread.
@@ -89,29 +94,33 @@ func Do(fn func() error) error {
 	startThread()
 	var err error
 	var panicked any
+	returned := false
 	done := make(chan struct{})
 	mlxThread.jobs <- func() {
 		defer close(done)
 		defer func() { panicked = recover() }()
 		err = protect(fn)
+		returned = true
 	}
 	<-done
 	if panicked != nil {
 		panic(panicked)
 	}
+	if !returned {
+		return &Error{Op: "do", Msg: "the function called runtime.Goexit on the MLX thread (t.Fatal inside mlx.Do?)"}
+	}
 	return err
 }
 
-// protect turns an *Error panic into a returned error.
+// protect turns an *Error panic into a returned error. Scopes fn opened and left open (it
+// panicked or exited) are closed so their arrays do not leak.
 func protect(fn func() error) (err error) {
 	depth := len(scopes)
 	defer func() {
+		for len(scopes) > depth {
+			scopes[len(scopes)-1].Close()
+		}
 		if r := recover(); r != nil {
-			// Scopes opened by fn and not closed because of the panic are closed here so
-			// their arrays do not leak.
-			for len(scopes) > depth {
-				scopes[len(scopes)-1].Close()
-			}
 			if e, ok := r.(*Error); ok {
 				err = e
 				return
