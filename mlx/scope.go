@@ -1,5 +1,10 @@
 package mlx
 
+/*
+#include "shim.h"
+*/
+import "C"
+
 // scopes is the stack of open scopes on the MLX thread. Only the MLX thread touches it.
 var scopes []*Scope
 
@@ -59,11 +64,7 @@ func (s *Scope) Close() {
 			break
 		}
 	}
-	for _, a := range s.arrays {
-		if a.scope == s {
-			a.Free()
-		}
-	}
+	freeScoped(s)
 	s.arrays = nil
 	s.closed = true
 }
@@ -90,4 +91,21 @@ func Detach(arrays ...*Array) {
 			a.scope = nil
 		}
 	}
+}
+
+// freeScoped frees the scope's arrays in one native call: scopes free hundreds of arrays per
+// training step, and one cgo call per array would dominate small steps.
+func freeScoped(s *Scope) {
+	handles := make([]C.yai_array, 0, len(s.arrays))
+	for _, a := range s.arrays {
+		if a.scope == s && a.h != nil {
+			handles = append(handles, a.h)
+			a.h = nil
+		}
+	}
+	if len(handles) == 0 {
+		return
+	}
+	call("free", nil, func() C.int { return C.yai_array_free_many(&handles[0], C.int(len(handles))) })
+	live.Add(-int64(len(handles)))
 }

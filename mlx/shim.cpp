@@ -136,6 +136,13 @@ int yai_array_free(yai_array a) {
   })
 }
 
+int yai_array_free_many(yai_array* arrays, int n) {
+  GUARD(for (int i = 0; i < n; i++) {
+    live_arrays.fetch_sub(1, std::memory_order_relaxed);
+    delete arrays[i];
+  })
+}
+
 int yai_array_from_data(const void* data, const int* shape, int ndim, int dtype, yai_array* out) {
   GUARD({
     mx::Dtype dt = to_dtype(dtype);
@@ -163,7 +170,8 @@ int yai_array_from_data(const void* data, const int* shape, int ndim, int dtype,
 }
 
 int yai_array_scalar(double v, int dtype, yai_array* out) {
-  GUARD(*out = wrap(mx::astype(mx::array(v, mx::float64), to_dtype(dtype), mx::Device::cpu)); mx::eval((*out)->a))
+  // The value is converted to dtype on construction: no graph, no evaluation.
+  GUARD(*out = wrap(mx::array(v, to_dtype(dtype))))
 }
 
 int yai_array_clone(yai_array a, yai_array* out) { GUARD(*out = wrap(a->a)) }

@@ -24,6 +24,7 @@ const char* yai_version(void);
 
 // Arrays.
 int yai_array_free(yai_array a);
+int yai_array_free_many(yai_array* arrays, int n);
 int yai_array_from_data(const void* data, const int* shape, int ndim, int dtype, yai_array* out);
 int yai_array_scalar(double v, int dtype, yai_array* out);
 int yai_array_clone(yai_array a, yai_array* out);
