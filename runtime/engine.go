@@ -262,12 +262,13 @@ func (e *engine) triggered(s *StageDecl) (bool, error) {
 func (e *engine) runStage(ctx context.Context, s *StageDecl) error {
 	e.fired = append(e.fired, s.ID)
 	sess := &stages.Session{
-		ID:     s.ID,
-		Log:    e.log.With("stage", s.ID),
-		Env:    e.env,
-		RunDir: e.dir,
-		Memory: e.opts.Memory,
-		Ctl:    control{e},
+		ID:       s.ID,
+		Log:      e.log.With("stage", s.ID),
+		Env:      e.env,
+		RunDir:   e.dir,
+		Memory:   e.opts.Memory,
+		Stopping: e.stop,
+		Ctl:      control{e},
 	}
 	if err := e.built[s].Run(ctx, sess); err != nil {
 		return fmt.Errorf("stage %q (%s): %w", s.ID, s.Kind, err)

@@ -85,7 +85,10 @@ type Session struct {
 	Env    Env          // memory, step and loss figures at the moment the stage fires
 	RunDir string       // the run's own directory
 	Memory Memory       // MLX memory; never nil while a run executes
-	Ctl    Control
+	// Stopping is set while teardown runs after a stop (guard, Ctrl-C): a save stage saves
+	// the optimizer state too when the stop asks for a checkpoint.
+	Stopping *Stop
+	Ctl      Control
 }
 
 func (s *Session) Report(r Report)            { s.Ctl.Report(r) }

@@ -22,7 +22,7 @@ func init() {
 // reload-selective), given the checked plan.
 var (
 	newMemory       func() (stages.Memory, error)
-	trainingRunners func(plan *runtime.Plan) (stages.Runners, error)
+	trainingRunners func(plan *runtime.Plan) (runners stages.Runners, release func(), err error)
 )
 
 const runUsage = `
@@ -67,10 +67,12 @@ func runRun(args []string) int {
 	}
 	var runners stages.Runners
 	if trainingRunners != nil {
-		if runners, err = trainingRunners(plan); err != nil {
+		var release func()
+		if runners, release, err = trainingRunners(plan); err != nil {
 			fmt.Fprintln(os.Stderr, "yai run:", err)
 			return 1
 		}
+		defer release()
 	}
 	level := slog.LevelInfo
 	if *verbose {

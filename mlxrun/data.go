@@ -1,0 +1,62 @@
+package mlxrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/yai-dev/yai/data"
+	"github.com/yai-dev/yai/stages"
+)
+
+// data: tokenize the training and validation sets and start the training batches.
+func (r *Run) newData(c *stages.DataConfig) (stages.Stage, error) {
+	r.dataCfg = c
+	return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+		if r.tok == nil {
+			return errors.New("no tokenizer: a load-4bit stage must run first")
+		}
+		dir := r.dataDir()
+		if dir == "" {
+			return errors.New("the recipe names no data directory")
+		}
+		opts := data.Options{MaskPrompt: c.MaskPrompt}
+		train, err := data.LoadFile(filepath.Join(dir, c.Train), r.tok, opts)
+		if err != nil {
+			return err
+		}
+		if want := formatName(c.Format); want != "" && train.Format.String() != want {
+			return fmt.Errorf("%s: rows are %s, the data stage says format %s", train.Path, train.Format, want)
+		}
+		r.train = train
+		if r.valid, err = data.LoadFile(filepath.Join(dir, c.Valid), r.tok, opts); err != nil {
+			return err
+		}
+		seed := uint32(c.Seed)
+		if seed == 0 {
+			seed = uint32(r.plan.Recipe.Seed)
+		}
+		r.random = data.NewNumpyRandom(seed)
+		r.batches, err = data.NewBatches(r.train, data.BatchConfig{
+			BatchSize:    c.BatchSize,
+			MaxSeqLength: c.MaxSeqLength,
+			Loop:         true,
+			Random:       r.random,
+			Logger:       s.Log,
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.train.Path, err)
+		}
+		s.Log.Info("data ready", "train", r.train.Len(), "valid", r.valid.Len(), "format", r.train.Format.String(),
+			"batches_per_epoch", r.batches.PerEpoch())
+		return nil
+	}), nil
+}
+
+func formatName(f string) string {
+	if f == "auto" {
+		return ""
+	}
+	return f
+}

@@ -1,0 +1,38 @@
+package mlxrun
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/tokenizer"
+)
+
+// load-4bit: read the model's weights (quantized or not) and its tokenizer.
+func (r *Run) newLoad(c *stages.Load4BitConfig) (stages.Stage, error) {
+	return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+		if r.modelDir == "" {
+			return fmt.Errorf("the recipe's model was not resolved")
+		}
+		before := mlx.Memory().Active
+		m, err := model.Load(r.modelDir, model.LoadOptions{})
+		if err != nil {
+			return err
+		}
+		tok, err := tokenizer.Load(r.modelDir)
+		if err != nil {
+			m.Free()
+			return err
+		}
+		if r.model != nil {
+			r.model.Free()
+		}
+		r.model, r.tok = m, tok
+		s.Log.Info("model loaded", "dir", r.modelDir, "layers", len(m.Layers),
+			"weights", stages.Bytes(m.Nbytes()).String(),
+			"mlx_active", stages.Bytes(int64(mlx.Memory().Active-before)).String())
+		return nil
+	}), nil
+}

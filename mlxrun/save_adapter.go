@@ -1,0 +1,35 @@
+package mlxrun
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/yai-dev/yai/stages"
+)
+
+// save-adapter: write adapters.safetensors and adapter_config.json (mlx-lm's layout), and the
+// optimizer state when asked or when a guard is stopping the run, so it can resume.
+func (r *Run) newSaveAdapter(c *stages.SaveAdapterConfig) (stages.Stage, error) {
+	return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+		t, err := r.Trainer()
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join(s.RunDir, c.Path)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		withState := c.Optimizer || (s.Stopping != nil && s.Stopping.Checkpoint)
+		if withState {
+			err = t.SaveState(dir)
+		} else {
+			err = t.SaveAdapters(dir)
+		}
+		if err != nil {
+			return err
+		}
+		s.Log.Info("adapters saved", "dir", dir, "optimizer_state", withState, "step", s.Env.Step)
+		return nil
+	}), nil
+}
