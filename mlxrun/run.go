@@ -24,7 +24,7 @@ type Run struct {
 	model    *model.Model
 	tok      *tokenizer.Tokenizer
 
-	lora    *lora.Config      // set by attach-lora
+	lora    *lora.Config       // set by attach-lora
 	step    *stages.StepConfig // the step stage's settings, known when runners are built
 	trainer *train.Trainer
 
