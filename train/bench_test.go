@@ -1,0 +1,162 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/yai-dev/yai/lora"
+	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/optim"
+)
+
+// Benchmark shape: a generated 4-bit float16 Llama, mlx-lm's text dataset layout, batch 4.
+// Each side trains benchIters steps; the first benchWarmup (compile, cache warm-up) are not
+// timed, as mlx-lm's first report window is dropped.
+const (
+	benchLayers = 8
+	benchHidden = 256
+	benchBatch  = 4
+	benchIters  = 60
+	benchWarmup = 10
+)
+
+type benchFigures struct {
+	stepsPerSec, tokensPerSec float64
+	peakBytes                 uint64
+}
+
+// BenchmarkVersusMLXLM trains the same model on the same batches with the same LoRA
+// configuration in yai and in `python -m mlx_lm lora`, and prints steps/s, tokens/s and peak
+// MLX memory of both with the ratios. Targets: yai ≥ 1.0× steps/s, ≤ 1.0× peak memory.
+func BenchmarkVersusMLXLM(b *testing.B) {
+	modelDir, dataDir := makeModel(b, "float16", benchLayers, benchHidden, 400)
+	batchesFile := filepath.Join(b.TempDir(), "batches.safetensors")
+	runPython(b, "testdata/bench_prepare.py", modelDir, dataDir, fmt.Sprint(benchBatch), fmt.Sprint(benchIters), batchesFile)
+	cases := []struct {
+		name string
+		cfg  lora.Config
+	}{
+		{"rank16_q", lora.Config{Keys: []string{"self_attn.q_proj"}, NumLayers: 4, Rank: 16, Scale: 2}},
+		{"rank8_qkvo", lora.Config{Keys: []string{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"}, NumLayers: 4, Rank: 8, Scale: 2}},
+	}
+	var table strings.Builder
+	fmt.Fprintf(&table, "\n%-11s %-7s %9s %10s %10s\n", "config", "side", "steps/s", "tokens/s", "peak MB")
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			var ours, theirs benchFigures
+			for range b.N {
+				theirs = runMLXLM(b, modelDir, dataDir, c.cfg)
+				ours = runYai(b, modelDir, batchesFile, c.cfg)
+			}
+			b.ReportMetric(ours.stepsPerSec, "steps/s")
+			b.ReportMetric(ours.stepsPerSec/theirs.stepsPerSec, "x-mlx-lm-steps/s")
+			b.ReportMetric(float64(ours.peakBytes)/float64(theirs.peakBytes), "x-mlx-lm-peak")
+			row := func(side string, f benchFigures) {
+				fmt.Fprintf(&table, "%-11s %-7s %9.2f %10.0f %10.1f\n", c.name, side, f.stepsPerSec, f.tokensPerSec, float64(f.peakBytes)/1e6)
+			}
+			row("mlx-lm", theirs)
+			row("yai", ours)
+			fmt.Fprintf(&table, "%-11s %-7s %8.2fx %9.2fx %9.2fx\n", c.name, "ratio", ours.stepsPerSec/theirs.stepsPerSec,
+				ours.tokensPerSec/theirs.tokensPerSec, float64(ours.peakBytes)/float64(theirs.peakBytes))
+		})
+	}
+	fmt.Print(table.String())
+}
+
+// runMLXLM runs mlx_lm.lora as a subprocess and averages its reports after the warm-up.
+func runMLXLM(b *testing.B, modelDir, dataDir string, cfg lora.Config) benchFigures {
+	dir := b.TempDir()
+	keys, _ := json.Marshal(cfg.Keys)
+	yaml := fmt.Sprintf("lora_parameters:\n  rank: %d\n  scale: %g\n  dropout: 0.0\n  keys: %s\n", cfg.Rank, cfg.Scale, keys)
+	cfgFile := filepath.Join(dir, "config.yaml")
+	os.WriteFile(cfgFile, []byte(yaml), 0o644)
+	cmd := exec.Command(python(b), "testdata/bench_mlx_lm.py", "--model", modelDir, "--train", "--data", dataDir,
+		"--optimizer", "adamw", "--num-layers", fmt.Sprint(cfg.NumLayers), "--batch-size", fmt.Sprint(benchBatch),
+		"--iters", fmt.Sprint(benchIters), "--steps-per-report", fmt.Sprint(benchWarmup), "--steps-per-eval", "100000",
+		"--val-batches", "1", "--save-every", "100000", "--adapter-path", filepath.Join(dir, "adapters"), "-c", cfgFile)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("mlx_lm lora: %v\n%s", err, out)
+	}
+	var reports []map[string]float64
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if line, ok := strings.CutPrefix(sc.Text(), "REPORT "); ok {
+			var r map[string]float64
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				b.Fatal(err)
+			}
+			reports = append(reports, r)
+		}
+	}
+	if len(reports) < 2 {
+		b.Fatalf("mlx_lm lora printed %d reports\n%s", len(reports), out)
+	}
+	var f benchFigures
+	var secs, tokens float64
+	for _, r := range reports[1:] { // the first window holds compilation
+		secs += benchWarmup / r["iterations_per_second"]
+		tokens += r["tokens_per_second"] * benchWarmup / r["iterations_per_second"]
+		f.peakBytes = max(f.peakBytes, uint64(r["peak_memory"]*1e9))
+	}
+	f.stepsPerSec = float64(benchWarmup*(len(reports)-1)) / secs
+	f.tokensPerSec = tokens / secs
+	return f
+}
+
+// runYai trains on the batches mlx-lm drew, timing the steps after the warm-up; peak memory
+// counts from before the model is loaded, as mlx-lm's does.
+func runYai(b *testing.B, modelDir, batchesFile string, cfg lora.Config) benchFigures {
+	saved, _, err := mlx.LoadSafetensors(batchesFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batches := make([]Batch, benchIters)
+	for i := range batches {
+		batches[i] = batchFrom(saved[fmt.Sprintf("%d/tokens", i)], saved[fmt.Sprintf("%d/lengths", i)])
+	}
+	for _, a := range saved {
+		a.Free()
+	}
+	mlx.ClearCache()
+	mlx.ResetPeakMemory()
+	m, err := model.Load(modelDir, model.LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Free()
+	tr, err := NewTrainer(m, cfg, optim.DefaultConfig(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	var start time.Time
+	tokens := 0
+	for i, batch := range batches {
+		if i == benchWarmup {
+			start = time.Now()
+		}
+		r, err := tr.Step(batch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i >= benchWarmup {
+			tokens += r.Tokens
+		}
+	}
+	secs := time.Since(start).Seconds()
+	return benchFigures{
+		stepsPerSec:  float64(benchIters-benchWarmup) / secs,
+		tokensPerSec: float64(tokens) / secs,
+		peakBytes:    mlx.Memory().Peak,
+	}
+}
