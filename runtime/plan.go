@@ -18,6 +18,7 @@ type Plan struct {
 	Events map[stages.Event][]*StageDecl
 	Limit  int64      // memory.limit in bytes (auto resolved against this machine)
 	Model  *ModelInfo // nil when the model was not inspected
+	Budget *Budget    // memory estimate; nil when the model was not inspected
 }
 
 // ValidateOptions tunes a dry run.
@@ -62,11 +63,31 @@ func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnosti
 	if !opts.SkipModel && r.Model != "" {
 		l.checkModel(r, p)
 	}
+	if p.Model != nil && !l.diags.HasErrors() {
+		l.checkBudget(r, p)
+	}
 	sortDiagnostics(l.diags)
 	if l.diags.HasErrors() {
 		return nil, l.diags
 	}
 	return p, l.diags
+}
+
+// checkBudget estimates the run's memory: a floor above the limit can never run; a peak
+// above it is likely to cross the limit on the longest batches.
+func (l *linter) checkBudget(r *Recipe, p *Plan) {
+	b := EstimateBudget(p.Model, r)
+	p.Budget = &b
+	at := memoryNode(r, "limit")
+	switch {
+	case p.Limit <= 0:
+	case b.Floor() > p.Limit:
+		d := l.errorf(at, "limit: %s is below the estimated floor of %s (weights and training state)", stages.Bytes(p.Limit), stages.Bytes(b.Floor()))
+		d.Detail = strings.TrimRight(b.Describe(p.Limit), "\n")
+	case b.Peak() > p.Limit:
+		d := l.warnf(at, "limit: estimated peak %s is above the limit %s; lower batch_size, max_seq_length or layers, or turn on grad_checkpoint", stages.Bytes(b.Peak()), stages.Bytes(p.Limit))
+		d.Detail = strings.TrimRight(b.Describe(p.Limit), "\n")
+	}
 }
 
 func memoryNode(r *Recipe, key string) *yaml.Node {
@@ -171,6 +192,9 @@ func (p *Plan) Describe() string {
 		fmt.Fprintf(&b, "model %s: %s, %d layers, hidden %d, vocab %d, %s, %d tensors\n  at %s\n",
 			r.Model, m.Config.ModelType, m.Config.NumHiddenLayers, m.Config.HiddenSize, m.Config.VocabSize, q, len(m.Tensors), m.Dir)
 	}
+	if p.Budget != nil {
+		b.WriteString(p.Budget.Describe(p.Limit))
+	}
 	section := func(title string, ev stages.Event) {
 		list := p.Events[ev]
 		if len(list) == 0 {
@@ -206,6 +230,7 @@ type PlanJSON struct {
 	Steps  int         `json:"steps"`
 	Limit  int64       `json:"limit"`
 	Model  *ModelJSON  `json:"model,omitempty"`
+	Budget *BudgetJSON `json:"memory_budget,omitempty"`
 	Stages []StageJSON `json:"stages"`
 }
 
@@ -239,6 +264,9 @@ func (p *Plan) JSON() *PlanJSON {
 		if q := m.Config.Quantization; q != nil {
 			out.Model.Bits = q.Bits
 		}
+	}
+	if p.Budget != nil {
+		out.Budget = p.Budget.JSON(p.Limit)
 	}
 	for _, ev := range stages.Events {
 		for _, s := range p.Events[ev] {

@@ -1,0 +1,264 @@
+package runtime
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/yai-dev/yai/stages"
+)
+
+// Budget is the pre-flight memory estimate of a recipe, per term, in bytes. It is computed
+// from config.json and safetensors header sizes only, so it works on a directory of headers.
+//
+// Weights, LoRA parameters, gradients and optimizer state are exact counts. Activations and
+// logits are a model of what MLX keeps alive during the compiled training step, in units of
+// the step's tensor sizes (see the coefficients below); Cache is the transient memory MLX's
+// allocator keeps for reuse after the step, which is not part of MLX's active or peak figure.
+type Budget struct {
+	Weights     int64 // every tensor of the safetensors headers, scales and biases included
+	LoRA        int64 // lora_a and lora_b, float32
+	Gradients   int64 // one gradient per LoRA parameter (two with accumulation)
+	Optimizer   int64 // AdamW/Adam: m and v; SGD: momentum
+	Activations int64 // the adapted blocks' tensors kept for the backward pass, plus one block's working set
+	Logits      int64 // logits and the cross-entropy temporaries of the backward pass
+	Cache       int64 // expected MLX buffer cache after a step (not active memory)
+
+	// What the estimate was made from.
+	Tokens         int // batch × sequence length of the widest batch
+	Batch, SeqLen  int
+	Blocks         int // adapted blocks
+	Modules        int // adapted modules
+	GradCheckpoint bool
+	ActDtype       string // dtype of hidden states (the embeddings' scales dtype)
+	Optim          string
+	Quantized      string // "4-bit" or "" for a plain checkpoint
+}
+
+// Floor is what must be resident for training at all: weights and training state.
+func (b Budget) Floor() int64 { return b.Weights + b.LoRA + b.Gradients + b.Optimizer }
+
+// Peak is the estimated MLX peak (active memory) during a step.
+func (b Budget) Peak() int64 { return b.Floor() + b.Activations + b.Logits }
+
+// Activation coefficients, in tensors of the step's sizes per adapted block, measured on MLX
+// 0.32 (CPU, compiled step) by fitting the peak of real training steps over 21 tiny configs
+// (hidden 256–512, intermediate 512–1024, vocab 1000–4000, seq 64–512, batch 1–8, 1–4
+// adapted blocks, with and without checkpointing); runtime/budget_test.go holds three of them
+// to ±10%. The unit tensors are
+//
+//	TH = tokens × hidden, TI = tokens × intermediate, S = batch × heads × seq² (attention
+//	scores: MLX materialises them when it differentiates attention), TV = tokens × vocab
+//
+// each at the activation dtype's size. Why these counts:
+//   - kept per block (no checkpointing): the block input, both norms' outputs, q, k, v before
+//     and after RoPE, the attention output before and after the head merge, the o_proj output
+//     and the residual (≈12.5 TH); the MLP's gate, up, sigmoid and product (4 TI, where the
+//     compiled step fuses part of SwiGLU); and the softmax probabilities, which MLX keeps at
+//     well under one S per block because the compiled backward consumes them in place;
+//   - working set of the block being differentiated (or recomputed, with checkpointing): the
+//     incoming gradient and the gradients of q/k/v/o, gate/up and the scores (8 TH, 5.2 TI,
+//     2.2 S);
+//   - with checkpointing each adapted block keeps only its input (1 TH), and one block is
+//     recomputed at a time, so its kept tensors count once;
+//   - logits: the logits, the max-shifted logits and the softmax of the cross-entropy's
+//     backward, each tokens × vocab (3 TV); the loss itself is reduced in float32 to (B, L).
+const (
+	keptTH, keptTI, keptS = 12.5, 4.0, 0.65
+	workTH, workTI, workS = 8.0, 5.2, 2.2
+	ckptTH                = 1.0
+	logitsTV              = 3.0
+)
+
+// recipeSettings are the recipe's stage settings the budget depends on, defaults applied.
+type recipeSettings struct {
+	lora stages.AttachLoRAConfig
+	data stages.DataConfig
+	step stages.StepConfig
+}
+
+func settingsOf(r *Recipe) recipeSettings {
+	s := recipeSettings{}
+	defaults(&s.lora)
+	defaults(&s.data)
+	defaults(&s.step)
+	for _, d := range r.Stages {
+		switch c := d.Config.(type) {
+		case *stages.AttachLoRAConfig:
+			s.lora = *c
+		case *stages.DataConfig:
+			s.data = *c
+		case *stages.StepConfig:
+			s.step = *c
+		}
+	}
+	return s
+}
+
+// defaults fills a stage's settings struct from its `default` tags.
+func defaults[T any](c *T) {
+	_ = stages.ApplyDefaults(reflect.ValueOf(c).Elem(), stages.FieldsOf(reflect.TypeFor[T]()))
+}
+
+// seqBucket is the widest input the step sees for max_seq_length: batches are padded to a
+// multiple of 32 (at most max_seq_length), then to 1 + a multiple of 32 before the step,
+// whose inputs drop the last token.
+func seqBucket(maxSeq int) int { return 32 * ((maxSeq - 1 + 31) / 32) }
+
+// EstimateBudget estimates the memory of one training step of r on the model described by
+// info (config.json and safetensors headers; no weights).
+func EstimateBudget(info *ModelInfo, r *Recipe) Budget {
+	s := settingsOf(r)
+	c := info.Config
+	b := Budget{Batch: s.data.BatchSize, SeqLen: seqBucket(s.data.MaxSeqLength), GradCheckpoint: s.step.GradCheckpoint, Optim: s.step.Optimizer}
+	b.Tokens = b.Batch * b.SeqLen
+	b.Blocks = min(s.lora.Layers, c.NumHiddenLayers)
+	if q := c.Quantization; q != nil {
+		b.Quantized = fmt.Sprintf("%d-bit", q.Bits)
+	}
+	for _, t := range info.Tensors {
+		b.Weights += t.Bytes()
+	}
+
+	// LoRA: (in, r) + (r, out) float32 per adapted module of each adapted block.
+	modules := info.BlockModules(c.NumHiddenLayers - 1)
+	perBlock := int64(0)
+	for _, k := range s.lora.Keys {
+		m, ok := MatchModule(modules, k)
+		if !ok {
+			continue
+		}
+		in, out := info.linearDims(fmt.Sprintf("model.layers.%d.%s", c.NumHiddenLayers-1, m))
+		perBlock += int64(s.lora.Rank) * int64(in+out) * 4
+		b.Modules++
+	}
+	b.Modules *= b.Blocks
+	b.LoRA = perBlock * int64(b.Blocks)
+	b.Gradients = b.LoRA
+	if s.step.Accumulation > 1 {
+		b.Gradients *= 2 // the running sum beside this micro-batch's gradient
+	}
+	switch s.step.Optimizer {
+	case "sgd":
+		b.Optimizer = b.LoRA
+	default:
+		b.Optimizer = 2 * b.LoRA
+	}
+
+	dtype, size := info.activationDtype()
+	b.ActDtype = dtype
+	tokens := float64(b.Tokens)
+	th := tokens * float64(c.HiddenSize) * size
+	ti := tokens * float64(c.IntermediateSize) * size
+	sc := float64(b.Batch) * float64(c.NumAttentionHeads) * float64(b.SeqLen) * float64(b.SeqLen) * size
+	tv := tokens * float64(c.VocabSize) * size
+	kept := keptTH*th + keptTI*ti + keptS*sc
+	work := workTH*th + workTI*ti + workS*sc
+	n := float64(b.Blocks)
+	if b.GradCheckpoint {
+		b.Activations = int64(n*ckptTH*th + kept + work)
+	} else {
+		b.Activations = int64(n*kept + work)
+	}
+	b.Logits = int64(logitsTV * tv)
+
+	// After the step the transient buffers go back to MLX's cache, up to its limit.
+	b.Cache = b.Activations + b.Logits
+	if cl := int64(r.Memory.CacheLimit); cl > 0 {
+		b.Cache = min(b.Cache, cl)
+	}
+	return b
+}
+
+// linearDims reads a linear module's (in, out) from its weight's header, unpacking the
+// quantized width.
+func (m *ModelInfo) linearDims(module string) (in, out int) {
+	w, ok := m.Tensors[module+".weight"]
+	if !ok || len(w.Shape) != 2 {
+		return 0, 0
+	}
+	in, out = int(w.Shape[1]), int(w.Shape[0])
+	if q := m.Config.Quantization; q != nil && m.Quantized(module) && q.Bits > 0 {
+		in = in * 32 / q.Bits
+	}
+	return in, out
+}
+
+// activationDtype is the dtype hidden states take: dequantized embeddings come out in the
+// scales' dtype, plain ones in the weight's.
+func (m *ModelInfo) activationDtype() (string, float64) {
+	for _, name := range []string{"model.embed_tokens.scales", "model.embed_tokens.weight", "model.norm.weight"} {
+		if t, ok := m.Tensors[name]; ok {
+			switch t.Dtype {
+			case "F32":
+				return "float32", 4
+			case "F16":
+				return "float16", 2
+			case "BF16":
+				return "bfloat16", 2
+			}
+		}
+	}
+	return "bfloat16", 2
+}
+
+// gb prints bytes in GB with two decimals, or MB below 0.1 GB, for aligned columns.
+func gb(v int64) string {
+	if v < 100*stages.MB {
+		return fmt.Sprintf("%7.2f MB", float64(v)/float64(stages.MB))
+	}
+	return fmt.Sprintf("%7.2f GB", float64(v)/float64(stages.GB))
+}
+
+// Describe renders the breakdown against limit, one term a line.
+func (b Budget) Describe(limit int64) string {
+	var w strings.Builder
+	fmt.Fprintf(&w, "memory budget (limit %s):\n", strings.TrimSpace(gb(limit)))
+	line := func(name string, v int64, note string) {
+		fmt.Fprintf(&w, "  %-15s %s   (%s)\n", name, gb(v), note)
+	}
+	q := "not quantized"
+	if b.Quantized != "" {
+		q = b.Quantized + ", scales and biases included"
+	}
+	line("weights", b.Weights, "safetensors headers: "+q)
+	line("lora params", b.LoRA, fmt.Sprintf("%d modules in %d blocks, float32", b.Modules, b.Blocks))
+	line("gradients", b.Gradients, "one per LoRA parameter")
+	line("optimizer", b.Optimizer, b.Optim+" state")
+	ck := "no gradient checkpointing: every block's tensors kept"
+	if b.GradCheckpoint {
+		ck = "gradient checkpointing: block inputs kept, one block recomputed"
+	}
+	line("activations", b.Activations, fmt.Sprintf("%d blocks × batch %d × seq %d, %s; %s", b.Blocks, b.Batch, b.SeqLen, b.ActDtype, ck))
+	line("logits", b.Logits, "logits and cross-entropy temporaries, tokens × vocab")
+	line("expected cache", b.Cache, "freed buffers MLX keeps for reuse; not active memory, returned by clear-cache")
+	fmt.Fprintf(&w, "  %-15s %s   (what must be resident)\n", "floor", gb(b.Floor()))
+	verdict := fmt.Sprintf("fits, %s headroom", strings.TrimSpace(gb(limit-b.Peak())))
+	if b.Peak() > limit {
+		verdict = fmt.Sprintf("over the limit by %s", strings.TrimSpace(gb(b.Peak()-limit)))
+	}
+	fmt.Fprintf(&w, "  %-15s %s   %s\n", "estimated peak", gb(b.Peak()), verdict)
+	return w.String()
+}
+
+// BudgetJSON is the breakdown as `yai validate --json` prints it (bytes).
+type BudgetJSON struct {
+	Weights     int64 `json:"weights"`
+	LoRA        int64 `json:"lora_params"`
+	Gradients   int64 `json:"gradients"`
+	Optimizer   int64 `json:"optimizer"`
+	Activations int64 `json:"activations"`
+	Logits      int64 `json:"logits"`
+	Cache       int64 `json:"expected_cache"`
+	Floor       int64 `json:"floor"`
+	Peak        int64 `json:"estimated_peak"`
+	Limit       int64 `json:"limit"`
+	Fits        bool  `json:"fits"`
+}
+
+// JSON returns the breakdown against limit.
+func (b Budget) JSON(limit int64) *BudgetJSON {
+	return &BudgetJSON{Weights: b.Weights, LoRA: b.LoRA, Gradients: b.Gradients, Optimizer: b.Optimizer,
+		Activations: b.Activations, Logits: b.Logits, Cache: b.Cache, Floor: b.Floor(), Peak: b.Peak(),
+		Limit: limit, Fits: b.Peak() <= limit}
+}
