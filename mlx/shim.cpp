@@ -99,6 +99,16 @@ int from_dtype(mx::Dtype d) {
   }                                                  \
   return YAI_OK;
 
+// GUARD_ANY_THREAD is GUARD for calls that touch no stream or encoder.
+#define GUARD_ANY_THREAD(...)                        \
+  try {                                              \
+    __VA_ARGS__;                                     \
+  } catch (const std::exception& e) {                \
+    last_error = e.what();                           \
+    return YAI_ERR;                                  \
+  }                                                  \
+  return YAI_OK;
+
 // Go closures are called through this function, exported by the Go side (closure.go). It
 // returns 0 on success and fills *out; otherwise *err is a malloc'd message.
 extern "C" int yaiCallGo(uintptr_t fn, yai_vec inputs, yai_vec* out, char** err);
@@ -465,8 +475,10 @@ int yai_fn_compile(yai_fn f, int shapeless, yai_fn* out) { GUARD(*out = new yai_
 int yai_fn_call(yai_fn f, yai_vec inputs, yai_vec* outputs) { GUARD(*outputs = wrap_vec(f->f(inputs->v))) }
 int yai_fn_free(yai_fn f) { GUARD(delete f) }
 
+// Reading the allocator's counters needs no stream, so it is allowed from any thread: memory
+// monitors sample it every step without a round trip to the MLX thread.
 int yai_memory(size_t* active, size_t* peak, size_t* cache) {
-  GUARD({
+  GUARD_ANY_THREAD({
     *active = mx::get_active_memory();
     *peak = mx::get_peak_memory();
     *cache = mx::get_cache_memory();

@@ -16,7 +16,8 @@ import (
 
 // seedRecipe is the seed's recipe shape (4-bit model, LoRA rank 16 / alpha 32 on q_proj of 4
 // layers, batch 1, cache clearing by the seed's rule, selective reloads, a growth trigger and a
-// guard) scaled to the tiny model. extra is appended to the stage list.
+// guard) scaled to the tiny model: the stages that train, with extra appended (seedClear,
+// reloadStages, a guard…).
 func seedRecipe(t testing.TB, steps int, limit string, extra string) string {
 	return fmt.Sprintf(`version: 1
 name: seed-tiny
@@ -39,11 +40,14 @@ stages:
   - id: train
     kind: step
     with: {optimizer: adamw, lr: 1e-4, grad_checkpoint: true}
-  - id: clear
-    kind: clear-cache
-    when: "step %% (limit < 10*GB ? 5 : 10) == 0"
 %s`, tinyModel(t), quickstartData(), steps, limit, extra)
 }
+
+// seedClear is the seed's cache rule: every 10 steps, every 5 under a 10 GB limit.
+const seedClear = `  - id: clear
+    kind: clear-cache
+    when: "step % (limit < 10*GB ? 5 : 10) == 0"
+`
 
 const reloadStages = `  - id: reload
     kind: reload-selective
@@ -54,8 +58,8 @@ const reloadStages = `  - id: reload
 // without it: the losses are bit-identical over 100 steps, and no reload leaves more MLX
 // memory active than before it.
 func TestSelectiveReloadIsExact(t *testing.T) {
-	without := runRecipe(t, t.TempDir(), seedRecipe(t, 100, "1GB", ""), nil)
-	with := runRecipe(t, t.TempDir(), seedRecipe(t, 100, "1GB", reloadStages), nil)
+	without := runRecipe(t, t.TempDir(), seedRecipe(t, 100, "1GB", seedClear), nil)
+	with := runRecipe(t, t.TempDir(), seedRecipe(t, 100, "1GB", seedClear+reloadStages), nil)
 	if without.ExitCode != 0 || with.ExitCode != 0 {
 		t.Fatalf("exit codes %d and %d", without.ExitCode, with.ExitCode)
 	}

@@ -1,0 +1,120 @@
+package mlxrun
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/yai-dev/yai/data"
+	"github.com/yai-dev/yai/lora"
+	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/tokenizer"
+	"github.com/yai-dev/yai/train"
+)
+
+// governance is the monitoring side of the seed recipe: triggers evaluated every step, a guard
+// on MLX memory and RSS, a growth trigger, and a log line every 10 steps. Nothing here fires
+// an action on a healthy run, so the benchmark measures what watching costs.
+const governance = `  - id: leak
+    kind: clear-cache
+    when: growth > 100*MB
+  - id: proactive
+    kind: clear-cache
+    when: mlx.active > 0.7*limit
+  - id: guard
+    kind: guard
+    with: {watch: [mlx.active, rss], buffer: 0.2, action: checkpoint-and-stop}
+  - id: memory
+    kind: log
+    every: 10
+    with: {figures: [step, loss, mlx.active, mlx.peak, mlx.cache, growth, rss]}
+`
+
+// bareStepSeconds trains the seed shape with the trainer alone (no engine, no monitor, no
+// triggers) and returns the mean seconds per step after warm-up steps.
+func bareStepSeconds(b *testing.B, warmup, steps int) float64 {
+	dir := tinyModel(b)
+	m, err := model.Load(dir, model.LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Free()
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds, err := data.LoadFile(filepath.Join(quickstartData(), "train.jsonl"), tok, data.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	it, err := data.NewBatches(ds, data.BatchConfig{BatchSize: 1, MaxSeqLength: 128, Loop: true, Random: data.NewNumpyRandom(0)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer it.Close()
+	step := defaultStep()
+	step.Optimizer, step.LR, step.GradCheckpoint = "adamw", 1e-4, true
+	opt, err := optimizerConfig(step, warmup+steps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := train.NewTrainer(m, lora.Config{Rank: 16, Alpha: 32, NumLayers: 4, Keys: []string{"self_attn.q_proj"}}, opt, train.Options{GradCheckpoint: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	var start time.Time
+	for i := range warmup + steps {
+		if i == warmup {
+			start = time.Now()
+		}
+		batch, _ := it.Next()
+		if _, err := tr.Step(toTrainBatch(batch)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start).Seconds() / float64(steps)
+}
+
+// governedStepSeconds runs the same training through the engine with the governance stages
+// and returns the mean seconds per step after warm-up, from metrics.jsonl.
+func governedStepSeconds(b *testing.B, warmup, steps int) float64 {
+	res := runRecipe(b, b.TempDir(), seedRecipe(b, warmup+steps, "1GB", governance), nil)
+	if res.ExitCode != 0 || len(res.metrics) != warmup+steps {
+		b.Fatalf("governed run: exit %d, %d steps", res.ExitCode, len(res.metrics))
+	}
+	return (res.metrics[warmup+steps-1].Elapsed - res.metrics[warmup-1].Elapsed) / float64(steps)
+}
+
+// watchOnlyStepSeconds runs the governance stages with no training at all: what remains per
+// step is the cost of the monitor, the triggers, the guard and the log, measured without the
+// noise of a training step around it.
+func watchOnlyStepSeconds(b *testing.B, steps int) float64 {
+	src := fmt.Sprintf("version: 1\nname: watch-only\nmodel: %s\nsteps: %d\nmemory: {limit: 1GB}\nstages:\n%s", tinyModel(b), steps, governance)
+	res := runRecipe(b, b.TempDir(), src, nil)
+	if res.ExitCode != 0 || len(res.metrics) != steps {
+		b.Fatalf("watch-only run: exit %d, %d steps", res.ExitCode, len(res.metrics))
+	}
+	return (res.metrics[steps-1].Elapsed - res.metrics[0].Elapsed) / float64(steps-1)
+}
+
+// BenchmarkGovernanceOverhead compares a step with the memory monitor, triggers and guard to
+// the same step without them, alternating the two in one run. The seed recipe's clear-cache
+// rule is left out of both: clearing is an action, not monitoring.
+func BenchmarkGovernanceOverhead(b *testing.B) {
+	const warmup, steps = 20, 200
+	var bare, governed, watch float64
+	for range b.N {
+		bare += bareStepSeconds(b, warmup, steps)
+		governed += governedStepSeconds(b, warmup, steps)
+		watch += watchOnlyStepSeconds(b, 2000)
+	}
+	n := float64(b.N)
+	b.ReportMetric(bare/n*1e3, "bare-ms/step")
+	b.ReportMetric(governed/n*1e3, "governed-ms/step")
+	b.ReportMetric((governed/bare-1)*100, "end-to-end-overhead-%")
+	b.ReportMetric(watch/n*1e6, "watch-only-us/step")
+	b.ReportMetric(watch/bare*100, "watch-share-of-step-%")
+}
+
