@@ -117,4 +117,3 @@ func BenchmarkGovernanceOverhead(b *testing.B) {
 	b.ReportMetric(watch/n*1e6, "watch-only-us/step")
 	b.ReportMetric(watch/bare*100, "watch-share-of-step-%")
 }
-
