@@ -17,7 +17,10 @@ Usage: yai validate [--set path=value]... [--json] [--skip-model] recipe.yaml
 
 Checks a recipe without running it: every key against the stage specs, the stage graph, every
 trigger expression, the model (config.json and safetensors headers only; no weights are read)
-and the LoRA settings against the model. Prints every problem at once, then the plan.
+and the LoRA settings against the model, and estimates memory per term (weights, LoRA,
+gradients, optimizer, activations, logits, cache) against memory.limit: a floor above the
+limit is an error, an estimated peak above it a warning. Prints every problem at once, then
+the plan.
 
 Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error.`
 
