@@ -2,18 +2,18 @@ package stages
 
 import "reflect"
 
-// Load4BitConfig configures loading the recipe's 4-bit model (mlx-community format).
-type Load4BitConfig struct {
-	ComputeDtype string `yaml:"compute_dtype" default:"bfloat16" enum:"bfloat16,float16,float32" doc:"dtype of activations and of the non-quantized weights"`
-	Strict       bool   `yaml:"strict" default:"true" doc:"fail if a tensor in the model files is not used by the model"`
-}
+// Load4BitConfig configures loading the recipe's 4-bit model (mlx-community format). It has no
+// settings yet: the model computes in its checkpoint's dtype, as mlx-lm does, and a tensor
+// the model does not use is always an error.
+type Load4BitConfig struct{}
 
 func init() {
 	Register(Kind{
 		Name:    "load-4bit",
 		Summary: "load the recipe's 4-bit model (weights stay quantized)",
 		Doc: "Reads config.json and the safetensors shards of the model named by the recipe's `model:` " +
-			"and builds the network with quantized linear layers. Runs once, at setup.",
+			"and builds the network with quantized linear layers (a layer is quantized when its scales " +
+			"are present). Activations use the checkpoint's dtype. Runs once, at setup.",
 		Config: reflect.TypeFor[Load4BitConfig](),
 		Events: []Event{Setup},
 		Once:   true,
