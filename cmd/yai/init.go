@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/yai-dev/yai/model"
 	"github.com/yai-dev/yai/recipes"
 	"github.com/yai-dev/yai/runtime"
 	"github.com/yai-dev/yai/schema"
@@ -22,7 +23,8 @@ const initUsage = `
 Usage: yai init NAME [DIR]
 
 Copies the shipped recipe NAME (see 'yai recipes') to DIR/NAME.yaml (DIR defaults to the current
-directory), with the data it ships with. Never overwrites an existing file.`
+directory), with the data it ships with; for the quickstart, also a freshly generated tiny model.
+Never overwrites an existing file.`
 
 func runInit(args []string) int {
 	fset := newFlagSet("init", initUsage)
@@ -68,6 +70,14 @@ func copyRecipe(r recipes.Recipe, dir string) error {
 	}
 	// The shipped schema path is relative to the repository; outside it, use the published one.
 	body = bytes.Replace(body, []byte("$schema=../schema/recipe.v1.json"), []byte("$schema="+schema.ID), 1)
+	// The quickstart's tiny model is generated, not shipped: write one beside the copy.
+	tiny := bytes.Contains(body, []byte("model: "+tinyModelRef))
+	if tiny {
+		body = bytes.Replace(body, []byte("model: "+tinyModelRef), []byte("model: "+tinyModelDir), 1)
+		if _, err := os.Lstat(filepath.Join(dir, tinyModelDir)); err == nil {
+			return fmt.Errorf("%s already exists; not overwriting it", filepath.Join(dir, tinyModelDir))
+		}
+	}
 	files := []file{{filepath.Join(dir, r.File), body}}
 	if r.Data != "" {
 		err := fs.WalkDir(src, r.Data, func(p string, d fs.DirEntry, err error) error {
@@ -98,5 +108,15 @@ func copyRecipe(r recipes.Recipe, dir string) error {
 			return err
 		}
 	}
+	if tiny {
+		return model.WriteTiny(filepath.Join(dir, tinyModelDir), model.TinyPresets["tiny"])
+	}
 	return nil
 }
+
+// tinyModelRef is how the shipped quickstart names the tiny model the Taskfile generates;
+// tinyModelDir is where `yai init` generates it beside the copied recipe.
+const (
+	tinyModelRef = "../testdata/tiny-llama-4bit"
+	tinyModelDir = "tiny-llama-4bit"
+)
