@@ -46,3 +46,31 @@ func GPUAvailable() bool { return C.yai_gpu_available() == 1 }
 
 // Synchronize waits for all work queued on the default stream.
 func Synchronize() { call("synchronize", nil, func() C.int { return C.yai_synchronize() }) }
+
+// Stream is a queue of work on one device. Ops run on the default stream of the default
+// device; streams are per MLX thread, which is why every call runs on that one thread.
+type Stream struct {
+	Device Device
+	Index  int
+}
+
+// NewStream creates a stream on d.
+func NewStream(d Device) Stream {
+	var i C.int
+	call("new_stream", nil, func() C.int { return C.yai_new_stream(C.int(d.Type), C.int(d.Index), &i) })
+	return Stream{Device: d, Index: int(i)}
+}
+
+// DefaultStream is the stream ops on d run on.
+func DefaultStream(d Device) Stream {
+	var i C.int
+	call("default_stream", nil, func() C.int { return C.yai_default_stream(C.int(d.Type), C.int(d.Index), &i) })
+	return Stream{Device: d, Index: int(i)}
+}
+
+// SetDefaultStream makes s the stream for ops on its device.
+func SetDefaultStream(s Stream) {
+	call("set_default_stream", nil, func() C.int {
+		return C.yai_set_default_stream(C.int(s.Device.Type), C.int(s.Device.Index), C.int(s.Index))
+	})
+}

@@ -657,4 +657,21 @@ func TestDeviceAndVersion(t *testing.T) {
 		t.Errorf("device after SetDefaultDevice: %v", DefaultDevice())
 	}
 	SetDefaultDevice(d)
+
+	cpu := Device{Type: CPU}
+	orig := DefaultStream(cpu)
+	s := NewStream(cpu)
+	if s.Index == orig.Index {
+		t.Fatalf("new stream has the default stream's index %d", s.Index)
+	}
+	SetDefaultStream(s)
+	if got := DefaultStream(cpu); got != s {
+		t.Errorf("default stream %v, want %v", got, s)
+	}
+	inScope(t, func() { // ops run on the new stream
+		if got := Sum(Ones([]int{5}, Float32), false).Item(); got != 5 {
+			t.Errorf("sum on a new stream = %v", got)
+		}
+	})
+	SetDefaultStream(orig)
 }

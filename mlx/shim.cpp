@@ -550,4 +550,14 @@ int yai_set_default_device(int type, int index) {
 int yai_gpu_available(void) { return mx::is_available(mx::Device::gpu) ? 1 : 0; }
 int yai_synchronize(void) { GUARD(mx::synchronize()) }
 
+namespace {
+mx::Device to_device(int type, int index) { return mx::Device(type == 0 ? mx::Device::cpu : mx::Device::gpu, index); }
+}  // namespace
+
+int yai_new_stream(int type, int index, int* stream) { GUARD(*stream = mx::new_stream(to_device(type, index)).index) }
+int yai_default_stream(int type, int index, int* stream) { GUARD(*stream = mx::default_stream(to_device(type, index)).index) }
+int yai_set_default_stream(int type, int index, int stream) {
+  GUARD(mx::set_default_stream(mx::Stream(stream, to_device(type, index))))
+}
+
 }  // extern "C"

@@ -120,6 +120,9 @@ int yai_default_device(int* type, int* index);
 int yai_set_default_device(int type, int index);
 int yai_gpu_available(void);
 int yai_synchronize(void);
+int yai_new_stream(int type, int index, int* stream);
+int yai_default_stream(int type, int index, int* stream);
+int yai_set_default_stream(int type, int index, int stream);
 
 #ifdef __cplusplus
 }
