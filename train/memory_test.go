@@ -35,7 +35,7 @@ func randomBatch(rng *rand.Rand, rows, maxLen int) Batch {
 // buckets, evaluations and a state save) and requires that, after warm-up, neither live
 // array handles nor MLX active memory grow.
 func TestMemoryFlat(t *testing.T) {
-	modelDir, _ := makeModel(t, "float16", 4, 64, 0)
+	modelDir, _ := makeModel(t, "float32", 4, 64, 0)
 	m, err := model.Load(modelDir, model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
