@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/yai-dev/yai/internal/testenv"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -29,30 +30,6 @@ func loadTokenizer(t testing.TB) *tokenizer.Tokenizer {
 	return tok
 }
 
-// venvPython returns <module root>/.venv/bin/python and fails the test when it is missing.
-func venvPython(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	python := filepath.Join(dir, ".venv", "bin", "python")
-	if _, err := os.Stat(python); err != nil {
-		t.Fatalf("reference python %s is missing: run `go tool task setup`", python)
-	}
-	return python
-}
-
 type referenceBatch struct {
 	Tokens         [][]int32  `json:"tokens"`
 	OffsetsLengths [][2]int32 `json:"offsets_lengths"`
@@ -69,7 +46,7 @@ func runMLXReference(t *testing.T, dataDir string, mask bool, batchSize, maxSeq,
 	if mask {
 		maskArg = "1"
 	}
-	cmd := exec.Command(venvPython(t), filepath.Join("testdata", "mlx_reference.py"),
+	cmd := exec.Command(testenv.Python(t), filepath.Join("testdata", "mlx_reference.py"),
 		filepath.Join("..", "tokenizer", "testdata", "llama3"), dataDir, maskArg,
 		fmt.Sprint(batchSize), fmt.Sprint(maxSeq), fmt.Sprint(seed), fmt.Sprint(trainBatches))
 	var stderr bytes.Buffer

@@ -3,33 +3,11 @@ package mlx
 import (
 	"encoding/json"
 	"fmt"
-	"os"
+	"github.com/yai-dev/yai/internal/testenv"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 )
-
-// referencePython is the pinned Python environment `go tool task setup` creates.
-func referencePython(tb testing.TB) string {
-	tb.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("module root not found")
-		}
-		dir = parent
-	}
-	py := filepath.Join(dir, ".venv", "bin", "python")
-	if _, err := os.Stat(py); err != nil {
-		tb.Fatalf("reference Python missing at %s: run `go tool task setup`", py)
-	}
-	return py
-}
 
 // pythonSeconds runs testdata/bench_reference.py and returns its seconds per iteration.
 func pythonSeconds(b *testing.B, args ...any) float64 {
@@ -38,7 +16,7 @@ func pythonSeconds(b *testing.B, args ...any) float64 {
 	for _, a := range args {
 		cmdArgs = append(cmdArgs, fmt.Sprint(a))
 	}
-	out, err := exec.Command(referencePython(b), cmdArgs...).Output()
+	out, err := exec.Command(testenv.Python(b), cmdArgs...).Output()
 	if err != nil {
 		b.Fatalf("python reference: %v", err)
 	}

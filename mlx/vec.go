@@ -37,14 +37,7 @@ func (v vec) free() {
 // take wraps every element as a new Array and frees the vector.
 func (v vec) take() []*Array {
 	defer v.free()
-	n := int(C.yai_vec_size(v.h))
-	out := make([]*Array, n)
-	for i := range out {
-		var h C.yai_array
-		call("vector", nil, func() C.int { return C.yai_vec_get(v.h, C.int(i), &h) })
-		out[i] = wrap(h, v.onThread)
-	}
-	return out
+	return v.borrow()
 }
 
 // unpackStrings splits a malloc'd run of NUL-terminated strings and frees it.

@@ -2,9 +2,9 @@ package model
 
 import (
 	"fmt"
+	"github.com/yai-dev/yai/internal/testenv"
 	"math"
 	"math/rand"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,34 +13,10 @@ import (
 	"github.com/yai-dev/yai/mlx"
 )
 
-// python is the project venv's interpreter, with the pinned mlx and mlx-lm.
-func python(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	py := filepath.Join(dir, ".venv", "bin", "python")
-	if _, err := os.Stat(py); err != nil {
-		t.Fatalf("%s is missing: run `go tool task setup`", py)
-	}
-	return py
-}
-
 // reference runs testdata/mlxlm_reference.py with args and returns its standard output.
 func reference(t testing.TB, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(python(t), append([]string{filepath.Join("testdata", "mlxlm_reference.py")}, args...)...)
+	cmd := exec.Command(testenv.Python(t), append([]string{filepath.Join("testdata", "mlxlm_reference.py")}, args...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

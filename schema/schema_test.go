@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"flag"
+	"github.com/yai-dev/yai/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,27 +36,6 @@ func TestSchemaIsCurrent(t *testing.T) {
 	}
 }
 
-// python returns the project's test interpreter, .venv/bin/python at the module root.
-func python(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("module root not found")
-		}
-		dir = parent
-	}
-	py := filepath.Join(dir, ".venv", "bin", "python")
-	if _, err := os.Stat(py); err != nil {
-		t.Fatalf("%s missing: run `go tool task setup:python` first", py)
-	}
-	return py
-}
-
 // checkWithJSONSchema validates each document with the Python jsonschema package and returns,
 // per document, the first error message ("" when valid).
 func checkWithJSONSchema(t *testing.T, docs map[string]any) map[string]string {
@@ -74,7 +54,7 @@ for name, doc in json.load(open(sys.argv[2])).items():
     out[name] = errs[0].message if errs else ""
 print(json.dumps(out))
 `
-	cmd := exec.Command(python(t), "-c", script, "recipe.v1.json", filepath.Join(dir, "docs.json"))
+	cmd := exec.Command(testenv.Python(t), "-c", script, "recipe.v1.json", filepath.Join(dir, "docs.json"))
 	outb, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("jsonschema: %v\n%s", err, outb)

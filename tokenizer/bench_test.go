@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/yai-dev/yai/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,7 +97,7 @@ func BenchmarkEncode(b *testing.B) {
 	if err := os.WriteFile(file, encoded, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(venvPython(b), filepath.Join("testdata", "hf_reference.py"), "bench", dir, file, "3")
+	cmd := exec.Command(testenv.Python(b), filepath.Join("testdata", "hf_reference.py"), "bench", dir, file, "3")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/yai-dev/yai/internal/testenv"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -13,31 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// venvPython returns the pinned reference interpreter, <module root>/.venv/bin/python.
-// A missing venv fails the test: the cross-check must not be skipped silently.
-func venvPython(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	python := filepath.Join(dir, ".venv", "bin", "python")
-	if _, err := os.Stat(python); err != nil {
-		t.Fatalf("reference python %s is missing: run `go tool task setup`", python)
-	}
-	return python
-}
-
 // hfEncode runs the HF tokenizers library on texts; for each text it returns the ids without
 // and with special tokens.
 func hfEncode(t testing.TB, dir string, texts []string) [][]int32 {
@@ -46,7 +22,7 @@ func hfEncode(t testing.TB, dir string, texts []string) [][]int32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(venvPython(t), filepath.Join("testdata", "hf_reference.py"), "encode", dir)
+	cmd := exec.Command(testenv.Python(t), filepath.Join("testdata", "hf_reference.py"), "encode", dir)
 	cmd.Stdin = bytes.NewReader(input)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

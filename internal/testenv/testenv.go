@@ -1,0 +1,40 @@
+// Package testenv locates what the tests share: the module root and the pinned reference
+// Python environment that `go tool task setup` creates.
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// ModuleRoot is the directory holding go.mod, found upwards from the test's directory.
+func ModuleRoot(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			tb.Fatal("go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+}
+
+// Python is the reference interpreter, <module root>/.venv/bin/python, with the pinned mlx,
+// mlx-lm, tokenizers and transformers. A missing venv fails the test: a cross-check must
+// never be skipped silently.
+func Python(tb testing.TB) string {
+	tb.Helper()
+	py := filepath.Join(ModuleRoot(tb), ".venv", "bin", "python")
+	if _, err := os.Stat(py); err != nil {
+		tb.Fatalf("reference Python %s is missing: run `go tool task setup`", py)
+	}
+	return py
+}
