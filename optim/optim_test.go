@@ -3,6 +3,7 @@ package optim
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/yai-dev/yai/internal/testenv"
 	"math"
 	"os"
 	"os/exec"
@@ -11,20 +12,6 @@ import (
 
 	"github.com/yai-dev/yai/mlx"
 )
-
-// python is the venv interpreter with the pinned mlx and mlx-lm.
-func python(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	py := filepath.Join(dir, ".venv", "bin", "python")
-	if _, err := os.Stat(py); err != nil {
-		t.Fatalf("reference Python missing at %s: run `go tool task setup`", py)
-	}
-	return py
-}
 
 type optCase struct {
 	Name   string `json:"name"`
@@ -85,7 +72,7 @@ func (c optCase) MarshalJSON() ([]byte, error) {
 // TestMatchesMLXOptimizers runs every optimizer, schedule and clipping case for six steps on
 // fixed gradients and compares each step's parameters with mlx.optimizers'.
 func TestMatchesMLXOptimizers(t *testing.T) {
-	py := python(t)
+	py := testenv.Python(t)
 	dir := t.TempDir()
 	const steps = 6
 	shapes := map[string][]int{"a.lora_a": {7, 3}, "a.lora_b": {3, 5}, "b.weight": {11}}

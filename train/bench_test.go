@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/yai-dev/yai/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,7 +81,7 @@ func runMLXLM(b *testing.B, modelDir, dataDir string, cfg lora.Config) benchFigu
 	yaml := fmt.Sprintf("lora_parameters:\n  rank: %d\n  scale: %g\n  dropout: 0.0\n  keys: %s\n", cfg.Rank, cfg.Scale, keys)
 	cfgFile := filepath.Join(dir, "config.yaml")
 	os.WriteFile(cfgFile, []byte(yaml), 0o644)
-	cmd := exec.Command(python(b), "testdata/bench_mlx_lm.py", "--model", modelDir, "--train", "--data", dataDir,
+	cmd := exec.Command(testenv.Python(b), "testdata/bench_mlx_lm.py", "--model", modelDir, "--train", "--data", dataDir,
 		"--optimizer", "adamw", "--num-layers", fmt.Sprint(cfg.NumLayers), "--batch-size", fmt.Sprint(benchBatch),
 		"--iters", fmt.Sprint(benchIters), "--steps-per-report", fmt.Sprint(benchWarmup), "--steps-per-eval", "100000",
 		"--val-batches", "1", "--save-every", "100000", "--adapter-path", filepath.Join(dir, "adapters"), "-c", cfgFile)

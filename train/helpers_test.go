@@ -1,8 +1,8 @@
 package train
 
 import (
+	"github.com/yai-dev/yai/internal/testenv"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -11,23 +11,9 @@ import (
 	"github.com/yai-dev/yai/mlx"
 )
 
-// python is the venv interpreter with the pinned mlx and mlx-lm.
-func python(tb testing.TB) string {
-	tb.Helper()
-	dir, err := filepath.Abs("..")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	py := filepath.Join(dir, ".venv", "bin", "python")
-	if _, err := os.Stat(py); err != nil {
-		tb.Fatalf("reference Python missing at %s: run `go tool task setup`", py)
-	}
-	return py
-}
-
 func runPython(tb testing.TB, args ...string) {
 	tb.Helper()
-	cmd := exec.Command(python(tb), args...)
+	cmd := exec.Command(testenv.Python(tb), args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("%v: %v\n%s", args, err, out)
 	}
