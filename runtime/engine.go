@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/yai-dev/yai/internal/atomicfile"
 	"io"
 	"log/slog"
 	"os"
@@ -306,7 +307,7 @@ func (e *engine) writeResult(res Result, err error) {
 		msg = err.Error()
 	}
 	data := fmt.Appendf(nil, "{\"exit_code\": %d, \"steps\": %d, \"reason\": %q, \"error\": %q}\n", res.ExitCode, res.Steps, res.Reason, msg)
-	if werr := WriteFileAtomic(filepath.Join(e.dir, "result.json"), data, 0o644); werr != nil {
+	if werr := atomicfile.Write(filepath.Join(e.dir, "result.json"), data, 0o644); werr != nil {
 		e.log.Error("write result.json", "err", werr)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/yai-dev/yai/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -49,9 +50,9 @@ func writeResolvedRecipe(dir string, r *Recipe) (string, error) {
 	}
 	sum := sha256.Sum256(data)
 	hash := hex.EncodeToString(sum[:])
-	if err := WriteFileAtomic(filepath.Join(dir, "recipe.yaml"), data, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "recipe.yaml"), data, 0o644); err != nil {
 		return "", err
 	}
 	line := hash + "  recipe.yaml\n"
-	return hash, WriteFileAtomic(filepath.Join(dir, "recipe.sha256"), []byte(line), 0o644)
+	return hash, atomicfile.Write(filepath.Join(dir, "recipe.sha256"), []byte(line), 0o644)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/yai-dev/yai/internal/atomicfile"
 	"io"
 	"os"
 )
@@ -72,5 +73,5 @@ func WriteSafetensorsHeader(path string, tensors map[string]TensorInfo) error {
 		return err
 	}
 	buf := binary.LittleEndian.AppendUint64(nil, uint64(len(js)))
-	return WriteFileAtomic(path, append(buf, js...), 0o644)
+	return atomicfile.Write(path, append(buf, js...), 0o644)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/yai-dev/yai/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/yai-dev/yai/model"
 	"github.com/yai-dev/yai/recipes"
-	"github.com/yai-dev/yai/runtime"
 	"github.com/yai-dev/yai/schema"
 )
 
@@ -101,7 +101,7 @@ func copyRecipe(r recipes.Recipe, dir string) error {
 		if err := os.MkdirAll(filepath.Dir(f.to), 0o755); err != nil {
 			return err
 		}
-		if err := runtime.WriteNewFile(f.to, f.data, 0o644); err != nil {
+		if err := atomicfile.WriteNew(f.to, f.data, 0o644); err != nil {
 			if errors.Is(err, fs.ErrExist) {
 				return fmt.Errorf("%s already exists; not overwriting it", f.to)
 			}
