@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/yai-dev/yai/internal/testenv"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/tokenizer"
 )
 

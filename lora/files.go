@@ -3,12 +3,12 @@ package lora
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/yai-dev/yai/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/yai-dev/yai/internal/atomicfile"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/model"
 )

@@ -3,10 +3,11 @@ package mlx
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/yai-dev/yai/internal/testenv"
 	"os/exec"
 	"strconv"
 	"testing"
+
+	"github.com/yai-dev/yai/internal/testenv"
 )
 
 // pythonSeconds runs testdata/bench_reference.py and returns its seconds per iteration.

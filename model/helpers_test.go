@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"github.com/yai-dev/yai/internal/testenv"
 	"math"
 	"math/rand"
 	"os/exec"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/mlx"
 )
 

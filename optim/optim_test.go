@@ -3,13 +3,13 @@ package optim
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/yai-dev/yai/internal/testenv"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/mlx"
 )
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/yai-dev/yai/internal/atomicfile"
 	"io"
 	"log/slog"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yai-dev/yai/internal/atomicfile"
 	"github.com/yai-dev/yai/stages"
 )
 

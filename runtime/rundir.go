@@ -5,12 +5,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/yai-dev/yai/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"github.com/yai-dev/yai/internal/atomicfile"
 )
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

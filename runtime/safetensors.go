@@ -4,9 +4,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"github.com/yai-dev/yai/internal/atomicfile"
 	"io"
 	"os"
+
+	"github.com/yai-dev/yai/internal/atomicfile"
 )
 
 // TensorInfo is one tensor as a safetensors header describes it; no weights are read.

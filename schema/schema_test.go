@@ -3,7 +3,6 @@ package schema
 import (
 	"encoding/json"
 	"flag"
-	"github.com/yai-dev/yai/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/yai-dev/yai/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite recipe.v1.json")

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/yai-dev/yai/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/yai-dev/yai/internal/testenv"
 )
 
 // FuzzByteLevelRoundTrip checks Decode(Encode(s)) == s for byte-level tokenizers, which lose

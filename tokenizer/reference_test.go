@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/yai-dev/yai/internal/testenv"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/yai-dev/yai/internal/testenv"
 )
 
 // hfEncode runs the HF tokenizers library on texts; for each text it returns the ids without

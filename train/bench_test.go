@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/yai-dev/yai/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/lora"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/model"
@@ -25,9 +25,9 @@ import (
 // timed, as mlx-lm's first report window is dropped.
 const (
 	benchLayers = 8
-	benchHidden = 256
+	benchHidden = 128
 	benchBatch  = 4
-	benchIters  = 60
+	benchIters  = 40
 	benchWarmup = 10
 )
 

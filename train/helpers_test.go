@@ -1,13 +1,13 @@
 package train
 
 import (
-	"github.com/yai-dev/yai/internal/testenv"
 	"math"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 
+	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/mlx"
 )
 

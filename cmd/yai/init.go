@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/yai-dev/yai/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/yai-dev/yai/internal/atomicfile"
 	"github.com/yai-dev/yai/model"
 	"github.com/yai-dev/yai/recipes"
 	"github.com/yai-dev/yai/schema"
