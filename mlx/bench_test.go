@@ -79,15 +79,7 @@ func BenchmarkMLPStep(b *testing.B) {
 				x := Normal(RandomKey(2), []int{size.batch, size.in}, Float32, 0, 1)
 				y := Normal(RandomKey(3), []int{size.batch, size.out}, Float32, 0, 1)
 				defer Free(append(params, x, y)...)
-				step := func() {
-					s := NewScope()
-					defer s.Close()
-					loss, next := mlpStep(params, x, y, 0.05)
-					Eval(append(next, loss)...)
-					s.Keep(next...)
-					Free(params...)
-					copy(params, next)
-				}
+				step := func() { trainStep(params, x, y) }
 				for i := 0; i < 20; i++ {
 					step()
 				}

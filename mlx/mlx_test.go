@@ -545,6 +545,19 @@ func mlpStep(params []*Array, x, y *Array, lr float64) (loss *Array, next []*Arr
 	return vals[0], next
 }
 
+// trainStep runs one SGD step in its own scope, replacing params in place with the evaluated
+// new ones and freeing the old: the ownership pattern of a training loop.
+func trainStep(params []*Array, x, y *Array) float64 {
+	s := NewScope()
+	defer s.Close()
+	loss, next := mlpStep(params, x, y, 0.05)
+	Eval(append(next, loss)...)
+	s.Keep(next...)
+	Free(params...)
+	copy(params, next)
+	return loss.Item()
+}
+
 func mlpParams(key uint64, in, hidden, out int) []*Array {
 	k := RandomKey(key)
 	defer k.Free()
@@ -564,16 +577,7 @@ func TestScopedTrainingLoopIsFlat(t *testing.T) {
 		x := Normal(RandomKey(2), []int{8, 16}, Float32, 0, 1)
 		y := Normal(RandomKey(3), []int{8, 4}, Float32, 0, 1)
 		defer Free(append(params, x, y)...)
-		step := func() float64 {
-			s := NewScope()
-			defer s.Close()
-			loss, next := mlpStep(params, x, y, 0.05)
-			Eval(append(next, loss)...)
-			s.Keep(next...)
-			Free(params...)
-			copy(params, next)
-			return loss.Item()
-		}
+		step := func() float64 { return trainStep(params, x, y) }
 		first := 0.0
 		for i := 0; i < 100; i++ { // warm-up fills the allocator cache
 			if l := step(); i == 0 {
