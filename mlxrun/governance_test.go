@@ -204,3 +204,39 @@ func TestGuardCheckpointsAndStops(t *testing.T) {
 		t.Errorf("result.json %s (%v)", raw, err)
 	}
 }
+
+// TestTriggersOnRealMLX fires clear-cache on `step % 3 == 0` and a log stage on
+// `mlx.cache > 1*MB` during real training: the first fires on exactly those steps, the second
+// exactly on the steps whose MLX cache, read after the clearing, is above 1 MB.
+func TestTriggersOnRealMLX(t *testing.T) {
+	triggers := `  - id: every3
+    kind: clear-cache
+    when: step % 3 == 0
+  - id: bigcache
+    kind: log
+    after: [every3]
+    when: mlx.cache > 1*MB
+    with: {figures: [step, mlx.cache]}
+`
+	res := runRecipe(t, t.TempDir(), seedRecipe(t, 12, "1GB", triggers), nil)
+	if res.ExitCode != 0 || len(res.metrics) != 12 {
+		t.Fatalf("exit %d after %d steps", res.ExitCode, len(res.metrics))
+	}
+	above, below := 0, 0
+	for _, m := range res.metrics {
+		if got, want := fired(m, "every3"), m.Step%3 == 0; got != want {
+			t.Errorf("step %d: every3 fired %v", m.Step, got)
+		}
+		if got, want := fired(m, "bigcache"), m.MLXCache > 1_000_000; got != want {
+			t.Errorf("step %d: bigcache fired %v with mlx.cache %d", m.Step, got, m.MLXCache)
+		}
+		if m.MLXCache > 1_000_000 {
+			above++
+		} else {
+			below++
+		}
+	}
+	if above == 0 || below == 0 {
+		t.Errorf("the cache was above 1 MB on %d steps and below on %d: the trigger was never tested both ways", above, below)
+	}
+}
