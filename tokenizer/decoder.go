@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -111,28 +110,7 @@ func (f *jsonFile) parseDecoder(raw json.RawMessage, path string) (decoder, erro
 	}
 	switch kind {
 	case "Sequence":
-		var seq struct {
-			Decoders []json.RawMessage `json:"decoders"`
-		}
-		if err := f.decode(raw, path, &seq); err != nil {
-			return nil, err
-		}
-		var steps []decoder
-		for i, item := range seq.Decoders {
-			step, err := f.parseDecoder(item, fmt.Sprintf("%s.decoders[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			if step != nil {
-				steps = append(steps, step)
-			}
-		}
-		return func(tokens []string) []string {
-			for _, step := range steps {
-				tokens = step(tokens)
-			}
-			return tokens
-		}, nil
+		return parseSequence(f, raw, path, "decoders", f.parseDecoder)
 	case "ByteLevel":
 		return decodeByteLevel, nil
 	case "ByteFallback":

@@ -21,28 +21,7 @@ func (f *jsonFile) parseNormalizer(raw json.RawMessage, path string) (normalizer
 	}
 	switch kind {
 	case "Sequence":
-		var seq struct {
-			Normalizers []json.RawMessage `json:"normalizers"`
-		}
-		if err := f.decode(raw, path, &seq); err != nil {
-			return nil, err
-		}
-		var steps []normalizer
-		for i, item := range seq.Normalizers {
-			step, err := f.parseNormalizer(item, fmt.Sprintf("%s.normalizers[%d]", path, i))
-			if err != nil {
-				return nil, err
-			}
-			if step != nil {
-				steps = append(steps, step)
-			}
-		}
-		return func(s string) string {
-			for _, step := range steps {
-				s = step(s)
-			}
-			return s
-		}, nil
+		return parseSequence(f, raw, path, "normalizers", f.parseNormalizer)
 	case "NFC":
 		return norm.NFC.String, nil
 	case "NFD":
@@ -99,4 +78,35 @@ func (f *jsonFile) parseNormalizer(raw json.RawMessage, path string) (normalizer
 	default:
 		return nil, f.errorf(path+".type", "unsupported normalizer %q", kind)
 	}
+}
+
+// parseSequence reads a Sequence component (normalizers or decoders, named by key) and
+// returns its steps chained in order. Null steps are dropped.
+func parseSequence[F ~func(T) T, T any](f *jsonFile, raw json.RawMessage, path, key string, parse func(json.RawMessage, string) (F, error)) (F, error) {
+	var seq map[string]json.RawMessage
+	if err := f.decode(raw, path, &seq); err != nil {
+		return nil, err
+	}
+	var items []json.RawMessage
+	if list, ok := seq[key]; ok && !isNull(list) {
+		if err := f.decode(list, path+"."+key, &items); err != nil {
+			return nil, err
+		}
+	}
+	var steps []F
+	for i, item := range items {
+		step, err := parse(item, fmt.Sprintf("%s.%s[%d]", path, key, i))
+		if err != nil {
+			return nil, err
+		}
+		if step != nil {
+			steps = append(steps, step)
+		}
+	}
+	return func(v T) T {
+		for _, step := range steps {
+			v = step(v)
+		}
+		return v
+	}, nil
 }
