@@ -114,7 +114,7 @@ func EstimateBudget(info *ModelInfo, r *Recipe) Budget {
 	b.Tokens = b.Batch * b.SeqLen
 	b.Blocks = min(s.lora.Layers, c.NumHiddenLayers)
 	if q := c.Quantization; q != nil {
-		b.Quantized = fmt.Sprintf("%d-bit", q.Bits)
+		b.Quantized = fmt.Sprintf("%d-bit", q.Default.Bits)
 	}
 	for _, t := range info.Tensors {
 		b.Weights += t.Bytes()
@@ -178,8 +178,14 @@ func (m *ModelInfo) linearDims(module string) (in, out int) {
 		return 0, 0
 	}
 	in, out = int(w.Shape[1]), int(w.Shape[0])
-	if q := m.Config.Quantization; q != nil && m.Quantized(module) && q.Bits > 0 {
-		in = in * 32 / q.Bits
+	if q := m.Config.Quantization; q != nil && m.Quantized(module) {
+		bits := q.Default.Bits
+		if s, overridden := q.For(module); overridden && s != nil {
+			bits = s.Bits // a per-layer setting of config.json
+		}
+		if bits > 0 {
+			in = in * 32 / bits
+		}
 	}
 	return in, out
 }

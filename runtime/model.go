@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/yai-dev/yai/model"
 )
 
 // Aliases are short names for models people use most; they resolve to Hugging Face repo ids.
@@ -118,27 +120,10 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
-// ModelConfig is the part of config.json yai checks before a run.
-type ModelConfig struct {
-	ModelType         string `json:"model_type"`
-	NumHiddenLayers   int    `json:"num_hidden_layers"`
-	HiddenSize        int    `json:"hidden_size"`
-	IntermediateSize  int    `json:"intermediate_size"`
-	NumAttentionHeads int    `json:"num_attention_heads"`
-	NumKeyValueHeads  int    `json:"num_key_value_heads"`
-	VocabSize         int    `json:"vocab_size"`
-	TieWordEmbeddings bool   `json:"tie_word_embeddings"`
-	Quantization      *struct {
-		GroupSize int    `json:"group_size"`
-		Bits      int    `json:"bits"`
-		Mode      string `json:"mode,omitempty"`
-	} `json:"quantization,omitempty"`
-}
-
 // ModelInfo is what a dry run knows about a model: its config and tensor headers, no weights.
 type ModelInfo struct {
 	Dir     string
-	Config  ModelConfig
+	Config  *model.Config         // parsed as the loader parses it, with mlx-lm's defaults
 	Tensors map[string]TensorInfo // empty when the directory holds no safetensors files
 }
 
@@ -148,13 +133,11 @@ func InspectModel(dir string) (*ModelInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model directory %s has no readable config.json: %w", dir, err)
 	}
-	info := &ModelInfo{Dir: dir, Tensors: map[string]TensorInfo{}}
-	if err := json.Unmarshal(raw, &info.Config); err != nil {
+	cfg, err := model.ParseConfig(raw)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
 	}
-	if info.Config.NumHiddenLayers <= 0 {
-		return nil, fmt.Errorf("%s: num_hidden_layers is missing", filepath.Join(dir, "config.json"))
-	}
+	info := &ModelInfo{Dir: dir, Config: cfg, Tensors: map[string]TensorInfo{}}
 	files, err := safetensorsFiles(dir)
 	if err != nil {
 		return nil, err

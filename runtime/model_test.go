@@ -9,21 +9,23 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/yai-dev/yai/model"
 )
 
 // llama8B is the published shape of Llama-3.1-8B-Instruct.
-var llama8B = ModelConfig{ModelType: "llama", NumHiddenLayers: 32, HiddenSize: 4096, IntermediateSize: 14336,
+var llama8B = model.Config{ModelType: "llama", NumHiddenLayers: 32, HiddenSize: 4096, IntermediateSize: 14336,
 	NumAttentionHeads: 32, NumKeyValueHeads: 8, VocabSize: 128256}
 
 // writeHeaderModel writes a model directory holding config.json and a headers-only
 // safetensors file in the mlx-community 4-bit layout: every linear quantized (uint32 weight,
 // scales, biases), norms not.
-func writeHeaderModel(t testing.TB, dir string, c ModelConfig) {
+func writeHeaderModel(t testing.TB, dir string, c model.Config) {
 	t.Helper()
 	const bits, group = 4, 64
 	cfg := map[string]any{"model_type": c.ModelType, "num_hidden_layers": c.NumHiddenLayers, "hidden_size": c.HiddenSize,
 		"intermediate_size": c.IntermediateSize, "num_attention_heads": c.NumAttentionHeads,
-		"num_key_value_heads": c.NumKeyValueHeads, "vocab_size": c.VocabSize,
+		"num_key_value_heads": c.NumKeyValueHeads, "vocab_size": c.VocabSize, "rms_norm_eps": 1e-5,
 		"quantization": map[string]int{"group_size": group, "bits": bits}}
 	js, _ := json.Marshal(cfg)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -71,7 +73,7 @@ func writeHeaderModel(t testing.TB, dir string, c ModelConfig) {
 
 func TestSafetensorsHeaderRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	writeHeaderModel(t, dir, ModelConfig{ModelType: "llama", NumHiddenLayers: 2, HiddenSize: 64, IntermediateSize: 128, NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: 256})
+	writeHeaderModel(t, dir, model.Config{ModelType: "llama", NumHiddenLayers: 2, HiddenSize: 64, IntermediateSize: 128, NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: 256})
 	info, err := InspectModel(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +147,7 @@ func TestResolveModel(t *testing.T) {
 // validate checks LoRA keys and layer counts against config.json and the headers.
 func TestValidateAgainstModel(t *testing.T) {
 	dir := t.TempDir()
-	writeHeaderModel(t, filepath.Join(dir, "model"), ModelConfig{ModelType: "llama", NumHiddenLayers: 4, HiddenSize: 64, IntermediateSize: 128, NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: 256})
+	writeHeaderModel(t, filepath.Join(dir, "model"), model.Config{ModelType: "llama", NumHiddenLayers: 4, HiddenSize: 64, IntermediateSize: 128, NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: 256})
 	recipe := filepath.Join(dir, "r.yaml")
 	src := strings.Replace(base, "rank: 16", "rank: 16\n      layers: 6\n      keys: [q_proj, self_attn.qproj]", 1) +
 		"  - id: reload\n    kind: reload-selective\n    with: {tensors: [targets, lm_head, nosuch]}\n"
@@ -167,6 +169,22 @@ func TestValidateAgainstModel(t *testing.T) {
 	p, ds := Validate(recipe, []string{"stages.lora.with.layers=4", "stages.lora.with.keys=[q_proj]", "stages.reload.with.tensors=[targets]"}, ValidateOptions{})
 	if p == nil || p.Model == nil || p.Model.Config.NumHiddenLayers != 4 {
 		t.Fatalf("fixed by overrides, still invalid:\n%s", ds.Format())
+	}
+}
+
+// A model the loader cannot run fails the dry run already, at the recipe's model line, with
+// the loader's own message.
+func TestValidateRejectsUnsupportedModel(t *testing.T) {
+	dir := t.TempDir()
+	writeHeaderModel(t, filepath.Join(dir, "model"), model.Config{ModelType: "gpt2", NumHiddenLayers: 4, HiddenSize: 64, IntermediateSize: 128, NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: 256})
+	recipe := filepath.Join(dir, "r.yaml")
+	os.WriteFile(recipe, []byte(base), 0o644)
+	p, ds := Validate(recipe, nil, ValidateOptions{})
+	if p != nil || !ds.HasErrors() {
+		t.Fatalf("validate accepted a gpt2 model:\n%s", ds.Format())
+	}
+	if msg := ds.Format(); !strings.Contains(msg, `unsupported model_type "gpt2"`) || !strings.Contains(msg, "config.json") {
+		t.Errorf("diagnostic does not name the file and the model type:\n%s", msg)
 	}
 }
 

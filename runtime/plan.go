@@ -187,7 +187,7 @@ func (p *Plan) Describe() string {
 	if m := p.Model; m != nil {
 		q := "not quantized"
 		if c := m.Config.Quantization; c != nil {
-			q = fmt.Sprintf("%d-bit, group %d", c.Bits, c.GroupSize)
+			q = fmt.Sprintf("%d-bit, group %d", c.Default.Bits, c.Default.GroupSize)
 		}
 		fmt.Fprintf(&b, "model %s: %s, %d layers, hidden %d, vocab %d, %s, %d tensors\n  at %s\n",
 			r.Model, m.Config.ModelType, m.Config.NumHiddenLayers, m.Config.HiddenSize, m.Config.VocabSize, q, len(m.Tensors), m.Dir)
@@ -262,7 +262,7 @@ func (p *Plan) JSON() *PlanJSON {
 	if m := p.Model; m != nil {
 		out.Model = &ModelJSON{Ref: r.Model, Dir: m.Dir, ModelType: m.Config.ModelType, Layers: m.Config.NumHiddenLayers, Tensors: len(m.Tensors)}
 		if q := m.Config.Quantization; q != nil {
-			out.Model.Bits = q.Bits
+			out.Model.Bits = q.Default.Bits
 		}
 	}
 	if p.Budget != nil {
