@@ -23,6 +23,9 @@ type BatchConfig struct {
 	// CacheDataset by the number of keys in each JSON row instead (CacheDataset.itemlen), which
 	// for a uniform file keeps file order; false reproduces that.
 	SortByTokens bool
+	// KeepOrder serves the rows in file order, epoch after epoch: no sort, no permutation,
+	// and no draw from Random.
+	KeepOrder bool
 	Prefetch     int          // batches built ahead of the consumer; 0 means 2
 	Logger       *slog.Logger // for the truncation warning; nil means slog.Default()
 }
@@ -83,7 +86,9 @@ func NewBatches(ds *Dataset, cfg BatchConfig) (*Batches, error) {
 	if cfg.SortByTokens {
 		sortKey = func(i int) int { return len(ds.Examples[i].Tokens) }
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return sortKey(a) - sortKey(b) })
+	if !cfg.KeepOrder {
+		slices.SortStableFunc(order, func(a, b int) int { return sortKey(a) - sortKey(b) })
+	}
 	var groups [][]int
 	for i := 0; i+cfg.BatchSize <= len(order); i += cfg.BatchSize {
 		groups = append(groups, order[i:i+cfg.BatchSize])
@@ -120,7 +125,15 @@ func (it *Batches) startEpoch() {
 	if it.stop == nil {
 		it.stop = make(chan struct{})
 	}
-	permutation := it.cfg.Random.Permutation(len(it.groups))
+	var permutation []int
+	if it.cfg.KeepOrder {
+		permutation = make([]int, len(it.groups))
+		for i := range permutation {
+			permutation[i] = i
+		}
+	} else {
+		permutation = it.cfg.Random.Permutation(len(it.groups))
+	}
 	out := make(chan Batch, it.cfg.Prefetch)
 	it.current = out
 	it.wg.Add(1)

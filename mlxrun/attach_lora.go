@@ -10,7 +10,7 @@ import (
 
 // attach-lora: fix the adapters' shape. They are created with the trainer, on first use,
 // because the optimizer state is built from them.
-func (r *Run) newAttachLoRA(c *stages.AttachLoRAConfig) (stages.Stage, error) {
+func buildAttachLoRA(c *stages.AttachLoRAConfig, r *Training) (stages.Stage, error) {
 	return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
 		cfg := lora.Config{
 			Keys:      qualifiedKeys(c.Keys),
@@ -18,7 +18,7 @@ func (r *Run) newAttachLoRA(c *stages.AttachLoRAConfig) (stages.Stage, error) {
 			Rank:      c.Rank,
 			Alpha:     c.Alpha,
 			Dropout:   c.Dropout,
-			Seed:      uint64(r.plan.Recipe.Seed),
+			Seed:      uint64(r.info.Seed),
 		}
 		r.lora = &cfg
 		t, err := r.Trainer()

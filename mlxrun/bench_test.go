@@ -9,6 +9,7 @@ import (
 	"github.com/yai-dev/yai/data"
 	"github.com/yai-dev/yai/lora"
 	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/tokenizer"
 	"github.com/yai-dev/yai/train"
 )
@@ -53,7 +54,7 @@ func bareStepSeconds(b *testing.B, warmup, steps int) float64 {
 		b.Fatal(err)
 	}
 	defer it.Close()
-	step := defaultStep()
+	step := stages.Step.Defaults()
 	step.Optimizer, step.LR, step.GradCheckpoint = "adamw", 1e-4, true
 	opt, err := optimizerConfig(step, warmup+steps)
 	if err != nil {
@@ -80,7 +81,7 @@ func bareStepSeconds(b *testing.B, warmup, steps int) float64 {
 // governedStepSeconds runs the same training through the engine with the governance stages
 // and returns the mean seconds per step after warm-up, from metrics.jsonl.
 func governedStepSeconds(b *testing.B, warmup, steps int) float64 {
-	res := runRecipe(b, b.TempDir(), seedRecipe(b, warmup+steps, "1GB", governance), nil)
+	res := runRecipe(b, b.TempDir(), seedRecipe(b, warmup+steps, "1GB", governance))
 	if res.ExitCode != 0 || len(res.metrics) != warmup+steps {
 		b.Fatalf("governed run: exit %d, %d steps", res.ExitCode, len(res.metrics))
 	}
@@ -92,7 +93,7 @@ func governedStepSeconds(b *testing.B, warmup, steps int) float64 {
 // noise of a training step around it.
 func watchOnlyStepSeconds(b *testing.B, steps int) float64 {
 	src := fmt.Sprintf("version: 1\nname: watch-only\nmodel: %s\nsteps: %d\nmemory: {limit: 1GB}\nstages:\n%s", tinyModel(b), steps, governance)
-	res := runRecipe(b, b.TempDir(), src, nil)
+	res := runRecipe(b, b.TempDir(), src)
 	if res.ExitCode != 0 || len(res.metrics) != steps {
 		b.Fatalf("watch-only run: exit %d, %d steps", res.ExitCode, len(res.metrics))
 	}

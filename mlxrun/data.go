@@ -11,13 +11,13 @@ import (
 )
 
 // data: tokenize the training and validation sets and start the training batches.
-func (r *Run) newData(c *stages.DataConfig) (stages.Stage, error) {
+func buildData(c *stages.DataConfig, r *Training) (stages.Stage, error) {
 	r.dataCfg = c
 	return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
 		if r.tok == nil {
 			return errors.New("no tokenizer: a load-4bit stage must run first")
 		}
-		dir := r.dataDir()
+		dir := r.info.DataDir
 		if dir == "" {
 			return errors.New("the recipe names no data directory")
 		}
@@ -35,7 +35,7 @@ func (r *Run) newData(c *stages.DataConfig) (stages.Stage, error) {
 		}
 		seed := uint32(c.Seed)
 		if seed == 0 {
-			seed = uint32(r.plan.Recipe.Seed)
+			seed = uint32(r.info.Seed)
 		}
 		r.random = data.NewNumpyRandom(seed)
 		r.batches, err = data.NewBatches(r.train, data.BatchConfig{
@@ -43,6 +43,7 @@ func (r *Run) newData(c *stages.DataConfig) (stages.Stage, error) {
 			MaxSeqLength: c.MaxSeqLength,
 			Loop:         true,
 			Random:       r.random,
+			KeepOrder:    !c.Shuffle,
 			Logger:       s.Log,
 		})
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 
 // eval: mean validation loss over the first batches of the validation set, as mlx-lm's
 // evaluate does.
-func (r *Run) newEval(c *stages.EvalConfig) (stages.Stage, error) {
+func buildEval(c *stages.EvalConfig, r *Training) (stages.Stage, error) {
 	return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
 		if r.valid == nil || r.dataCfg == nil {
 			return errors.New("no validation data: a data stage must run first")
@@ -24,6 +24,7 @@ func (r *Run) newEval(c *stages.EvalConfig) (stages.Stage, error) {
 			BatchSize:    r.dataCfg.BatchSize,
 			MaxSeqLength: r.dataCfg.MaxSeqLength,
 			Random:       r.random,
+			KeepOrder:    !r.dataCfg.Shuffle,
 			Logger:       s.Log,
 		})
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -58,8 +57,8 @@ const reloadStages = `  - id: reload
 // without it: the losses are bit-identical over 100 steps, and no reload leaves more MLX
 // memory active than before it.
 func TestSelectiveReloadIsExact(t *testing.T) {
-	without := runRecipe(t, t.TempDir(), seedRecipe(t, 100, "1GB", seedClear), nil)
-	with := runRecipe(t, t.TempDir(), seedRecipe(t, 100, "1GB", seedClear+reloadStages), nil)
+	without := runRecipe(t, t.TempDir(), seedRecipe(t, 100, "1GB", seedClear))
+	with := runRecipe(t, t.TempDir(), seedRecipe(t, 100, "1GB", seedClear+reloadStages))
 	if without.ExitCode != 0 || with.ExitCode != 0 {
 		t.Fatalf("exit codes %d and %d", without.ExitCode, with.ExitCode)
 	}
@@ -95,23 +94,23 @@ type leakConfig struct {
 // leaked holds what test-leak retains, freed by the test.
 var leaked []*mlx.Array
 
-func init() {
-	stages.Register(stages.Kind{
-		Name: "test-leak", Summary: "retain memory every step (tests only)",
-		Config: reflect.TypeFor[leakConfig](), Events: []stages.Event{stages.AfterStep},
-		New: stages.Runner(func(c *leakConfig) (stages.Stage, error) {
-			return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
-				if s.Env.Step < int64(c.After) {
-					return nil
-				}
-				a := mlx.Zeros([]int{c.MB << 18}, mlx.Float32)
-				mlx.Eval(a)
-				leaked = append(leaked, a)
+// testLeak is a stage kind for these tests only: it needs no backend, so every environment
+// made in this test binary runs it.
+var testLeak = stages.Define(stages.Def[leakConfig]{
+	Name: "test-leak", Summary: "retain memory every step (tests only)",
+	Events: []stages.Event{stages.AfterStep},
+	Build: func(c *leakConfig) (stages.Stage, error) {
+		return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+			if s.Env.Step < int64(c.After) {
 				return nil
-			}), nil
-		}),
-	})
-}
+			}
+			a := mlx.Zeros([]int{c.MB << 18}, mlx.Float32)
+			mlx.Eval(a)
+			leaked = append(leaked, a)
+			return nil
+		}), nil
+	},
+})
 
 func freeLeaked() {
 	mlx.Free(leaked...)
@@ -131,7 +130,7 @@ func TestGrowthTriggerCatchesLeak(t *testing.T) {
     kind: clear-cache
     when: growth > 1*MB
 `
-	res := runRecipe(t, t.TempDir(), seedRecipe(t, 40, "1GB", leak+catch), nil)
+	res := runRecipe(t, t.TempDir(), seedRecipe(t, 40, "1GB", leak+catch))
 	freeLeaked()
 	if res.ExitCode != 0 {
 		t.Fatalf("exit %d: %s", res.ExitCode, res.Reason)
@@ -152,7 +151,7 @@ func TestGrowthTriggerCatchesLeak(t *testing.T) {
 		}
 	}
 
-	plain := runRecipe(t, t.TempDir(), seedRecipe(t, 30, "1GB", leak), nil)
+	plain := runRecipe(t, t.TempDir(), seedRecipe(t, 30, "1GB", leak))
 	freeLeaked()
 	first, last := plain.metrics[14], plain.metrics[29]
 	perStep := float64(last.MLXActive-first.MLXActive) / 15
@@ -175,7 +174,7 @@ func TestGuardCheckpointsAndStops(t *testing.T) {
     kind: save-adapter
     on: teardown
 `
-	res := runRecipe(t, t.TempDir(), seedRecipe(t, 50, "1MB", guard), nil)
+	res := runRecipe(t, t.TempDir(), seedRecipe(t, 50, "1MB", guard))
 	if res.ExitCode != stages.ExitCheckpointStop {
 		t.Fatalf("exit %d (%s), want %d", res.ExitCode, res.Reason, stages.ExitCheckpointStop)
 	}
@@ -218,7 +217,7 @@ func TestTriggersOnRealMLX(t *testing.T) {
     when: mlx.cache > 1*MB
     with: {figures: [step, mlx.cache]}
 `
-	res := runRecipe(t, t.TempDir(), seedRecipe(t, 12, "1GB", triggers), nil)
+	res := runRecipe(t, t.TempDir(), seedRecipe(t, 12, "1GB", triggers))
 	if res.ExitCode != 0 || len(res.metrics) != 12 {
 		t.Fatalf("exit %d after %d steps", res.ExitCode, len(res.metrics))
 	}

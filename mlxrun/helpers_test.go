@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/runtime"
-	"github.com/yai-dev/yai/stages"
 )
 
 var tiny struct {
@@ -59,27 +59,22 @@ type runResult struct {
 	metrics []runtime.Metrics
 }
 
-// runRecipe validates src (written as recipe.yaml in a temp dir) and runs it over MLX with the
-// given extra runners, returning the result and the parsed metrics.jsonl.
-func runRecipe(t testing.TB, runsDir, src string, extra stages.Runners, sets ...string) runResult {
+// runRecipe validates src (written as recipe.yaml in a temp dir) and runs it over MLX,
+// returning the result and the parsed metrics.jsonl.
+func runRecipe(t testing.TB, runsDir, src string, sets ...string) runResult {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "recipe.yaml")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	plan, diags := runtime.Validate(path, sets, runtime.ValidateOptions{})
+	env := Environment()
+	plan, diags := recipe.Validate(path, sets, recipe.ValidateOptions{Env: env})
 	if plan == nil {
 		t.Fatalf("recipe invalid:\n%s", diags.Format())
 	}
-	r := New(plan)
-	defer r.Close()
-	runners := r.Runners()
-	for k, v := range extra {
-		runners[k] = v
-	}
 	res, err := runtime.Run(context.Background(), plan, runtime.RunOptions{
-		RunsDir: runsDir, Memory: Memory{}, Runners: runners,
+		RunsDir: runsDir, Memory: MLXMemory{}, Env: env,
 		Console: runtime.NewConsole(io.Discard, false),
 	})
 	if err != nil && res.ExitCode == 0 {

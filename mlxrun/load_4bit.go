@@ -11,17 +11,17 @@ import (
 )
 
 // load-4bit: read the model's weights (quantized or not) and its tokenizer.
-func (r *Run) newLoad(c *stages.Load4BitConfig) (stages.Stage, error) {
+func buildLoad(c *stages.Load4BitConfig, r *Training) (stages.Stage, error) {
 	return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
-		if r.modelDir == "" {
+		if r.info.ModelDir == "" {
 			return fmt.Errorf("the recipe's model was not resolved")
 		}
 		before := mlx.Memory().Active
-		m, err := model.Load(r.modelDir, model.LoadOptions{})
+		m, err := model.Load(r.info.ModelDir, model.LoadOptions{})
 		if err != nil {
 			return err
 		}
-		tok, err := tokenizer.Load(r.modelDir)
+		tok, err := tokenizer.Load(r.info.ModelDir)
 		if err != nil {
 			m.Free()
 			return err
@@ -30,7 +30,7 @@ func (r *Run) newLoad(c *stages.Load4BitConfig) (stages.Stage, error) {
 			r.model.Free()
 		}
 		r.model, r.tok = m, tok
-		s.Log.Info("model loaded", "dir", r.modelDir, "layers", len(m.Layers),
+		s.Log.Info("model loaded", "dir", r.info.ModelDir, "layers", len(m.Layers),
 			"weights", stages.Bytes(m.Nbytes()).String(),
 			"mlx_active", stages.Bytes(int64(mlx.Memory().Active-before)).String())
 		return nil

@@ -7,15 +7,15 @@ import (
 	"github.com/yai-dev/yai/mlx"
 )
 
-// Memory reads MLX's allocator and applies the recipe's limits. It implements stages.Memory
+// MLXMemory reads MLX's allocator and applies the recipe's limits. It implements stages.Memory
 // and runtime.LimitSetter.
-type Memory struct{}
+type MLXMemory struct{}
 
-func (Memory) Active() int64 { return int64(mlx.Memory().Active) }
-func (Memory) Peak() int64   { return int64(mlx.Memory().Peak) }
-func (Memory) Cache() int64  { return int64(mlx.Memory().Cache) }
-func (Memory) Arrays() int64 { return mlx.LiveArrays() }
-func (Memory) ClearCache()   { mlx.ClearCache() }
+func (MLXMemory) Active() int64 { return int64(mlx.Memory().Active) }
+func (MLXMemory) Peak() int64   { return int64(mlx.Memory().Peak) }
+func (MLXMemory) Cache() int64  { return int64(mlx.Memory().Cache) }
+func (MLXMemory) Arrays() int64 { return mlx.LiveArrays() }
+func (MLXMemory) ClearCache()   { mlx.ClearCache() }
 
 // SetLimits hands the recipe's budget to MLX. What each limit does depends on the backend:
 // on Metal the memory limit makes evaluation wait for memory to free and the wired limit pins
@@ -23,7 +23,7 @@ func (Memory) ClearCache()   { mlx.ClearCache() }
 // bound allocation, and there is no wired memory. That is why the guard stage acts on
 // measured figures rather than trusting MLX's limit. The cache limit caps MLX's buffer cache
 // on every backend. Zero leaves a limit as MLX set it.
-func (Memory) SetLimits(memory, cache, wired int64) {
+func (MLXMemory) SetLimits(memory, cache, wired int64) {
 	if memory > 0 {
 		mlx.SetMemoryLimit(uint64(memory))
 	}

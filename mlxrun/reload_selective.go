@@ -12,7 +12,7 @@ import (
 // reload-selective: drop every array that is not training state, clear MLX's cache, and read
 // back from the model files only the named tensors. Adapters, optimizer state, step, schedule
 // and data position are untouched, so training continues exactly.
-func (r *Run) newReloadSelective(c *stages.ReloadSelectiveConfig) (stages.Stage, error) {
+func buildReloadSelective(c *stages.ReloadSelectiveConfig, r *Training) (stages.Stage, error) {
 	return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
 		if r.model == nil {
 			return errors.New("no model loaded: a load-4bit stage must run first")
@@ -27,7 +27,7 @@ func (r *Run) newReloadSelective(c *stages.ReloadSelectiveConfig) (stages.Stage,
 		if c.ClearCache {
 			mlx.ClearCache()
 		}
-		if err := r.model.Reload(r.modelDir, match); err != nil {
+		if err := r.model.Reload(r.info.ModelDir, match); err != nil {
 			return err
 		}
 		after := mlx.Memory()
@@ -43,7 +43,7 @@ func (r *Run) newReloadSelective(c *stages.ReloadSelectiveConfig) (stages.Stage,
 
 // reloadMatcher selects tensor names: "targets" are the weights of the LoRA target modules,
 // "head" the final norm and lm_head (or the tied embedding), anything else a name suffix.
-func (r *Run) reloadMatcher(spec []string) func(name string) bool {
+func (r *Training) reloadMatcher(spec []string) func(name string) bool {
 	var targets []string
 	if r.trainer != nil {
 		for _, n := range r.trainer.Adapters().Names {

@@ -3,29 +3,26 @@ package mlxrun
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/yai-dev/yai/data"
 	"github.com/yai-dev/yai/lora"
 	"github.com/yai-dev/yai/model"
 	"github.com/yai-dev/yai/optim"
-	"github.com/yai-dev/yai/runtime"
 	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/tokenizer"
 	"github.com/yai-dev/yai/train"
 )
 
-// Run is the training state one recipe run shares between its stages: the model, the
-// adapters' trainer, the data. Stages fill it in as they run; Close frees it.
-type Run struct {
-	plan *runtime.Plan
+// Training is the state one recipe run's stages share: the model, the adapters' trainer, the
+// data. Stages fill it in as they run; Close frees it.
+type Training struct {
+	info stages.RunInfo
 
-	modelDir string
-	model    *model.Model
-	tok      *tokenizer.Tokenizer
+	model *model.Model
+	tok   *tokenizer.Tokenizer
 
 	lora    *lora.Config       // set by attach-lora
-	step    *stages.StepConfig // the step stage's settings, known when runners are built
+	step    *stages.StepConfig // the step stage's settings, known once the stages are built
 	trainer *train.Trainer
 
 	dataCfg *stages.DataConfig
@@ -35,30 +32,26 @@ type Run struct {
 	random  *data.NumpyRandom // shared by training and validation batches, as mlx-lm does
 }
 
-// New prepares the shared state of a run of plan.
-func New(plan *runtime.Plan) *Run {
-	r := &Run{plan: plan}
-	if plan.Model != nil {
-		r.modelDir = plan.Model.Dir
-	}
-	return r
-}
-
-// Runners are the constructors of the stage kinds whose work needs the training core.
-func (r *Run) Runners() stages.Runners {
-	return stages.Runners{
-		"load-4bit":        stages.Runner(r.newLoad),
-		"attach-lora":      stages.Runner(r.newAttachLoRA),
-		"data":             stages.Runner(r.newData),
-		"step":             stages.Runner(r.newStep),
-		"eval":             stages.Runner(r.newEval),
-		"save-adapter":     stages.Runner(r.newSaveAdapter),
-		"reload-selective": stages.Runner(r.newReloadSelective),
-	}
+// Environment is the stage environment of a program that trains over MLX: the kinds that
+// need no backend, plus the training kinds built here over one Training per run.
+func Environment() *stages.Environment {
+	env := stages.NewEnvironment()
+	stages.SetBackend(env, "mlx", func(info stages.RunInfo) (*Training, func(), error) {
+		t := &Training{info: info}
+		return t, t.Close, nil
+	})
+	stages.Implement(env, stages.Load4Bit, buildLoad)
+	stages.Implement(env, stages.AttachLoRA, buildAttachLoRA)
+	stages.Implement(env, stages.Data, buildData)
+	stages.Implement(env, stages.Step, buildStep)
+	stages.Implement(env, stages.Eval, buildEval)
+	stages.Implement(env, stages.SaveAdapter, buildSaveAdapter)
+	stages.Implement(env, stages.ReloadSelective, buildReloadSelective)
+	return env
 }
 
 // Close frees everything the run holds: trainer state, adapters, model weights.
-func (r *Run) Close() {
+func (r *Training) Close() {
 	if r.batches != nil {
 		r.batches.Close()
 	}
@@ -74,7 +67,7 @@ func (r *Run) Close() {
 
 // Trainer returns the trainer, creating it (and attaching the adapters) the first time it is
 // needed: after load-4bit and attach-lora have run.
-func (r *Run) Trainer() (*train.Trainer, error) {
+func (r *Training) Trainer() (*train.Trainer, error) {
 	if r.trainer != nil {
 		return r.trainer, nil
 	}
@@ -86,27 +79,22 @@ func (r *Run) Trainer() (*train.Trainer, error) {
 	}
 	step := r.step
 	if step == nil { // eval-only recipes: the optimizer is never used
-		step = defaultStep()
+		step = stages.Step.Defaults()
 	}
-	optCfg, err := optimizerConfig(step, r.plan.Recipe.Steps)
+	optCfg, err := optimizerConfig(step, r.info.Steps)
 	if err != nil {
 		return nil, err
 	}
 	t, err := train.NewTrainer(r.model, *r.lora, optCfg, train.Options{
 		GradAccumulation: step.Accumulation,
 		GradCheckpoint:   step.GradCheckpoint,
-		Seed:             uint64(r.plan.Recipe.Seed),
+		Seed:             uint64(r.info.Seed),
 	})
 	if err != nil {
 		return nil, err
 	}
 	r.trainer = t
 	return t, nil
-}
-
-func defaultStep() *stages.StepConfig {
-	kind, _ := stages.Get("step")
-	return kind.NewConfig().(*stages.StepConfig)
 }
 
 // optimizerConfig turns the step stage's settings into the optimizer's, with mlx-lm's
@@ -137,15 +125,6 @@ func optimizerConfig(c *stages.StepConfig, steps int) (optim.Config, error) {
 	}
 	cfg.Schedule = s
 	return cfg, nil
-}
-
-// dataDir is the recipe's data directory, relative to the recipe file.
-func (r *Run) dataDir() string {
-	d := r.plan.Recipe.Data
-	if d == "" || filepath.IsAbs(d) {
-		return d
-	}
-	return filepath.Join(r.plan.Recipe.Dir, d)
 }
 
 // toTrainBatch converts a data batch to the trainer's layout.

@@ -10,6 +10,7 @@ import (
 	"github.com/yai-dev/yai/lora"
 	"github.com/yai-dev/yai/model"
 	"github.com/yai-dev/yai/optim"
+	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/train"
 )
 
@@ -25,7 +26,7 @@ func TestQuickstartRecipe(t *testing.T) {
 	// The recipe's relative paths resolve against its own directory, which the test copies it
 	// out of, so model and data are set to absolute paths.
 	sets := []string{"model=" + tinyModel(t), "data=" + quickstartData()}
-	res := runRecipe(t, runs, string(src), nil, sets...)
+	res := runRecipe(t, runs, string(src), sets...)
 	if res.ExitCode != 0 {
 		t.Fatalf("exit %d: %s", res.ExitCode, res.Reason)
 	}
@@ -91,7 +92,7 @@ func TestQuickstartRecipe(t *testing.T) {
 		t.Errorf("%d adapted modules, want 4", len(a.Names))
 	}
 
-	again := runRecipe(t, runs, string(src), nil, append(sets, "steps=2")...)
+	again := runRecipe(t, runs, string(src), append(sets, "steps=2")...)
 	if again.ExitCode != 0 || again.RunDir == res.RunDir {
 		t.Fatalf("second run: exit %d dir %s", again.ExitCode, again.RunDir)
 	}
@@ -103,7 +104,7 @@ func TestQuickstartRecipe(t *testing.T) {
 
 func defaultOptim(t *testing.T) optim.Config {
 	t.Helper()
-	cfg, err := optimizerConfig(defaultStep(), 10)
+	cfg, err := optimizerConfig(stages.Step.Defaults(), 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 // save-adapter: write adapters.safetensors and adapter_config.json (mlx-lm's layout), and the
 // optimizer state when asked or when a guard is stopping the run, so it can resume.
-func (r *Run) newSaveAdapter(c *stages.SaveAdapterConfig) (stages.Stage, error) {
+func buildSaveAdapter(c *stages.SaveAdapterConfig, r *Training) (stages.Stage, error) {
 	return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
 		t, err := r.Trainer()
 		if err != nil {

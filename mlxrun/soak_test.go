@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/yai-dev/yai/runtime"
+	"github.com/yai-dev/yai/recipe"
 )
 
 // soakStages are the seed's full set of mechanisms: cache clearing by the seed's rule,
@@ -27,11 +27,11 @@ func soakLimit(t testing.TB, steps int) int64 {
 	if err := os.WriteFile(path, []byte(seedRecipe(t, steps, "1GB", soakStages)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	plan, diags := runtime.Validate(path, nil, runtime.ValidateOptions{})
+	plan, diags := recipe.Validate(path, nil, recipe.ValidateOptions{})
 	if plan == nil {
 		t.Fatalf("%s", diags.Format())
 	}
-	return runtime.EstimateBudget(plan.Model, plan.Recipe).Floor() * 3 / 2
+	return recipe.EstimateBudget(plan.Model, plan.Recipe).Floor() * 3 / 2
 }
 
 // soak runs the seed recipe for steps steps under soakLimit and checks that it never stops,
@@ -39,7 +39,7 @@ func soakLimit(t testing.TB, steps int) int64 {
 // It returns the drift and the limit.
 func soak(t testing.TB, steps int) (drift, limit int64, res runResult) {
 	limit = soakLimit(t, steps)
-	res = runRecipe(t, t.TempDir(), seedRecipe(t, steps, fmt.Sprintf("%dB", limit), soakStages), nil)
+	res = runRecipe(t, t.TempDir(), seedRecipe(t, steps, fmt.Sprintf("%dB", limit), soakStages))
 	if res.ExitCode != 0 || len(res.metrics) != steps {
 		t.Fatalf("soak stopped: exit %d after %d steps: %s", res.ExitCode, len(res.metrics), res.Reason)
 	}

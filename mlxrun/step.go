@@ -8,7 +8,7 @@ import (
 )
 
 // step: one optimizer step (or one micro-batch of an accumulation) on the next batch.
-func (r *Run) newStep(c *stages.StepConfig) (stages.Stage, error) {
+func buildStep(c *stages.StepConfig, r *Training) (stages.Stage, error) {
 	if r.step != nil {
 		return nil, errors.New("a recipe has one step stage")
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/modeldir"
 )
 
 func TestParseConfigAppliesMLXLMDefaults(t *testing.T) {
@@ -21,8 +21,8 @@ func TestParseConfigAppliesMLXLMDefaults(t *testing.T) {
 	want := &Config{ModelType: "mistral", HiddenSize: 64, NumHiddenLayers: 1, IntermediateSize: 128,
 		NumAttentionHeads: 4, NumKeyValueHeads: 4, VocabSize: 10, HeadDim: 16, RMSNormEps: 1e-6,
 		RopeTheta: 10000, TieWordEmbeddings: true,
-		Quantization: &Quantization{Default: mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
-			Layers: map[string]*mlx.Quantization{"lm_head": nil, "model.layers.0.mlp.down_proj": {GroupSize: 32, Bits: 8, Mode: "affine"}}}}
+		Quantization: &Quantization{Default: modeldir.Quant{GroupSize: 64, Bits: 4, Mode: "affine"},
+			Layers: map[string]*modeldir.Quant{"lm_head": nil, "model.layers.0.mlp.down_proj": {GroupSize: 32, Bits: 8, Mode: "affine"}}}}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}

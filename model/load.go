@@ -231,10 +231,10 @@ func (b *binder) quantization(path string, in int) (q mlx.Quantization, quantize
 	}
 	weight, hasWeight := b.ts.arrays[path+".weight"]
 	if overridden && override.GroupSize > 0 {
-		return *override, true
+		return quant(*override), true
 	}
 	if overridden { // `true`: the defaults
-		return b.m.Config.Quantization.Default, true
+		return quant(b.m.Config.Quantization.Default), true
 	}
 	if !hasWeight || scales.Ndim() != 2 || weight.Ndim() != 2 || scales.Dim(1) == 0 {
 		return mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"}, true // shapes are reported by bind

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"github.com/yai-dev/yai/modeldir"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -69,7 +70,16 @@ func WriteTiny(dir string, spec TinySpec) error {
 		spec.Dtype = mlx.BFloat16
 	}
 	if spec.Quant != nil {
-		c.Quantization = &Quantization{Default: *spec.Quant, Layers: spec.LayerQuant}
+		layers := map[string]*modeldir.Quant{}
+		for k, v := range spec.LayerQuant {
+			if v != nil {
+				q := modeldir.Quant(*v)
+				layers[k] = &q
+			} else {
+				layers[k] = nil
+			}
+		}
+		c.Quantization = &Quantization{Default: modeldir.Quant(*spec.Quant), Layers: layers}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

@@ -12,19 +12,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yai-dev/yai/recipe"
+
 	"github.com/yai-dev/yai/internal/atomicfile"
 	"github.com/yai-dev/yai/stages"
 )
 
 // RunOptions is what `yai run` supplies besides the plan.
 type RunOptions struct {
-	RunsDir string         // parent of run directories; default "runs"
-	Memory  stages.Memory  // MLX memory (required)
-	Runners stages.Runners // constructors for kinds whose runner lives outside stages (training core)
-	RSS     func() int64   // process RSS; default reads the OS
-	Console *Console       // terminal output; default: stderr, no progress line
-	LogJSON bool           // JSON log lines on the console instead of text
-	Level   slog.Level     // console log level
+	RunsDir string              // parent of run directories; default "runs"
+	Memory  stages.Memory       // MLX memory (required)
+	Env     *stages.Environment // builds the stages; default: the kinds that need no backend
+	RSS     func() int64        // process RSS; default reads the OS
+	Console *Console            // terminal output; default: stderr, no progress line
+	LogJSON bool                // JSON log lines on the console instead of text
+	Level   slog.Level          // console log level
 	Now     func() time.Time
 }
 
@@ -45,11 +47,11 @@ type Result struct {
 const growthWindow = 9
 
 type engine struct {
-	plan    *Plan
+	plan    *recipe.Plan
 	opts    RunOptions
 	log     *slog.Logger
 	dir     string
-	built   map[*StageDecl]stages.Stage
+	built   map[*recipe.StageDecl]stages.Stage
 	env     stages.Env
 	metrics *metricsWriter
 	start   time.Time
@@ -69,7 +71,7 @@ type engine struct {
 // teardown. It creates a new run directory holding the resolved recipe and its hash,
 // metrics.jsonl (one line per step) and run.log. Cancelling ctx (Ctrl-C) stops the run at the
 // next step boundary; teardown still runs and the exit code is 130.
-func Run(ctx context.Context, p *Plan, opts RunOptions) (Result, error) {
+func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 	if opts.Memory == nil {
 		return Result{ExitCode: 1}, errors.New("run: no MLX memory interface")
 	}
@@ -88,21 +90,30 @@ func Run(ctx context.Context, p *Plan, opts RunOptions) (Result, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	e := &engine{plan: p, opts: opts, built: map[*StageDecl]stages.Stage{}}
+	e := &engine{plan: p, opts: opts, built: map[*recipe.StageDecl]stages.Stage{}}
 
-	// Build every stage first: a missing runner is reported before anything is written.
-	var missing []string
+	// Build every stage first: a stage that cannot be built is reported before anything is
+	// written.
+	if opts.Env == nil {
+		opts.Env = stages.NewEnvironment()
+	}
+	builder, err := opts.Env.Open(p.RunInfo())
+	if err != nil {
+		return Result{ExitCode: 1}, err
+	}
+	defer builder.Close()
+	var failed []string
 	for _, s := range p.Order {
 		kind, _ := stages.Get(s.Kind)
-		st, err := kind.Build(s.Config, opts.Runners)
+		st, err := builder.Build(kind, s.Config)
 		if err != nil {
-			missing = append(missing, fmt.Sprintf("stage %q: %v", s.ID, err))
+			failed = append(failed, fmt.Sprintf("stage %q: %v", s.ID, err))
 			continue
 		}
 		e.built[s] = st
 	}
-	if len(missing) > 0 {
-		return Result{ExitCode: 1}, errors.New(strings.Join(missing, "\n"))
+	if len(failed) > 0 {
+		return Result{ExitCode: 1}, errors.New(strings.Join(failed, "\n"))
 	}
 
 	dir, err := NewRunDir(opts.RunsDir, p.Recipe.Name, opts.Now())
@@ -233,7 +244,7 @@ func (e *engine) fire(ctx context.Context, ev stages.Event) error {
 			return nil // a stop ends the step here; teardown still runs in full
 		}
 		e.sample()
-		ok, err := e.triggered(s)
+		ok, err := s.Fires(&e.env)
 		if err != nil {
 			return err
 		}
@@ -246,21 +257,7 @@ func (e *engine) fire(ctx context.Context, ev stages.Event) error {
 	return nil
 }
 
-func (e *engine) triggered(s *StageDecl) (bool, error) {
-	if s.Every > 0 && e.env.Step%int64(s.Every) != 0 {
-		return false, nil
-	}
-	if s.trigger == nil {
-		return true, nil
-	}
-	ok, err := RunTrigger(s.trigger, &e.env)
-	if err != nil {
-		return false, fmt.Errorf("stage %q: trigger %q: %w", s.ID, s.When, err)
-	}
-	return ok, nil
-}
-
-func (e *engine) runStage(ctx context.Context, s *StageDecl) error {
+func (e *engine) runStage(ctx context.Context, s *recipe.StageDecl) error {
 	e.fired = append(e.fired, s.ID)
 	sess := &stages.Session{
 		ID:       s.ID,
@@ -328,9 +325,9 @@ func (c control) Stop(s stages.Stop) {
 	}
 }
 
-func (c control) RunKind(ctx context.Context, kind string) error {
+func (c control) RunKind(ctx context.Context, kind *stages.Kind) error {
 	for _, s := range c.e.plan.Order {
-		if s.Kind == kind {
+		if s.Kind == kind.Name {
 			if err := c.e.runStage(ctx, s); err != nil {
 				return err
 			}

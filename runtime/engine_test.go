@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/stages"
 )
 
@@ -28,37 +29,47 @@ func (m *fakeMemory) Cache() int64  { return m.cache }
 func (m *fakeMemory) Arrays() int64 { return m.arrays }
 func (m *fakeMemory) ClearCache()   { m.cache = 0; m.clears++ }
 
-// fakeTraining returns runners for the training kinds: step calls onStep and reports a falling
-// loss; save-adapter records that it ran.
-func fakeTraining(mem *fakeMemory, onStep func(step int64), saved *int) stages.Runners {
-	return stages.Runners{
-		"step": stages.Runner(func(*stages.StepConfig) (stages.Stage, error) {
-			return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
-				if onStep != nil {
-					onStep(s.Env.Step)
-				}
-				s.Report(stages.Report{Loss: 10 / float64(s.Env.Step), Tokens: 100, LR: 1e-4})
-				return nil
-			}), nil
-		}),
-		"save-adapter": stages.Runner(func(*stages.SaveAdapterConfig) (stages.Stage, error) {
-			return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
-				*saved++
-				return os.WriteFile(filepath.Join(s.RunDir, "adapters.safetensors"), []byte("x"), 0o644)
-			}), nil
-		}),
-		"eval": stages.Runner(func(*stages.EvalConfig) (stages.Stage, error) {
-			return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
-				s.ReportEval(1.5)
-				return nil
-			}), nil
-		}),
-	}
+// fakeTraining is a training backend for the engine tests: step calls onStep and reports a
+// falling loss; save-adapter records that it ran; eval reports 1.5, or fails with evalErr.
+type fakeTraining struct {
+	onStep  func(step int64)
+	saved   *int
+	evalErr error
 }
 
-func plan(t *testing.T, src string) *Plan {
+func (f fakeTraining) env() *stages.Environment {
+	env := stages.NewEnvironment()
+	stages.SetBackend(env, "fake", func(stages.RunInfo) (fakeTraining, func(), error) { return f, nil, nil })
+	stages.Implement(env, stages.Step, func(_ *stages.StepConfig, f fakeTraining) (stages.Stage, error) {
+		return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+			if f.onStep != nil {
+				f.onStep(s.Env.Step)
+			}
+			s.Report(stages.Report{Loss: 10 / float64(s.Env.Step), Tokens: 100, LR: 1e-4})
+			return nil
+		}), nil
+	})
+	stages.Implement(env, stages.SaveAdapter, func(_ *stages.SaveAdapterConfig, f fakeTraining) (stages.Stage, error) {
+		return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+			*f.saved++
+			return os.WriteFile(filepath.Join(s.RunDir, "adapters.safetensors"), []byte("x"), 0o644)
+		}), nil
+	})
+	stages.Implement(env, stages.Eval, func(_ *stages.EvalConfig, f fakeTraining) (stages.Stage, error) {
+		return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+			if f.evalErr != nil {
+				return f.evalErr
+			}
+			s.ReportEval(1.5)
+			return nil
+		}), nil
+	})
+	return env
+}
+
+func plan(t *testing.T, src string) *recipe.Plan {
 	t.Helper()
-	p, ds := ValidateSource("r.yaml", []byte(src), nil, ValidateOptions{SkipModel: true})
+	p, ds := recipe.ValidateSource("r.yaml", []byte(src), nil, recipe.ValidateOptions{SkipModel: true})
 	if p == nil {
 		t.Fatalf("recipe invalid:\n%s", ds.Format())
 	}
@@ -95,8 +106,8 @@ func firedOn(ms []Metrics, id string) []int64 {
 	return out
 }
 
-func quietOptions(t *testing.T, mem *fakeMemory, runners stages.Runners) RunOptions {
-	return RunOptions{RunsDir: t.TempDir(), Memory: mem, Runners: runners, Console: NewConsole(io.Discard, false)}
+func quietOptions(t *testing.T, mem *fakeMemory, env *stages.Environment) RunOptions {
+	return RunOptions{RunsDir: t.TempDir(), Memory: mem, Env: env, Console: NewConsole(io.Discard, false)}
 }
 
 const engineRecipe = `version: 1
@@ -121,7 +132,7 @@ func TestEngineTriggersFireOnTheRightSteps(t *testing.T) {
 	// The step grows the cache by 10 MB; every3 clears it on steps 3, 6, 9, 12, so it never
 	// passes 35 MB — unless every3 is off. Run once as is, then with every3 disabled.
 	grow := func(int64) { mem.cache += 10 * stages.MB }
-	opts := quietOptions(t, mem, fakeTraining(mem, grow, &saved))
+	opts := quietOptions(t, mem, fakeTraining{onStep: grow, saved: &saved}.env())
 	res, err := Run(context.Background(), plan(t, engineRecipe), opts)
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("run: %v (exit %d)", err, res.ExitCode)
@@ -148,7 +159,7 @@ func TestEngineTriggersFireOnTheRightSteps(t *testing.T) {
 	mem2 := &fakeMemory{}
 	grow2 := func(int64) { mem2.cache += 10 * stages.MB }
 	src := strings.Replace(engineRecipe, `when: "step % 3 == 0"`, `when: "false"`, 1)
-	res, err = Run(context.Background(), plan(t, src), quietOptions(t, mem2, fakeTraining(mem2, grow2, &saved)))
+	res, err = Run(context.Background(), plan(t, src), quietOptions(t, mem2, fakeTraining{onStep: grow2, saved: &saved}.env()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +180,7 @@ func TestEngineTriggersFireOnTheRightSteps(t *testing.T) {
 func TestEngineRunDirectoryContents(t *testing.T) {
 	mem := &fakeMemory{active: 123, peak: 456, arrays: 7}
 	saved := 0
-	res, err := Run(context.Background(), plan(t, engineRecipe), quietOptions(t, mem, fakeTraining(mem, nil, &saved)))
+	res, err := Run(context.Background(), plan(t, engineRecipe), quietOptions(t, mem, fakeTraining{saved: &saved}.env()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +204,7 @@ func TestEngineRunDirectoryContents(t *testing.T) {
 func TestEngineTwoRunsTwoDirectories(t *testing.T) {
 	mem := &fakeMemory{}
 	saved := 0
-	opts := quietOptions(t, mem, fakeTraining(mem, nil, &saved))
+	opts := quietOptions(t, mem, fakeTraining{saved: &saved}.env())
 	fixed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	opts.Now = func() time.Time { return fixed }
 	var dirs []string
@@ -225,7 +236,7 @@ func TestEngineInterruptStopsAtStepBoundary(t *testing.T) {
 			cancel() // as if Ctrl-C arrived during step 4
 		}
 	}
-	res, err := Run(ctx, plan(t, engineRecipe), quietOptions(t, mem, fakeTraining(mem, onStep, &saved)))
+	res, err := Run(ctx, plan(t, engineRecipe), quietOptions(t, mem, fakeTraining{onStep: onStep, saved: &saved}.env()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +255,7 @@ func TestEngineGuardCheckpointAndStop(t *testing.T) {
 	mem := &fakeMemory{}
 	saved := 0
 	onStep := func(step int64) { mem.active = step * 200 * stages.MB } // 1.2 GB at step 6
-	res, err := Run(context.Background(), plan(t, src), quietOptions(t, mem, fakeTraining(mem, onStep, &saved)))
+	res, err := Run(context.Background(), plan(t, src), quietOptions(t, mem, fakeTraining{onStep: onStep, saved: &saved}.env()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,16 +273,9 @@ func TestEngineGuardAbortSkipsTeardown(t *testing.T) {
 	src := engineRecipe + "  - {id: guard, kind: guard, with: {watch: [rss], buffer: 0, action: abort}}\n"
 	mem := &fakeMemory{}
 	saved := 0
-	opts := quietOptions(t, mem, fakeTraining(mem, nil, &saved))
 	step := int64(0)
+	opts := quietOptions(t, mem, fakeTraining{saved: &saved, onStep: func(s int64) { step = s }}.env())
 	opts.RSS = func() int64 { return step * 300 * stages.MB }
-	opts.Runners["step"] = stages.Runner(func(*stages.StepConfig) (stages.Stage, error) {
-		return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
-			step = s.Env.Step
-			s.Report(stages.Report{Loss: 1})
-			return nil
-		}), nil
-	})
 	res, err := Run(context.Background(), plan(t, src), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -296,7 +300,7 @@ func TestEngineGrowthTrigger(t *testing.T) {
 			mem.active += 20 * stages.MB // a leak
 		}
 	}
-	res, err := Run(context.Background(), plan(t, src), quietOptions(t, mem, fakeTraining(mem, onStep, &saved)))
+	res, err := Run(context.Background(), plan(t, src), quietOptions(t, mem, fakeTraining{onStep: onStep, saved: &saved}.env()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,15 +315,15 @@ func TestEngineGrowthTrigger(t *testing.T) {
 	}
 }
 
-// A kind without a runner fails at run time, before a run directory is made; validate is fine.
+// A kind the environment cannot build fails at run time, before a run directory is made.
 func TestEngineMissingRunner(t *testing.T) {
 	src := strings.Replace(engineRecipe, "stages:\n", "stages:\n  - {id: load, kind: load-4bit}\n", 1)
 	p := plan(t, src)
 	mem := &fakeMemory{}
 	saved := 0
-	opts := quietOptions(t, mem, fakeTraining(mem, nil, &saved))
+	opts := quietOptions(t, mem, fakeTraining{saved: &saved}.env())
 	_, err := Run(context.Background(), p, opts)
-	if err == nil || !strings.Contains(err.Error(), `stage "load": stage kind "load-4bit" has no runner in this build`) {
+	if err == nil || !strings.Contains(err.Error(), `stage "load": stage kind "load-4bit" cannot run in this build (the fake backend does not implement it)`) {
 		t.Fatalf("err = %v", err)
 	}
 	if entries, _ := os.ReadDir(opts.RunsDir); len(entries) != 0 {
@@ -331,13 +335,8 @@ func TestEngineMissingRunner(t *testing.T) {
 func TestEngineStageErrorRunsTeardown(t *testing.T) {
 	mem := &fakeMemory{}
 	saved := 0
-	runners := fakeTraining(mem, nil, &saved)
-	runners["eval"] = stages.Runner(func(*stages.EvalConfig) (stages.Stage, error) {
-		return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
-			return io.ErrUnexpectedEOF
-		}), nil
-	})
-	res, err := Run(context.Background(), plan(t, engineRecipe), quietOptions(t, mem, runners))
+	env := fakeTraining{saved: &saved, evalErr: io.ErrUnexpectedEOF}.env()
+	res, err := Run(context.Background(), plan(t, engineRecipe), quietOptions(t, mem, env))
 	if err == nil || res.ExitCode != 1 || res.Steps != 4 || saved != 1 {
 		t.Errorf("err %v exit %d steps %d saved %d; want an error, exit 1 after 4 steps, saved once", err, res.ExitCode, res.Steps, saved)
 	}

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/yai-dev/yai/recipe"
+
 	"github.com/yai-dev/yai/internal/atomicfile"
 )
 
@@ -44,7 +46,7 @@ func NewRunDir(runsDir, name string, now time.Time) (string, error) {
 }
 
 // writeResolvedRecipe stores the recipe as run (overrides applied) and its sha256.
-func writeResolvedRecipe(dir string, r *Recipe) (string, error) {
+func writeResolvedRecipe(dir string, r *recipe.Recipe) (string, error) {
 	data, err := r.ResolvedYAML()
 	if err != nil {
 		return "", err

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/yai-dev/yai/runtime"
+	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/stages"
 )
 
@@ -23,9 +23,9 @@ const sizePattern = `^[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)?$`
 
 // Generate returns the JSON Schema of recipe version 1, indented, with a trailing newline.
 func Generate() ([]byte, error) {
-	top := object(runtime.RecipeFields())
+	top := object(recipe.RecipeFields())
 	props := top["properties"].(obj)
-	props["version"] = obj{"const": runtime.Version, "description": "recipe format version; this yai reads 1"}
+	props["version"] = obj{"const": recipe.Version, "description": "recipe format version; this yai reads 1"}
 	props["stages"] = obj{
 		"type":        "array",
 		"description": "the stages of the run, wired by after: and fired by events and triggers",
@@ -50,7 +50,7 @@ func Generate() ([]byte, error) {
 }
 
 func stageSchema() obj {
-	f, _ := stages.Lookup(runtime.RecipeFields(), "stages")
+	f, _ := stages.Lookup(recipe.RecipeFields(), "stages")
 	item := object(f.Fields)
 	props := item["properties"].(obj)
 	props["kind"] = obj{"enum": stages.KindNames(), "description": "stage kind (see yai stages)"}

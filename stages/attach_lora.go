@@ -1,6 +1,11 @@
 package stages
 
-import "reflect"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/yai-dev/yai/modeldir"
+)
 
 // AttachLoRAConfig configures the LoRA adapters added to the loaded model.
 type AttachLoRAConfig struct {
@@ -14,15 +19,38 @@ type AttachLoRAConfig struct {
 // Scale is the absolute factor applied to the adapter output (mlx-lm's `scale`).
 func (c AttachLoRAConfig) Scale() float64 { return c.Alpha / float64(c.Rank) }
 
-func init() {
-	Register(Kind{
-		Name:    "attach-lora",
-		Summary: "add trainable LoRA adapters to the last N blocks; freeze the rest",
-		Doc: "Wraps the named linear modules of the last `layers` blocks with LoRA adapters " +
-			"(lora_a uniform ±1/√in, lora_b zeros, float32) and freezes every other parameter. " +
-			"Runs once, at setup, after load-4bit.",
-		Config: reflect.TypeFor[AttachLoRAConfig](),
-		Events: []Event{Setup},
-		Once:   true,
-	})
+// AttachLoRA adds the adapters; the dry run checks its layers and keys against the model.
+var AttachLoRA = Define(Def[AttachLoRAConfig]{
+	Name:    "attach-lora",
+	Summary: "add trainable LoRA adapters to the last N blocks; freeze the rest",
+	Doc: "Wraps the named linear modules of the last `layers` blocks with LoRA adapters " +
+		"(lora_a uniform ±1/√in, lora_b zeros, float32) and freezes every other parameter. " +
+		"Runs once, at setup, after load-4bit.",
+	Events:     []Event{Setup},
+	Once:       true,
+	CheckModel: checkLoRAAgainstModel,
+	Workload: func(c *AttachLoRAConfig, w *Workload) {
+		w.Rank, w.Layers, w.Keys = c.Rank, c.Layers, c.Keys
+	},
+})
+
+// checkLoRAAgainstModel: the adapted blocks exist and every key names a module of them.
+func checkLoRAAgainstModel(c *AttachLoRAConfig, m *modeldir.Info) []Problem {
+	var out []Problem
+	layers := m.Config.NumHiddenLayers
+	if c.Layers > layers {
+		out = append(out, Errorf("with.layers", "layers: %d is more than the model's %d layers", c.Layers, layers))
+	}
+	if len(m.Tensors) == 0 {
+		return append(out, Warnf("/model", "no safetensors headers in %s: LoRA keys not checked", m.Dir))
+	}
+	modules := m.BlockModules(layers - 1)
+	for i, k := range c.Keys {
+		if _, ok := modeldir.MatchModule(modules, k); !ok {
+			p := Errorf(fmt.Sprintf("with.keys.%d", i), "keys: %q matches no module of block %d%s", k, layers-1, DidYouMean(k, modules))
+			p.Detail = "modules: " + strings.Join(modules, ", ")
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -2,7 +2,6 @@ package stages
 
 import (
 	"context"
-	"reflect"
 )
 
 // ClearCacheConfig configures clearing MLX's buffer cache.
@@ -10,20 +9,18 @@ type ClearCacheConfig struct {
 	Quiet bool `yaml:"quiet" default:"true" doc:"log at debug level instead of info"`
 }
 
-func init() {
-	Register(Kind{
-		Name:    "clear-cache",
-		Summary: "return MLX's cached buffers to the system",
-		Doc: "Calls MLX's clear_cache. Freed cache shows as a drop in mlx.cache (and, on unified " +
-			"memory, in rss). Drive it with a trigger, e.g. the seed's rule " +
-			"`when: step % (limit < 10*GB ? 5 : 10) == 0`.",
-		Config: reflect.TypeFor[ClearCacheConfig](),
-		Events: []Event{AfterStep, BeforeStep, OnEval, Setup, Teardown},
-		New:    Runner(newClearCache),
-	})
-}
+// ClearCache returns MLX's cached buffers to the system.
+var ClearCache = Define(Def[ClearCacheConfig]{
+	Name:    "clear-cache",
+	Summary: "return MLX's cached buffers to the system",
+	Doc: "Calls MLX's clear_cache. Freed cache shows as a drop in mlx.cache (and, on unified " +
+		"memory, in rss). Drive it with a trigger, e.g. the seed's rule " +
+		"`when: step % (limit < 10*GB ? 5 : 10) == 0`.",
+	Events: []Event{AfterStep, BeforeStep, OnEval, Setup, Teardown},
+	Build:  buildClearCache,
+})
 
-func newClearCache(c *ClearCacheConfig) (Stage, error) {
+func buildClearCache(c *ClearCacheConfig) (Stage, error) {
 	return StageFunc(func(ctx context.Context, s *Session) error {
 		before := s.Memory.Cache()
 		s.Memory.ClearCache()

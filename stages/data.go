@@ -1,7 +1,5 @@
 package stages
 
-import "reflect"
-
 // DataConfig configures the dataset read from the recipe's `data:` directory.
 type DataConfig struct {
 	Format       string `yaml:"format" default:"auto" enum:"auto,text,completions,chat" doc:"record shape of the JSONL files; auto detects it from the first record"`
@@ -10,19 +8,21 @@ type DataConfig struct {
 	BatchSize    int    `yaml:"batch_size" default:"1" min:"1" max:"1024" doc:"sequences per batch"`
 	MaxSeqLength int    `yaml:"max_seq_length" default:"2048" min:"8" max:"131072" doc:"longer sequences are truncated"`
 	MaskPrompt   bool   `yaml:"mask_prompt" default:"false" doc:"train only on completion/assistant tokens, not on the prompt"`
-	Shuffle      bool   `yaml:"shuffle" default:"true" doc:"shuffle the training set every epoch"`
+	Shuffle      bool   `yaml:"shuffle" default:"true" doc:"shuffle the training set every epoch; false keeps the file order"`
 	Seed         int    `yaml:"seed" default:"0" min:"0" doc:"seed for shuffling"`
 }
 
-func init() {
-	Register(Kind{
-		Name:    "data",
-		Summary: "tokenize the dataset and batch it (padded to a multiple of 32)",
-		Doc: "Reads train and validation JSONL records (text, prompt/completion or chat messages), " +
-			"tokenizes them with the model's tokenizer and yields batches padded to a multiple of 32 " +
-			"tokens. Runs once, at setup.",
-		Config: reflect.TypeFor[DataConfig](),
-		Events: []Event{Setup},
-		Once:   true,
-	})
-}
+// Data tokenizes and batches the dataset; its batch shape drives the memory estimate.
+var Data = Define(Def[DataConfig]{
+	Name:    "data",
+	Summary: "tokenize the dataset and batch it (padded to a multiple of 32)",
+	Doc: "Reads train and validation JSONL records (text, prompt/completion or chat messages), " +
+		"tokenizes them with the model's tokenizer and yields batches padded to a multiple of 32 " +
+		"tokens, in a fresh seeded order every epoch (or in file order with shuffle: false). " +
+		"Runs once, at setup.",
+	Events: []Event{Setup},
+	Once:   true,
+	Workload: func(c *DataConfig, w *Workload) {
+		w.BatchSize, w.MaxSeqLength = c.BatchSize, c.MaxSeqLength
+	},
+})

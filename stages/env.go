@@ -2,17 +2,19 @@ package stages
 
 import (
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Env is the typed environment every trigger expression is compiled against and run on.
 // Byte counts and step numbers are int64 so `step % 3 == 0` works; rates and losses are float64.
 type Env struct {
 	MLX     MLX     `expr:"mlx"`
-	RSS     int64   `expr:"rss" doc:"resident set size of the process, bytes"`
-	Limit   int64   `expr:"limit" doc:"memory.limit of the recipe, bytes"`
-	Growth  float64 `expr:"growth" doc:"MLX active bytes gained per step (median over a window, robust to spikes)"`
+	RSS     int64   `expr:"rss" unit:"bytes" memory:"true" doc:"resident set size of the process, bytes"`
+	Limit   int64   `expr:"limit" unit:"bytes" doc:"memory.limit of the recipe, bytes"`
+	Growth  float64 `expr:"growth" unit:"bytes/step" doc:"MLX active bytes gained per step (median over a window, robust to spikes)"`
 	Step    int64   `expr:"step" doc:"current step, from 1"`
 	Steps   int64   `expr:"steps" doc:"total steps of the run"`
 	Loss    float64 `expr:"loss" doc:"training loss of the last step"`
@@ -20,19 +22,19 @@ type Env struct {
 	Tokens  int64   `expr:"tokens" doc:"tokens trained on so far"`
 	Elapsed float64 `expr:"elapsed" doc:"seconds since the loop started"`
 
-	KB  int64 `expr:"KB" doc:"1000 bytes"`
-	MB  int64 `expr:"MB" doc:"1000² bytes"`
-	GB  int64 `expr:"GB" doc:"1000³ bytes"`
-	KiB int64 `expr:"KiB" doc:"1024 bytes"`
-	MiB int64 `expr:"MiB" doc:"1024² bytes"`
-	GiB int64 `expr:"GiB" doc:"1024³ bytes"`
+	KB  int64 `expr:"KB" constant:"true" doc:"1000 bytes"`
+	MB  int64 `expr:"MB" constant:"true" doc:"1000² bytes"`
+	GB  int64 `expr:"GB" constant:"true" doc:"1000³ bytes"`
+	KiB int64 `expr:"KiB" constant:"true" doc:"1024 bytes"`
+	MiB int64 `expr:"MiB" constant:"true" doc:"1024² bytes"`
+	GiB int64 `expr:"GiB" constant:"true" doc:"1024³ bytes"`
 }
 
 // MLX holds MLX's own memory figures.
 type MLX struct {
-	Active int64 `expr:"active" doc:"bytes held by live MLX arrays"`
-	Peak   int64 `expr:"peak" doc:"highest active bytes so far"`
-	Cache  int64 `expr:"cache" doc:"bytes in MLX's buffer cache"`
+	Active int64 `expr:"active" unit:"bytes" memory:"true" doc:"bytes held by live MLX arrays"`
+	Peak   int64 `expr:"peak" unit:"bytes" memory:"true" doc:"highest active bytes so far"`
+	Cache  int64 `expr:"cache" unit:"bytes" memory:"true" doc:"bytes in MLX's buffer cache"`
 	Arrays int64 `expr:"arrays" doc:"live MLX array handles"`
 }
 
@@ -43,13 +45,18 @@ func NewEnv() Env {
 
 // EnvName documents one name a trigger can use.
 type EnvName struct {
-	Name string
-	Type string // int or float
-	Doc  string
+	Name     string
+	Type     string // int or float
+	Unit     string // "bytes", "bytes/step", or "" for a count, a loss or seconds
+	Memory   bool   // a measured memory figure, which a guard can watch
+	Constant bool   // a unit (KB, MiB, …), not a figure
+	Doc      string
 }
 
 // EnvNames lists every name of Env, as a trigger spells it, in declaration order.
-func EnvNames() []EnvName {
+func EnvNames() []EnvName { return slices.Clone(envNames()) }
+
+var envNames = sync.OnceValue(func() []EnvName {
 	var out []EnvName
 	var walk func(t reflect.Type, prefix string)
 	walk = func(t reflect.Type, prefix string) {
@@ -64,12 +71,13 @@ func EnvNames() []EnvName {
 			if f.Type.Kind() == reflect.Float64 {
 				typ = "float"
 			}
-			out = append(out, EnvName{Name: name, Type: typ, Doc: f.Tag.Get("doc")})
+			out = append(out, EnvName{Name: name, Type: typ, Unit: f.Tag.Get("unit"),
+				Memory: f.Tag.Get("memory") == "true", Constant: f.Tag.Get("constant") == "true", Doc: f.Tag.Get("doc")})
 		}
 	}
 	walk(reflect.TypeFor[Env](), "")
 	return out
-}
+})
 
 // Figure returns the value of a name from EnvNames as float64 (false if the name is unknown).
 func (e Env) Figure(name string) (float64, bool) {
@@ -95,12 +103,32 @@ func (e Env) Figure(name string) (float64, bool) {
 	return 0, false
 }
 
-// FigureNames lists the names of EnvNames, sorted, for did-you-mean and enums.
-func FigureNames() []string {
+// FigureNames lists the figures of EnvNames (every name but the unit constants), sorted.
+func FigureNames() []string { return figureNames(func(n EnvName) bool { return !n.Constant }) }
+
+// TriggerNames lists every name a trigger can use, units included, sorted.
+func TriggerNames() []string { return figureNames(func(EnvName) bool { return true }) }
+
+// MemoryFigureNames lists the measured memory figures (what a guard can watch), sorted.
+func MemoryFigureNames() []string { return figureNames(func(n EnvName) bool { return n.Memory }) }
+
+func figureNames(keep func(EnvName) bool) []string {
 	var out []string
-	for _, n := range EnvNames() {
-		out = append(out, n.Name)
+	for _, n := range envNames() {
+		if keep(n) {
+			out = append(out, n.Name)
+		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// FigureUnit is the unit of a figure ("" when it is not a byte figure or is unknown).
+func FigureUnit(name string) string {
+	for _, n := range envNames() {
+		if n.Name == name {
+			return n.Unit
+		}
+	}
+	return ""
 }

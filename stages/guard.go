@@ -3,7 +3,6 @@ package stages
 import (
 	"context"
 	"fmt"
-	"reflect"
 )
 
 // Guard actions.
@@ -17,25 +16,29 @@ const (
 
 // GuardConfig configures a memory guard.
 type GuardConfig struct {
-	Watch  []string `yaml:"watch" default:"mlx.active,rss" enum:"mlx.active,mlx.peak,mlx.cache,rss" doc:"figures compared against the threshold (the seed watches MLX memory and RSS side by side)"`
+	Watch  []string `yaml:"watch" default:"mlx.active,rss" enum:"@memory-figures" doc:"figures compared against the threshold (the seed watches MLX memory and RSS side by side)"`
 	Limit  Bytes    `yaml:"limit" doc:"threshold before the buffer; empty means memory.limit"`
 	Buffer float64  `yaml:"buffer" default:"0.2" min:"0" max:"4" doc:"fraction over the limit allowed for temporary allocations (0.2 = 20%)"`
 	Action string   `yaml:"action" default:"checkpoint-and-stop" enum:"warn,clear-cache,reload,checkpoint-and-stop,abort" doc:"what to do when a figure crosses the threshold"`
 }
 
-func init() {
-	Register(Kind{
-		Name:    "guard",
-		Summary: "act when a memory figure crosses limit × (1 + buffer)",
-		Doc: "Compares each watched figure with the threshold (limit × (1 + buffer)) and, when one " +
-			"crosses it, acts: warn, clear-cache, reload (runs the recipe's reload-selective stages), " +
-			"checkpoint-and-stop (teardown saves adapters; exit code 3) or abort (exit code 4). " +
-			"An optional `when:` trigger narrows when the guard looks at all.",
-		Config: reflect.TypeFor[GuardConfig](),
-		Events: []Event{AfterStep, BeforeStep},
-		New:    Runner(newGuard),
-	})
-}
+// Guard acts when a memory figure crosses limit × (1 + buffer).
+var Guard = Define(Def[GuardConfig]{
+	Name:    "guard",
+	Summary: "act when a memory figure crosses limit × (1 + buffer)",
+	Doc: "Compares each watched figure with the threshold (limit × (1 + buffer)) and, when one " +
+		"crosses it, acts: warn, clear-cache, reload (runs the recipe's reload-selective stages), " +
+		"checkpoint-and-stop (teardown saves adapters; exit code 3) or abort (exit code 4). " +
+		"An optional `when:` trigger narrows when the guard looks at all.",
+	Events: []Event{AfterStep, BeforeStep},
+	Build:  buildGuard,
+	CheckRecipe: func(c *GuardConfig, r Recipe) []Problem {
+		if c.Action == GuardReload && r.Count(ReloadSelective.Kind) == 0 {
+			return []Problem{Errorf("with.action", "action: reload needs a reload-selective stage, and the recipe has none")}
+		}
+		return nil
+	},
+})
 
 // Crossing is a watched figure above its threshold.
 type Crossing struct {
@@ -67,7 +70,7 @@ func (c *GuardConfig) Check(env Env) (Crossing, bool) {
 	return Crossing{}, false
 }
 
-func newGuard(c *GuardConfig) (Stage, error) {
+func buildGuard(c *GuardConfig) (Stage, error) {
 	return StageFunc(func(ctx context.Context, s *Session) error {
 		cross, ok := c.Check(s.Env)
 		if !ok {
@@ -83,7 +86,7 @@ func newGuard(c *GuardConfig) (Stage, error) {
 			s.Memory.ClearCache()
 		case GuardReload:
 			s.Log.Warn("memory guard: " + msg + "; reloading")
-			return s.RunKind(ctx, "reload-selective")
+			return s.RunKind(ctx, ReloadSelective.Kind)
 		case GuardCheckpointAndStop:
 			s.Log.Error("memory guard: " + msg + "; saving and stopping")
 			s.Stop(Stop{Code: ExitCheckpointStop, Reason: "memory guard: " + msg, Checkpoint: true})

@@ -3,7 +3,6 @@ package stages
 import (
 	"context"
 	"log/slog"
-	"reflect"
 	"strings"
 )
 
@@ -11,25 +10,20 @@ import (
 type LogConfig struct {
 	Message string   `yaml:"message" default:"progress" doc:"the log message"`
 	Level   string   `yaml:"level" default:"info" enum:"debug,info,warn,error" doc:"slog level"`
-	Figures []string `yaml:"figures" default:"step,loss,mlx.active,mlx.peak,mlx.cache,growth" enum:"step,steps,loss,val_loss,tokens,elapsed,growth,limit,rss,mlx.active,mlx.peak,mlx.cache,mlx.arrays" doc:"trigger names whose values the line carries"`
+	Figures []string `yaml:"figures" default:"step,loss,mlx.active,mlx.peak,mlx.cache,growth" enum:"@figures" doc:"trigger names whose values the line carries"`
 }
 
-func init() {
-	Register(Kind{
-		Name:    "log",
-		Summary: "log chosen figures (memory, loss, growth) as one structured line",
-		Doc: "Writes one slog line with the named figures; byte figures are printed with units. " +
-			"Every step already has a metrics.jsonl line; use log for what a person should see.",
-		Config: reflect.TypeFor[LogConfig](),
-		Events: []Event{AfterStep, BeforeStep, OnStep, OnEval, Setup, Teardown},
-		New:    Runner(newLog),
-	})
-}
+// Log writes chosen figures as one structured line.
+var Log = Define(Def[LogConfig]{
+	Name:    "log",
+	Summary: "log chosen figures (memory, loss, growth) as one structured line",
+	Doc: "Writes one slog line with the named figures; byte figures are printed with units. " +
+		"Every step already has a metrics.jsonl line; use log for what a person should see.",
+	Events: []Event{AfterStep, BeforeStep, OnStep, OnEval, Setup, Teardown},
+	Build:  buildLog,
+})
 
-// byteFigures are printed with units.
-var byteFigures = map[string]bool{"mlx.active": true, "mlx.peak": true, "mlx.cache": true, "rss": true, "limit": true}
-
-func newLog(c *LogConfig) (Stage, error) {
+func buildLog(c *LogConfig) (Stage, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(strings.ToUpper(c.Level))); err != nil {
 		return nil, err
@@ -41,9 +35,9 @@ func newLog(c *LogConfig) (Stage, error) {
 			switch {
 			case !ok:
 				continue
-			case byteFigures[name]:
+			case FigureUnit(name) == "bytes":
 				attrs = append(attrs, slog.String(name, Bytes(v).String()))
-			case name == "growth":
+			case FigureUnit(name) == "bytes/step":
 				attrs = append(attrs, slog.String(name, signedBytes(v)+"/step"))
 			default:
 				attrs = append(attrs, slog.Float64(name, v))

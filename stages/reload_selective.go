@@ -1,6 +1,10 @@
 package stages
 
-import "reflect"
+import (
+	"fmt"
+
+	"github.com/yai-dev/yai/modeldir"
+)
 
 // ReloadSelectiveConfig configures a selective reload.
 type ReloadSelectiveConfig struct {
@@ -8,14 +12,24 @@ type ReloadSelectiveConfig struct {
 	ClearCache bool     `yaml:"clear_cache" default:"true" doc:"clear the MLX cache between dropping and reloading"`
 }
 
-func init() {
-	Register(Kind{
-		Name:    "reload-selective",
-		Summary: "drop non-training arrays, clear the cache, reload only the named tensors",
-		Doc: "Frees every array that is not training state (LoRA weights, optimizer state, step, " +
-			"schedule and data position are kept exactly), clears the MLX cache and re-materialises " +
-			"from the model files only the tensors named. Logs memory before and after.",
-		Config: reflect.TypeFor[ReloadSelectiveConfig](),
-		Events: []Event{AfterStep, BeforeStep},
-	})
-}
+// ReloadSelective frees and re-materialises chosen base weights.
+var ReloadSelective = Define(Def[ReloadSelectiveConfig]{
+	Name:    "reload-selective",
+	Summary: "drop non-training arrays, clear the cache, reload only the named tensors",
+	Doc: "Frees every array that is not training state (LoRA weights, optimizer state, step, " +
+		"schedule and data position are kept exactly), clears the MLX cache and re-materialises " +
+		"from the model files only the tensors named. Logs memory before and after.",
+	Events: []Event{AfterStep, BeforeStep},
+	CheckModel: func(c *ReloadSelectiveConfig, m *modeldir.Info) []Problem {
+		if len(m.Tensors) == 0 {
+			return nil
+		}
+		var out []Problem
+		for i, t := range c.Tensors {
+			if t != "targets" && t != "head" && !m.HasTensorSuffix(t) {
+				out = append(out, Errorf(fmt.Sprintf("with.tensors.%d", i), "tensors: %q names no tensor of the model (use targets, head, or a name suffix)", t))
+			}
+		}
+		return out
+	},
+})

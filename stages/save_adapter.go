@@ -1,20 +1,16 @@
 package stages
 
-import "reflect"
-
 // SaveAdapterConfig configures writing the adapters.
 type SaveAdapterConfig struct {
 	Path      string `yaml:"path" default:"adapters" doc:"directory, relative to the run directory, for adapters.safetensors and adapter_config.json"`
 	Optimizer bool   `yaml:"optimizer" default:"false" doc:"also save optimizer state and step, to resume"`
 }
 
-func init() {
-	Register(Kind{
-		Name:    "save-adapter",
-		Summary: "write adapters.safetensors + adapter_config.json (mlx-lm compatible)",
-		Doc: "Writes the LoRA weights and their configuration so `mlx_lm.generate --adapter-path` loads " +
-			"them. At teardown it also runs after Ctrl-C and after a guard's checkpoint-and-stop.",
-		Config: reflect.TypeFor[SaveAdapterConfig](),
-		Events: []Event{Teardown, AfterStep},
-	})
-}
+// SaveAdapter writes the adapters in mlx-lm's format.
+var SaveAdapter = Define(Def[SaveAdapterConfig]{
+	Name:    "save-adapter",
+	Summary: "write adapters.safetensors + adapter_config.json (mlx-lm compatible)",
+	Doc: "Writes the LoRA weights and their configuration so `mlx_lm.generate --adapter-path` loads " +
+		"them. At teardown it also runs after Ctrl-C and after a guard's checkpoint-and-stop.",
+	Events: []Event{Teardown, AfterStep},
+})

@@ -27,7 +27,10 @@ const (
 //
 //	Rank int `yaml:"rank" default:"16" min:"1" max:"512" doc:"LoRA rank"`
 //
-// Other tags: `enum:"a,b"` (for lists: allowed items), `required:"true"`.
+// Other tags: `enum:"a,b"` (for lists: allowed items), `required:"true"`. Two enums name the
+// trigger figures instead of spelling them out: `enum:"@figures"` (every figure) and
+// `enum:"@memory-figures"` (the measured memory figures), so settings that list figures
+// always agree with the environment triggers see.
 type Field struct {
 	Name     string
 	Type     Type
@@ -66,7 +69,13 @@ func FieldsOf(t reflect.Type) []Field {
 			Required: sf.Tag.Get("required") == "true",
 			Index:    sf.Index,
 		}
-		if e := sf.Tag.Get("enum"); e != "" {
+		switch e := sf.Tag.Get("enum"); e {
+		case "":
+		case "@figures":
+			f.Enum = FigureNames()
+		case "@memory-figures":
+			f.Enum = MemoryFigureNames()
+		default:
 			f.Enum = strings.Split(e, ",")
 		}
 		f.Min = tagFloat(sf, "min")

@@ -1,5 +1,7 @@
-// Package stages holds the stage kinds a recipe can use: one file per kind, each registering its
-// name, summary, typed settings, allowed events and (when it needs no training core) its runner.
+// Package stages holds the stage kinds a recipe can use: one file per kind, each declaring with
+// Define its name, typed settings, allowed events, the checks it owns in the dry run, and (when
+// it needs no training core) how to build it. A backend implements the other kinds in an
+// Environment.
 package stages
 
 import (
@@ -73,7 +75,7 @@ type Control interface {
 	ReportEval(valLoss float64)
 	Stop(s Stop)
 	// RunKind runs, now, every stage of the recipe that has the given kind (a guard's reload).
-	RunKind(ctx context.Context, kind string) error
+	RunKind(ctx context.Context, kind *Kind) error
 	// Note adds a fact to this step's metrics line, e.g. memory before and after a reload.
 	Note(key string, value any)
 }
@@ -95,6 +97,6 @@ func (s *Session) Report(r Report)            { s.Ctl.Report(r) }
 func (s *Session) ReportEval(valLoss float64) { s.Ctl.ReportEval(valLoss) }
 func (s *Session) Stop(st Stop)               { s.Ctl.Stop(st) }
 func (s *Session) Note(key string, v any)     { s.Ctl.Note(key, v) }
-func (s *Session) RunKind(ctx context.Context, kind string) error {
+func (s *Session) RunKind(ctx context.Context, kind *Kind) error {
 	return s.Ctl.RunKind(ctx, kind)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/yai-dev/yai/modeldir"
 )
 
 func TestParseBytes(t *testing.T) {
@@ -113,14 +114,14 @@ func (m *fakeMem) ClearCache()   { m.cache = 0 }
 type fakeCtl struct {
 	notes map[string]any
 	stop  *Stop
-	kinds []string
+	kinds []*Kind
 }
 
 func (c *fakeCtl) Report(Report)        {}
 func (c *fakeCtl) ReportEval(float64)   {}
 func (c *fakeCtl) Stop(s Stop)          { c.stop = &s }
 func (c *fakeCtl) Note(k string, v any) { c.notes[k] = v }
-func (c *fakeCtl) RunKind(_ context.Context, kind string) error {
+func (c *fakeCtl) RunKind(_ context.Context, kind *Kind) error {
 	c.kinds = append(c.kinds, kind)
 	return nil
 }
@@ -131,8 +132,7 @@ func session(mem Memory, env Env) (*Session, *fakeCtl) {
 }
 
 func TestClearCacheStage(t *testing.T) {
-	k, _ := Get("clear-cache")
-	st, err := k.Build(k.NewConfig(), nil)
+	st, err := build(ClearCache.Kind, ClearCache.NewConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestGuardActions(t *testing.T) {
 			return ""
 		},
 		GuardReload: func(c *fakeCtl, _ *fakeMem) string {
-			if !slices.Equal(c.kinds, []string{"reload-selective"}) {
+			if !slices.Equal(c.kinds, []*Kind{ReloadSelective.Kind}) {
 				return "reload-selective not run"
 			}
 			return ""
@@ -184,7 +184,10 @@ func TestGuardActions(t *testing.T) {
 	} {
 		cfg := k.NewConfig().(*GuardConfig)
 		cfg.Watch, cfg.Action = []string{"mlx.active"}, action
-		st, _ := k.Build(cfg, nil)
+		st, err := build(k, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
 		mem := &fakeMem{cache: MB}
 		s, ctl := session(mem, env)
 		if err := st.Run(context.Background(), s); err != nil {
@@ -196,18 +199,102 @@ func TestGuardActions(t *testing.T) {
 	}
 }
 
-// Training kinds have no runner here; a program supplies one through Runners.
-func TestBuildWithoutRunner(t *testing.T) {
-	k, _ := Get("step")
-	if _, err := k.Build(k.NewConfig(), nil); err == nil || err.Error() != `stage kind "step" has no runner in this build` {
+// build makes a stage in an environment without a backend.
+func build(k *Kind, config any) (Stage, error) {
+	b, err := NewEnvironment().Open(RunInfo{})
+	if err != nil {
+		return nil, err
+	}
+	return b.Build(k, config)
+}
+
+// Training kinds cannot run without a backend; a backend implements them over its own state.
+func TestEnvironmentBackend(t *testing.T) {
+	if _, err := build(Step.Kind, Step.NewConfig()); err == nil || err.Error() != `stage kind "step" cannot run in this build (it has no training backend)` {
 		t.Errorf("err = %v", err)
 	}
-	ran := false
-	runners := Runners{"step": Runner(func(c *StepConfig) (Stage, error) {
-		ran = c.Optimizer == "adamw"
+	type state struct {
+		info   RunInfo
+		closed bool
+	}
+	env := NewEnvironment()
+	var opened *state
+	SetBackend(env, "fake", func(info RunInfo) (*state, func(), error) {
+		opened = &state{info: info}
+		return opened, func() { opened.closed = true }, nil
+	})
+	var got *state
+	Implement(env, Step, func(c *StepConfig, s *state) (Stage, error) {
+		if c.Optimizer != "adamw" {
+			t.Errorf("optimizer %q, want the default adamw", c.Optimizer)
+		}
+		got = s
 		return StageFunc(func(context.Context, *Session) error { return nil }), nil
-	})}
-	if _, err := k.Build(k.NewConfig(), runners); err != nil || !ran {
-		t.Errorf("runner not used: %v", err)
+	})
+	if !env.Runs(Step.Kind) || env.Runs(Eval.Kind) || !env.Runs(Guard.Kind) {
+		t.Errorf("Runs: step %v, eval %v, guard %v; want true, false, true", env.Runs(Step.Kind), env.Runs(Eval.Kind), env.Runs(Guard.Kind))
+	}
+	b, err := env.Open(RunInfo{Name: "r", Steps: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Build(Step.Kind, Step.NewConfig()); err != nil {
+		t.Fatal(err)
+	}
+	if got != opened || got.info.Steps != 7 {
+		t.Errorf("stage built over %+v, want the opened state with 7 steps", got)
+	}
+	if _, err := b.Build(Eval.Kind, Eval.NewConfig()); err == nil || !strings.Contains(err.Error(), "the fake backend does not implement it") {
+		t.Errorf("eval: err = %v", err)
+	}
+	b.Close()
+	if !opened.closed {
+		t.Error("Close did not free the backend state")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Implement over another state type did not panic")
+		}
+	}()
+	Implement(env, Eval, func(c *EvalConfig, s *int) (Stage, error) { return nil, nil })
+}
+
+func TestKindHooks(t *testing.T) {
+	info := &modeldir.Info{Dir: "m", Config: &modeldir.Config{NumHiddenLayers: 2}, Tensors: map[string]modeldir.TensorInfo{
+		"model.layers.1.self_attn.q_proj.weight": {}, "model.layers.1.mlp.up_proj.weight": {}, "lm_head.weight": {}}}
+	lora := AttachLoRA.Defaults()
+	lora.Layers, lora.Keys = 3, []string{"q_proj", "self_attn.q_projj"}
+	got := AttachLoRA.CheckModel(lora, info)
+	want := []Problem{
+		{At: "with.layers", Summary: "layers: 3 is more than the model's 2 layers"},
+		{At: "with.keys.1", Summary: `keys: "self_attn.q_projj" matches no module of block 1 (did you mean "self_attn.q_proj"?)`, Detail: "modules: mlp.up_proj, self_attn.q_proj"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("attach-lora problems (-want +got):\n%s", diff)
+	}
+	reload := ReloadSelective.Defaults()
+	reload.Tensors = []string{"head", "lm_head", "nope"}
+	if got := ReloadSelective.CheckModel(reload, info); len(got) != 1 || got[0].At != "with.tensors.2" {
+		t.Errorf("reload-selective problems %+v, want one at with.tensors.2", got)
+	}
+	guard := Guard.Defaults()
+	guard.Action = GuardReload
+	if got := Guard.CheckRecipe(guard, counts{}); len(got) != 1 || got[0].At != "with.action" {
+		t.Errorf("guard without reload stage: %+v", got)
+	}
+	if got := Guard.CheckRecipe(guard, counts{ReloadSelective.Kind: 1}); len(got) != 0 {
+		t.Errorf("guard with reload stage: %+v", got)
+	}
+	var w Workload
+	step := Step.Defaults()
+	step.Optimizer, step.GradCheckpoint = "sgd", false
+	Step.AddWorkload(step, &w)
+	Data.AddWorkload(Data.Defaults(), &w)
+	if w.Optimizer != "sgd" || w.GradCheckpoint || w.BatchSize != 1 || w.MaxSeqLength != 2048 {
+		t.Errorf("workload %+v", w)
 	}
 }
+
+type counts map[*Kind]int
+
+func (c counts) Count(k *Kind) int { return c[k] }

@@ -1,7 +1,5 @@
 package stages
 
-import "reflect"
-
 // StepConfig configures the optimizer step run on every training step.
 type StepConfig struct {
 	Optimizer      string  `yaml:"optimizer" default:"adamw" enum:"adamw,adam,sgd" doc:"optimizer for the LoRA parameters"`
@@ -12,18 +10,20 @@ type StepConfig struct {
 	Accumulation   int     `yaml:"accumulation" default:"1" min:"1" max:"1024" doc:"micro-batches whose gradients are summed per optimizer step"`
 	GradCheckpoint bool    `yaml:"grad_checkpoint" default:"true" doc:"recompute block activations in the backward pass instead of keeping them"`
 	MaxGradNorm    float64 `yaml:"max_grad_norm" default:"0" min:"0" doc:"clip gradients to this global norm; 0 turns clipping off"`
-	EvalOptimizer  bool    `yaml:"eval_optimizer_state" default:"true" doc:"evaluate optimizer state after each step so no lazy graph survives it"`
 }
 
-func init() {
-	Register(Kind{
-		Name:    "step",
-		Summary: "one optimizer step: forward, masked cross-entropy, backward, update",
-		Doc: "Takes the next batch, computes the loss over the non-masked target tokens, its gradient " +
-			"with respect to the LoRA parameters, and applies the optimizer. Reports loss, tokens and " +
-			"learning rate for triggers and metrics.",
-		Config: reflect.TypeFor[StepConfig](),
-		Events: []Event{OnStep},
-		Once:   true,
-	})
-}
+// Step is the optimizer step; its optimizer and checkpointing drive the memory estimate.
+var Step = Define(Def[StepConfig]{
+	Name:    "step",
+	Summary: "one optimizer step: forward, masked cross-entropy, backward, update",
+	Doc: "Takes the next batch, computes the loss over the non-masked target tokens, its gradient " +
+		"with respect to the LoRA parameters, and applies the optimizer. Parameters, optimizer " +
+		"state and loss are evaluated at the end of every step, so no lazy graph outlives it. " +
+		"Reports loss, tokens and learning rate for triggers and metrics.",
+	Events:   []Event{OnStep},
+	Once:     true,
+	Expected: "no step stage: the run will not train",
+	Workload: func(c *StepConfig, w *Workload) {
+		w.Optimizer, w.Accumulation, w.GradCheckpoint = c.Optimizer, c.Accumulation, c.GradCheckpoint
+	},
+})

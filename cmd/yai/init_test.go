@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/recipes"
-	"github.com/yai-dev/yai/runtime"
 )
 
 // init copies a recipe and its data, points the schema comment at the published schema, and
@@ -29,7 +29,7 @@ func TestInitCopiesAndNeverOverwrites(t *testing.T) {
 		t.Errorf("data not copied: %v", err)
 	}
 	// The copy stands alone: its tiny model was generated beside it, so the full dry run passes.
-	if _, ds := runtime.Validate(filepath.Join(dir, "quickstart.yaml"), nil, runtime.ValidateOptions{}); ds.HasErrors() {
+	if _, ds := recipe.Validate(filepath.Join(dir, "quickstart.yaml"), nil, recipe.ValidateOptions{}); ds.HasErrors() {
 		t.Errorf("copied recipe invalid:\n%s", ds.Format())
 	}
 

@@ -6,24 +6,15 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/yai-dev/yai/mlxrun"
+	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/runtime"
-	"github.com/yai-dev/yai/stages"
 	"golang.org/x/term"
 )
 
 func init() {
 	register(command{name: "run", summary: "run a recipe: train, writing a new run directory", run: runRun})
 }
-
-// Wiring points for the training core and MLX, set from an init() in another file of this
-// package. newMemory returns the MLX memory figures and cache control the engine and the
-// memory stages use; trainingRunners returns constructors for the stage kinds whose runners
-// live in the training core (load-4bit, attach-lora, data, step, eval, save-adapter,
-// reload-selective), given the checked plan.
-var (
-	newMemory       func() (stages.Memory, error)
-	trainingRunners func(plan *runtime.Plan) (runners stages.Runners, release func(), err error)
-)
 
 const runUsage = `
 Usage: yai run [--set path=value]... [--runs-dir DIR] [--log-json] [--verbose] recipe.yaml
@@ -51,28 +42,11 @@ func runRun(args []string) int {
 	if len(pos) != 1 {
 		return usageError(fs, "want exactly one recipe file, got %d arguments", len(pos))
 	}
-	plan, diags := runtime.Validate(pos[0], sets, runtime.ValidateOptions{})
+	env := mlxrun.Environment()
+	plan, diags := recipe.Validate(pos[0], sets, recipe.ValidateOptions{Env: env})
 	fmt.Fprint(os.Stderr, diags.Format())
 	if plan == nil {
 		return 1
-	}
-	if newMemory == nil {
-		fmt.Fprintln(os.Stderr, "yai run: this build has no MLX backend")
-		return 1
-	}
-	mem, err := newMemory()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "yai run:", err)
-		return 1
-	}
-	var runners stages.Runners
-	if trainingRunners != nil {
-		var release func()
-		if runners, release, err = trainingRunners(plan); err != nil {
-			fmt.Fprintln(os.Stderr, "yai run:", err)
-			return 1
-		}
-		defer release()
 	}
 	level := slog.LevelInfo
 	if *verbose {
@@ -82,7 +56,7 @@ func runRun(args []string) int {
 	ctx, stop := runtime.WithInterrupt(context.Background(), console)
 	defer stop()
 	res, err := runtime.Run(ctx, plan, runtime.RunOptions{
-		RunsDir: *runsDir, Memory: mem, Runners: runners,
+		RunsDir: *runsDir, Memory: mlxrun.MLXMemory{}, Env: env,
 		Console: console, LogJSON: *logJSON, Level: level,
 	})
 	if err != nil {

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/yai-dev/yai/runtime"
+	"github.com/yai-dev/yai/mlxrun"
+	"github.com/yai-dev/yai/recipe"
 )
 
 func init() {
@@ -37,15 +38,15 @@ func runValidate(args []string) int {
 	if len(pos) != 1 {
 		return usageError(fs, "want exactly one recipe file, got %d arguments", len(pos))
 	}
-	plan, diags := runtime.Validate(pos[0], sets, runtime.ValidateOptions{SkipModel: *skipModel})
+	plan, diags := recipe.Validate(pos[0], sets, recipe.ValidateOptions{SkipModel: *skipModel, Env: mlxrun.Environment()})
 	if *asJSON {
 		out := struct {
-			Valid       bool                `json:"valid"`
-			Diagnostics runtime.Diagnostics `json:"diagnostics"`
-			Plan        *runtime.PlanJSON   `json:"plan,omitempty"`
+			Valid       bool               `json:"valid"`
+			Diagnostics recipe.Diagnostics `json:"diagnostics"`
+			Plan        *recipe.PlanJSON   `json:"plan,omitempty"`
 		}{Valid: plan != nil, Diagnostics: diags}
 		if out.Diagnostics == nil {
-			out.Diagnostics = runtime.Diagnostics{}
+			out.Diagnostics = recipe.Diagnostics{}
 		}
 		if plan != nil {
 			out.Plan = plan.JSON()

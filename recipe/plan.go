@@ -1,10 +1,14 @@
-package runtime
+package recipe
 
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
+
+	"github.com/yai-dev/yai/modeldir"
 
 	"github.com/yai-dev/yai/stages"
 	"go.yaml.in/yaml/v3"
@@ -16,14 +20,17 @@ type Plan struct {
 	Recipe *Recipe
 	Order  []*StageDecl
 	Events map[stages.Event][]*StageDecl
-	Limit  int64      // memory.limit in bytes (auto resolved against this machine)
-	Model  *ModelInfo // nil when the model was not inspected
-	Budget *Budget    // memory estimate; nil when the model was not inspected
+	Limit  int64          // memory.limit in bytes (auto resolved against this machine)
+	Model  *modeldir.Info // nil when the model was not inspected
+	Budget *Budget        // memory estimate; nil when the model was not inspected
 }
 
 // ValidateOptions tunes a dry run.
 type ValidateOptions struct {
 	SkipModel bool // do not resolve or inspect the model (lint and graph only)
+	// Env, when set, is the program's stage environment: a stage whose kind it cannot run
+	// is an error, so nothing that validates fails to start for want of a backend.
+	Env *stages.Environment
 }
 
 // Validate is the dry run behind `yai validate` and the start of `yai run`: it loads and lints
@@ -56,6 +63,9 @@ func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnosti
 			l.errorf(memoryNode(r, "limit"), "limit: auto cannot read this machine's memory; give a size such as 7GB")
 		}
 	}
+	if opts.Env != nil {
+		l.checkRunnable(r, opts.Env)
+	}
 	if !l.diags.HasErrors() {
 		p.Order = Order(r)
 		p.Events = ByEvent(p.Order)
@@ -71,6 +81,15 @@ func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnosti
 		return nil, l.diags
 	}
 	return p, l.diags
+}
+
+// checkRunnable reports each stage whose kind this program cannot build.
+func (l *linter) checkRunnable(r *Recipe, env *stages.Environment) {
+	for _, s := range r.Stages {
+		if kind, ok := stages.Get(s.Kind); ok && !env.Runs(kind) {
+			l.errorf(valueOf(s.Node, "kind"), "%s", env.Missing(kind))
+		}
+	}
 }
 
 // checkBudget estimates the run's memory: a floor above the limit can never run; a peak
@@ -94,85 +113,73 @@ func memoryNode(r *Recipe, key string) *yaml.Node {
 	return valueOf(valueOf(r.Doc.Content[0], "memory"), key)
 }
 
-// checkModel resolves the model and checks attach-lora and reload-selective against it.
+// checkModel resolves the model, inspects its headers, and runs every stage kind's own
+// model-aware checks against them.
 func (l *linter) checkModel(r *Recipe, p *Plan) {
 	at := valueOf(r.Doc.Content[0], "model")
-	dir, err := ResolveModel(r.Model, r.Dir)
+	dir, err := modeldir.Resolve(r.Model, r.Dir)
 	if err != nil {
 		d := l.errorf(at, "%v", err)
-		var nf *ModelNotFound
+		var nf *modeldir.NotFound
 		if errors.As(err, &nf) {
 			d.Detail = nf.Help()
 		}
 		return
 	}
-	info, err := InspectModel(dir)
+	info, err := modeldir.Inspect(dir)
 	if err != nil {
 		l.errorf(at, "%v", err)
 		return
 	}
 	p.Model = info
-	layers := info.Config.NumHiddenLayers
-	for _, s := range r.Stages {
-		with := valueOf(s.Node, "with")
-		switch c := s.Config.(type) {
-		case *stages.Load4BitConfig:
-			if info.Config.Quantization == nil {
-				l.warnf(valueOf(s.Node, "kind"), "model %s has no quantization in config.json; load-4bit expects a quantized model", r.Model)
-			}
-		case *stages.AttachLoRAConfig:
-			if c.Layers > layers {
-				l.errorf(nodeOr(valueOf(with, "layers"), s.Node), "layers: %d is more than the model's %d layers", c.Layers, layers)
-			}
-			if len(info.Tensors) == 0 {
-				l.warnf(at, "no safetensors headers in %s: LoRA keys not checked", dir)
-				continue
-			}
-			modules := info.BlockModules(layers - 1)
-			keys := valueOf(with, "keys")
-			for i, k := range c.Keys {
-				if _, ok := MatchModule(modules, k); !ok {
-					n := s.Node
-					if keys != nil && i < len(keys.Content) {
-						n = keys.Content[i]
-					}
-					d := l.errorf(n, "keys: %q matches no module of block %d%s", k, layers-1, didYouMean(k, modules))
-					d.Detail = "modules: " + strings.Join(modules, ", ")
-				}
-			}
-		case *stages.ReloadSelectiveConfig:
-			if len(info.Tensors) == 0 {
-				continue
-			}
-			list := valueOf(with, "tensors")
-			for i, t := range c.Tensors {
-				if t == "targets" || t == "head" || matchesTensor(info, t) {
-					continue
-				}
-				n := s.Node
-				if list != nil && i < len(list.Content) {
-					n = list.Content[i]
-				}
-				l.errorf(n, "tensors: %q names no tensor of the model (use targets, head, or a name suffix)", t)
-			}
+	for i := range r.Stages {
+		s := &r.Stages[i]
+		if kind, ok := stages.Get(s.Kind); ok && s.Config != nil {
+			l.problems(r, s, kind.CheckModel(s.Config, info))
 		}
 	}
 }
 
-func matchesTensor(info *ModelInfo, suffix string) bool {
-	for name := range info.Tensors {
-		if strings.HasSuffix(name, suffix) || strings.Contains(name, suffix+".") {
-			return true
+// problems turns a kind's findings about stage s into located diagnostics.
+func (l *linter) problems(r *Recipe, s *StageDecl, ps []stages.Problem) {
+	for _, p := range ps {
+		n := locate(r.Doc.Content[0], s.Node, p.At)
+		var d *Diagnostic
+		if p.Warning {
+			d = l.warnf(n, "%s", p.Summary)
+		} else {
+			d = l.errorf(n, "%s", p.Summary)
 		}
+		d.Detail = p.Detail
 	}
-	return false
 }
 
-func nodeOr(n, fallback *yaml.Node) *yaml.Node {
-	if n != nil {
+// locate finds the node a problem's path names ("with.keys.2" from the stage, "/model" from
+// the top), stopping at the deepest node the recipe spells out.
+func locate(root, stage *yaml.Node, path string) *yaml.Node {
+	n := stage
+	if rest, ok := strings.CutPrefix(path, "/"); ok {
+		n, path = root, rest
+	}
+	if path == "" {
 		return n
 	}
-	return fallback
+	for part := range strings.SplitSeq(path, ".") {
+		var next *yaml.Node
+		switch n.Kind {
+		case yaml.MappingNode:
+			next = valueOf(n, part)
+		case yaml.SequenceNode:
+			if i, err := strconv.Atoi(part); err == nil && i >= 0 && i < len(n.Content) {
+				next = n.Content[i]
+			}
+		}
+		if next == nil {
+			return n
+		}
+		n = next
+	}
+	return n
 }
 
 // Describe renders the plan: what runs at setup, what fires each step and when, and teardown.
@@ -288,4 +295,17 @@ func settingsMap(s *StageDecl) map[string]any {
 		out[f.Name] = v.FieldByIndex(f.Index).Interface()
 	}
 	return out
+}
+
+// RunInfo is what a backend learns about the run of this plan.
+func (p *Plan) RunInfo() stages.RunInfo {
+	r := p.Recipe
+	info := stages.RunInfo{Name: r.Name, RecipeDir: r.Dir, Steps: r.Steps, Seed: r.Seed, DataDir: r.Data}
+	if r.Data != "" && !filepath.IsAbs(r.Data) {
+		info.DataDir = filepath.Join(r.Dir, r.Data)
+	}
+	if p.Model != nil {
+		info.ModelDir = p.Model.Dir
+	}
+	return info
 }

@@ -1,4 +1,4 @@
-package runtime
+package recipe
 
 import (
 	"errors"
@@ -56,11 +56,11 @@ func (l *linter) compileTrigger(n *yaml.Node, src string) *vm.Program {
 	switch {
 	case unknownName.MatchString(msg):
 		name := unknownName.FindStringSubmatch(msg)[1]
-		msg = fmt.Sprintf("unknown name %q%s", name, didYouMean(name, triggerNames()))
+		msg = fmt.Sprintf("unknown name %q%s", name, stages.DidYouMean(name, triggerNames()))
 	case unknownField.MatchString(msg):
 		m := unknownField.FindStringSubmatch(msg)
 		name := "mlx." + m[2]
-		msg = fmt.Sprintf("unknown name %q%s", name, didYouMean(name, triggerNames()))
+		msg = fmt.Sprintf("unknown name %q%s", name, stages.DidYouMean(name, triggerNames()))
 		if i := strings.Index(src, name); i >= 0 {
 			col = len([]rune(src[:i])) // point at the name, not at its dot
 		}
@@ -94,4 +94,20 @@ func typeWord(t string) string {
 	return "of type " + t
 }
 
-func triggerNames() []string { return stages.FigureNames() }
+func triggerNames() []string { return stages.TriggerNames() }
+
+// Fires reports whether the stage runs now: its `every` divides the step and its `when`
+// holds on env.
+func (s *StageDecl) Fires(env *stages.Env) (bool, error) {
+	if s.Every > 0 && env.Step%int64(s.Every) != 0 {
+		return false, nil
+	}
+	if s.trigger == nil {
+		return true, nil
+	}
+	ok, err := RunTrigger(s.trigger, env)
+	if err != nil {
+		return false, fmt.Errorf("stage %q: trigger %q: %w", s.ID, s.When, err)
+	}
+	return ok, nil
+}

@@ -1,4 +1,4 @@
-package runtime
+package recipe
 
 import (
 	"fmt"
@@ -76,7 +76,7 @@ func (l *linter) decodeObject(n *yaml.Node, v reflect.Value, fields []stages.Fie
 		k, val := n.Content[i], n.Content[i+1]
 		f, ok := stages.Lookup(fields, k.Value)
 		if !ok {
-			d := l.errorf(k, "unknown key %q%s", k.Value, didYouMean(k.Value, stages.Names(fields)))
+			d := l.errorf(k, "unknown key %q%s", k.Value, stages.DidYouMean(k.Value, stages.Names(fields)))
 			d.Detail = "valid keys here: " + strings.Join(stages.Names(fields), ", ")
 			continue
 		}
@@ -169,7 +169,7 @@ func (l *linter) decodeScalar(n *yaml.Node, v reflect.Value, f stages.Field) {
 	case stages.String:
 		if slices.Contains([]string{"!!str", "!!int", "!!float", "!!bool"}, tag) {
 			if len(f.Enum) > 0 && !slices.Contains(f.Enum, n.Value) {
-				l.errorf(n, "%s: %q is not one of %s%s", f.Name, n.Value, strings.Join(f.Enum, ", "), didYouMean(n.Value, f.Enum))
+				l.errorf(n, "%s: %q is not one of %s%s", f.Name, n.Value, strings.Join(f.Enum, ", "), stages.DidYouMean(n.Value, f.Enum))
 				return
 			}
 			v.SetString(n.Value)

@@ -1,4 +1,4 @@
-package runtime
+package recipe
 
 import (
 	"flag"
@@ -144,7 +144,7 @@ func TestLintDiagnostics(t *testing.T) {
 		{"trigger float not boolean", edit("step % 3 == 0", "loss + 1.5"), nil,
 			[]string{`19:11: error: trigger must be true or false, but "loss + 1.5" is a number`}},
 		{"guard reload without reload stage", edit("    kind: step", "    kind: step\n  - id: g\n    kind: guard\n    with: {action: reload}"), nil,
-			[]string{`19:20: error: guard "g" reloads, but the recipe has no reload-selective stage`}},
+			[]string{`19:20: error: action: reload needs a reload-selective stage, and the recipe has none`}},
 		{"no step stage warns", edit("  - id: train\n    kind: step\n", ""), nil,
 			[]string{`7:1: warning: no step stage: the run will not train`}},
 		{"alias rejected", edit("name: demo", "name: &n demo\ndescription: *n"), nil,
@@ -243,7 +243,7 @@ func golden(t *testing.T, name, got string) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./runtime -update)", err)
+		t.Fatalf("%v (run go test ./recipe -update)", err)
 	}
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("%s differs (-want +got); rerun with -update if intended:\n%s", name, diff)

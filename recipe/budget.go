@@ -1,9 +1,10 @@
-package runtime
+package recipe
 
 import (
 	"fmt"
-	"reflect"
 	"strings"
+
+	"github.com/yai-dev/yai/modeldir"
 
 	"github.com/yai-dev/yai/stages"
 )
@@ -70,34 +71,23 @@ const (
 	logitsTV              = 3.0
 )
 
-// recipeSettings are the recipe's stage settings the budget depends on, defaults applied.
-type recipeSettings struct {
-	lora stages.AttachLoRAConfig
-	data stages.DataConfig
-	step stages.StepConfig
-}
-
-func settingsOf(r *Recipe) recipeSettings {
-	s := recipeSettings{}
-	defaults(&s.lora)
-	defaults(&s.data)
-	defaults(&s.step)
+// Workload collects what the recipe's stages declare about the step's shape: each kind that
+// shapes the estimate adds its settings, or its defaults when the recipe has no such stage.
+func Workload(r *Recipe) stages.Workload {
+	var w stages.Workload
+	seen := map[*stages.Kind]bool{}
 	for _, d := range r.Stages {
-		switch c := d.Config.(type) {
-		case *stages.AttachLoRAConfig:
-			s.lora = *c
-		case *stages.DataConfig:
-			s.data = *c
-		case *stages.StepConfig:
-			s.step = *c
+		if kind, ok := stages.Get(d.Kind); ok && d.Config != nil {
+			kind.AddWorkload(d.Config, &w)
+			seen[kind] = true
 		}
 	}
-	return s
-}
-
-// defaults fills a stage's settings struct from its `default` tags.
-func defaults[T any](c *T) {
-	_ = stages.ApplyDefaults(reflect.ValueOf(c).Elem(), stages.FieldsOf(reflect.TypeFor[T]()))
+	for _, kind := range stages.Kinds() {
+		if kind.ShapesWorkload() && !seen[kind] {
+			kind.AddWorkload(kind.NewConfig(), &w)
+		}
+	}
+	return w
 }
 
 // seqBucket is the widest input the step sees for max_seq_length: batches are padded to a
@@ -107,12 +97,12 @@ func seqBucket(maxSeq int) int { return 32 * ((maxSeq - 1 + 31) / 32) }
 
 // EstimateBudget estimates the memory of one training step of r on the model described by
 // info (config.json and safetensors headers; no weights).
-func EstimateBudget(info *ModelInfo, r *Recipe) Budget {
-	s := settingsOf(r)
+func EstimateBudget(info *modeldir.Info, r *Recipe) Budget {
+	w := Workload(r)
 	c := info.Config
-	b := Budget{Batch: s.data.BatchSize, SeqLen: seqBucket(s.data.MaxSeqLength), GradCheckpoint: s.step.GradCheckpoint, Optim: s.step.Optimizer}
+	b := Budget{Batch: w.BatchSize, SeqLen: seqBucket(w.MaxSeqLength), GradCheckpoint: w.GradCheckpoint, Optim: w.Optimizer}
 	b.Tokens = b.Batch * b.SeqLen
-	b.Blocks = min(s.lora.Layers, c.NumHiddenLayers)
+	b.Blocks = min(w.Layers, c.NumHiddenLayers)
 	if q := c.Quantization; q != nil {
 		b.Quantized = fmt.Sprintf("%d-bit", q.Default.Bits)
 	}
@@ -123,29 +113,29 @@ func EstimateBudget(info *ModelInfo, r *Recipe) Budget {
 	// LoRA: (in, r) + (r, out) float32 per adapted module of each adapted block.
 	modules := info.BlockModules(c.NumHiddenLayers - 1)
 	perBlock := int64(0)
-	for _, k := range s.lora.Keys {
-		m, ok := MatchModule(modules, k)
+	for _, k := range w.Keys {
+		m, ok := modeldir.MatchModule(modules, k)
 		if !ok {
 			continue
 		}
-		in, out := info.linearDims(fmt.Sprintf("model.layers.%d.%s", c.NumHiddenLayers-1, m))
-		perBlock += int64(s.lora.Rank) * int64(in+out) * 4
+		in, out := info.LinearDims(fmt.Sprintf("model.layers.%d.%s", c.NumHiddenLayers-1, m))
+		perBlock += int64(w.Rank) * int64(in+out) * 4
 		b.Modules++
 	}
 	b.Modules *= b.Blocks
 	b.LoRA = perBlock * int64(b.Blocks)
 	b.Gradients = b.LoRA
-	if s.step.Accumulation > 1 {
+	if w.Accumulation > 1 {
 		b.Gradients *= 2 // the running sum beside this micro-batch's gradient
 	}
-	switch s.step.Optimizer {
+	switch w.Optimizer {
 	case "sgd":
 		b.Optimizer = b.LoRA
 	default:
 		b.Optimizer = 2 * b.LoRA
 	}
 
-	dtype, size := info.activationDtype()
+	dtype, size := info.ActivationDtype()
 	b.ActDtype = dtype
 	tokens := float64(b.Tokens)
 	th := tokens * float64(c.HiddenSize) * size
@@ -168,44 +158,6 @@ func EstimateBudget(info *ModelInfo, r *Recipe) Budget {
 		b.Cache = min(b.Cache, cl)
 	}
 	return b
-}
-
-// linearDims reads a linear module's (in, out) from its weight's header, unpacking the
-// quantized width.
-func (m *ModelInfo) linearDims(module string) (in, out int) {
-	w, ok := m.Tensors[module+".weight"]
-	if !ok || len(w.Shape) != 2 {
-		return 0, 0
-	}
-	in, out = int(w.Shape[1]), int(w.Shape[0])
-	if q := m.Config.Quantization; q != nil && m.Quantized(module) {
-		bits := q.Default.Bits
-		if s, overridden := q.For(module); overridden && s != nil {
-			bits = s.Bits // a per-layer setting of config.json
-		}
-		if bits > 0 {
-			in = in * 32 / bits
-		}
-	}
-	return in, out
-}
-
-// activationDtype is the dtype hidden states take: dequantized embeddings come out in the
-// scales' dtype, plain ones in the weight's.
-func (m *ModelInfo) activationDtype() (string, float64) {
-	for _, name := range []string{"model.embed_tokens.scales", "model.embed_tokens.weight", "model.norm.weight"} {
-		if t, ok := m.Tensors[name]; ok {
-			switch t.Dtype {
-			case "F32":
-				return "float32", 4
-			case "F16":
-				return "float16", 2
-			case "BF16":
-				return "bfloat16", 2
-			}
-		}
-	}
-	return "bfloat16", 2
 }
 
 // gb prints bytes in GB with two decimals, or MB below 0.1 GB, for aligned columns.

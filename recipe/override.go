@@ -1,9 +1,10 @@
-package runtime
+package recipe
 
 import (
 	"strconv"
 	"strings"
 
+	"github.com/yai-dev/yai/stages"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -68,7 +69,7 @@ func (l *linter) applyOverride(root *yaml.Node, o string) {
 						ids = append(ids, id.Value)
 					}
 				}
-				bad("%s has no stage with id %q%s", where, seg, didYouMean(seg, ids))
+				bad("%s has no stage with id %q%s", where, seg, stages.DidYouMean(seg, ids))
 				return
 			}
 			if last {

@@ -1,4 +1,4 @@
-package runtime
+package recipe
 
 import (
 	"strings"
@@ -27,7 +27,7 @@ func (l *linter) lintGraph(r *Recipe) {
 			case dep == s.ID:
 				l.errorf(at, "stage %q cannot run after itself", s.ID)
 			case !ids[dep]:
-				l.errorf(at, "stage %q runs after unknown stage %q%s", s.ID, dep, didYouMean(dep, all))
+				l.errorf(at, "stage %q runs after unknown stage %q%s", s.ID, dep, stages.DidYouMean(dep, all))
 			}
 		}
 	}

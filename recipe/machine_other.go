@@ -1,6 +1,6 @@
 //go:build !linux && !darwin
 
-package runtime
+package recipe
 
 // PhysicalMemory is the machine's RAM in bytes (0 if unknown).
 func PhysicalMemory() int64 { return 0 }

@@ -1,4 +1,4 @@
-package runtime
+package recipe
 
 import (
 	"bytes"
@@ -134,7 +134,7 @@ func (l *linter) lintStages(r *Recipe, list *yaml.Node) {
 		}
 		kind, ok := stages.Get(s.Kind)
 		if !ok {
-			d := l.errorf(valueOf(s.Node, "kind"), "unknown stage kind %q%s", s.Kind, didYouMean(s.Kind, stages.KindNames()))
+			d := l.errorf(valueOf(s.Node, "kind"), "unknown stage kind %q%s", s.Kind, stages.DidYouMean(s.Kind, stages.KindNames()))
 			d.Detail = "stage kinds: " + join(stages.KindNames())
 			continue
 		}
@@ -164,21 +164,34 @@ func (l *linter) lintStages(r *Recipe, list *yaml.Node) {
 	l.lintGraph(r)
 }
 
-// lintReferences checks what one stage's settings imply about the others.
+// lintReferences runs each kind's cross-stage rules, and warns about kinds a run expects.
 func (l *linter) lintReferences(r *Recipe) {
-	has := map[string]bool{}
+	count := kindCounter{}
 	for _, s := range r.Stages {
-		has[s.Kind] = true
-	}
-	for _, s := range r.Stages {
-		if g, ok := s.Config.(*stages.GuardConfig); ok && g.Action == stages.GuardReload && !has["reload-selective"] {
-			l.errorf(valueOf(valueOf(s.Node, "with"), "action"), "guard %q reloads, but the recipe has no reload-selective stage", s.ID)
+		if kind, ok := stages.Get(s.Kind); ok {
+			count[kind]++
 		}
 	}
-	if len(r.Stages) > 0 && !has["step"] {
-		l.warnf(keyOf(r.Doc.Content[0], "stages"), "no step stage: the run will not train")
+	for i := range r.Stages {
+		s := &r.Stages[i]
+		if kind, ok := stages.Get(s.Kind); ok && s.Config != nil {
+			l.problems(r, s, kind.CheckRecipe(s.Config, count))
+		}
+	}
+	if len(r.Stages) == 0 {
+		return
+	}
+	for _, kind := range stages.Kinds() {
+		if kind.Expected != "" && count[kind] == 0 {
+			l.warnf(keyOf(r.Doc.Content[0], "stages"), "%s", kind.Expected)
+		}
 	}
 }
+
+// kindCounter is the stages.Recipe view cross-stage rules see.
+type kindCounter map[*stages.Kind]int
+
+func (c kindCounter) Count(k *stages.Kind) int { return c[k] }
 
 func join(s []string) string {
 	out := ""

@@ -1,4 +1,4 @@
-package runtime
+package recipe
 
 import (
 	"reflect"
@@ -22,15 +22,15 @@ const Version = 1
 //	stages:
 //	  - {id: clear, kind: clear-cache, every: 10}
 type Recipe struct {
-	Version     int         `yaml:"version" required:"true" doc:"recipe format version; this yai reads 1"`
-	Name        string      `yaml:"name" required:"true" doc:"short name, used for run directories"`
-	Description string      `yaml:"description" doc:"what the recipe is for"`
-	Model       string      `yaml:"model" required:"true" doc:"model directory (relative to the recipe file), Hugging Face repo id found in the local cache, or an alias such as llama-8b"`
-	Data        string      `yaml:"data" doc:"dataset directory (relative to the recipe file) holding train.jsonl and valid.jsonl"`
-	Steps       int         `yaml:"steps" default:"1000" min:"1" max:"100000000" doc:"optimizer steps to run"`
-	Seed        int         `yaml:"seed" default:"0" min:"0" doc:"random seed for LoRA initialisation and dropout"`
-	Memory      Memory      `yaml:"memory" required:"true" doc:"memory budget of the run"`
-	Stages      []StageDecl `yaml:"stages" required:"true" doc:"the stages of the run, wired by after: and fired by events and triggers"`
+	Version     int            `yaml:"version" required:"true" doc:"recipe format version; this yai reads 1"`
+	Name        string         `yaml:"name" required:"true" doc:"short name, used for run directories"`
+	Description string         `yaml:"description" doc:"what the recipe is for"`
+	Model       string         `yaml:"model" required:"true" doc:"model directory (relative to the recipe file), Hugging Face repo id found in the local cache, or an alias such as llama-8b"`
+	Data        string         `yaml:"data" doc:"dataset directory (relative to the recipe file) holding train.jsonl and valid.jsonl"`
+	Steps       int            `yaml:"steps" default:"1000" min:"1" max:"100000000" doc:"optimizer steps to run"`
+	Seed        int            `yaml:"seed" default:"0" min:"0" doc:"random seed for LoRA initialisation and dropout"`
+	Memory      MemorySettings `yaml:"memory" required:"true" doc:"memory budget of the run"`
+	Stages      []StageDecl    `yaml:"stages" required:"true" doc:"the stages of the run, wired by after: and fired by events and triggers"`
 
 	File string     `yaml:"-"` // the recipe file as given
 	Dir  string     `yaml:"-"` // its directory: relative model and data paths resolve here
@@ -39,8 +39,8 @@ type Recipe struct {
 	overrides map[*yaml.Node]string // nodes set by --set, for positions of later checks
 }
 
-// Memory is the recipe's memory budget.
-type Memory struct {
+// MemorySettings is the recipe's memory: section, the budget of the run.
+type MemorySettings struct {
 	Limit      stages.Limit `yaml:"limit" required:"true" doc:"budget for the run: a size such as 7GB or 7.5GB, or auto (a share of physical memory)"`
 	AutoShare  float64      `yaml:"auto_share" default:"0.7" min:"0.05" max:"0.95" doc:"with limit: auto, the share of physical memory used as the limit"`
 	CacheLimit stages.Bytes `yaml:"cache_limit" doc:"MLX buffer-cache limit; empty keeps MLX's default"`

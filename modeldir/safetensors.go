@@ -1,4 +1,4 @@
-package runtime
+package modeldir
 
 import (
 	"encoding/binary"

@@ -1,0 +1,65 @@
+package testenv
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/yai-dev/yai/modeldir"
+)
+
+// WriteHeaderModel writes a model directory holding config.json and a headers-only
+// safetensors file in the mlx-community 4-bit layout: every linear quantized (uint32 weight,
+// scales, biases), norms not.
+func WriteHeaderModel(t testing.TB, dir string, c modeldir.Config) {
+	t.Helper()
+	const bits, group = 4, 64
+	cfg := map[string]any{"model_type": c.ModelType, "num_hidden_layers": c.NumHiddenLayers, "hidden_size": c.HiddenSize,
+		"intermediate_size": c.IntermediateSize, "num_attention_heads": c.NumAttentionHeads,
+		"num_key_value_heads": c.NumKeyValueHeads, "vocab_size": c.VocabSize, "rms_norm_eps": 1e-5,
+		"quantization": map[string]int{"group_size": group, "bits": bits}}
+	js, _ := json.Marshal(cfg)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), js, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tensors := map[string]modeldir.TensorInfo{}
+	off := int64(0)
+	add := func(name, dtype string, shape ...int64) {
+		n := int64(1)
+		for _, s := range shape {
+			n *= s
+		}
+		size := map[string]int64{"U32": 4, "F16": 2, "BF16": 2}[dtype] * n
+		tensors[name] = modeldir.TensorInfo{Dtype: dtype, Shape: shape, DataOffsets: [2]int64{off, off + size}}
+		off += size
+	}
+	quant := func(p string, out, in int) {
+		add(p+".weight", "U32", int64(out), int64(in*bits/32))
+		add(p+".scales", "BF16", int64(out), int64(in/group))
+		add(p+".biases", "BF16", int64(out), int64(in/group))
+	}
+	h, kv := c.HiddenSize, c.HiddenSize/c.NumAttentionHeads*c.NumKeyValueHeads
+	quant("model.embed_tokens", c.VocabSize, h)
+	quant("lm_head", c.VocabSize, h)
+	add("model.norm.weight", "BF16", int64(h))
+	for i := range c.NumHiddenLayers {
+		p := fmt.Sprintf("model.layers.%d.", i)
+		quant(p+"self_attn.q_proj", h, h)
+		quant(p+"self_attn.k_proj", kv, h)
+		quant(p+"self_attn.v_proj", kv, h)
+		quant(p+"self_attn.o_proj", h, h)
+		quant(p+"mlp.gate_proj", c.IntermediateSize, h)
+		quant(p+"mlp.up_proj", c.IntermediateSize, h)
+		quant(p+"mlp.down_proj", h, c.IntermediateSize)
+		add(p+"input_layernorm.weight", "BF16", int64(h))
+		add(p+"post_attention_layernorm.weight", "BF16", int64(h))
+	}
+	if err := modeldir.WriteSafetensorsHeader(filepath.Join(dir, "model.safetensors"), tensors); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,299 @@
+// Package modeldir describes a model directory from its files alone: config.json with mlx-lm's
+// defaults, safetensors headers, and where a model reference (directory, Hugging Face repo id,
+// alias) points. It reads no weights and imports no cgo, so the dry run builds without libmlx.
+package modeldir
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+)
+
+// Config is a model's config.json, with mlx-lm's defaults applied.
+type Config struct {
+	ModelType             string
+	HiddenSize            int
+	NumHiddenLayers       int
+	IntermediateSize      int
+	NumAttentionHeads     int
+	NumKeyValueHeads      int
+	VocabSize             int
+	HeadDim               int
+	RMSNormEps            float64
+	RopeTheta             float64
+	RopeTraditional       bool
+	RopeScaling           *RopeScaling
+	MaxPositionEmbeddings int
+	TieWordEmbeddings     bool
+	// AttentionBias gives q, k, v and o projections a bias (llama's attention_bias);
+	// qwen2 has biases on q, k and v only, see QKVBias.
+	AttentionBias bool
+	MLPBias       bool
+	// Quantization is nil for a plain checkpoint.
+	Quantization *Quantization
+}
+
+// RopeScaling is config.json's rope_scaling.
+type RopeScaling struct {
+	Type                          string  `json:"type,omitempty"`
+	RopeType                      string  `json:"rope_type,omitempty"`
+	Factor                        float64 `json:"factor,omitempty"`
+	LowFreqFactor                 float64 `json:"low_freq_factor,omitempty"`
+	HighFreqFactor                float64 `json:"high_freq_factor,omitempty"`
+	OriginalMaxPositionEmbeddings int     `json:"original_max_position_embeddings,omitempty"`
+}
+
+// Kind is the scaling type, "default" when unset (mlx-lm reads "type", then "rope_type").
+func (r *RopeScaling) Kind() string {
+	if r == nil {
+		return "default"
+	}
+	if r.Type != "" {
+		return r.Type
+	}
+	if r.RopeType != "" {
+		return r.RopeType
+	}
+	return "default"
+}
+
+// Quant is how one weight matrix is packed: mode "affine" (scales and biases per group of
+// GroupSize input columns, Bits bits per value). It mirrors mlx.Quantization field for field,
+// so the loader converts it with a plain conversion.
+type Quant struct {
+	GroupSize int
+	Bits      int
+	Mode      string
+}
+
+// Quantization is config.json's quantization: the defaults and the per-layer entries mlx-lm
+// writes for layers packed differently ({group_size, bits, mode}) or left plain (false).
+type Quantization struct {
+	Default Quant
+	// Layers maps a layer path ("model.layers.0.mlp.down_proj") to its own settings; a nil
+	// value means the layer is not quantized.
+	Layers map[string]*Quant
+}
+
+// For returns the override for the layer at path, if config.json has one.
+func (q *Quantization) For(path string) (settings *Quant, overridden bool) {
+	if q == nil {
+		return nil, false
+	}
+	s, ok := q.Layers[path]
+	return s, ok
+}
+
+// QKVBias reports whether the q, k and v projections carry a bias.
+func (c *Config) QKVBias() bool { return c.AttentionBias || c.ModelType == "qwen2" }
+
+// OBias reports whether the output projection carries a bias.
+func (c *Config) OBias() bool { return c.AttentionBias }
+
+// supportedTypes are the model_type values this package runs (mistral is llama to mlx-lm).
+var supportedTypes = map[string]bool{"llama": true, "mistral": true, "qwen2": true}
+
+// rawConfig mirrors the config.json keys read; pointers tell "absent" from zero.
+type rawConfig struct {
+	ModelType             string          `json:"model_type"`
+	HiddenSize            int             `json:"hidden_size"`
+	NumHiddenLayers       int             `json:"num_hidden_layers"`
+	IntermediateSize      int             `json:"intermediate_size"`
+	NumAttentionHeads     int             `json:"num_attention_heads"`
+	NumKeyValueHeads      *int            `json:"num_key_value_heads"`
+	VocabSize             int             `json:"vocab_size"`
+	HeadDim               *int            `json:"head_dim"`
+	RMSNormEps            *float64        `json:"rms_norm_eps"`
+	RopeTheta             *float64        `json:"rope_theta"`
+	RopeTraditional       bool            `json:"rope_traditional"`
+	RopeScaling           *RopeScaling    `json:"rope_scaling"`
+	MaxPositionEmbeddings *int            `json:"max_position_embeddings"`
+	TieWordEmbeddings     *bool           `json:"tie_word_embeddings"`
+	AttentionBias         bool            `json:"attention_bias"`
+	MLPBias               bool            `json:"mlp_bias"`
+	LayerTypes            []string        `json:"layer_types"`
+	Quantization          json.RawMessage `json:"quantization"`
+}
+
+// ReadConfig reads dir/config.json.
+func ReadConfig(dir string) (*Config, error) {
+	path := filepath.Join(dir, "config.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig decodes the contents of a config.json.
+func ParseConfig(data []byte) (*Config, error) {
+	var raw rawConfig
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, err
+	}
+	if !supportedTypes[raw.ModelType] {
+		return nil, fmt.Errorf("unsupported model_type %q (supported: llama, mistral, qwen2)", raw.ModelType)
+	}
+	for _, t := range raw.LayerTypes {
+		if t != "full_attention" {
+			return nil, fmt.Errorf("unsupported layer type %q (only full_attention)", t)
+		}
+	}
+	c := &Config{
+		ModelType:         raw.ModelType,
+		HiddenSize:        raw.HiddenSize,
+		NumHiddenLayers:   raw.NumHiddenLayers,
+		IntermediateSize:  raw.IntermediateSize,
+		NumAttentionHeads: raw.NumAttentionHeads,
+		VocabSize:         raw.VocabSize,
+		RopeTraditional:   raw.RopeTraditional,
+		RopeScaling:       raw.RopeScaling,
+		AttentionBias:     raw.AttentionBias,
+		MLPBias:           raw.MLPBias,
+		// mlx-lm's defaults, which differ between llama and qwen2.
+		RopeTheta:         10000,
+		TieWordEmbeddings: true,
+	}
+	if raw.ModelType == "qwen2" {
+		c.RopeTheta = 1000000
+		c.MaxPositionEmbeddings = 32768
+	}
+	for name, v := range map[string]int{"hidden_size": c.HiddenSize, "num_hidden_layers": c.NumHiddenLayers,
+		"intermediate_size": c.IntermediateSize, "num_attention_heads": c.NumAttentionHeads, "vocab_size": c.VocabSize} {
+		if v <= 0 {
+			return nil, fmt.Errorf("%s must be positive, got %d", name, v)
+		}
+	}
+	if raw.RMSNormEps == nil {
+		return nil, fmt.Errorf("rms_norm_eps is missing")
+	}
+	c.RMSNormEps = *raw.RMSNormEps
+	c.NumKeyValueHeads = c.NumAttentionHeads
+	if raw.NumKeyValueHeads != nil {
+		c.NumKeyValueHeads = *raw.NumKeyValueHeads
+	}
+	if c.NumKeyValueHeads <= 0 || c.NumAttentionHeads%c.NumKeyValueHeads != 0 {
+		return nil, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", c.NumAttentionHeads, c.NumKeyValueHeads)
+	}
+	c.HeadDim = c.HiddenSize / c.NumAttentionHeads
+	if raw.HeadDim != nil && raw.ModelType != "qwen2" { // qwen2 in mlx-lm always derives it
+		c.HeadDim = *raw.HeadDim
+	}
+	if raw.RopeTheta != nil {
+		c.RopeTheta = *raw.RopeTheta
+	}
+	if raw.MaxPositionEmbeddings != nil {
+		c.MaxPositionEmbeddings = *raw.MaxPositionEmbeddings
+	}
+	if raw.TieWordEmbeddings != nil {
+		c.TieWordEmbeddings = *raw.TieWordEmbeddings
+	}
+	switch k := c.RopeScaling.Kind(); k {
+	case "default":
+	case "linear":
+		if c.RopeScaling.Factor <= 0 {
+			return nil, fmt.Errorf("rope_scaling: linear needs a positive factor")
+		}
+	case "llama3":
+		if c.RopeScaling.Factor <= 0 {
+			return nil, fmt.Errorf("rope_scaling: llama3 needs a positive factor")
+		}
+	default:
+		return nil, fmt.Errorf("unsupported rope_scaling type %q (supported: default, linear, llama3)", k)
+	}
+	if len(raw.Quantization) > 0 && string(raw.Quantization) != "null" {
+		q, err := parseQuantization(raw.Quantization)
+		if err != nil {
+			return nil, fmt.Errorf("quantization: %w", err)
+		}
+		c.Quantization = q
+	}
+	return c, nil
+}
+
+func parseQuantization(data json.RawMessage) (*Quantization, error) {
+	var entries map[string]json.RawMessage
+	if err := json.Unmarshal(data, &entries); err != nil {
+		return nil, err
+	}
+	q := &Quantization{Layers: map[string]*Quant{}, Default: Quant{Mode: "affine"}}
+	for key, v := range entries {
+		switch key {
+		case "group_size":
+			if err := json.Unmarshal(v, &q.Default.GroupSize); err != nil {
+				return nil, fmt.Errorf("group_size: %w", err)
+			}
+		case "bits":
+			if err := json.Unmarshal(v, &q.Default.Bits); err != nil {
+				return nil, fmt.Errorf("bits: %w", err)
+			}
+		case "mode":
+			if err := json.Unmarshal(v, &q.Default.Mode); err != nil {
+				return nil, fmt.Errorf("mode: %w", err)
+			}
+		default:
+			layer, err := parseLayerQuantization(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", key, err)
+			}
+			q.Layers[key] = layer
+		}
+	}
+	return q, nil
+}
+
+// parseLayerQuantization reads a per-layer entry: false (plain), true (the defaults are
+// inferred from the shapes) or {group_size, bits, mode}.
+func parseLayerQuantization(v json.RawMessage) (*Quant, error) {
+	var b bool
+	if json.Unmarshal(v, &b) == nil {
+		if b {
+			return &Quant{}, nil
+		}
+		return nil, nil
+	}
+	var s struct {
+		GroupSize int    `json:"group_size"`
+		Bits      int    `json:"bits"`
+		Mode      string `json:"mode"`
+	}
+	if err := json.Unmarshal(v, &s); err != nil {
+		return nil, err
+	}
+	if s.Mode == "" {
+		s.Mode = "affine"
+	}
+	return &Quant{GroupSize: s.GroupSize, Bits: s.Bits, Mode: s.Mode}, nil
+}
+
+// MarshalJSON writes the quantization block as mlx-lm does: defaults, then per-layer entries.
+func (q *Quantization) MarshalJSON() ([]byte, error) {
+	out := map[string]any{"group_size": q.Default.GroupSize, "bits": q.Default.Bits, "mode": quantMode(q.Default)}
+	keys := make([]string, 0, len(q.Layers))
+	for k := range q.Layers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if l := q.Layers[k]; l == nil {
+			out[k] = false
+		} else {
+			out[k] = map[string]any{"group_size": l.GroupSize, "bits": l.Bits, "mode": quantMode(*l)}
+		}
+	}
+	return json.Marshal(out)
+}
+
+func quantMode(q Quant) string {
+	if q.Mode == "" {
+		return "affine"
+	}
+	return q.Mode
+}

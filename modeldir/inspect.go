@@ -1,0 +1,155 @@
+package modeldir
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Info is what a dry run knows about a model: its config and tensor headers, no weights.
+type Info struct {
+	Dir     string
+	Config  *Config         // parsed as the loader parses it, with mlx-lm's defaults
+	Tensors map[string]TensorInfo // empty when the directory holds no safetensors files
+}
+
+// Inspect reads config.json and the safetensors headers of a model directory.
+func Inspect(dir string) (*Info, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("model directory %s has no readable config.json: %w", dir, err)
+	}
+	cfg, err := ParseConfig(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
+	}
+	info := &Info{Dir: dir, Config: cfg, Tensors: map[string]TensorInfo{}}
+	files, err := safetensorsFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		ts, err := ReadSafetensorsHeader(f)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range ts {
+			info.Tensors[k] = v
+		}
+	}
+	return info, nil
+}
+
+// safetensorsFiles lists the shards named by model.safetensors.index.json, or every
+// *.safetensors file of the directory.
+func safetensorsFiles(dir string) ([]string, error) {
+	idx, err := os.ReadFile(filepath.Join(dir, "model.safetensors.index.json"))
+	if err == nil {
+		var index struct {
+			WeightMap map[string]string `json:"weight_map"`
+		}
+		if err := json.Unmarshal(idx, &index); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "model.safetensors.index.json"), err)
+		}
+		seen := map[string]bool{}
+		var out []string
+		for _, f := range index.WeightMap {
+			if !seen[f] {
+				seen[f] = true
+				out = append(out, filepath.Join(dir, f))
+			}
+		}
+		sort.Strings(out)
+		return out, nil
+	}
+	out, _ := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+	return out, nil
+}
+
+// BlockModules lists the modules of transformer block i relative to the block
+// ("self_attn.q_proj", "mlp.down_proj", …), sorted.
+func (m *Info) BlockModules(i int) []string {
+	prefix := fmt.Sprintf("model.layers.%d.", i)
+	seen := map[string]bool{}
+	for name := range m.Tensors {
+		if rest, ok := strings.CutPrefix(name, prefix); ok {
+			if j := strings.LastIndexByte(rest, '.'); j > 0 {
+				seen[rest[:j]] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// MatchModule reports the block module a LoRA key names: exactly, or by suffix (q_proj).
+func MatchModule(modules []string, key string) (string, bool) {
+	for _, m := range modules {
+		if m == key || strings.HasSuffix(m, "."+key) {
+			return m, true
+		}
+	}
+	return "", false
+}
+
+// Quantized reports whether a module is stored quantized (it has scales).
+func (m *Info) Quantized(module string) bool {
+	_, ok := m.Tensors[module+".scales"]
+	return ok
+}
+
+// LinearDims reads a linear module's (in, out) from its weight's header, unpacking the
+// quantized width.
+func (m *Info) LinearDims(module string) (in, out int) {
+	w, ok := m.Tensors[module+".weight"]
+	if !ok || len(w.Shape) != 2 {
+		return 0, 0
+	}
+	in, out = int(w.Shape[1]), int(w.Shape[0])
+	if q := m.Config.Quantization; q != nil && m.Quantized(module) {
+		bits := q.Default.Bits
+		if s, overridden := q.For(module); overridden && s != nil {
+			bits = s.Bits // a per-layer setting of config.json
+		}
+		if bits > 0 {
+			in = in * 32 / bits
+		}
+	}
+	return in, out
+}
+
+// ActivationDtype is the dtype hidden states take: dequantized embeddings come out in the
+// scales' dtype, plain ones in the weight's.
+func (m *Info) ActivationDtype() (string, float64) {
+	for _, name := range []string{"model.embed_tokens.scales", "model.embed_tokens.weight", "model.norm.weight"} {
+		if t, ok := m.Tensors[name]; ok {
+			switch t.Dtype {
+			case "F32":
+				return "float32", 4
+			case "F16":
+				return "float16", 2
+			case "BF16":
+				return "bfloat16", 2
+			}
+		}
+	}
+	return "bfloat16", 2
+}
+
+// HasTensorSuffix reports whether some tensor's name ends with suffix, or holds suffix as a
+// whole module path (a reload can name "lm_head" or "model.norm").
+func (m *Info) HasTensorSuffix(suffix string) bool {
+	for name := range m.Tensors {
+		if strings.HasSuffix(name, suffix) || strings.Contains(name, suffix+".") {
+			return true
+		}
+	}
+	return false
+}
