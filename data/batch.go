@@ -26,8 +26,8 @@ type BatchConfig struct {
 	// KeepOrder serves the rows in file order, epoch after epoch: no sort, no permutation,
 	// and no draw from Random.
 	KeepOrder bool
-	Prefetch     int          // batches built ahead of the consumer; 0 means 2
-	Logger       *slog.Logger // for the truncation warning; nil means slog.Default()
+	Prefetch  int          // batches built ahead of the consumer; 0 means 2
+	Logger    *slog.Logger // for the truncation warning; nil means slog.Default()
 }
 
 // Batch is one padded batch, row-major: Tokens[i*Width+j] is token j of row i, zero padded.

@@ -286,3 +286,41 @@ func TestBadRows(t *testing.T) {
 		t.Errorf("errors mismatch (-golden +got):\n%s", diff)
 	}
 }
+
+// KeepOrder (data's shuffle: false) serves consecutive rows in file order, every epoch, even
+// when SortByTokens would reorder them, and draws nothing from the generator.
+func TestKeepOrderServesFileOrder(t *testing.T) {
+	ds := &Dataset{Path: "mem", Examples: []Example{{Tokens: seq(9)}, {Tokens: seq(3)}, {Tokens: seq(7)}, {Tokens: seq(2)}, {Tokens: seq(5)}, {Tokens: seq(4)}}}
+	random := NewNumpyRandom(3)
+	it, err := NewBatches(ds, BatchConfig{BatchSize: 2, Loop: true, SortByTokens: true, KeepOrder: true, Random: random})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	var got [][]int32
+	for range 6 { // two epochs
+		b, _ := it.Next()
+		got = append(got, b.Lengths)
+	}
+	want := [][]int32{{9, 3}, {7, 2}, {5, 4}, {9, 3}, {7, 2}, {5, 4}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("batch row lengths (-file order +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(NewNumpyRandom(3).Permutation(4), random.Permutation(4)); diff != "" {
+		t.Errorf("KeepOrder drew from the generator (-untouched +got):\n%s", diff)
+	}
+
+	shuffled, err := NewBatches(ds, BatchConfig{BatchSize: 2, Loop: true, Random: NewNumpyRandom(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shuffled.Close()
+	var order [][]int32
+	for range 3 {
+		b, _ := shuffled.Next()
+		order = append(order, b.Lengths)
+	}
+	if cmp.Equal(want[:3], order) {
+		t.Errorf("the shuffled iterator served file order too: %v", order)
+	}
+}

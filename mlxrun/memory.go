@@ -1,6 +1,6 @@
-// Package mlxrun runs recipes over MLX: it gives the engine MLX's memory figures and builds
-// the runners of the stages that need the training core (load-4bit, attach-lora, data, step,
-// eval, save-adapter, reload-selective). One file per stage kind.
+// Package mlxrun runs recipes over MLX: it gives the engine MLX's memory figures and
+// implements, in its Environment, the stage kinds that need the training core (load-4bit,
+// attach-lora, data, step, eval, save-adapter, reload-selective). One file per stage kind.
 package mlxrun
 
 import (

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/stages"
 )
 
@@ -65,7 +66,7 @@ func (r *Training) reloadMatcher(spec []string) func(name string) bool {
 					return true
 				}
 			default:
-				if strings.HasSuffix(name, want) {
+				if modeldir.TensorMatches(name, want) {
 					return true
 				}
 			}

@@ -1,13 +1,14 @@
 package model
 
 import (
-	"github.com/yai-dev/yai/modeldir"
 	"embed"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/yai-dev/yai/modeldir"
 
 	"github.com/yai-dev/yai/mlx"
 )

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-
 )
 
 // Config is a model's config.json, with mlx-lm's defaults applied.

@@ -12,7 +12,7 @@ import (
 // Info is what a dry run knows about a model: its config and tensor headers, no weights.
 type Info struct {
 	Dir     string
-	Config  *Config         // parsed as the loader parses it, with mlx-lm's defaults
+	Config  *Config               // parsed as the loader parses it, with mlx-lm's defaults
 	Tensors map[string]TensorInfo // empty when the directory holds no safetensors files
 }
 
@@ -143,13 +143,18 @@ func (m *Info) ActivationDtype() (string, float64) {
 	return "bfloat16", 2
 }
 
-// HasTensorSuffix reports whether some tensor's name ends with suffix, or holds suffix as a
-// whole module path (a reload can name "lm_head" or "model.norm").
+// HasTensorSuffix reports whether some tensor's name matches suffix (see TensorMatches).
 func (m *Info) HasTensorSuffix(suffix string) bool {
 	for name := range m.Tensors {
-		if strings.HasSuffix(name, suffix) || strings.Contains(name, suffix+".") {
+		if TensorMatches(name, suffix) {
 			return true
 		}
 	}
 	return false
+}
+
+// TensorMatches reports whether a tensor name is selected by a suffix: the name ends with it
+// ("norm.weight"), or it names a whole module of the tensor ("lm_head", "model.norm").
+func TensorMatches(name, suffix string) bool {
+	return strings.HasSuffix(name, suffix) || strings.Contains(name, suffix+".")
 }

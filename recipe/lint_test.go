@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/yai-dev/yai/stages"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -262,4 +263,22 @@ func TestGoldenPlan(t *testing.T) {
 		t.Fatal(ds)
 	}
 	golden(t, "llama-3.1-8b-7gb.plan.txt", p.Describe())
+}
+
+// A stage whose kind the program's environment cannot build fails validation at its kind line,
+// so a recipe that validates never stops at run time for want of a backend.
+func TestValidateKindsThisBuildCannotRun(t *testing.T) {
+	env := stages.NewEnvironment() // no training backend
+	_, ds := ValidateSource("r.yaml", []byte(base), nil, ValidateOptions{SkipModel: true, Env: env})
+	want := []string{
+		`9:11: error: stage kind "load-4bit" cannot run in this build (it has no training backend)`,
+		`11:11: error: stage kind "attach-lora" cannot run in this build (it has no training backend)`,
+		`16:11: error: stage kind "step" cannot run in this build (it has no training backend)`,
+	}
+	if diff := cmp.Diff(want, diagStrings(ds)); diff != "" {
+		t.Errorf("diagnostics (-want +got):\n%s", diff)
+	}
+	if p, ds := ValidateSource("r.yaml", []byte(base), nil, ValidateOptions{SkipModel: true}); p == nil {
+		t.Errorf("without an environment the recipe should validate:\n%s", ds.Format())
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -45,8 +46,20 @@ func batchFrom(tokens, lengths *mlx.Array) Batch {
 	return b
 }
 
-// maxDiff is the largest |a-b| relative to max(1, |b|).
-func maxDiff(a, b []float32) float64 {
+// maxDiff is the largest |a-b| relative to max(1, |b|) of two arrays of the same shape; arrays
+// of different shapes differ infinitely, so a comparison never passes on a common prefix.
+func maxDiff(a, b *mlx.Array) float64 {
+	if !slices.Equal(a.Shape(), b.Shape()) {
+		return math.Inf(1)
+	}
+	return maxDiffValues(a.Floats(), b.Floats())
+}
+
+// maxDiffValues is maxDiff over flat values, which must be as many.
+func maxDiffValues(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
 	worst := 0.0
 	for i := range a {
 		d := math.Abs(float64(a[i])-float64(b[i])) / math.Max(1, math.Abs(float64(b[i])))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/yai-dev/yai/lora"
@@ -96,7 +97,7 @@ func TestMatchesMLXLM(t *testing.T) {
 			t.Errorf("mlx-lm has no gradient for %s", name)
 			continue
 		}
-		if d := maxDiff(g.Floats(), want.Floats()); d > oneBatchTol {
+		if d := maxDiff(g, want); d > oneBatchTol {
 			t.Errorf("gradient %s differs from mlx-lm by %g", name, d)
 		}
 		g.Free()
@@ -134,6 +135,7 @@ func TestMatchesMLXLM(t *testing.T) {
 	}
 	tokensFile := filepath.Join(dir, "tokens.safetensors")
 	var ours []float32
+	var oursShape []int
 	err = mlx.Do(func() error {
 		s := mlx.NewScope()
 		defer s.Close()
@@ -141,7 +143,8 @@ func TestMatchesMLXLM(t *testing.T) {
 		if err := mlx.SaveSafetensors(tokensFile, map[string]*mlx.Array{"tokens": tokens}, nil); err != nil {
 			return err
 		}
-		ours = m.Forward(tokens).Floats()
+		logits := m.Forward(tokens)
+		ours, oursShape = logits.Floats(), logits.Shape()
 		return nil
 	})
 	if err != nil {
@@ -154,7 +157,10 @@ func TestMatchesMLXLM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer theirs["logits"].Free()
-	if d := maxDiff(ours, theirs["logits"].Floats()); d > logitsTol {
+	if !slices.Equal(oursShape, theirs["logits"].Shape()) {
+		t.Fatalf("logits shape %v, mlx-lm %v", oursShape, theirs["logits"].Shape())
+	}
+	if d := maxDiffValues(ours, theirs["logits"].Floats()); d > logitsTol {
 		t.Errorf("logits with yai's adapters differ from mlx-lm's by %g", d)
 	}
 }

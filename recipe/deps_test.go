@@ -1,0 +1,47 @@
+package recipe
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/yai-dev/yai/internal/testenv"
+)
+
+// dryRunPackages are the packages `yai validate` runs through: the recipe compiler, the stage
+// specs, the JSON Schema and the model description. None may need libmlx.
+var dryRunPackages = []string{"./recipe", "./stages", "./schema", "./modeldir"}
+
+// The dry run links no native code: no package it depends on is yai/mlx or uses cgo.
+func TestDryRunNeedsNoCgo(t *testing.T) {
+	root := testenv.ModuleRoot(t)
+	args := append([]string{"list", "-deps", "-f", "{{.ImportPath}} {{len .CgoFiles}}"}, dryRunPackages...)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := 0
+	for line := range strings.Lines(string(out)) {
+		path, cgoFiles, _ := strings.Cut(strings.TrimSpace(line), " ")
+		deps++
+		if path == "github.com/yai-dev/yai/mlx" {
+			t.Errorf("the dry run depends on %s", path)
+		}
+		if cgoFiles != "0" && path != "runtime/cgo" {
+			t.Errorf("the dry run depends on %s, which has %s cgo files", path, cgoFiles)
+		}
+	}
+	if deps < 10 {
+		t.Fatalf("go list listed %d packages; want the dry run's dependencies", deps)
+	}
+
+	build := exec.Command("go", append([]string{"build", "-o", os.DevNull}, dryRunPackages...)...)
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Errorf("CGO_ENABLED=0 go build %s: %v\n%s", strings.Join(dryRunPackages, " "), err, out)
+	}
+}
