@@ -316,7 +316,7 @@ func TestEngineGrowthTrigger(t *testing.T) {
 }
 
 // A kind the environment cannot build fails at run time, before a run directory is made.
-func TestEngineMissingRunner(t *testing.T) {
+func TestEngineKindNotInEnvironment(t *testing.T) {
 	src := strings.Replace(engineRecipe, "stages:\n", "stages:\n  - {id: load, kind: load-4bit}\n", 1)
 	p := plan(t, src)
 	mem := &fakeMemory{}
