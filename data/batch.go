@@ -34,11 +34,12 @@ type BatchConfig struct {
 // Offsets[i] and Lengths[i] are mlx-lm's (offset, length) pair for row i: the loss covers
 // target positions offset..length-1 (1-based over inputs[:, 1:]).
 type Batch struct {
-	Tokens  []int32
-	Size    int
-	Width   int
-	Offsets []int32
-	Lengths []int32
+	Examples []int // the dataset rows of the batch (row i of the file is line i+1)
+	Tokens   []int32
+	Size     int
+	Width    int
+	Offsets  []int32
+	Lengths  []int32
 }
 
 // Row returns the padded tokens of row i.
@@ -55,6 +56,20 @@ type Batches struct {
 	current chan Batch
 	stop    chan struct{}
 	wg      sync.WaitGroup
+
+	// where the consumer stands, for Position
+	epoch  int
+	perm   []int
+	served int
+}
+
+// Position is where an iterator stands: the epoch, its group order and how many of its
+// batches were served. With the generator's state it continues the iteration exactly.
+type Position struct {
+	Started     bool  `json:"started"`
+	Epoch       int   `json:"epoch"`
+	Permutation []int `json:"permutation"`
+	Served      int   `json:"served"`
 }
 
 // NewBatches groups rows into batches as iterate_batches does: sort, cut consecutive groups of
@@ -106,6 +121,7 @@ func (it *Batches) Next() (Batch, bool) {
 	for {
 		if it.current != nil {
 			if b, ok := <-it.current; ok {
+				it.served++
 				return b, true
 			}
 			it.current = nil
@@ -121,10 +137,6 @@ func (it *Batches) Next() (Batch, bool) {
 }
 
 func (it *Batches) startEpoch() {
-	it.started = true
-	if it.stop == nil {
-		it.stop = make(chan struct{})
-	}
 	var permutation []int
 	if it.cfg.KeepOrder {
 		permutation = make([]int, len(it.groups))
@@ -134,13 +146,26 @@ func (it *Batches) startEpoch() {
 	} else {
 		permutation = it.cfg.Random.Permutation(len(it.groups))
 	}
+	if it.started {
+		it.epoch++
+	}
+	it.serve(permutation, 0)
+}
+
+// serve starts the goroutine that builds the batches of permutation from its from-th on.
+func (it *Batches) serve(permutation []int, from int) {
+	it.started = true
+	if it.stop == nil {
+		it.stop = make(chan struct{})
+	}
+	it.perm, it.served = permutation, from
 	out := make(chan Batch, it.cfg.Prefetch)
 	it.current = out
 	it.wg.Add(1)
 	go func() {
 		defer it.wg.Done()
 		defer close(out)
-		for _, g := range permutation {
+		for _, g := range permutation[from:] {
 			select {
 			case out <- it.build(it.groups[g]):
 			case <-it.stop:
@@ -150,14 +175,51 @@ func (it *Batches) startEpoch() {
 	}()
 }
 
-// Close stops the prefetching goroutine.
-func (it *Batches) Close() {
+// Position says where the consumer stands.
+func (it *Batches) Position() Position {
+	if !it.started {
+		return Position{}
+	}
+	return Position{Started: true, Epoch: it.epoch, Permutation: slices.Clone(it.perm), Served: it.served}
+}
+
+// Seek continues from a Position of an iterator over the same data and settings: the next
+// batch is the one that iterator would have served next. The generator is not touched;
+// restore its state separately.
+func (it *Batches) Seek(p Position) error {
+	if !p.Started {
+		return nil
+	}
+	n := len(it.groups)
+	if len(p.Permutation) != n || p.Served < 0 || p.Served > n {
+		return fmt.Errorf("data position does not fit this dataset: %d batches per epoch, position has %d (served %d)", n, len(p.Permutation), p.Served)
+	}
+	seen := make([]bool, n)
+	for _, g := range p.Permutation {
+		if g < 0 || g >= n || seen[g] {
+			return fmt.Errorf("data position holds no permutation of %d batches", n)
+		}
+		seen[g] = true
+	}
+	it.halt()
+	it.epoch = p.Epoch
+	it.serve(slices.Clone(p.Permutation), p.Served)
+	return nil
+}
+
+// halt stops the prefetching goroutine and drops what it built.
+func (it *Batches) halt() {
 	if it.stop != nil {
 		close(it.stop)
 		it.wg.Wait()
 		it.stop = nil
 	}
 	it.current = nil
+}
+
+// Close stops the prefetching goroutine.
+func (it *Batches) Close() {
+	it.halt()
 	it.started = true
 	it.cfg.Loop = false
 }
@@ -174,11 +236,12 @@ func (it *Batches) build(rows []int) Batch {
 	}
 	width := min(1+padMultiple*((longest+padMultiple-1)/padMultiple), maxSeq)
 	b := Batch{
-		Tokens:  make([]int32, len(rows)*width),
-		Size:    len(rows),
-		Width:   width,
-		Offsets: make([]int32, len(rows)),
-		Lengths: make([]int32, len(rows)),
+		Examples: slices.Clone(rows),
+		Tokens:   make([]int32, len(rows)*width),
+		Size:     len(rows),
+		Width:    width,
+		Offsets:  make([]int32, len(rows)),
+		Lengths:  make([]int32, len(rows)),
 	}
 	for i, r := range rows {
 		ex := it.dataset.Examples[r]

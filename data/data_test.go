@@ -324,3 +324,43 @@ func TestKeepOrderServesFileOrder(t *testing.T) {
 		t.Errorf("the shuffled iterator served file order too: %v", order)
 	}
 }
+
+// An iterator restored from Position and the generator's state serves exactly what the
+// original serves next, across epoch boundaries.
+func TestSeekContinuesExactly(t *testing.T) {
+	ds := &Dataset{Path: "mem"}
+	for i := range 14 {
+		ds.Examples = append(ds.Examples, Example{Tokens: seq(3 + i%5)})
+	}
+	cfg := func(r *NumpyRandom) BatchConfig { return BatchConfig{BatchSize: 4, Loop: true, Random: r} }
+	for _, stop := range []int{0, 2, 3, 7} {
+		ra := NewNumpyRandom(9)
+		a, _ := NewBatches(ds, cfg(ra))
+		for range stop {
+			a.Next()
+		}
+		pos, state := a.Position(), ra.State()
+		rb := NewNumpyRandom(1)
+		b, _ := NewBatches(ds, cfg(rb))
+		if err := rb.SetState(state); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Seek(pos); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 8 {
+			x, _ := a.Next()
+			y, _ := b.Next()
+			if !cmp.Equal(x.Examples, y.Examples) {
+				t.Fatalf("after %d batches, resumed batch %d has rows %v, the original %v", stop, i, y.Examples, x.Examples)
+			}
+		}
+		a.Close()
+		b.Close()
+	}
+	a, _ := NewBatches(ds, cfg(nil))
+	defer a.Close()
+	if err := a.Seek(Position{Started: true, Permutation: []int{0, 0, 1}}); err == nil {
+		t.Error("Seek accepted a position that is no permutation")
+	}
+}

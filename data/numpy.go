@@ -1,5 +1,7 @@
 package data
 
+import "fmt"
+
 // NumpyRandom reproduces numpy's legacy global generator (np.random.seed + np.random.permutation,
 // MT19937), which mlx-lm uses to shuffle batch order. mlx-lm seeds it once per run
 // (np.random.seed(args.seed)) and draws one permutation each time a batch iterator starts an
@@ -75,4 +77,22 @@ func (r *NumpyRandom) Permutation(n int) []int {
 		p[i], p[j] = p[j], p[i]
 	}
 	return p
+}
+
+// RandomState is a NumpyRandom's whole state, to save and restore a generator exactly.
+type RandomState struct {
+	Words [624]uint32 `json:"words"`
+	Pos   int         `json:"pos"`
+}
+
+// State returns the generator's state.
+func (r *NumpyRandom) State() RandomState { return RandomState{Words: r.state, Pos: r.pos} }
+
+// SetState restores a state from State.
+func (r *NumpyRandom) SetState(s RandomState) error {
+	if s.Pos < 0 || s.Pos > 624 {
+		return fmt.Errorf("random state position %d is outside 0..624", s.Pos)
+	}
+	r.state, r.pos = s.Words, s.Pos
+	return nil
 }

@@ -48,7 +48,11 @@ type StepResult struct {
 	Tokens  int     // tokens counted by the loss
 	LR      float64 // learning rate of the update this step feeds
 	Updated bool    // whether this step applied an optimizer update
-	Step    int     // steps run so far, this one included
+	// Finite is false when the loss or a gradient was NaN or infinite. Nothing of such a
+	// step is applied: parameters, optimizer state and accumulated gradients stay as they
+	// were, and no update is counted (the batch is consumed all the same).
+	Finite bool
+	Step   int // steps run so far, this one included
 	Updates int     // optimizer updates applied so far
 }
 
@@ -269,14 +273,20 @@ func (t *Trainer) stepFunc(update bool) mlx.Func {
 		args := append(slices.Clone(params), h, targets, lengths)
 		values, grads := vg(args)
 		loss, ntoks := values[0], values[1]
+		finite := allFinite(append([]*mlx.Array{loss}, grads...))
 		if l.accum[1] > l.accum[0] {
 			prev := in[l.accum[0]:l.accum[1]]
 			for i := range grads {
-				grads[i] = mlx.Add(grads[i], prev[i])
+				// A non-finite micro-batch adds nothing to the running sum.
+				grads[i] = mlx.Where(finite, mlx.Add(grads[i], prev[i]), prev[i])
+			}
+		} else if !update {
+			for i := range grads {
+				grads[i] = mlx.Where(finite, grads[i], mlx.Zeros(grads[i].Shape(), grads[i].Dtype()))
 			}
 		}
 		if !update {
-			return append([]*mlx.Array{loss, ntoks}, grads...)
+			return append([]*mlx.Array{loss, ntoks, finite}, grads...)
 		}
 		if n := t.opts.GradAccumulation; n > 1 {
 			for i := range grads {
@@ -286,9 +296,17 @@ func (t *Trainer) stepFunc(update bool) mlx.Func {
 		if c := t.opt.Config().MaxGradNorm; c > 0 {
 			grads, _ = optim.ClipGradNorm(grads, c)
 		}
-		newParams, newState := t.opt.Apply(params, grads, in[l.state[0]:l.state[1]], in[l.lr], in[l.step])
+		state := in[l.state[0]:l.state[1]]
+		newParams, newState := t.opt.Apply(params, grads, state, in[l.lr], in[l.step])
+		// A non-finite step is never applied: parameters and state keep their values.
+		for i := range newParams {
+			newParams[i] = mlx.Where(finite, newParams[i], params[i])
+		}
+		for i := range newState {
+			newState[i] = mlx.Where(finite, newState[i], state[i])
+		}
 		out := append(newParams, newState...)
-		return append(out, loss, ntoks)
+		return append(out, loss, ntoks, finite)
 	}
 }
 
@@ -441,12 +459,12 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 
 		out := fn(in)
 		np := len(params)
-		var loss, ntoks *mlx.Array
+		var loss, ntoks, finite *mlx.Array
 		if update {
 			newParams := out[:np]
 			newState := out[np : np+len(t.state)]
-			loss, ntoks = out[np+len(t.state)], out[np+len(t.state)+1]
-			mlx.Eval(append(append(slices.Clone(newParams), newState...), loss, ntoks)...)
+			loss, ntoks, finite = out[np+len(t.state)], out[np+len(t.state)+1], out[np+len(t.state)+2]
+			mlx.Eval(append(append(slices.Clone(newParams), newState...), loss, ntoks, finite)...)
 			mlx.Detach(newParams...)
 			mlx.Detach(newState...)
 			t.adapters.Replace(newParams)
@@ -454,27 +472,27 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 			t.state = newState
 			mlx.Free(t.accum...)
 			t.accum = nil
-			t.updates++
 		} else {
-			loss, ntoks = out[0], out[1]
-			grads := out[2:]
-			mlx.Eval(append(slices.Clone(grads), loss, ntoks)...)
+			loss, ntoks, finite = out[0], out[1], out[2]
+			grads := out[3:]
+			mlx.Eval(append(slices.Clone(grads), loss, ntoks, finite)...)
 			mlx.Detach(grads...)
 			mlx.Free(t.accum...)
 			t.accum = grads
 		}
+		ok := finite.Item() != 0
+		if update && ok {
+			t.updates++
+		}
 		t.steps++
 		res = StepResult{
 			Loss: loss.Item(), Tokens: int(ntoks.Item()), LR: float64(lr),
-			Updated: update, Step: t.steps, Updates: t.updates,
+			Updated: update && ok, Finite: ok, Step: t.steps, Updates: t.updates,
 		}
 		return nil
 	})
 	if err != nil {
 		return StepResult{}, err
-	}
-	if math.IsNaN(res.Loss) {
-		return res, fmt.Errorf("train: loss is NaN at step %d", res.Step)
 	}
 	return res, nil
 }
@@ -544,4 +562,19 @@ func (t *Trainer) Gradients(b Batch) (loss float64, tokens int, grads map[string
 		return nil
 	})
 	return loss, tokens, grads, err
+}
+
+// allFinite is a scalar that is true when no element of xs is NaN or infinite.
+func allFinite(xs []*mlx.Array) *mlx.Array {
+	var ok *mlx.Array
+	for _, x := range xs {
+		inf := mlx.Scalar(math.Inf(1), x.Dtype())
+		f := mlx.All(mlx.Less(mlx.Abs(x), inf), false)
+		if ok == nil {
+			ok = f
+		} else {
+			ok = mlx.LogicalAnd(ok, f)
+		}
+	}
+	return ok
 }
