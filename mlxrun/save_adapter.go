@@ -3,7 +3,6 @@ package mlxrun
 import (
 	"context"
 	"os"
-	"path/filepath"
 
 	"github.com/yai-dev/yai/stages"
 )
@@ -16,7 +15,10 @@ func buildSaveAdapter(c *stages.SaveAdapterConfig, r *Training) (stages.Stage, e
 		if err != nil {
 			return err
 		}
-		dir := filepath.Join(s.RunDir, c.Path)
+		dir, err := s.OutputPath(c.Path)
+		if err != nil {
+			return err
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}

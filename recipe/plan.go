@@ -28,6 +28,9 @@ type Plan struct {
 // ValidateOptions tunes a dry run.
 type ValidateOptions struct {
 	SkipModel bool // do not resolve or inspect the model (lint and graph only)
+	// Dir, when set, is where the recipe's relative paths resolve instead of the file's own
+	// directory (a checkpoint's copy of a recipe resolves where the original lived).
+	Dir string
 	// Env, when set, is the program's stage environment: a stage whose kind it cannot run
 	// is an error, so nothing that validates fails to start for want of a backend.
 	Env *stages.Environment
@@ -54,6 +57,9 @@ func ValidateSource(file string, src []byte, overrides []string, opts ValidateOp
 }
 
 func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnostics) {
+	if opts.Dir != "" {
+		r.Dir = opts.Dir
+	}
 	l := &linter{file: r.File, overrides: r.overrides, diags: diags}
 	p := &Plan{Recipe: r}
 	p.Limit = int64(r.Memory.Limit.Bytes)

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,10 +24,12 @@ type RunOptions struct {
 	RunsDir string              // parent of run directories; default "runs"
 	Memory  stages.Memory       // MLX memory (required)
 	Env     *stages.Environment // builds the stages; default: the kinds that need no backend
-	RSS     func() int64        // process RSS; default reads the OS
-	Console *Console            // terminal output; default: stderr, no progress line
-	LogJSON bool                // JSON log lines on the console instead of text
-	Level   slog.Level          // console log level
+	// Resume continues a checkpoint into the new run directory (nil: a fresh run).
+	Resume  *Resume
+	RSS     func() int64 // process RSS; default reads the OS
+	Console *Console     // terminal output; default: stderr, no progress line
+	LogJSON bool         // JSON log lines on the console instead of text
+	Level   slog.Level   // console log level
 	Now     func() time.Time
 }
 
@@ -38,7 +41,7 @@ type LimitSetter interface {
 // Result says how a run ended.
 type Result struct {
 	RunDir   string
-	ExitCode int    // 0 done, 1 stage error, 3 guard checkpoint-and-stop, 4 abort, 130 Ctrl-C
+	ExitCode int    // 0 done, 1 stage error, 3 guard checkpoint-and-stop, 4 abort, 5 non-finite, 128+signal
 	Steps    int64  // steps completed
 	Reason   string // why it ended early, if it did
 }
@@ -56,6 +59,9 @@ type engine struct {
 	metrics *metricsWriter
 	start   time.Time
 
+	builder *stages.Builder
+	resume  *Resume
+
 	// per-step state
 	fired   []string
 	notes   map[string]any
@@ -65,6 +71,17 @@ type engine struct {
 
 	lastActive int64
 	deltas     []float64
+	// the growth window as the previous step left it, for a checkpoint of that step
+	prevActive int64
+	prevDeltas []float64
+
+	completed int64 // the last step whose step event ran
+	skipped   int64 // steps whose non-finite loss or gradient was skipped
+	event     stages.Event
+	index     int // of the stage being considered in event, for a stop's checkpoint
+	ckptKeep  int // a checkpoint stage fired this step: keep this many
+	ckptDue   bool
+	elapsed0  float64 // elapsed seconds carried over from a resumed checkpoint
 }
 
 // Run executes a validated plan: setup stages in dependency order, then each step's events, then
@@ -102,6 +119,7 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 		return Result{ExitCode: 1}, err
 	}
 	defer builder.Close()
+	e.builder, e.resume = builder, opts.Resume
 	var failed []string
 	for _, s := range p.Order {
 		kind, _ := stages.Get(s.Kind)
@@ -122,6 +140,18 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 	}
 	e.dir = dir
 	res := Result{RunDir: dir}
+	lock, err := LockRunDir(dir)
+	if err != nil {
+		res.ExitCode = 1
+		return res, err
+	}
+	defer lock.Unlock()
+	if e.resume != nil {
+		if err := e.resume.record(dir); err != nil {
+			res.ExitCode = 1
+			return res, err
+		}
+	}
 	hash, err := writeResolvedRecipe(dir, p.Recipe)
 	if err != nil {
 		res.ExitCode = 1
@@ -157,6 +187,15 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 	return res, runErr
 }
 
+// stopFor is the stop a cancelled context asks for: a signal's, or Ctrl-C's.
+func stopFor(ctx context.Context) *stages.Stop {
+	var sig SignalError
+	if errors.As(context.Cause(ctx), &sig) {
+		return &stages.Stop{Code: sig.ExitCode(), Reason: "stopped by " + sig.Name(), Checkpoint: true}
+	}
+	return &stages.Stop{Code: stages.ExitInterrupted, Reason: "interrupted", Checkpoint: true}
+}
+
 func (e *engine) loop(ctx context.Context, res *Result) error {
 	// Stages run to completion even after Ctrl-C: the run stops at the step boundary instead.
 	work := context.WithoutCancel(ctx)
@@ -164,14 +203,23 @@ func (e *engine) loop(ctx context.Context, res *Result) error {
 	e.sample()
 
 	err := e.fire(work, stages.Setup)
-	for step := int64(1); err == nil && e.stop == nil && step <= e.env.Steps; step++ {
+	first := int64(1)
+	if err == nil && e.resume != nil {
+		first, err = e.restore(work)
+		res.Steps = first - 1
+	}
+	for step := first; err == nil && e.stop == nil && step <= e.env.Steps; step++ {
 		if ctx.Err() != nil {
-			e.stop = &stages.Stop{Code: stages.ExitInterrupted, Reason: "interrupted", Checkpoint: true}
+			e.stop = stopFor(ctx)
 			break
 		}
 		e.beginStep(step)
 		for _, ev := range []stages.Event{stages.BeforeStep, stages.OnStep, stages.AfterStep} {
-			if err = e.fire(work, ev); err != nil || e.stop != nil {
+			err = e.fire(work, ev)
+			if ev == stages.OnStep {
+				e.completed = step
+			}
+			if err != nil || e.stop != nil {
 				break
 			}
 		}
@@ -180,6 +228,12 @@ func (e *engine) loop(ctx context.Context, res *Result) error {
 		}
 		e.endStep()
 		res.Steps = step
+		if err == nil && e.stop == nil && e.ckptDue {
+			err = e.checkpoint(e.ckptKeep)
+		}
+	}
+	if err == nil && e.stop == nil && ctx.Err() != nil {
+		e.stop = stopFor(ctx) // a signal during the last step still checkpoints
 	}
 
 	switch {
@@ -189,6 +243,12 @@ func (e *engine) loop(ctx context.Context, res *Result) error {
 	case e.stop != nil:
 		res.ExitCode, res.Reason = e.stop.Code, e.stop.Reason
 		e.log.Warn("run stopping", "reason", e.stop.Reason, "step", res.Steps, "exit_code", e.stop.Code)
+	}
+	if err == nil && e.stop != nil && e.stop.Checkpoint {
+		if cerr := e.checkpoint(-1); cerr != nil {
+			e.log.Error("checkpoint at stop failed", "err", cerr)
+			err, res.ExitCode = cerr, 1
+		}
 	}
 	if e.stop == nil || e.stop.Checkpoint {
 		e.sample()
@@ -208,6 +268,8 @@ func (e *engine) loop(ctx context.Context, res *Result) error {
 func (e *engine) beginStep(step int64) {
 	e.env.Step = step
 	e.fired, e.notes, e.report, e.valLoss = nil, nil, nil, nil
+	e.ckptDue = false
+	e.prevActive, e.prevDeltas = e.lastActive, slices.Clone(e.deltas)
 	e.sample()
 	// growth: median of recent per-step changes of active memory, robust to one-off spikes
 	if step > 1 {
@@ -234,15 +296,25 @@ func (e *engine) sample() {
 	m := e.opts.Memory
 	e.env.MLX = stages.MLX{Active: m.Active(), Peak: m.Peak(), Cache: m.Cache(), Arrays: m.Arrays()}
 	e.env.RSS = e.opts.RSS()
-	e.env.Elapsed = e.opts.Now().Sub(e.start).Seconds()
+	e.env.Elapsed = e.elapsed0 + e.opts.Now().Sub(e.start).Seconds()
 }
 
 // fire runs, in order, every stage listening to ev whose `every` and `when` allow it now.
 func (e *engine) fire(ctx context.Context, ev stages.Event) error {
-	for _, s := range e.plan.Events[ev] {
+	return e.fireOnly(ctx, ev, nil)
+}
+
+// fireOnly is fire restricted to the stages whose ids are in only (all when nil).
+func (e *engine) fireOnly(ctx context.Context, ev stages.Event, only []string) error {
+	list := e.plan.Events[ev]
+	for i, s := range list {
 		if e.stop != nil && ev != stages.Teardown {
 			return nil // a stop ends the step here; teardown still runs in full
 		}
+		if only != nil && !slices.Contains(only, s.ID) {
+			continue
+		}
+		e.event, e.index = ev, i
 		e.sample()
 		ok, err := s.Fires(&e.env)
 		if err != nil {
@@ -280,6 +352,9 @@ func (e *engine) endStep() {
 		r = *e.report
 		e.env.Loss = r.Loss
 	}
+	if r.Skipped {
+		e.skipped++
+	}
 	e.env.Tokens += r.Tokens
 	e.sample()
 	m := Metrics{
@@ -287,6 +362,7 @@ func (e *engine) endStep() {
 		Elapsed: e.env.Elapsed, MLXActive: e.env.MLX.Active, MLXPeak: e.env.MLX.Peak,
 		MLXCache: e.env.MLX.Cache, MLXArrays: e.env.MLX.Arrays, RSS: e.env.RSS,
 		Limit: e.env.Limit, Growth: e.env.Growth, Fired: e.fired, Notes: e.notes,
+		Skipped: r.Skipped, SkippedTotal: e.skipped,
 	}
 	if m.Fired == nil {
 		m.Fired = []string{}
@@ -299,14 +375,37 @@ func (e *engine) endStep() {
 }
 
 func (e *engine) writeResult(res Result, err error) {
-	msg := ""
+	out := ResultFile{ExitCode: res.ExitCode, Steps: res.Steps, Reason: res.Reason, Skipped: e.skipped}
 	if err != nil {
-		msg = err.Error()
+		out.Error = err.Error()
 	}
-	data := fmt.Appendf(nil, "{\"exit_code\": %d, \"steps\": %d, \"reason\": %q, \"error\": %q}\n", res.ExitCode, res.Steps, res.Reason, msg)
+	if e.resume != nil {
+		out.Parent, out.ResumedFrom = e.resume.Parent, e.resume.Checkpoint
+	}
+	data, _ := json.MarshalIndent(out, "", "  ")
+	data = append(data, '\n')
 	if werr := atomicfile.Write(filepath.Join(e.dir, "result.json"), data, 0o644); werr != nil {
 		e.log.Error("write result.json", "err", werr)
 	}
+}
+
+// ResultFile is result.json: how a run ended.
+type ResultFile struct {
+	ExitCode    int    `json:"exit_code"`
+	Steps       int64  `json:"steps"`
+	Reason      string `json:"reason"`
+	Error       string `json:"error"`
+	Skipped     int64  `json:"skipped_nonfinite"`
+	Parent      string `json:"parent,omitempty"`       // the run this one resumed
+	ResumedFrom string `json:"resumed_from,omitempty"` // the checkpoint it started from
+}
+
+func ids(list []*recipe.StageDecl) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = s.ID
+	}
+	return out
 }
 
 // control is the engine side of a stages.Session.
@@ -334,6 +433,10 @@ func (c control) RunKind(ctx context.Context, kind *stages.Kind) error {
 		}
 	}
 	return nil
+}
+
+func (c control) Checkpoint(keep int) {
+	c.e.ckptDue, c.e.ckptKeep = true, keep
 }
 
 func (c control) Note(key string, v any) {

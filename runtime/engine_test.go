@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,9 +36,30 @@ type fakeTraining struct {
 	onStep  func(step int64)
 	saved   *int
 	evalErr error
+	trained *int64 // steps trained: the state a checkpoint saves and a resume restores
+	evals   *int   // eval stages run
+}
+
+// SaveState and LoadState make the fake's state checkpointable.
+func (f fakeTraining) SaveState(dir string) error {
+	return os.WriteFile(filepath.Join(dir, "fake.json"), []byte(strconv.FormatInt(*f.trained, 10)), 0o644)
+}
+
+func (f fakeTraining) LoadState(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "fake.json"))
+	if err == nil {
+		*f.trained, err = strconv.ParseInt(string(b), 10, 64)
+	}
+	return err
 }
 
 func (f fakeTraining) env() *stages.Environment {
+	if f.trained == nil {
+		f.trained = new(int64)
+	}
+	if f.saved == nil {
+		f.saved = new(int)
+	}
 	env := stages.NewEnvironment()
 	stages.SetBackend(env, "fake", func(stages.RunInfo) (fakeTraining, func(), error) { return f, nil, nil })
 	stages.Implement(env, stages.Step, func(_ *stages.StepConfig, f fakeTraining) (stages.Stage, error) {
@@ -45,7 +67,8 @@ func (f fakeTraining) env() *stages.Environment {
 			if f.onStep != nil {
 				f.onStep(s.Env.Step)
 			}
-			s.Report(stages.Report{Loss: 10 / float64(s.Env.Step), Tokens: 100, LR: 1e-4})
+			*f.trained++
+			s.Report(stages.Report{Loss: 10 / float64(*f.trained), Tokens: 100, LR: 1e-4})
 			return nil
 		}), nil
 	})
@@ -59,6 +82,9 @@ func (f fakeTraining) env() *stages.Environment {
 		return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
 			if f.evalErr != nil {
 				return f.evalErr
+			}
+			if f.evals != nil {
+				*f.evals++
 			}
 			s.ReportEval(1.5)
 			return nil

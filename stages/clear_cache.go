@@ -16,8 +16,9 @@ var ClearCache = Define(Def[ClearCacheConfig]{
 	Doc: "Calls MLX's clear_cache. Freed cache shows as a drop in mlx.cache (and, on unified " +
 		"memory, in rss). Drive it with a trigger, e.g. the seed's rule " +
 		"`when: step % (limit < 10*GB ? 5 : 10) == 0`.",
-	Events: []Event{AfterStep, BeforeStep, OnEval, Setup, Teardown},
-	Build:  buildClearCache,
+	Events:     []Event{AfterStep, BeforeStep, OnEval, Setup, Teardown},
+	ResumeSafe: true,
+	Build:      buildClearCache,
 })
 
 func buildClearCache(c *ClearCacheConfig) (Stage, error) {

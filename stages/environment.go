@@ -91,6 +91,9 @@ func (b *Builder) Build(k *Kind, config any) (Stage, error) {
 	return build(config, b.state)
 }
 
+// State is the backend's state for the run (nil without a backend).
+func (b *Builder) State() any { return b.state }
+
 // Close frees the backend's state for the run.
 func (b *Builder) Close() {
 	if b.close != nil {

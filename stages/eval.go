@@ -11,5 +11,6 @@ var Eval = Define(Def[EvalConfig]{
 	Summary: "compute the validation loss (sets val_loss, fires on-eval)",
 	Doc: "Runs the model without gradients over `batches` validation batches and reports the mean " +
 		"loss as val_loss. Usually `on: after-step` with `every: N`; at setup it gives a baseline.",
-	Events: []Event{AfterStep, Setup, Teardown},
+	Events:     []Event{AfterStep, Setup, Teardown},
+	ResumeSafe: true,
 })

@@ -30,8 +30,9 @@ var Guard = Define(Def[GuardConfig]{
 		"crosses it, acts: warn, clear-cache, reload (runs the recipe's reload-selective stages), " +
 		"checkpoint-and-stop (teardown saves adapters; exit code 3) or abort (exit code 4). " +
 		"An optional `when:` trigger narrows when the guard looks at all.",
-	Events: []Event{AfterStep, BeforeStep},
-	Build:  buildGuard,
+	Events:     []Event{AfterStep, BeforeStep},
+	ResumeSafe: true,
+	Build:      buildGuard,
 	CheckRecipe: func(c *GuardConfig, r Recipe) []Problem {
 		if c.Action == GuardReload && r.Count(ReloadSelective.Kind) == 0 {
 			return []Problem{Errorf("with.action", "action: reload needs a reload-selective stage, and the recipe has none")}

@@ -22,6 +22,9 @@ type Kind struct {
 	Fields  []Field
 	// Expected, when set, is the warning for a recipe that has stages but none of this kind.
 	Expected string
+	// ResumeSafe: changing, adding or removing a stage of this kind between a checkpoint and
+	// its resume cannot change the math already done (memory, logging, evaluation, saving).
+	ResumeSafe bool
 
 	build       func(config any) (Stage, error) // nil when a backend builds the kind
 	checkModel  func(config any, m *modeldir.Info) []Problem
@@ -36,6 +39,7 @@ type Def[C any] struct {
 	Events             []Event
 	Once               bool
 	Expected           string
+	ResumeSafe         bool
 
 	// Build makes the stage of a kind that needs no backend (clear-cache, guard, log).
 	// Kinds that need the training core leave it nil; a backend implements them.
@@ -68,7 +72,7 @@ func Define[C any](d Def[C]) KindOf[C] {
 		panic("stages: kind " + d.Name + " allows no events")
 	}
 	k := &Kind{Name: d.Name, Summary: d.Summary, Doc: d.Doc, Config: reflect.TypeFor[C](),
-		Events: d.Events, Once: d.Once, Expected: d.Expected}
+		Events: d.Events, Once: d.Once, Expected: d.Expected, ResumeSafe: d.ResumeSafe}
 	k.Fields = FieldsOf(k.Config)
 	if d.Build != nil {
 		k.build = func(config any) (Stage, error) { return d.Build(config.(*C)) }

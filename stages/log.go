@@ -19,8 +19,9 @@ var Log = Define(Def[LogConfig]{
 	Summary: "log chosen figures (memory, loss, growth) as one structured line",
 	Doc: "Writes one slog line with the named figures; byte figures are printed with units. " +
 		"Every step already has a metrics.jsonl line; use log for what a person should see.",
-	Events: []Event{AfterStep, BeforeStep, OnStep, OnEval, Setup, Teardown},
-	Build:  buildLog,
+	Events:     []Event{AfterStep, BeforeStep, OnStep, OnEval, Setup, Teardown},
+	ResumeSafe: true,
+	Build:      buildLog,
 })
 
 func buildLog(c *LogConfig) (Stage, error) {

@@ -12,5 +12,12 @@ var SaveAdapter = Define(Def[SaveAdapterConfig]{
 	Summary: "write adapters.safetensors + adapter_config.json (mlx-lm compatible)",
 	Doc: "Writes the LoRA weights and their configuration so `mlx_lm.generate --adapter-path` loads " +
 		"them. At teardown it also runs after Ctrl-C and after a guard's checkpoint-and-stop.",
-	Events: []Event{Teardown, AfterStep},
+	Events:     []Event{Teardown, AfterStep},
+	ResumeSafe: true,
+	CheckRecipe: func(c *SaveAdapterConfig, _ Recipe) []Problem {
+		if err := CheckOutputPath(c.Path); err != nil {
+			return []Problem{Errorf("with.path", "path: %v", err)}
+		}
+		return nil
+	},
 })

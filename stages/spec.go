@@ -40,8 +40,11 @@ type Field struct {
 	Enum     []string
 	Doc      string
 	Required bool
-	Fields   []Field // of an Object
-	Index    []int   // struct field index, for decoding
+	// ResumeSafe (tag `resume:"safe"`): changing this setting on resume cannot change the
+	// math already done, even in a kind whose other settings can.
+	ResumeSafe bool
+	Fields     []Field // of an Object
+	Index      []int   // struct field index, for decoding
 }
 
 var (
@@ -63,11 +66,12 @@ func FieldsOf(t reflect.Type) []Field {
 			continue
 		}
 		f := Field{
-			Name:     name,
-			Default:  sf.Tag.Get("default"),
-			Doc:      sf.Tag.Get("doc"),
-			Required: sf.Tag.Get("required") == "true",
-			Index:    sf.Index,
+			Name:       name,
+			Default:    sf.Tag.Get("default"),
+			Doc:        sf.Tag.Get("doc"),
+			Required:   sf.Tag.Get("required") == "true",
+			ResumeSafe: sf.Tag.Get("resume") == "safe",
+			Index:      sf.Index,
 		}
 		switch e := sf.Tag.Get("enum"); e {
 		case "":

@@ -6,7 +6,11 @@ package stages
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 )
 
 // Event names a point in a run at which stages fire.
@@ -29,9 +33,12 @@ func (e Event) PerStep() bool { return e == BeforeStep || e == OnStep || e == Af
 
 // Exit codes of `yai run` beyond 0 (done), 1 (error) and 2 (usage).
 const (
-	ExitCheckpointStop = 3   // a guard saved state and stopped the run
-	ExitAbort          = 4   // a guard aborted the run without saving
-	ExitInterrupted    = 130 // Ctrl-C: stopped at a step boundary, teardown ran
+	ExitCheckpointStop = 3 // a guard saved state and stopped the run
+	ExitAbort          = 4 // a guard aborted the run without saving
+	ExitNonFinite      = 5 // a step's loss or gradient was not finite; it was not applied
+	// A signal stops the run at a step boundary, after teardown, with 128 + its number:
+	// 129 SIGHUP, 130 SIGINT (Ctrl-C), 143 SIGTERM.
+	ExitInterrupted = 130
 )
 
 // Stage is one configured stage instance of a run.
@@ -59,13 +66,18 @@ type Report struct {
 	Loss   float64 // training loss of this step
 	Tokens int64   // tokens trained on in this step
 	LR     float64 // learning rate used in this step
+	// Skipped is set when the step's loss or gradient was not finite and the recipe skips
+	// such batches: nothing of the step was applied.
+	Skipped bool
 }
 
 // Stop asks the engine to end the run at the end of the current event.
 type Stop struct {
-	Code       int    // process exit code (ExitCheckpointStop, ExitAbort, …)
-	Reason     string // one sentence for the log and the terminal
-	Checkpoint bool   // run teardown stages (save adapters) before exiting
+	Code   int    // process exit code (ExitCheckpointStop, ExitAbort, …)
+	Reason string // one sentence for the log and the terminal
+	// Checkpoint writes a checkpoint of the run as it stands and runs teardown (save
+	// adapters) before exiting.
+	Checkpoint bool
 }
 
 // Control is the engine side of a Session.
@@ -78,6 +90,16 @@ type Control interface {
 	RunKind(ctx context.Context, kind *Kind) error
 	// Note adds a fact to this step's metrics line, e.g. memory before and after a reload.
 	Note(key string, value any)
+	// Checkpoint asks for a checkpoint at the end of this step, keeping the newest keep
+	// (0 keeps all).
+	Checkpoint(keep int)
+}
+
+// Stateful is implemented by a backend's per-run state that a checkpoint can hold: it
+// writes its files into a checkpoint directory and restores itself from one.
+type Stateful interface {
+	SaveState(dir string) error
+	LoadState(dir string) error
 }
 
 // Session is what the engine hands a stage each time it runs.
@@ -97,6 +119,47 @@ func (s *Session) Report(r Report)            { s.Ctl.Report(r) }
 func (s *Session) ReportEval(valLoss float64) { s.Ctl.ReportEval(valLoss) }
 func (s *Session) Stop(st Stop)               { s.Ctl.Stop(st) }
 func (s *Session) Note(key string, v any)     { s.Ctl.Note(key, v) }
+func (s *Session) Checkpoint(keep int)        { s.Ctl.Checkpoint(keep) }
 func (s *Session) RunKind(ctx context.Context, kind *Kind) error {
 	return s.Ctl.RunKind(ctx, kind)
+}
+
+// OutputPath resolves rel, a path a stage writes to, inside the run directory. A path that
+// escapes it (absolute, "..", or through a symbolic link) is an error.
+func (s *Session) OutputPath(rel string) (string, error) {
+	if err := CheckOutputPath(rel); err != nil {
+		return "", err
+	}
+	p := filepath.Join(s.RunDir, rel)
+	root, err := filepath.EvalSymlinks(s.RunDir)
+	if err != nil {
+		return "", err
+	}
+	// The deepest existing ancestor decides where the path really leads.
+	existing := p
+	for {
+		if _, err := os.Lstat(existing); err == nil {
+			break
+		}
+		existing = filepath.Dir(existing)
+	}
+	real, err := filepath.EvalSymlinks(existing)
+	if err != nil {
+		return "", err
+	}
+	if r, err := filepath.Rel(root, real); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("%s leads outside the run directory (to %s)", rel, real)
+	}
+	return p, nil
+}
+
+// CheckOutputPath rejects an output path that is absolute or climbs out of the run directory.
+func CheckOutputPath(rel string) error {
+	if filepath.IsAbs(rel) || strings.HasPrefix(rel, "~") {
+		return fmt.Errorf("%q is absolute: outputs are written inside the run directory, give a relative path", rel)
+	}
+	if c := filepath.Clean(rel); c == ".." || strings.HasPrefix(c, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("%q climbs out of the run directory: outputs are written inside it", rel)
+	}
+	return nil
 }

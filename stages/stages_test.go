@@ -32,7 +32,7 @@ func TestParseBytes(t *testing.T) {
 
 // Every kind's spec is well formed: defaults parse and lie within their ranges and enums.
 func TestRegistrySpecs(t *testing.T) {
-	want := []string{"attach-lora", "clear-cache", "data", "eval", "guard", "load-4bit", "log", "reload-selective", "save-adapter", "step"}
+	want := []string{"attach-lora", "checkpoint", "clear-cache", "data", "eval", "guard", "load-4bit", "log", "reload-selective", "save-adapter", "step"}
 	if diff := cmp.Diff(want, KindNames()); diff != "" {
 		t.Fatalf("kinds (-want +got):\n%s", diff)
 	}
@@ -118,6 +118,7 @@ type fakeCtl struct {
 }
 
 func (c *fakeCtl) Report(Report)        {}
+func (c *fakeCtl) Checkpoint(int)       {}
 func (c *fakeCtl) ReportEval(float64)   {}
 func (c *fakeCtl) Stop(s Stop)          { c.stop = &s }
 func (c *fakeCtl) Note(k string, v any) { c.notes[k] = v }

@@ -9,6 +9,7 @@ type StepConfig struct {
 	WeightDecay    float64 `yaml:"weight_decay" default:"0.01" min:"0" max:"1" doc:"decoupled weight decay (adamw)"`
 	Accumulation   int     `yaml:"accumulation" default:"1" min:"1" max:"1024" doc:"micro-batches whose gradients are summed per optimizer step"`
 	GradCheckpoint bool    `yaml:"grad_checkpoint" default:"true" doc:"recompute block activations in the backward pass instead of keeping them"`
+	OnNonFinite    string  `yaml:"on_nonfinite" default:"stop" enum:"stop,skip" resume:"safe" doc:"a step whose loss or gradient is NaN or infinite is never applied; stop ends the run (exit 5) naming the step and its rows, skip drops the batch and counts it in metrics"`
 	MaxGradNorm    float64 `yaml:"max_grad_norm" default:"0" min:"0" doc:"clip gradients to this global norm; 0 turns clipping off"`
 }
 

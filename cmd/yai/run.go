@@ -9,24 +9,38 @@ import (
 	"github.com/yai-dev/yai/mlxrun"
 	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/runtime"
+	"github.com/yai-dev/yai/stages"
 	"golang.org/x/term"
 )
 
 func init() {
-	register(command{name: "run", summary: "run a recipe: train, writing a new run directory", run: runRun})
+	register(command{name: "run", summary: "run a recipe, or resume a run: train, writing a new run directory", run: runRun})
 }
 
 const runUsage = `
 Usage: yai run [--set path=value]... [--runs-dir DIR] [--log-json] [--verbose] recipe.yaml
+       yai run --resume RUN_DIR [--force] [--set path=value]... [recipe.yaml]
 
 Validates the recipe, then runs it: setup stages in dependency order, the step loop firing
 before-step, step, after-step (and on-eval), then teardown. Every run writes a new directory
 under --runs-dir holding the resolved recipe and its sha256, metrics.jsonl (one line per step),
-run.log and the adapters. Ctrl-C stops at the next step boundary, runs teardown (saving
-adapters) and exits 130.
+run.log, result.json, the adapters and the checkpoints a checkpoint stage asks for.
+
+--resume continues RUN_DIR from its newest complete checkpoint into a new run directory that
+names its parent: steps, metrics and the learning-rate schedule go on where they stopped, and
+the result is bit for bit the one of a run that never stopped. The recipe is the checkpoint's
+own unless one is given; --set applies on top (--set steps=N extends a finished run). Changes
+that cannot alter the steps already done (memory limits, steps, triggers and settings of
+clear-cache, reload-selective, guard, log, eval, checkpoint, save-adapter) are printed and
+allowed; any other is refused with the diff, unless --force.
+
+SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the run at the next step boundary: a checkpoint is
+written, teardown saves the adapters, and yai exits 128 + the signal's number. A second
+signal quits at once.
 
 Exit status: 0 done, 1 invalid recipe or failed stage, 2 usage error, 3 a guard saved and
-stopped the run, 4 a guard aborted it, 130 interrupted.`
+stopped the run, 4 a guard aborted it, 5 a step's loss or gradient was not finite (the step
+was not applied), 129 SIGHUP, 130 SIGINT, 143 SIGTERM.`
 
 func runRun(args []string) int {
 	fs := newFlagSet("run", runUsage)
@@ -35,28 +49,50 @@ func runRun(args []string) int {
 	runsDir := fs.String("runs-dir", "runs", "parent directory of run directories")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
 	verbose := fs.Bool("verbose", false, "log debug lines too")
+	resumeDir := fs.String("resume", "", "continue this run directory from its newest checkpoint")
+	force := fs.Bool("force", false, "with --resume: accept recipe changes that alter the math already done")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 {
-		return usageError(fs, "want exactly one recipe file, got %d arguments", len(pos))
-	}
 	env := mlxrun.Environment()
-	plan, diags := recipe.Validate(pos[0], sets, recipe.ValidateOptions{Env: env})
-	fmt.Fprint(os.Stderr, diags.Format())
-	if plan == nil {
-		return 1
+	var plan *recipe.Plan
+	var resume *runtime.Resume
+	switch {
+	case *resumeDir != "":
+		if len(pos) > 1 {
+			return usageError(fs, "want at most one recipe file with --resume, got %d arguments", len(pos))
+		}
+		var err error
+		if resume, err = runtime.OpenResume(*resumeDir); err != nil {
+			fmt.Fprintln(os.Stderr, "yai run:", err)
+			return 1
+		}
+		defer resume.Close()
+		if plan, code = resumePlan(resume, pos, sets, *force, env); plan == nil {
+			return code
+		}
+	case *force:
+		return usageError(fs, "--force only applies with --resume")
+	case len(pos) != 1:
+		return usageError(fs, "want exactly one recipe file, got %d arguments", len(pos))
+	default:
+		var diags recipe.Diagnostics
+		plan, diags = recipe.Validate(pos[0], sets, recipe.ValidateOptions{Env: env})
+		fmt.Fprint(os.Stderr, diags.Format())
+		if plan == nil {
+			return 1
+		}
 	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
 	}
 	console := runtime.NewConsole(os.Stderr, term.IsTerminal(int(os.Stderr.Fd())))
-	ctx, stop := runtime.WithInterrupt(context.Background(), console)
+	ctx, stop := runtime.WithSignals(context.Background(), console)
 	defer stop()
 	res, err := runtime.Run(ctx, plan, runtime.RunOptions{
-		RunsDir: *runsDir, Memory: mlxrun.MLXMemory{}, Env: env,
+		RunsDir: *runsDir, Memory: mlxrun.MLXMemory{}, Env: env, Resume: resume,
 		Console: console, LogJSON: *logJSON, Level: level,
 	})
 	if err != nil {
@@ -66,4 +102,48 @@ func runRun(args []string) int {
 		fmt.Fprintln(os.Stderr, "run directory:", res.RunDir)
 	}
 	return res.ExitCode
+}
+
+// resumePlan validates the recipe a resume runs with (the checkpoint's, or the one given)
+// and checks what changed since the checkpoint. It returns nil and an exit code when the
+// resume must not go on.
+func resumePlan(resume *runtime.Resume, pos, sets []string, force bool, env *stages.Environment) (*recipe.Plan, int) {
+	ckptFile, ckptSrc, dir, err := resume.Recipe()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "yai run:", err)
+		return nil, 1
+	}
+	old, diags := recipe.Load(ckptFile, ckptSrc, nil)
+	if old == nil || diags.HasErrors() {
+		fmt.Fprint(os.Stderr, diags.Format())
+		return nil, 1
+	}
+	old.Dir = dir
+	opts := recipe.ValidateOptions{Env: env}
+	var plan *recipe.Plan
+	if len(pos) == 1 {
+		plan, diags = recipe.Validate(pos[0], sets, opts)
+	} else {
+		opts.Dir = dir
+		plan, diags = recipe.ValidateSource(ckptFile, ckptSrc, sets, opts)
+	}
+	fmt.Fprint(os.Stderr, diags.Format())
+	if plan == nil {
+		return nil, 1
+	}
+	changes := recipe.Drift(old, plan.Recipe)
+	drift := recipe.DriftDiagnostics(plan.Recipe, changes, force)
+	fmt.Fprint(os.Stderr, drift.Format())
+	if drift.HasErrors() {
+		return nil, 1
+	}
+	for _, c := range changes {
+		if c.Safe {
+			fmt.Fprintln(os.Stderr, "resume: allowed change:", c)
+		} else {
+			resume.Forced = append(resume.Forced, c.String())
+		}
+	}
+	fmt.Fprintf(os.Stderr, "resuming %s from step %d (%s)\n", resume.Parent, resume.Step(), resume.Checkpoint)
+	return plan, 0
 }

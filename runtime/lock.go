@@ -1,0 +1,51 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// lockFile is the file in a run directory that its one writer holds locked.
+const lockFile = ".lock"
+
+// RunLock is a held lock on a run directory.
+type RunLock struct{ f *os.File }
+
+// LockRunDir takes the run directory's lock, so that one process at a time writes to it or
+// resumes from it. The lock is the kernel's (flock): it goes with the process, even killed.
+func LockRunDir(dir string) (*RunLock, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock run directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(f.Name())
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			who := "another yai process"
+			if pid := strings.TrimSpace(string(holder)); pid != "" {
+				who += " (pid " + pid + ")"
+			}
+			return nil, fmt.Errorf("run directory %s is in use by %s; wait for it to end", dir, who)
+		}
+		return nil, fmt.Errorf("lock run directory %s: %w", dir, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return &RunLock{f: f}, nil
+}
+
+// Unlock releases the lock.
+func (l *RunLock) Unlock() {
+	if l != nil && l.f != nil {
+		syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+		l.f.Close()
+		l.f = nil
+	}
+}
