@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"unsafe"
 )
 
@@ -91,11 +92,18 @@ func SaveSafetensors(path string, tensors map[string]*Array, metadata map[string
 		if len(ckv) > 0 {
 			mp = &ckv[0]
 		}
-		if rc := C.yai_save_safetensors(ctmp, np, v.h, mp, C.int(len(metaKeys))); rc != C.YAI_OK {
+		var errNo C.int
+		if rc := C.yai_save_safetensors(ctmp, np, v.h, mp, C.int(len(metaKeys)), &errNo); rc != C.YAI_OK {
+			if errNo != 0 { // the system's reason: no space left, read-only file system, …
+				return &os.PathError{Op: "write", Path: path, Err: syscall.Errno(errNo)}
+			}
 			return fmt.Errorf("save %s: %s", path, C.GoString(C.yai_last_error()))
 		}
 		return nil
 	})
+	if err == nil {
+		err = syncFile(tmpName) // on the disk before the rename makes it visible
+	}
 	if err != nil {
 		os.Remove(tmpName)
 		return err
@@ -108,6 +116,19 @@ func SaveSafetensors(path string, tensors map[string]*Array, metadata map[string
 	if err := os.Rename(tmpName, path); err != nil {
 		os.Remove(tmpName)
 		return err
+	}
+	return syncFile(filepath.Dir(path))
+}
+
+// syncFile fsyncs a file or directory.
+func syncFile(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return &os.PathError{Op: "sync", Path: p, Err: err}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@
 #include "shim.h"
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -527,13 +528,21 @@ int yai_load_safetensors(const char* path, yai_vec* arrays, char** names, size_t
   })
 }
 
-int yai_save_safetensors(const char* path, const char* const* names, yai_vec arrays, const char* const* meta_kv, int nmeta) {
+int yai_save_safetensors(const char* path, const char* const* names, yai_vec arrays, const char* const* meta_kv, int nmeta, int* err_no) {
+  // MLX reports a failed write without the reason; errno still holds it (ENOSPC, EROFS…).
+  errno = 0;
+  *err_no = 0;
   GUARD({
     std::unordered_map<std::string, mx::array> tensors;
     for (size_t i = 0; i < arrays->v.size(); i++) tensors.insert({names[i], arrays->v[i]});
     std::unordered_map<std::string, std::string> metadata;
     for (int i = 0; i < nmeta; i++) metadata[meta_kv[2 * i]] = meta_kv[2 * i + 1];
-    mx::save_safetensors(std::string(path), tensors, metadata);
+    try {
+      mx::save_safetensors(std::string(path), tensors, metadata);
+    } catch (...) {
+      *err_no = errno;
+      throw;
+    }
   })
 }
 

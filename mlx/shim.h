@@ -113,7 +113,7 @@ int yai_set_wired_limit(size_t limit, size_t* prev);
 // names and meta come back as malloc'd runs of NUL-terminated strings: one name per array, and
 // key, value pairs for metadata. The caller frees them.
 int yai_load_safetensors(const char* path, yai_vec* arrays, char** names, size_t* names_len, char** meta, size_t* meta_len, int* nmeta);
-int yai_save_safetensors(const char* path, const char* const* names, yai_vec arrays, const char* const* meta_kv, int nmeta);
+int yai_save_safetensors(const char* path, const char* const* names, yai_vec arrays, const char* const* meta_kv, int nmeta, int* err_no);
 
 // Devices and streams.
 int yai_default_device(int* type, int* index);

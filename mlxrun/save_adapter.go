@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/yai-dev/yai/internal/ioerr"
 	"github.com/yai-dev/yai/stages"
 )
 
@@ -20,7 +21,7 @@ func buildSaveAdapter(c *stages.SaveAdapterConfig, r *Training) (stages.Stage, e
 			return err
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
+			return ioerr.Writing("adapters", dir, err)
 		}
 		withState := c.Optimizer || (s.Stopping != nil && s.Stopping.Checkpoint)
 		if withState {
@@ -29,7 +30,7 @@ func buildSaveAdapter(c *stages.SaveAdapterConfig, r *Training) (stages.Stage, e
 			err = t.SaveAdapters(dir)
 		}
 		if err != nil {
-			return err
+			return ioerr.Writing("adapters", dir, err)
 		}
 		s.Log.Info("adapters saved", "dir", dir, "optimizer_state", withState, "step", s.Env.Step)
 		return nil

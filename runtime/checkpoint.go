@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/yai-dev/yai/internal/atomicfile"
+	"github.com/yai-dev/yai/internal/ioerr"
 	"github.com/yai-dev/yai/stages"
 )
 
@@ -31,7 +32,7 @@ const (
 type engineState struct {
 	Step    int64   `json:"step"` // the last step whose update ran (or was skipped)
 	Tokens  int64   `json:"tokens"`
-	Loss    float64 `json:"loss"`
+	Loss    Loss    `json:"loss"`
 	ValLoss float64 `json:"val_loss"`
 	Elapsed float64 `json:"elapsed"`
 	Skipped int64   `json:"skipped_nonfinite"`
@@ -55,7 +56,7 @@ func (e *engine) checkpoint(keep int) error {
 	if !ok {
 		return errors.New("checkpoint: this build's backend cannot save its state")
 	}
-	st := engineState{Step: e.completed, Tokens: e.env.Tokens, Loss: e.env.Loss, ValLoss: e.env.ValLoss,
+	st := engineState{Step: e.completed, Tokens: e.env.Tokens, Loss: Loss(e.env.Loss), ValLoss: e.env.ValLoss,
 		Elapsed: e.env.Elapsed, Skipped: e.skipped, LastActive: e.lastActive, Deltas: e.deltas,
 		RecipeDir: absDir(e.plan.Recipe.Dir), Reason: "checkpoint stage"}
 	if e.stop != nil {
@@ -93,7 +94,7 @@ func (e *engine) checkpoint(keep int) error {
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("checkpoint at step %d: %w", st.Step, err)
+		return ioerr.Writing(fmt.Sprintf("the checkpoint of step %d", st.Step), final, err)
 	}
 	e.log.Info("checkpoint written", "step", st.Step, "dir", final)
 	control{e}.Note("checkpoint", filepath.Base(final))
@@ -274,7 +275,7 @@ func (e *engine) restore(ctx context.Context) (int64, error) {
 	}
 	st := e.resume.state
 	e.env.Step, e.completed = st.Step, st.Step
-	e.env.Tokens, e.env.Loss, e.env.ValLoss = st.Tokens, st.Loss, st.ValLoss
+	e.env.Tokens, e.env.Loss, e.env.ValLoss = st.Tokens, float64(st.Loss), st.ValLoss
 	e.skipped, e.elapsed0, e.start = st.Skipped, st.Elapsed, e.opts.Now()
 	e.lastActive, e.deltas = st.LastActive, slices.Clone(st.Deltas)
 	if len(e.deltas) > 0 {

@@ -18,7 +18,7 @@ import (
 func lossesOf(ms []Metrics) []float64 {
 	var out []float64
 	for _, m := range ms {
-		out = append(out, m.Loss)
+		out = append(out, float64(m.Loss))
 	}
 	return out
 }

@@ -358,7 +358,7 @@ func (e *engine) endStep() {
 	e.env.Tokens += r.Tokens
 	e.sample()
 	m := Metrics{
-		Step: e.env.Step, Loss: e.env.Loss, Tokens: r.Tokens, LR: r.LR, ValLoss: e.valLoss,
+		Step: e.env.Step, Loss: Loss(e.env.Loss), Tokens: r.Tokens, LR: r.LR, ValLoss: e.valLoss,
 		Elapsed: e.env.Elapsed, MLXActive: e.env.MLX.Active, MLXPeak: e.env.MLX.Peak,
 		MLXCache: e.env.MLX.Cache, MLXArrays: e.env.MLX.Arrays, RSS: e.env.RSS,
 		Limit: e.env.Limit, Growth: e.env.Growth, Fired: e.fired, Notes: e.notes,

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 
 	"github.com/sourcegraph/conc"
@@ -13,7 +14,7 @@ import (
 // Metrics is one line of metrics.jsonl: everything known about one step.
 type Metrics struct {
 	Step      int64          `json:"step"`
-	Loss      float64        `json:"loss"`
+	Loss      Loss           `json:"loss"`
 	ValLoss   *float64       `json:"val_loss,omitempty"`
 	Tokens    int64          `json:"tokens"`
 	TokPerSec float64        `json:"tok_s"`
@@ -126,4 +127,23 @@ func ReadMetrics(path string) ([]Metrics, error) {
 		line = line[i+1:]
 	}
 	return out, nil
+}
+
+// Loss is a step's loss; a non-finite one (a step that was not applied) is written as null,
+// which JSON can hold, and read back as NaN.
+type Loss float64
+
+func (l Loss) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(l)) || math.IsInf(float64(l), 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(l))
+}
+
+func (l *Loss) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*l = Loss(math.NaN())
+		return nil
+	}
+	return json.Unmarshal(b, (*float64)(l))
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -299,3 +301,18 @@ func TestKindHooks(t *testing.T) {
 type counts map[*Kind]int
 
 func (c counts) Count(k *Kind) int { return c[k] }
+
+// OutputPath keeps a stage's outputs inside the run directory, through symbolic links too.
+func TestOutputPath(t *testing.T) {
+	run, outside := t.TempDir(), t.TempDir()
+	os.Symlink(outside, filepath.Join(run, "link"))
+	s := &Session{RunDir: run}
+	if p, err := s.OutputPath("adapters/final"); err != nil || p != filepath.Join(run, "adapters", "final") {
+		t.Errorf("adapters/final: %q, %v", p, err)
+	}
+	for _, bad := range []string{"../x", "/abs", "a/../../x", "link/adapters", "link"} {
+		if _, err := s.OutputPath(bad); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}

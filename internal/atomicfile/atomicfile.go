@@ -14,7 +14,20 @@ func Write(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	defer os.Remove(tmp) // no-op after a successful rename
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // WriteNew writes data to path and fails if path exists: a user's file is never overwritten.
@@ -25,7 +38,10 @@ func WriteNew(path string, data []byte, perm os.FileMode) error {
 	}
 	defer os.Remove(tmp)
 	// Linking the finished file into place fails if the target exists.
-	return os.Link(tmp, path)
+	if err := os.Link(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
 }
 
 // writeTemp writes data, synced and with perm, to a new temporary file beside path.
