@@ -47,6 +47,9 @@ type engineState struct {
 	Reason    string `json:"reason"`
 }
 
+// errNotStateful: the backend keeps no state a checkpoint could hold (a build without one).
+var errNotStateful = errors.New("checkpoint: this build's backend cannot save its state")
+
 func checkpointName(step int64) string { return fmt.Sprintf("step-%08d", step) }
 
 // checkpoint writes the run as it stands into checkpoints/, keeping the newest keep (all
@@ -54,7 +57,7 @@ func checkpointName(step int64) string { return fmt.Sprintf("step-%08d", step) }
 func (e *engine) checkpoint(keep int) error {
 	state, ok := e.builder.State().(stages.Stateful)
 	if !ok {
-		return errors.New("checkpoint: this build's backend cannot save its state")
+		return errNotStateful
 	}
 	st := engineState{Step: e.completed, Tokens: e.env.Tokens, Loss: Loss(e.env.Loss), ValLoss: e.env.ValLoss,
 		Elapsed: e.env.Elapsed, Skipped: e.skipped, LastActive: e.lastActive, Deltas: e.deltas,

@@ -235,6 +235,12 @@ func (e *engine) loop(ctx context.Context, res *Result) error {
 	if err == nil && e.stop == nil && ctx.Err() != nil {
 		e.stop = stopFor(ctx) // a signal during the last step still checkpoints
 	}
+	if err == nil && e.stop == nil && res.Steps > 0 {
+		// A finished run ends with a checkpoint, so `--resume --set steps=N` can extend it.
+		if cerr := e.checkpoint(e.ckptKeep); cerr != nil && !errors.Is(cerr, errNotStateful) {
+			err, res.ExitCode, res.Reason = cerr, 1, cerr.Error()
+		}
+	}
 
 	switch {
 	case err != nil:
@@ -245,7 +251,10 @@ func (e *engine) loop(ctx context.Context, res *Result) error {
 		e.log.Warn("run stopping", "reason", e.stop.Reason, "step", res.Steps, "exit_code", e.stop.Code)
 	}
 	if err == nil && e.stop != nil && e.stop.Checkpoint {
-		if cerr := e.checkpoint(-1); cerr != nil {
+		switch cerr := e.checkpoint(e.ckptKeep); {
+		case errors.Is(cerr, errNotStateful):
+			e.log.Warn("no checkpoint at the stop: this build's backend cannot save its state")
+		case cerr != nil:
 			e.log.Error("checkpoint at stop failed", "err", cerr)
 			err, res.ExitCode = cerr, 1
 		}
