@@ -57,3 +57,27 @@ func (b Batch) arrays() (tokens, lengths *mlx.Array) {
 	}
 	return mlx.FromSlice(padded, b.Rows, width), mlx.FromSlice(ol, b.Rows, 2)
 }
+
+// Parts splits the batch's rows into k consecutive parts of nearly equal size, each cut to
+// the width its own longest row needs: what a split step computes part by part.
+func (b Batch) Parts(k int) []Batch {
+	k = max(1, min(k, b.Rows))
+	out := make([]Batch, 0, k)
+	for p := range k {
+		lo, hi := p*b.Rows/k, (p+1)*b.Rows/k
+		longest := 0
+		for _, n := range b.Lengths[lo:hi] {
+			longest = max(longest, n)
+		}
+		cols := min(b.Cols, max(2, longest+1))
+		part := Batch{Rows: hi - lo, Cols: cols, Tokens: make([]int32, (hi-lo)*cols), Lengths: b.Lengths[lo:hi]}
+		if b.Offsets != nil {
+			part.Offsets = b.Offsets[lo:hi]
+		}
+		for r := lo; r < hi; r++ {
+			copy(part.Tokens[(r-lo)*cols:(r-lo+1)*cols], b.Tokens[r*b.Cols:r*b.Cols+cols])
+		}
+		out = append(out, part)
+	}
+	return out
+}

@@ -42,6 +42,15 @@ type Options struct {
 	Seed uint64
 }
 
+// Schedule is how a step is computed, never what it computes. MicroBatches splits each batch
+// into that many parts whose token-weighted gradients add up to the whole batch's gradient,
+// so the update is the same with a fraction of the activation memory (with dropout the masks
+// are drawn per part). GradCheckpoint recomputes the adapted blocks in the backward pass.
+type Schedule struct {
+	MicroBatches   int
+	GradCheckpoint bool
+}
+
 // StepResult reports one training step.
 type StepResult struct {
 	Loss    float64 // mean loss over the batch's counted tokens
@@ -69,6 +78,9 @@ type Trainer struct {
 	key     *mlx.Array   // dropout PRNG key
 	steps   int          // steps run
 	updates int          // optimizer updates applied (mlx's optimizer step)
+
+	sched  Schedule
+	traces map[string]bool // compiled function and input shapes seen: MLX keeps a trace each
 
 	firstBlock  int
 	blockLayers map[int][]int // adapted block → indices into adapters.Layers
@@ -111,6 +123,8 @@ func NewTrainerWithAdapters(m *model.Model, a *lora.Adapters, optCfg optim.Confi
 		blockLayers: map[int][]int{},
 		checkpoints: map[int]*mlx.Closure{},
 		compiled:    map[string]*mlx.Closure{},
+		sched:       Schedule{MicroBatches: 1, GradCheckpoint: opts.GradCheckpoint},
+		traces:      map[string]bool{},
 	}
 	for i, name := range a.Names {
 		var block int
@@ -130,6 +144,19 @@ func NewTrainerWithAdapters(m *model.Model, a *lora.Adapters, optCfg optim.Confi
 	}
 	return t, nil
 }
+
+// SetSchedule changes how the following steps are computed; their results stay the same.
+func (t *Trainer) SetSchedule(s Schedule) {
+	s.MicroBatches = max(1, s.MicroBatches)
+	t.sched = s
+}
+
+// Schedule is how steps are computed now.
+func (t *Trainer) Schedule() Schedule { return t.sched }
+
+// Traces is the number of distinct compiled traces the steps have needed: one per compiled
+// function and input shape, each of which MLX keeps.
+func (t *Trainer) Traces() int { return len(t.traces) }
 
 // Adapters are the adapters being trained.
 func (t *Trainer) Adapters() *lora.Adapters { return t.adapters }
@@ -202,22 +229,39 @@ func (t *Trainer) closure(kind string) func(in []*mlx.Array) []*mlx.Array {
 		fn = t.stepFunc(false)
 	case "eval":
 		fn = t.evalFunc
+	case "micro":
+		fn = t.microFunc
+	case "finish-update":
+		fn = t.finishFunc(true)
+	case "finish-accumulate":
+		fn = t.finishFunc(false)
+	}
+	key := kind
+	if t.sched.GradCheckpoint && kind != "eval" {
+		key += "+checkpoint" // traced with the other schedule, so compiled apart
+	}
+	countTrace := func(in []*mlx.Array) {
+		sig := key
+		for _, a := range in {
+			sig += fmt.Sprint(a.Shape())
+		}
+		t.traces[sig] = true
 	}
 	if t.opts.Eager {
-		return fn
+		return func(in []*mlx.Array) []*mlx.Array { countTrace(in); return fn(in) }
 	}
 	if t.baseChanged() {
 		t.freeCompiled()
 	}
-	c, ok := t.compiled[kind]
+	c, ok := t.compiled[key]
 	if !ok {
 		c = mlx.Compile(fn, false)
-		t.compiled[kind] = c
+		t.compiled[key] = c
 		if t.compiledFor == nil {
 			t.compiledFor = t.model.Parameters()
 		}
 	}
-	return func(in []*mlx.Array) []*mlx.Array { return c.Call(in...) }
+	return func(in []*mlx.Array) []*mlx.Array { countTrace(in); return c.Call(in...) }
 }
 
 // layout is where each input sits in the step function's argument list.
@@ -251,63 +295,127 @@ func (t *Trainer) layout(update bool) layout {
 }
 
 // stepFunc is one training step as a function of explicit inputs (see layout). With update
-// it returns new params, new state, loss and token count; without, loss, token count and
-// the gradient sum to carry into the next step.
+// it returns new params, new state, loss, token count and whether the step was finite;
+// without, loss, token count, finiteness and the gradient sum to carry into the next step.
 func (t *Trainer) stepFunc(update bool) mlx.Func {
 	return func(in []*mlx.Array) []*mlx.Array {
 		l := t.layout(update)
-		params := in[l.params[0]:l.params[1]]
-		tokens, lengths := in[l.tokens], in[l.lengths]
+		var key *mlx.Array
 		if l.key >= 0 {
-			t.setDropout(in[l.key])
-			defer t.adapters.SetDropoutKeys(nil)
+			key = in[l.key]
 		}
-		inputs, targets := splitTokens(tokens)
-		h := t.frozen(inputs)
-		np := len(params)
-		argnums := make([]int, np)
-		for i := range argnums {
-			argnums[i] = i
-		}
-		vg := mlx.ValueAndGrad(t.lossFunc, argnums...)
-		args := append(slices.Clone(params), h, targets, lengths)
-		values, grads := vg(args)
-		loss, ntoks := values[0], values[1]
-		finite := allFinite(append([]*mlx.Array{loss}, grads...))
-		if l.accum[1] > l.accum[0] {
-			prev := in[l.accum[0]:l.accum[1]]
-			for i := range grads {
-				// A non-finite micro-batch adds nothing to the running sum.
-				grads[i] = mlx.Where(finite, mlx.Add(grads[i], prev[i]), prev[i])
-			}
-		} else if !update {
-			for i := range grads {
-				grads[i] = mlx.Where(finite, grads[i], mlx.Zeros(grads[i].Shape(), grads[i].Dtype()))
-			}
-		}
-		if !update {
-			return append([]*mlx.Array{loss, ntoks, finite}, grads...)
-		}
-		if n := t.opts.GradAccumulation; n > 1 {
-			for i := range grads {
-				grads[i] = mlx.DivScalar(grads[i], float64(n))
-			}
-		}
-		if c := t.opt.Config().MaxGradNorm; c > 0 {
-			grads, _ = optim.ClipGradNorm(grads, c)
-		}
-		state := in[l.state[0]:l.state[1]]
-		newParams, newState := t.opt.Apply(params, grads, state, in[l.lr], in[l.step])
-		// A non-finite step is never applied: parameters and state keep their values.
-		for i := range newParams {
-			newParams[i] = mlx.Where(finite, newParams[i], params[i])
-		}
-		for i := range newState {
-			newState[i] = mlx.Where(finite, newState[i], state[i])
-		}
-		out := append(newParams, newState...)
-		return append(out, loss, ntoks, finite)
+		loss, ntoks, grads := t.gradients(in[l.params[0]:l.params[1]], key, in[l.tokens], in[l.lengths])
+		return t.finish(update, l, in, loss, ntoks, grads)
 	}
+}
+
+// gradients is the loss of one batch, its token count and the loss's gradients with respect
+// to params.
+func (t *Trainer) gradients(params []*mlx.Array, key, tokens, lengths *mlx.Array) (loss, ntoks *mlx.Array, grads []*mlx.Array) {
+	if key != nil {
+		t.setDropout(key)
+		defer t.adapters.SetDropoutKeys(nil)
+	}
+	inputs, targets := splitTokens(tokens)
+	h := t.frozen(inputs)
+	argnums := make([]int, len(params))
+	for i := range argnums {
+		argnums[i] = i
+	}
+	vg := mlx.ValueAndGrad(t.lossFunc, argnums...)
+	values, grads := vg(append(slices.Clone(params), h, targets, lengths))
+	return values[0], values[1], grads
+}
+
+// finish turns a batch's loss and gradients into the step's outputs: a non-finite step adds
+// nothing and changes nothing; otherwise the gradients join the accumulation and, with
+// update, the optimizer applies them.
+func (t *Trainer) finish(update bool, l layout, in []*mlx.Array, loss, ntoks *mlx.Array, grads []*mlx.Array) []*mlx.Array {
+	params := in[l.params[0]:l.params[1]]
+	finite := allFinite(append([]*mlx.Array{loss}, grads...))
+	if l.accum[1] > l.accum[0] {
+		prev := in[l.accum[0]:l.accum[1]]
+		for i := range grads {
+			// A non-finite micro-batch adds nothing to the running sum.
+			grads[i] = mlx.Where(finite, mlx.Add(grads[i], prev[i]), prev[i])
+		}
+	} else if !update {
+		for i := range grads {
+			grads[i] = mlx.Where(finite, grads[i], mlx.Zeros(grads[i].Shape(), grads[i].Dtype()))
+		}
+	}
+	if !update {
+		return append([]*mlx.Array{loss, ntoks, finite}, grads...)
+	}
+	if n := t.opts.GradAccumulation; n > 1 {
+		for i := range grads {
+			grads[i] = mlx.DivScalar(grads[i], float64(n))
+		}
+	}
+	if c := t.opt.Config().MaxGradNorm; c > 0 {
+		grads, _ = optim.ClipGradNorm(grads, c)
+	}
+	state := in[l.state[0]:l.state[1]]
+	newParams, newState := t.opt.Apply(params, grads, state, in[l.lr], in[l.step])
+	// A non-finite step is never applied: parameters and state keep their values.
+	for i := range newParams {
+		newParams[i] = mlx.Where(finite, newParams[i], params[i])
+	}
+	for i := range newState {
+		newState[i] = mlx.Where(finite, newState[i], state[i])
+	}
+	out := append(newParams, newState...)
+	return append(out, loss, ntoks, finite)
+}
+
+// microFunc is one part of a split batch: [params…, key?, tokens, lengths] →
+// [loss × tokens, tokens, gradients of loss × tokens…]. Summed over the parts and divided by
+// the total token count, these are exactly the whole batch's loss and gradients.
+func (t *Trainer) microFunc(in []*mlx.Array) []*mlx.Array {
+	np := 2 * len(t.adapters.Layers)
+	var key *mlx.Array
+	rest := in[np:]
+	if len(rest) == 3 {
+		key, rest = rest[0], rest[1:]
+	}
+	loss, ntoks, grads := t.gradients(in[:np], key, rest[0], rest[1])
+	n := mlx.AsType(ntoks, loss.Dtype())
+	out := []*mlx.Array{mlx.Multiply(loss, n), ntoks}
+	for _, g := range grads {
+		out = append(out, mlx.Multiply(g, mlx.AsType(n, g.Dtype())))
+	}
+	return out
+}
+
+// finishFunc completes a split step: its inputs are the step layout's params, state,
+// accumulation, learning rate and step count, then the summed parts [loss sum, tokens,
+// gradient sums…]; its outputs are stepFunc's.
+func (t *Trainer) finishFunc(update bool) mlx.Func {
+	return func(in []*mlx.Array) []*mlx.Array {
+		l := t.finishLayout(update)
+		sums := in[l.tokens:]
+		n := sums[1]
+		loss := mlx.Divide(sums[0], mlx.AsType(n, sums[0].Dtype()))
+		grads := make([]*mlx.Array, len(sums)-2)
+		for i, g := range sums[2:] {
+			grads[i] = mlx.Divide(g, mlx.AsType(n, g.Dtype()))
+		}
+		return t.finish(update, l, in, loss, n, grads)
+	}
+}
+
+// finishLayout is the step layout without key and batch; the sums start at tokens.
+func (t *Trainer) finishLayout(update bool) layout {
+	l := t.layout(update)
+	end := l.params[1]
+	for _, s := range [][2]int{l.state, l.accum} {
+		end = max(end, s[1])
+	}
+	for _, i := range []int{l.lr, l.step} {
+		end = max(end, i+1)
+	}
+	l.key, l.tokens, l.lengths = -1, end, -1
+	return l
 }
 
 // evalFunc is the loss without gradients and without dropout: inputs are the params, the
@@ -361,7 +469,7 @@ func (t *Trainer) lossFunc(in []*mlx.Array) []*mlx.Array {
 	owned := false
 	for i := t.firstBlock; i < len(t.model.Layers); i++ {
 		var next *mlx.Array
-		if t.opts.GradCheckpoint {
+		if t.sched.GradCheckpoint {
 			next = t.checkpointed(i, h)
 		} else {
 			next = t.model.Layers[i].Forward(h, mask)
@@ -428,7 +536,6 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 		if update {
 			kind = "update"
 		}
-		fn := t.closure(kind)
 		lr := t.opt.Config().LearningRateAt(t.updates)
 		params := t.adapters.Params()
 		in := slices.Clone(params)
@@ -447,17 +554,24 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 		if update {
 			in = append(in, mlx.Scalar(float64(lr), mlx.Float32), mlx.Scalar(float64(t.updates+1), mlx.Float32))
 		}
+		var key *mlx.Array
 		if t.adapters.HasDropout() {
 			next, sub := mlx.SplitKey(t.key)
 			mlx.Detach(next)
 			t.key.Free()
 			t.key = next
-			in = append(in, sub)
+			key = sub
 		}
-		tokens, lengths := b.arrays()
-		in = append(in, tokens, lengths)
-
-		out := fn(in)
+		var out []*mlx.Array
+		if parts := b.Parts(t.sched.MicroBatches); len(parts) > 1 {
+			out = t.finishClosure(kind)(append(in, t.splitSums(params, key, parts)...))
+		} else {
+			if key != nil {
+				in = append(in, key)
+			}
+			tokens, lengths := b.arrays()
+			out = t.closure(kind)(append(in, tokens, lengths))
+		}
 		np := len(params)
 		var loss, ntoks, finite *mlx.Array
 		if update {
@@ -495,6 +609,45 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 		return StepResult{}, err
 	}
 	return res, nil
+}
+
+func (t *Trainer) finishClosure(kind string) func(in []*mlx.Array) []*mlx.Array {
+	return t.closure("finish-" + kind)
+}
+
+// splitSums runs the parts of a split batch one after the other, each evaluated and freed
+// before the next so that only one part's activations are ever alive, and returns the sums
+// [loss × tokens, tokens, gradients of loss × tokens…] over the parts.
+func (t *Trainer) splitSums(params []*mlx.Array, key *mlx.Array, parts []Batch) []*mlx.Array {
+	var keys []*mlx.Array
+	if key != nil {
+		all := mlx.RandomSplit(key, max(len(parts), 2))
+		for i := range parts {
+			keys = append(keys, mlx.Squeeze(mlx.SliceAxis(all, 0, i, i+1), 0))
+		}
+	}
+	micro := t.closure("micro")
+	var sums []*mlx.Array
+	for i, p := range parts {
+		inner := mlx.NewScope()
+		in := slices.Clone(params)
+		if keys != nil {
+			in = append(in, keys[i])
+		}
+		tokens, lengths := p.arrays()
+		out := micro(append(in, tokens, lengths))
+		if sums != nil {
+			for j := range out {
+				out[j] = mlx.Add(sums[j], out[j])
+			}
+		}
+		mlx.Eval(out...)
+		inner.Keep(out...)
+		inner.Close()
+		mlx.Free(sums...)
+		sums = out
+	}
+	return sums
 }
 
 // Evaluate is mlx-lm's evaluate: the token-weighted mean loss over batches, without
