@@ -16,6 +16,7 @@ func (MLXMemory) Peak() int64   { return int64(mlx.Memory().Peak) }
 func (MLXMemory) Cache() int64  { return int64(mlx.Memory().Cache) }
 func (MLXMemory) Arrays() int64 { return mlx.LiveArrays() }
 func (MLXMemory) ClearCache()   { mlx.ClearCache() }
+func (MLXMemory) ResetPeak()    { mlx.ResetPeakMemory() }
 
 // SetLimits hands the recipe's budget to MLX. What each limit does depends on the backend:
 // on Metal the memory limit makes evaluation wait for memory to free and the wired limit pins

@@ -288,3 +288,31 @@ func TestValidateKindsThisBuildCannotRun(t *testing.T) {
 		t.Errorf("without an environment the recipe should validate:\n%s", ds.Format())
 	}
 }
+
+// A trigger or a guard that reads a figure this platform cannot give is a validation error at
+// the place that reads it, never a figure that silently reads zero.
+func TestUnmeasuredFiguresAreErrors(t *testing.T) {
+	env := stages.NewEnvironment()
+	env.SetUnmeasured("rss", "no process memory figure on this platform")
+	src := base + `  - id: g
+    kind: guard
+    with: {watch: [mlx.active, rss]}
+  - id: c
+    kind: clear-cache
+    when: rss > 1*GB || mlx.peak_run > 2*GB
+`
+	_, ds := ValidateSource("r.yaml", []byte(src), nil, ValidateOptions{SkipModel: true, Env: env})
+	var got []string
+	for _, d := range diagStrings(ds) {
+		if !strings.Contains(d, "cannot run in this build") {
+			got = append(got, d)
+		}
+	}
+	want := []string{
+		`22:32: error: watch: rss cannot be measured here: no process memory figure on this platform`,
+		`25:11: error: trigger reads rss, which cannot be measured here: no process memory figure on this platform`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("diagnostics (-want +got):\n%s", diff)
+	}
+}

@@ -89,11 +89,39 @@ func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnosti
 	return p, l.diags
 }
 
-// checkRunnable reports each stage whose kind this program cannot build.
+// checkRunnable reports each stage whose kind this program cannot build, and each trigger or
+// watched figure that this program cannot read on this platform: it would read as zero.
 func (l *linter) checkRunnable(r *Recipe, env *stages.Environment) {
 	for _, s := range r.Stages {
-		if kind, ok := stages.Get(s.Kind); ok && !env.Runs(kind) {
+		kind, ok := stages.Get(s.Kind)
+		if !ok {
+			continue
+		}
+		if !env.Runs(kind) {
 			l.errorf(valueOf(s.Node, "kind"), "%s", env.Missing(kind))
+		}
+		if s.trigger != nil {
+			for _, name := range figuresUsed(s.trigger) {
+				if why, ok := env.Unmeasured(name); ok {
+					l.errorf(valueOf(s.Node, "when"), "trigger reads %s, which cannot be measured here: %s", name, why)
+				}
+			}
+		}
+		if s.Config == nil {
+			continue
+		}
+		with := valueOf(s.Node, "with")
+		v := reflect.ValueOf(s.Config).Elem()
+		for _, f := range kind.Fields {
+			if !f.Figures {
+				continue
+			}
+			names, _ := v.FieldByIndex(f.Index).Interface().([]string)
+			for i, name := range names {
+				if why, ok := env.Unmeasured(name); ok {
+					l.errorf(nodeOr(locate(r.Doc.Content[0], s.Node, fmt.Sprintf("with.%s.%d", f.Name, i)), with), "%s: %s cannot be measured here: %s", f.Name, name, why)
+				}
+			}
 		}
 	}
 }

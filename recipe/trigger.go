@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 	"github.com/yai-dev/yai/stages"
@@ -110,4 +111,24 @@ func (s *StageDecl) Fires(env *stages.Env) (bool, error) {
 		return false, fmt.Errorf("stage %q: trigger %q: %w", s.ID, s.When, err)
 	}
 	return ok, nil
+}
+
+// figuresUsed lists the trigger names a compiled trigger reads ("mlx.peak", "rss", …).
+func figuresUsed(p *vm.Program) []string {
+	var out []string
+	node := p.Node()
+	ast.Find(node, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.MemberNode:
+			if id, ok := x.Node.(*ast.IdentifierNode); ok {
+				if prop, ok := x.Property.(*ast.StringNode); ok {
+					out = append(out, id.Value+"."+prop.Value)
+				}
+			}
+		case *ast.IdentifierNode:
+			out = append(out, x.Value)
+		}
+		return false
+	})
+	return out
 }

@@ -64,7 +64,7 @@ func TestResumeAfterGuardStopRunsPendingStages(t *testing.T) {
 	src = strings.Replace(src, "  - {id: eval, kind: eval, every: 4}", "  - {id: eval, kind: eval, every: 4, after: [guard]}", 1)
 	trained := int64(0)
 	opts := quietOptions(t, &fakeMemory{}, fakeTraining{trained: &trained}.env())
-	opts.RSS = func() int64 { return map[bool]int64{true: 2 * stages.GB}[trained >= 8] }
+	opts.RSS = func() (int64, bool) { return map[bool]int64{true: 2 * stages.GB}[trained >= 8], true }
 	first, err := Run(context.Background(), plan(t, src), opts)
 	if err != nil || first.ExitCode != stages.ExitCheckpointStop || first.Steps != 8 {
 		t.Fatalf("guarded run: %v, exit %d after %d steps", err, first.ExitCode, first.Steps)
@@ -81,7 +81,7 @@ func TestResumeAfterGuardStopRunsPendingStages(t *testing.T) {
 	env := fakeTraining{trained: new(int64), evals: &evals}.env()
 	opts2 := quietOptions(t, &fakeMemory{}, env)
 	opts2.Resume = r
-	opts2.RSS = func() int64 { return 2 * stages.GB }
+	opts2.RSS = func() (int64, bool) { return 2 * stages.GB, true }
 	second, err := Run(context.Background(), p, opts2)
 	r.Close()
 	if err != nil || second.ExitCode != 0 || second.Steps != 12 {

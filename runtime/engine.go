@@ -26,10 +26,11 @@ type RunOptions struct {
 	Env     *stages.Environment // builds the stages; default: the kinds that need no backend
 	// Resume continues a checkpoint into the new run directory (nil: a fresh run).
 	Resume  *Resume
-	RSS     func() int64 // process RSS; default reads the OS
-	Console *Console     // terminal output; default: stderr, no progress line
-	LogJSON bool         // JSON log lines on the console instead of text
-	Level   slog.Level   // console log level
+	RSS     func() (int64, bool) // process memory; default: the Memory's RSS, else the OS's
+	Swap    func() (int64, bool) // swap in use; default reads the OS
+	Console *Console             // terminal output; default: stderr, no progress line
+	LogJSON bool                 // JSON log lines on the console instead of text
+	Level   slog.Level           // console log level
 	Now     func() time.Time
 }
 
@@ -82,6 +83,8 @@ type engine struct {
 	ckptKeep  int // a checkpoint stage fired this step: keep this many
 	ckptDue   bool
 	elapsed0  float64 // elapsed seconds carried over from a resumed checkpoint
+
+	rssOK, swapOK bool // whether this platform gave the figures
 }
 
 // Run executes a validated plan: setup stages in dependency order, then each step's events, then
@@ -97,9 +100,12 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 	}
 	if opts.RSS == nil {
 		opts.RSS = processRSS
-		if m, ok := opts.Memory.(interface{ RSS() int64 }); ok {
+		if m, ok := opts.Memory.(interface{ RSS() (int64, bool) }); ok {
 			opts.RSS = m.RSS
 		}
+	}
+	if opts.Swap == nil {
+		opts.Swap = systemSwap
 	}
 	if opts.Console == nil {
 		opts.Console = NewConsole(os.Stderr, false)
@@ -279,6 +285,7 @@ func (e *engine) beginStep(step int64) {
 	e.fired, e.notes, e.report, e.valLoss = nil, nil, nil, nil
 	e.ckptDue = false
 	e.prevActive, e.prevDeltas = e.lastActive, slices.Clone(e.deltas)
+	e.opts.Memory.ResetPeak() // mlx.peak is the peak within the step
 	e.sample()
 	// growth: median of recent per-step changes of active memory, robust to one-off spikes
 	if step > 1 {
@@ -303,8 +310,10 @@ func median(xs []float64) float64 {
 
 func (e *engine) sample() {
 	m := e.opts.Memory
-	e.env.MLX = stages.MLX{Active: m.Active(), Peak: m.Peak(), Cache: m.Cache(), Arrays: m.Arrays()}
-	e.env.RSS = e.opts.RSS()
+	e.env.MLX = stages.MLX{Active: m.Active(), Peak: m.Peak(), Cache: m.Cache(), Arrays: m.Arrays(), PeakRun: e.env.MLX.PeakRun}
+	e.env.RSS, e.rssOK = e.opts.RSS()
+	e.env.Swap, e.swapOK = e.opts.Swap()
+	e.env.MLX.PeakRun = max(e.env.MLX.PeakRun, e.env.MLX.Peak)
 	e.env.Elapsed = e.elapsed0 + e.opts.Now().Sub(e.start).Seconds()
 }
 
@@ -369,12 +378,21 @@ func (e *engine) endStep() {
 	m := Metrics{
 		Step: e.env.Step, Loss: Loss(e.env.Loss), Tokens: r.Tokens, LR: r.LR, ValLoss: e.valLoss,
 		Elapsed: e.env.Elapsed, MLXActive: e.env.MLX.Active, MLXPeak: e.env.MLX.Peak,
-		MLXCache: e.env.MLX.Cache, MLXArrays: e.env.MLX.Arrays, RSS: e.env.RSS,
+		MLXCache: e.env.MLX.Cache, MLXArrays: e.env.MLX.Arrays, MLXPeakRun: e.env.MLX.PeakRun,
+		MicroBatches: e.env.MicroBatches, Checkpointing: e.env.Checkpointing == 1, Traces: e.env.Traces,
 		Limit: e.env.Limit, Growth: e.env.Growth, Fired: e.fired, Notes: e.notes,
 		Skipped: r.Skipped, SkippedTotal: e.skipped,
 	}
 	if m.Fired == nil {
 		m.Fired = []string{}
+	}
+	if rss, swap := e.env.RSS, e.env.Swap; true { // copies: the line is encoded later
+		if e.rssOK {
+			m.RSS = &rss
+		}
+		if e.swapOK {
+			m.Swap = &swap
+		}
 	}
 	if e.env.Elapsed > 0 {
 		m.TokPerSec = float64(e.env.Tokens) / e.env.Elapsed
@@ -420,7 +438,15 @@ func ids(list []*recipe.StageDecl) []string {
 // control is the engine side of a stages.Session.
 type control struct{ e *engine }
 
-func (c control) Report(r stages.Report) { c.e.report = &r }
+func (c control) Report(r stages.Report) {
+	c.e.report = &r
+	// How the step was computed is visible to the triggers of the rest of the step.
+	c.e.env.MicroBatches, c.e.env.Traces = int64(max(1, r.MicroBatches)), int64(r.Traces)
+	c.e.env.Checkpointing = 0
+	if r.Checkpointing {
+		c.e.env.Checkpointing = 1
+	}
+}
 
 func (c control) ReportEval(valLoss float64) {
 	c.e.valLoss = &valLoss

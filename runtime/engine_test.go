@@ -29,6 +29,7 @@ func (m *fakeMemory) Peak() int64   { return m.peak }
 func (m *fakeMemory) Cache() int64  { return m.cache }
 func (m *fakeMemory) Arrays() int64 { return m.arrays }
 func (m *fakeMemory) ClearCache()   { m.cache = 0; m.clears++ }
+func (m *fakeMemory) ResetPeak()    { m.peak = m.active }
 
 // fakeTraining is a training backend for the engine tests: step calls onStep and reports a
 // falling loss; save-adapter records that it ran; eval reports 1.5, or fails with evalErr.
@@ -212,7 +213,7 @@ func TestEngineRunDirectoryContents(t *testing.T) {
 	}
 	ms := readMetrics(t, res.RunDir)
 	m := ms[1]
-	if m.Step != 2 || m.Loss != 5 || m.Tokens != 100 || m.LR != 1e-4 || m.MLXActive != 123 || m.MLXPeak != 456 || m.MLXArrays != 7 || m.Limit != 1_000_000_000 {
+	if m.Step != 2 || m.Loss != 5 || m.Tokens != 100 || m.LR != 1e-4 || m.MLXActive != 123 || m.MLXPeak != 123 || m.MLXPeakRun != 456 || m.MLXArrays != 7 || m.Limit != 1_000_000_000 {
 		t.Errorf("metrics line 2 = %+v", m)
 	}
 	for _, f := range []string{"recipe.yaml", "recipe.sha256", "run.log", "result.json", "adapters.safetensors"} {
@@ -301,7 +302,7 @@ func TestEngineGuardAbortSkipsTeardown(t *testing.T) {
 	saved := 0
 	step := int64(0)
 	opts := quietOptions(t, mem, fakeTraining{saved: &saved, onStep: func(s int64) { step = s }}.env())
-	opts.RSS = func() int64 { return step * 300 * stages.MB }
+	opts.RSS = func() (int64, bool) { return step * 300 * stages.MB, true }
 	res, err := Run(context.Background(), plan(t, src), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -365,5 +366,31 @@ func TestEngineStageErrorRunsTeardown(t *testing.T) {
 	res, err := Run(context.Background(), plan(t, engineRecipe), quietOptions(t, mem, env))
 	if err == nil || res.ExitCode != 1 || res.Steps != 4 || saved != 1 {
 		t.Errorf("err %v exit %d steps %d saved %d; want an error, exit 1 after 4 steps, saved once", err, res.ExitCode, res.Steps, saved)
+	}
+}
+
+// mlx.peak is the peak within the step (reset as each step begins); mlx.peak_run the run's.
+func TestPeakPerStepAndRun(t *testing.T) {
+	mem := &fakeMemory{active: 100}
+	spikes := map[int64]int64{2: 900, 3: 300, 5: 500}
+	src := strings.Replace(engineRecipe, `when: "step % 3 == 0"`, `when: "mlx.peak > 400 && mlx.peak_run >= 900"`, 1)
+	opts := quietOptions(t, mem, fakeTraining{onStep: func(s int64) { mem.peak = max(mem.peak, spikes[s]) }}.env())
+	res, err := Run(context.Background(), plan(t, src), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := readMetrics(t, res.RunDir)
+	var peaks, runs []int64
+	for _, m := range ms[:6] {
+		peaks, runs = append(peaks, m.MLXPeak), append(runs, m.MLXPeakRun)
+	}
+	if diff := cmp.Diff([]int64{100, 900, 300, 100, 500, 100}, peaks); diff != "" {
+		t.Errorf("per-step peaks (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int64{100, 900, 900, 900, 900, 900}, runs); diff != "" {
+		t.Errorf("run peaks (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int64{2, 5}, firedOn(ms, "every3")); diff != "" {
+		t.Errorf("a trigger on the step's peak fired (-want +got):\n%s", diff)
 	}
 }

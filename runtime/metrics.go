@@ -13,22 +13,30 @@ import (
 
 // Metrics is one line of metrics.jsonl: everything known about one step.
 type Metrics struct {
-	Step      int64          `json:"step"`
-	Loss      Loss           `json:"loss"`
-	ValLoss   *float64       `json:"val_loss,omitempty"`
-	Tokens    int64          `json:"tokens"`
-	TokPerSec float64        `json:"tok_s"`
-	LR        float64        `json:"lr"`
-	Elapsed   float64        `json:"elapsed"`
-	MLXActive int64          `json:"mlx_active"`
-	MLXPeak   int64          `json:"mlx_peak"`
-	MLXCache  int64          `json:"mlx_cache"`
-	MLXArrays int64          `json:"mlx_arrays"`
-	RSS       int64          `json:"rss"`
-	Limit     int64          `json:"limit"`
-	Growth    float64        `json:"growth"`
-	Fired     []string       `json:"fired"`
-	Notes     map[string]any `json:"notes,omitempty"`
+	Step      int64    `json:"step"`
+	Loss      Loss     `json:"loss"`
+	ValLoss   *float64 `json:"val_loss,omitempty"`
+	Tokens    int64    `json:"tokens"`
+	TokPerSec float64  `json:"tok_s"`
+	LR        float64  `json:"lr"`
+	Elapsed   float64  `json:"elapsed"`
+	MLXActive int64    `json:"mlx_active"`
+	MLXPeak   int64    `json:"mlx_peak"`
+	MLXCache  int64    `json:"mlx_cache"`
+	MLXArrays int64    `json:"mlx_arrays"`
+	// MLXPeak is the peak within the step; MLXPeakRun the run's so far.
+	MLXPeakRun int64 `json:"mlx_peak_run"`
+	// RSS and Swap are absent where the platform cannot give them.
+	RSS  *int64 `json:"rss,omitempty"`
+	Swap *int64 `json:"swap,omitempty"`
+	// The step's schedule and the compiled traces kept so far.
+	MicroBatches  int64          `json:"micro_batches"`
+	Checkpointing bool           `json:"checkpointing"`
+	Traces        int64          `json:"traces"`
+	Limit         int64          `json:"limit"`
+	Growth        float64        `json:"growth"`
+	Fired         []string       `json:"fired"`
+	Notes         map[string]any `json:"notes,omitempty"`
 	// Skipped: this step's loss or gradient was not finite and the batch was skipped.
 	Skipped      bool  `json:"skipped,omitempty"`
 	SkippedTotal int64 `json:"skipped_total,omitempty"`

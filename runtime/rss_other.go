@@ -1,6 +1,7 @@
-//go:build !linux
+//go:build !linux && !darwin
 
 package runtime
 
-// processRSS is unknown here without cgo; a Memory that implements RSS() supplies it.
-func processRSS() int64 { return 0 }
+// processRSS and systemSwap: this platform gives neither figure.
+func processRSS() (int64, bool) { return 0, false }
+func systemSwap() (int64, bool) { return 0, false }

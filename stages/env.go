@@ -12,7 +12,8 @@ import (
 // Byte counts and step numbers are int64 so `step % 3 == 0` works; rates and losses are float64.
 type Env struct {
 	MLX     MLX     `expr:"mlx"`
-	RSS     int64   `expr:"rss" unit:"bytes" memory:"true" doc:"resident set size of the process, bytes"`
+	RSS     int64   `expr:"rss" unit:"bytes" memory:"true" doc:"memory of the process as the system counts it, bytes: resident set size on Linux, physical footprint on macOS (what Activity Monitor shows)"`
+	Swap    int64   `expr:"swap" unit:"bytes" memory:"true" doc:"swap in use on the machine, bytes: the system is short of memory when it grows"`
 	Limit   int64   `expr:"limit" unit:"bytes" doc:"memory.limit of the recipe, bytes"`
 	Growth  float64 `expr:"growth" unit:"bytes/step" doc:"MLX active bytes gained per step (median over a window, robust to spikes)"`
 	Step    int64   `expr:"step" doc:"current step, from 1"`
@@ -21,6 +22,10 @@ type Env struct {
 	ValLoss float64 `expr:"val_loss" doc:"last validation loss (0 before the first eval)"`
 	Tokens  int64   `expr:"tokens" doc:"tokens trained on so far"`
 	Elapsed float64 `expr:"elapsed" doc:"seconds since the loop started"`
+
+	MicroBatches  int64 `expr:"micro_batches" doc:"parts each batch is split into by the step's schedule (1: whole)"`
+	Checkpointing int64 `expr:"checkpointing" doc:"1 when the step recomputes the adapted blocks in the backward pass, else 0"`
+	Traces        int64 `expr:"traces" doc:"compiled traces MLX keeps for the step: one per function and input shape"`
 
 	KB  int64 `expr:"KB" constant:"true" doc:"1000 bytes"`
 	MB  int64 `expr:"MB" constant:"true" doc:"1000² bytes"`
@@ -32,10 +37,11 @@ type Env struct {
 
 // MLX holds MLX's own memory figures.
 type MLX struct {
-	Active int64 `expr:"active" unit:"bytes" memory:"true" doc:"bytes held by live MLX arrays"`
-	Peak   int64 `expr:"peak" unit:"bytes" memory:"true" doc:"highest active bytes so far"`
-	Cache  int64 `expr:"cache" unit:"bytes" memory:"true" doc:"bytes in MLX's buffer cache"`
-	Arrays int64 `expr:"arrays" doc:"live MLX array handles"`
+	Active  int64 `expr:"active" unit:"bytes" memory:"true" doc:"bytes held by live MLX arrays"`
+	Peak    int64 `expr:"peak" unit:"bytes" memory:"true" doc:"highest active bytes within the current step (reset as each step begins)"`
+	PeakRun int64 `expr:"peak_run" unit:"bytes" memory:"true" doc:"highest active bytes of the whole run"`
+	Cache   int64 `expr:"cache" unit:"bytes" memory:"true" doc:"bytes in MLX's buffer cache"`
+	Arrays  int64 `expr:"arrays" doc:"live MLX array handles"`
 }
 
 // NewEnv returns an Env with the unit constants set.

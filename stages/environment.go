@@ -9,10 +9,12 @@ import (
 // plus those a backend implements. It is an explicit value, made by the program and handed to
 // validation (a stage whose kind it cannot run is a located error) and to the engine.
 type Environment struct {
-	builds    map[*Kind]func(config, state any) (Stage, error)
-	open      func(RunInfo) (state any, closeFn func(), err error)
-	stateType reflect.Type
-	backend   string
+	// unmeasured are the figures this program cannot read on this platform, with the reason.
+	unmeasured map[string]string
+	builds     map[*Kind]func(config, state any) (Stage, error)
+	open       func(RunInfo) (state any, closeFn func(), err error)
+	stateType  reflect.Type
+	backend    string
 }
 
 // RunInfo is what a backend learns about the run whose stages it builds.
@@ -23,11 +25,22 @@ type RunInfo struct {
 	DataDir   string // the resolved data directory ("" when the recipe has none)
 	Steps     int
 	Seed      int
+	// Schedule is how the step starts out computing: the pre-flight plan's choice when the
+	// whole batch does not fit the limit (zero: as the recipe says).
+	Schedule Schedule
+	Strict   bool // run as written: no schedule changes
+}
+
+// Schedule is how a step is computed, never what it computes: each batch in MicroBatches
+// parts with token-weighted gradients, and gradient checkpointing on or off.
+type Schedule struct {
+	MicroBatches   int
+	GradCheckpoint bool
 }
 
 // NewEnvironment returns an environment that runs every kind needing no backend.
 func NewEnvironment() *Environment {
-	e := &Environment{builds: map[*Kind]func(config, state any) (Stage, error){}}
+	e := &Environment{builds: map[*Kind]func(config, state any) (Stage, error){}, unmeasured: platformUnmeasured()}
 	for _, k := range catalog {
 		if k.build != nil {
 			build := k.build
@@ -113,3 +126,16 @@ func (e *Environment) missing() string {
 func (e *Environment) Missing(k *Kind) string {
 	return fmt.Sprintf("stage kind %q cannot run in this build%s", k.Name, e.missing())
 }
+
+// Unmeasured says why a figure cannot be read by this program on this platform ("" and false
+// when it can): a trigger or guard that uses it is a validation error, never a silent zero.
+func (e *Environment) Unmeasured(figure string) (string, bool) {
+	why, ok := e.unmeasured[figure]
+	return why, ok
+}
+
+// SetMeasured records that the program reads figure after all (a backend that measures it).
+func (e *Environment) SetMeasured(figure string) { delete(e.unmeasured, figure) }
+
+// SetUnmeasured records that figure cannot be read, and why.
+func (e *Environment) SetUnmeasured(figure, why string) { e.unmeasured[figure] = why }

@@ -43,8 +43,10 @@ type Field struct {
 	// ResumeSafe (tag `resume:"safe"`): changing this setting on resume cannot change the
 	// math already done, even in a kind whose other settings can.
 	ResumeSafe bool
-	Fields     []Field // of an Object
-	Index      []int   // struct field index, for decoding
+	// Figures: the values are trigger figures (enum @figures or @memory-figures).
+	Figures bool
+	Fields  []Field // of an Object
+	Index   []int   // struct field index, for decoding
 }
 
 var (
@@ -76,9 +78,9 @@ func FieldsOf(t reflect.Type) []Field {
 		switch e := sf.Tag.Get("enum"); e {
 		case "":
 		case "@figures":
-			f.Enum = FigureNames()
+			f.Enum, f.Figures = FigureNames(), true
 		case "@memory-figures":
-			f.Enum = MemoryFigureNames()
+			f.Enum, f.Figures = MemoryFigureNames(), true
 		default:
 			f.Enum = strings.Split(e, ",")
 		}

@@ -55,7 +55,8 @@ func (f StageFunc) Run(ctx context.Context, s *Session) error { return f(ctx, s)
 // The run command implements it over the mlx package; tests use a fake.
 type Memory interface {
 	Active() int64 // bytes held by live arrays
-	Peak() int64   // highest Active since start (or last reset)
+	Peak() int64   // highest Active since the last ResetPeak
+	ResetPeak()    // starts a new peak from the current Active
 	Cache() int64  // bytes kept in MLX's buffer cache
 	Arrays() int64 // live array handles
 	ClearCache()   // returns cached buffers to the system
@@ -69,6 +70,10 @@ type Report struct {
 	// Skipped is set when the step's loss or gradient was not finite and the recipe skips
 	// such batches: nothing of the step was applied.
 	Skipped bool
+	// How the step was computed (its schedule), and the compiled traces kept so far.
+	MicroBatches  int
+	Checkpointing bool
+	Traces        int
 }
 
 // Stop asks the engine to end the run at the end of the current event.
@@ -112,7 +117,10 @@ type Session struct {
 	// Stopping is set while teardown runs after a stop (guard, Ctrl-C): a save stage saves
 	// the optimizer state too when the stop asks for a checkpoint.
 	Stopping *Stop
-	Ctl      Control
+	// Strict runs the recipe as written: no pre-flight schedule, and a guard that would adapt
+	// the step saves and stops instead.
+	Strict bool
+	Ctl    Control
 }
 
 func (s *Session) Report(r Report)            { s.Ctl.Report(r) }

@@ -112,6 +112,7 @@ func (m *fakeMem) Peak() int64   { return 0 }
 func (m *fakeMem) Cache() int64  { return m.cache }
 func (m *fakeMem) Arrays() int64 { return 0 }
 func (m *fakeMem) ClearCache()   { m.cache = 0 }
+func (m *fakeMem) ResetPeak()    {}
 
 type fakeCtl struct {
 	notes map[string]any
