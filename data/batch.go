@@ -57,6 +57,8 @@ type Batches struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 
+	peeked *Batch // received by Peek, served by the next Next
+
 	// where the consumer stands, for Position
 	epoch  int
 	perm   []int
@@ -118,6 +120,11 @@ func (it *Batches) PerEpoch() int { return len(it.groups) }
 // permutation is drawn here, on the caller's goroutine, when its first batch is asked for —
 // the point where mlx-lm draws it — so a shared generator sees mlx-lm's sequence of draws.
 func (it *Batches) Next() (Batch, bool) {
+	if b := it.peeked; b != nil {
+		it.peeked = nil
+		it.served++
+		return *b, true
+	}
 	for {
 		if it.current != nil {
 			if b, ok := <-it.current; ok {
@@ -175,6 +182,25 @@ func (it *Batches) serve(permutation []int, from int) {
 	}()
 }
 
+// Peek returns the batch Next will return, without taking it. At the end of an epoch it
+// reports false rather than start the next one: that draws the next permutation, which must
+// happen when mlx-lm's order says.
+func (it *Batches) Peek() (Batch, bool) {
+	if it.peeked != nil {
+		return *it.peeked, true
+	}
+	if it.current == nil {
+		return Batch{}, false
+	}
+	b, ok := <-it.current
+	if !ok {
+		it.current = nil
+		return Batch{}, false
+	}
+	it.peeked = &b
+	return b, true
+}
+
 // Position says where the consumer stands.
 func (it *Batches) Position() Position {
 	if !it.started {
@@ -209,6 +235,7 @@ func (it *Batches) Seek(p Position) error {
 
 // halt stops the prefetching goroutine and drops what it built.
 func (it *Batches) halt() {
+	it.peeked = nil
 	if it.stop != nil {
 		close(it.stop)
 		it.wg.Wait()

@@ -1,7 +1,11 @@
 package mlxrun
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,6 +13,7 @@ import (
 	"github.com/yai-dev/yai/data"
 	"github.com/yai-dev/yai/lora"
 	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/tokenizer"
 	"github.com/yai-dev/yai/train"
@@ -117,4 +122,68 @@ func BenchmarkGovernanceOverhead(b *testing.B) {
 	b.ReportMetric((governed/bare-1)*100, "end-to-end-overhead-%")
 	b.ReportMetric(watch/n*1e6, "watch-only-us/step")
 	b.ReportMetric(watch/bare*100, "watch-share-of-step-%")
+}
+
+// quietControl is a Control that records nothing, for driving stages outside the engine.
+type quietControl struct{}
+
+func (quietControl) Report(stages.Report)                        {}
+func (quietControl) ReportEval(float64)                          {}
+func (quietControl) Stop(stages.Stop)                            {}
+func (quietControl) Note(string, any)                            {}
+func (quietControl) Checkpoint(int)                              {}
+func (quietControl) RunKind(context.Context, *stages.Kind) error { return nil }
+
+// BenchmarkAdaptOverhead measures what the governor costs a step when nothing changes: its
+// prediction (next batch's shape, the estimate per schedule, calibration) against the step
+// it governs, both timed in the same run on the micro model.
+func BenchmarkAdaptOverhead(b *testing.B) {
+	src := governedRecipe(b, 1, "2GB", quickstartData(), adaptStage)
+	dir := b.TempDir()
+	path := filepath.Join(dir, "r.yaml")
+	os.WriteFile(path, []byte(src), 0o644)
+	env := Environment()
+	plan, ds := recipe.Validate(path, nil, recipe.ValidateOptions{Env: env})
+	if plan == nil {
+		b.Fatal(ds)
+	}
+	builder, err := env.Open(plan.RunInfo())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer builder.Close()
+	built := map[string]stages.Stage{}
+	for _, s := range plan.Order {
+		kind, _ := stages.Get(s.Kind)
+		if built[s.ID], err = builder.Build(kind, s.Config); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sess := &stages.Session{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Env: stages.NewEnv(), RunDir: dir, Memory: MLXMemory{}, Ctl: quietControl{}}
+	sess.Env.Limit = 2 * stages.GB
+	ctx := context.Background()
+	for _, id := range []string{"load", "lora", "data"} {
+		if err := built[id].Run(ctx, sess); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const rounds = 200
+	var stepT, adaptT time.Duration
+	for range b.N {
+		for range rounds {
+			t0 := time.Now()
+			if err := built["adapt"].Run(ctx, sess); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if err := built["train"].Run(ctx, sess); err != nil {
+				b.Fatal(err)
+			}
+			adaptT, stepT = adaptT+t1.Sub(t0), stepT+time.Since(t1)
+		}
+	}
+	n := float64(b.N * rounds)
+	b.ReportMetric(float64(stepT.Microseconds())/n/1e3, "step-ms")
+	b.ReportMetric(float64(adaptT.Microseconds())/n, "adapt-us")
+	b.ReportMetric(100*float64(adaptT)/float64(stepT), "adapt-overhead-%")
 }

@@ -63,13 +63,19 @@ type runResult struct {
 // returning the result and the parsed metrics.jsonl.
 func runRecipe(t testing.TB, runsDir, src string, sets ...string) runResult {
 	t.Helper()
+	return runRecipeStrict(t, runsDir, src, false, sets...)
+}
+
+// runRecipeStrict is runRecipe, as `yai run --strict` when strict.
+func runRecipeStrict(t testing.TB, runsDir, src string, strict bool, sets ...string) runResult {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "recipe.yaml")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env := Environment()
-	plan, diags := recipe.Validate(path, sets, recipe.ValidateOptions{Env: env})
+	plan, diags := recipe.Validate(path, sets, recipe.ValidateOptions{Env: env, Strict: strict})
 	if plan == nil {
 		t.Fatalf("recipe invalid:\n%s", diags.Format())
 	}

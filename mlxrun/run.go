@@ -30,6 +30,18 @@ type Training struct {
 	valid   *data.Dataset
 	batches *data.Batches
 	random  *data.NumpyRandom // shared by training and validation batches, as mlx-lm does
+
+	lastStep stepMemory // what the last step did to MLX memory, for the governor
+}
+
+// stepMemory is the memory of one step as the governor models it: the step's peak above what
+// was active when it began, under the schedule and batch shape it ran with.
+type stepMemory struct {
+	ran          bool
+	activeBefore int64
+	peak         int64
+	schedule     stages.Schedule
+	rows, width  int
 }
 
 // Environment is the stage environment of a program that trains over MLX: the kinds that
@@ -47,6 +59,8 @@ func Environment() *stages.Environment {
 	stages.Implement(env, stages.Eval, buildEval)
 	stages.Implement(env, stages.SaveAdapter, buildSaveAdapter)
 	stages.Implement(env, stages.ReloadSelective, buildReloadSelective)
+	stages.Implement(env, stages.Adapt, buildAdapt)
+	platformFigures(env)
 	return env
 }
 
@@ -92,6 +106,9 @@ func (r *Training) Trainer() (*train.Trainer, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if s := r.info.Schedule; s.MicroBatches > 0 && !r.info.Strict {
+		t.SetSchedule(train.Schedule(s)) // the pre-flight plan's schedule that fits the limit
 	}
 	r.trainer = t
 	return t, nil

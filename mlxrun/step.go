@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/yai-dev/yai/data"
+	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/stages"
 )
 
@@ -31,11 +32,16 @@ func buildStep(c *stages.StepConfig, r *Training) (stages.Stage, error) {
 		if !ok {
 			return errors.New("training data ran out")
 		}
+		sched := t.Schedule()
+		before := mlx.Memory().Active
 		res, err := t.Step(toTrainBatch(b))
 		if err != nil {
 			return err
 		}
-		report := stages.Report{Loss: res.Loss, Tokens: int64(res.Tokens), LR: res.LR}
+		r.lastStep = stepMemory{ran: true, activeBefore: int64(before), peak: int64(mlx.Memory().Peak),
+			schedule: stages.Schedule(sched), rows: b.Size, width: b.Width}
+		report := stages.Report{Loss: res.Loss, Tokens: int64(res.Tokens), LR: res.LR,
+			MicroBatches: sched.MicroBatches, Checkpointing: sched.GradCheckpoint, Traces: t.Traces()}
 		if !res.Finite {
 			cause := nonFiniteCause(r.train, b, res.Tokens, r.dataCfg)
 			if c.OnNonFinite == "skip" {

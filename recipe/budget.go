@@ -98,7 +98,13 @@ func seqBucket(maxSeq int) int { return 32 * ((maxSeq - 1 + 31) / 32) }
 // EstimateBudget estimates the memory of one training step of r on the model described by
 // info (config.json and safetensors headers; no weights).
 func EstimateBudget(info *modeldir.Info, r *Recipe) Budget {
-	w := Workload(r)
+	return Estimate(info, Workload(r), int64(r.Memory.CacheLimit))
+}
+
+// Estimate is the memory of one training step of workload w on the model described by
+// info, with MLX's cache capped at cacheLimit (0: uncapped). The governor calls it with a
+// batch's real shape.
+func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 	c := info.Config
 	b := Budget{Batch: w.BatchSize, SeqLen: seqBucket(w.MaxSeqLength), GradCheckpoint: w.GradCheckpoint, Optim: w.Optimizer}
 	b.Tokens = b.Batch * b.SeqLen
@@ -154,8 +160,8 @@ func EstimateBudget(info *modeldir.Info, r *Recipe) Budget {
 
 	// After the step the transient buffers go back to MLX's cache, up to its limit.
 	b.Cache = b.Activations + b.Logits
-	if cl := int64(r.Memory.CacheLimit); cl > 0 {
-		b.Cache = min(b.Cache, cl)
+	if cacheLimit > 0 {
+		b.Cache = min(b.Cache, cacheLimit)
 	}
 	return b
 }

@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,4 +124,40 @@ func TestBudgetGoldenQuickstart(t *testing.T) {
 		t.Fatalf("quickstart invalid:\n%s", ds.Format())
 	}
 	golden(t, "budget-quickstart.txt", p.Budget.Describe(p.Limit))
+}
+
+// Over the limit, the dry run plans the cheapest schedule that fits — here the batch of 4
+// split into micro-batches — instead of warning; yai run starts with it. --strict warns as
+// before and plans nothing.
+func TestPreflightSchedule(t *testing.T) {
+	dir := t.TempDir()
+	writeLlama8BHeaders(t, dir)
+	recipe := "../recipes/llama-3.1-8b-7gb.yaml"
+	sets := []string{"model=" + dir, "stages.data.with.batch_size=4"}
+	p, ds := Validate(recipe, sets, ValidateOptions{})
+	if p == nil || len(ds) != 0 {
+		t.Fatalf("batch 4 at 7GB:\n%s", ds.Format())
+	}
+	if p.Budget.Peak() <= p.Limit {
+		t.Fatalf("the whole batch fits (%d ≤ %d): the case tests nothing", p.Budget.Peak(), p.Limit)
+	}
+	if p.Schedule.MicroBatches < 2 || p.ScheduleBudget == nil || float64(p.ScheduleBudget.Peak()) > 0.9*float64(p.Limit) {
+		t.Fatalf("schedule %+v with estimate %v; want a split that fits with 10%% to spare", p.Schedule, p.ScheduleBudget)
+	}
+	// It is the cheapest: one part fewer does not fit.
+	fewer := p.Schedule
+	fewer.MicroBatches--
+	if b := EstimateSchedule(p.Model, Workload(p.Recipe), fewer, 0); float64(b.Peak()) <= 0.9*float64(p.Limit) {
+		t.Errorf("%+v would fit too (%d), and splits less", fewer, b.Peak())
+	}
+	if d := p.Describe(); !strings.Contains(d, "schedule: the whole batch would not fit, so each step computes "+fmt.Sprint(p.Schedule.MicroBatches)+" micro-batches") {
+		t.Errorf("plan does not say the schedule:\n%s", d)
+	}
+	if info := p.RunInfo(); info.Schedule != p.Schedule {
+		t.Errorf("the run is not handed the schedule: %+v", info.Schedule)
+	}
+	p, ds = Validate(recipe, sets, ValidateOptions{Strict: true})
+	if p == nil || len(ds) != 1 || ds[0].Severity != Warning || p.Schedule != (stages.Schedule{}) {
+		t.Errorf("--strict: schedule %+v, diagnostics:\n%s", p.Schedule, ds.Format())
+	}
 }

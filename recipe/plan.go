@@ -23,6 +23,11 @@ type Plan struct {
 	Limit  int64          // memory.limit in bytes (auto resolved against this machine)
 	Model  *modeldir.Info // nil when the model was not inspected
 	Budget *Budget        // memory estimate; nil when the model was not inspected
+	// Schedule is how the step starts out computing when the whole batch would not fit the
+	// limit (zero: as written), with its estimate.
+	Schedule       stages.Schedule
+	ScheduleBudget *Budget
+	Strict         bool // run as written: no schedule of the plan's or a governor's
 }
 
 // ValidateOptions tunes a dry run.
@@ -31,6 +36,9 @@ type ValidateOptions struct {
 	// Dir, when set, is where the recipe's relative paths resolve instead of the file's own
 	// directory (a checkpoint's copy of a recipe resolves where the original lived).
 	Dir string
+	// Strict keeps the recipe as written: when the estimate is over the limit it warns
+	// instead of planning a schedule that fits.
+	Strict bool
 	// Env, when set, is the program's stage environment: a stage whose kind it cannot run
 	// is an error, so nothing that validates fails to start for want of a backend.
 	Env *stages.Environment
@@ -61,7 +69,7 @@ func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnosti
 		r.Dir = opts.Dir
 	}
 	l := &linter{file: r.File, overrides: r.overrides, diags: diags}
-	p := &Plan{Recipe: r}
+	p := &Plan{Recipe: r, Strict: opts.Strict}
 	p.Limit = int64(r.Memory.Limit.Bytes)
 	if r.Memory.Limit.Auto {
 		p.Limit = int64(float64(PhysicalMemory()) * r.Memory.AutoShare)
@@ -138,6 +146,12 @@ func (l *linter) checkBudget(r *Recipe, p *Plan) {
 		d := l.errorf(at, "limit: %s is below the estimated floor of %s (weights and training state)", stages.Bytes(p.Limit), stages.Bytes(b.Floor()))
 		d.Detail = strings.TrimRight(b.Describe(p.Limit), "\n")
 	case b.Peak() > p.Limit:
+		if !p.Strict {
+			if s, sb, ok := fitSchedule(p.Model, Workload(r), p.Limit, int64(r.Memory.CacheLimit)); ok {
+				p.Schedule, p.ScheduleBudget = s, &sb
+				return // the step will be computed in a way that fits; Describe says how
+			}
+		}
 		d := l.warnf(at, "limit: estimated peak %s is above the limit %s; lower batch_size, max_seq_length or layers, or turn on grad_checkpoint", stages.Bytes(b.Peak()), stages.Bytes(p.Limit))
 		d.Detail = strings.TrimRight(b.Describe(p.Limit), "\n")
 	}
@@ -236,6 +250,10 @@ func (p *Plan) Describe() string {
 	if p.Budget != nil {
 		b.WriteString(p.Budget.Describe(p.Limit))
 	}
+	if p.ScheduleBudget != nil {
+		fmt.Fprintf(&b, "schedule: the whole batch would not fit, so each step computes %s: estimated peak %s (the update is the same; --strict runs as written)\n",
+			DescribeSchedule(p.Schedule, p.Budget.Batch), strings.TrimSpace(gb(p.ScheduleBudget.Peak())))
+	}
 	section := func(title string, ev stages.Event) {
 		list := p.Events[ev]
 		if len(list) == 0 {
@@ -272,7 +290,9 @@ type PlanJSON struct {
 	Limit  int64       `json:"limit"`
 	Model  *ModelJSON  `json:"model,omitempty"`
 	Budget *BudgetJSON `json:"memory_budget,omitempty"`
-	Stages []StageJSON `json:"stages"`
+	// Schedule is how each step will be computed when the whole batch would not fit.
+	Schedule *ScheduleJSON `json:"schedule,omitempty"`
+	Stages   []StageJSON   `json:"stages"`
 }
 
 // ModelJSON describes the inspected model.
@@ -309,6 +329,10 @@ func (p *Plan) JSON() *PlanJSON {
 	if p.Budget != nil {
 		out.Budget = p.Budget.JSON(p.Limit)
 	}
+	if p.ScheduleBudget != nil {
+		out.Schedule = &ScheduleJSON{MicroBatches: p.Schedule.MicroBatches, GradCheckpoint: p.Schedule.GradCheckpoint,
+			Peak: p.ScheduleBudget.Peak(), Fits: p.ScheduleBudget.Peak() <= p.Limit}
+	}
 	for _, ev := range stages.Events {
 		for _, s := range p.Events[ev] {
 			out.Stages = append(out.Stages, StageJSON{ID: s.ID, Kind: s.Kind, Event: string(s.Event), After: s.After, When: s.When, Every: s.Every, Settings: settingsMap(s)})
@@ -334,7 +358,8 @@ func settingsMap(s *StageDecl) map[string]any {
 // RunInfo is what a backend learns about the run of this plan.
 func (p *Plan) RunInfo() stages.RunInfo {
 	r := p.Recipe
-	info := stages.RunInfo{Name: r.Name, RecipeDir: r.Dir, Steps: r.Steps, Seed: r.Seed, DataDir: r.Data}
+	info := stages.RunInfo{Name: r.Name, RecipeDir: r.Dir, Steps: r.Steps, Seed: r.Seed, DataDir: r.Data,
+		Schedule: p.Schedule, Strict: p.Strict}
 	if r.Data != "" && !filepath.IsAbs(r.Data) {
 		info.DataDir = filepath.Join(r.Dir, r.Data)
 	}
@@ -342,4 +367,12 @@ func (p *Plan) RunInfo() stages.RunInfo {
 		info.ModelDir = p.Model.Dir
 	}
 	return info
+}
+
+// ScheduleJSON is the plan's schedule as `yai validate --json` prints it.
+type ScheduleJSON struct {
+	MicroBatches   int   `json:"micro_batches"`
+	GradCheckpoint bool  `json:"grad_checkpoint"`
+	Peak           int64 `json:"estimated_peak"`
+	Fits           bool  `json:"fits"`
 }

@@ -356,6 +356,7 @@ func (e *engine) runStage(ctx context.Context, s *recipe.StageDecl) error {
 		RunDir:   e.dir,
 		Memory:   e.opts.Memory,
 		Stopping: e.stop,
+		Strict:   e.plan.Strict,
 		Ctl:      control{e},
 	}
 	if err := e.built[s].Run(ctx, sess); err != nil {

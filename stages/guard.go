@@ -12,6 +12,7 @@ const (
 	GuardReload            = "reload"
 	GuardCheckpointAndStop = "checkpoint-and-stop"
 	GuardAbort             = "abort"
+	GuardAdapt             = "adapt"
 )
 
 // GuardConfig configures a memory guard.
@@ -19,7 +20,7 @@ type GuardConfig struct {
 	Watch  []string `yaml:"watch" default:"mlx.active,rss" enum:"@memory-figures" doc:"figures compared against the threshold (the seed watches MLX memory and RSS side by side)"`
 	Limit  Bytes    `yaml:"limit" doc:"threshold before the buffer; empty means memory.limit"`
 	Buffer float64  `yaml:"buffer" default:"0.2" min:"0" max:"4" doc:"fraction over the limit allowed for temporary allocations (0.2 = 20%)"`
-	Action string   `yaml:"action" default:"checkpoint-and-stop" enum:"warn,clear-cache,reload,checkpoint-and-stop,abort" doc:"what to do when a figure crosses the threshold"`
+	Action string   `yaml:"action" default:"checkpoint-and-stop" enum:"warn,clear-cache,reload,adapt,checkpoint-and-stop,abort" doc:"what to do when a figure crosses the threshold"`
 }
 
 // Guard acts when a memory figure crosses limit × (1 + buffer).
@@ -28,7 +29,9 @@ var Guard = Define(Def[GuardConfig]{
 	Summary: "act when a memory figure crosses limit × (1 + buffer)",
 	Doc: "Compares each watched figure with the threshold (limit × (1 + buffer)) and, when one " +
 		"crosses it, acts: warn, clear-cache, reload (runs the recipe's reload-selective stages), " +
-		"checkpoint-and-stop (teardown saves adapters; exit code 3) or abort (exit code 4). " +
+		"adapt (runs the recipe's adapt stage now, so the next step is computed in a way that " +
+		"fits; with --strict it saves and stops instead), checkpoint-and-stop (teardown saves " +
+		"adapters; exit code 3) or abort (exit code 4). " +
 		"An optional `when:` trigger narrows when the guard looks at all.",
 	Events:     []Event{AfterStep, BeforeStep},
 	ResumeSafe: true,
@@ -36,6 +39,9 @@ var Guard = Define(Def[GuardConfig]{
 	CheckRecipe: func(c *GuardConfig, r Recipe) []Problem {
 		if c.Action == GuardReload && r.Count(ReloadSelective.Kind) == 0 {
 			return []Problem{Errorf("with.action", "action: reload needs a reload-selective stage, and the recipe has none")}
+		}
+		if c.Action == GuardAdapt && r.Count(Adapt.Kind) == 0 {
+			return []Problem{Errorf("with.action", "action: adapt needs an adapt stage, and the recipe has none")}
 		}
 		return nil
 	},
@@ -88,6 +94,13 @@ func buildGuard(c *GuardConfig) (Stage, error) {
 		case GuardReload:
 			s.Log.Warn("memory guard: " + msg + "; reloading")
 			return s.RunKind(ctx, ReloadSelective.Kind)
+		case GuardAdapt:
+			if !s.Strict {
+				s.Log.Warn("memory guard: " + msg + "; adapting the schedule")
+				return s.RunKind(ctx, Adapt.Kind)
+			}
+			s.Log.Error("memory guard: " + msg + "; --strict: saving and stopping")
+			s.Stop(Stop{Code: ExitCheckpointStop, Reason: "memory guard: " + msg, Checkpoint: true})
 		case GuardCheckpointAndStop:
 			s.Log.Error("memory guard: " + msg + "; saving and stopping")
 			s.Stop(Stop{Code: ExitCheckpointStop, Reason: "memory guard: " + msg, Checkpoint: true})

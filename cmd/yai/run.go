@@ -18,7 +18,7 @@ func init() {
 }
 
 const runUsage = `
-Usage: yai run [--set path=value]... [--runs-dir DIR] [--log-json] [--verbose] recipe.yaml
+Usage: yai run [--set path=value]... [--runs-dir DIR] [--strict] [--log-json] [--verbose] recipe.yaml
        yai run --resume RUN_DIR [--force] [--set path=value]... [recipe.yaml]
 
 Validates the recipe, then runs it: setup stages in dependency order, the step loop firing
@@ -33,6 +33,12 @@ own unless one is given; --set applies on top (--set steps=N extends a finished 
 that cannot alter the steps already done (memory limits, steps, triggers and settings of
 clear-cache, reload-selective, guard, log, eval, checkpoint, save-adapter) are printed and
 allowed; any other is refused with the diff, unless --force.
+
+When the memory estimate of a step is over memory.limit, the run computes each step in a way
+that fits (the batch split into micro-batches whose token-weighted gradients add up to the
+whole batch's, or gradient checkpointing on): the same update with less memory. An adapt stage
+keeps adjusting that schedule to the batches as they come. --strict runs the recipe as
+written instead.
 
 SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the run at the next step boundary: a checkpoint is
 written, teardown saves the adapters, and yai exits 128 + the signal's number. A second
@@ -51,6 +57,7 @@ func runRun(args []string) int {
 	verbose := fs.Bool("verbose", false, "log debug lines too")
 	resumeDir := fs.String("resume", "", "continue this run directory from its newest checkpoint")
 	force := fs.Bool("force", false, "with --resume: accept recipe changes that alter the math already done")
+	strict := fs.Bool("strict", false, "run as written: no schedule that splits the batch or checkpoints to fit the limit, and a guard that would adapt saves and stops")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
@@ -69,7 +76,7 @@ func runRun(args []string) int {
 			return 1
 		}
 		defer resume.Close()
-		if plan, code = resumePlan(resume, pos, sets, *force, env); plan == nil {
+		if plan, code = resumePlan(resume, pos, sets, *force, *strict, env); plan == nil {
 			return code
 		}
 	case *force:
@@ -78,7 +85,7 @@ func runRun(args []string) int {
 		return usageError(fs, "want exactly one recipe file, got %d arguments", len(pos))
 	default:
 		var diags recipe.Diagnostics
-		plan, diags = recipe.Validate(pos[0], sets, recipe.ValidateOptions{Env: env})
+		plan, diags = recipe.Validate(pos[0], sets, recipe.ValidateOptions{Env: env, Strict: *strict})
 		fmt.Fprint(os.Stderr, diags.Format())
 		if plan == nil {
 			return 1
@@ -107,7 +114,7 @@ func runRun(args []string) int {
 // resumePlan validates the recipe a resume runs with (the checkpoint's, or the one given)
 // and checks what changed since the checkpoint. It returns nil and an exit code when the
 // resume must not go on.
-func resumePlan(resume *runtime.Resume, pos, sets []string, force bool, env *stages.Environment) (*recipe.Plan, int) {
+func resumePlan(resume *runtime.Resume, pos, sets []string, force, strict bool, env *stages.Environment) (*recipe.Plan, int) {
 	ckptFile, ckptSrc, dir, err := resume.Recipe()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "yai run:", err)
@@ -119,7 +126,7 @@ func resumePlan(resume *runtime.Resume, pos, sets []string, force bool, env *sta
 		return nil, 1
 	}
 	old.Dir = dir
-	opts := recipe.ValidateOptions{Env: env}
+	opts := recipe.ValidateOptions{Env: env, Strict: strict}
 	var plan *recipe.Plan
 	if len(pos) == 1 {
 		plan, diags = recipe.Validate(pos[0], sets, opts)

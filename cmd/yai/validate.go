@@ -14,13 +14,14 @@ func init() {
 }
 
 const validateUsage = `
-Usage: yai validate [--set path=value]... [--json] [--skip-model] recipe.yaml
+Usage: yai validate [--set path=value]... [--json] [--skip-model] [--strict] recipe.yaml
 
 Checks a recipe without running it: every key against the stage specs, the stage graph, every
 trigger expression, the model (config.json and safetensors headers only; no weights are read)
 and the LoRA settings against the model, and estimates memory per term (weights, LoRA,
 gradients, optimizer, activations, logits, cache) against memory.limit: a floor above the
-limit is an error, an estimated peak above it a warning. Prints every problem at once, then
+limit is an error; over the limit, the plan names the schedule that fits (micro-batches,
+checkpointing), which yai run starts with, or warns when none does (--strict: always warns). Prints every problem at once, then
 the plan.
 
 Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error.`
@@ -31,6 +32,7 @@ func runValidate(args []string) int {
 	fs.Var(&sets, "set", "override a recipe value, e.g. --set memory.limit=6GB (repeatable)")
 	asJSON := fs.Bool("json", false, "print diagnostics and plan as JSON on stdout")
 	skipModel := fs.Bool("skip-model", false, "do not resolve or inspect the model")
+	strict := fs.Bool("strict", false, "check the recipe as written: an estimate over the limit warns instead of planning a schedule that fits")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
@@ -38,7 +40,7 @@ func runValidate(args []string) int {
 	if len(pos) != 1 {
 		return usageError(fs, "want exactly one recipe file, got %d arguments", len(pos))
 	}
-	plan, diags := recipe.Validate(pos[0], sets, recipe.ValidateOptions{SkipModel: *skipModel, Env: mlxrun.Environment()})
+	plan, diags := recipe.Validate(pos[0], sets, recipe.ValidateOptions{SkipModel: *skipModel, Strict: *strict, Env: mlxrun.Environment()})
 	if *asJSON {
 		out := struct {
 			Valid       bool               `json:"valid"`

@@ -1,0 +1,166 @@
+package mlxrun
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/yai-dev/yai/model"
+)
+
+var micro struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// microModel is the smallest generated model, for long runs.
+func microModel(t testing.TB) string {
+	t.Helper()
+	micro.once.Do(func() {
+		micro.dir, micro.err = os.MkdirTemp("", "yai-micro-")
+		if micro.err == nil {
+			micro.err = model.WriteTiny(micro.dir, model.TinyPresets["micro"])
+		}
+	})
+	if micro.err != nil {
+		t.Fatal(micro.err)
+	}
+	return micro.dir
+}
+
+// governedRecipe trains the micro model with batches of 8 under a guard that adapts.
+func governedRecipe(t testing.TB, steps int, limit, data string, extra string) string {
+	return fmt.Sprintf(`version: 1
+name: governed
+model: %s
+data: %s
+steps: %d
+memory: {limit: %s}
+stages:
+  - {id: load, kind: load-4bit}
+  - {id: lora, kind: attach-lora, after: [load], with: {rank: 8, layers: 2, keys: [q_proj, v_proj]}}
+  - {id: data, kind: data, after: [load], with: {format: text, batch_size: 8, max_seq_length: 96, shuffle: false}}
+  - {id: train, kind: step, with: {lr: 1e-3, grad_checkpoint: false}}
+  - {id: guard, kind: guard, with: {watch: [mlx.peak], buffer: 0, action: adapt}}
+%s`, microModel(t), data, steps, limit, extra)
+}
+
+const adaptStage = "  - {id: adapt, kind: adapt, with: {relax_after: 5}}\n"
+
+// A limit between the peak of a split step and that of a whole-batch step: the run does not
+// stop over 1,000 steps, every step's MLX peak stays under the limit, and the losses equal
+// those of the same recipe run without a limit. With --strict the guard stops it as before.
+func TestAdaptKeepsStepsUnderTheLimit(t *testing.T) {
+	const steps = 1000
+	free := runRecipe(t, t.TempDir(), governedRecipe(t, steps, "2GB", quickstartData(), adaptStage))
+	if free.ExitCode != 0 || len(free.metrics) != steps {
+		t.Fatalf("unlimited run: exit %d, %d steps", free.ExitCode, len(free.metrics))
+	}
+	var base, whole int64 = math.MaxInt64, 0
+	for _, m := range free.metrics {
+		base, whole = min(base, m.MLXActive), max(whole, m.MLXPeak)
+		if m.MicroBatches != 1 {
+			t.Fatalf("step %d split with 2GB to spare", m.Step)
+		}
+	}
+	limit := base + (whole-base)*6/10 // half the batch fits, the whole does not
+	src := governedRecipe(t, steps, fmt.Sprintf("%dB", limit), quickstartData(), adaptStage)
+	res := runRecipe(t, t.TempDir(), src)
+	if res.ExitCode != 0 || len(res.metrics) != steps {
+		t.Fatalf("limited run: exit %d (%s), %d steps", res.ExitCode, res.Reason, len(res.metrics))
+	}
+	split := 0
+	for i, m := range res.metrics {
+		if m.MLXPeak > limit {
+			t.Errorf("step %d peaked at %d bytes, over the limit %d (schedule %d micro-batches)", m.Step, m.MLXPeak, limit, m.MicroBatches)
+		}
+		if m.MicroBatches > 1 {
+			split++
+		}
+		if d := math.Abs(float64(m.Loss-free.metrics[i].Loss)) / float64(free.metrics[i].Loss); d > 1e-5 {
+			t.Errorf("step %d: loss %v, unlimited %v (%.2g relative)", m.Step, m.Loss, free.metrics[i].Loss, d)
+		}
+	}
+	if split == 0 {
+		t.Error("no step was split, yet the whole batch does not fit")
+	}
+	worst := int64(0)
+	for _, m := range res.metrics {
+		worst = max(worst, m.MLXPeak)
+	}
+	t.Logf("limit %d bytes between active %d and the whole batch's peak %d; %d of %d steps split; highest peak %d", limit, base, whole, split, steps, worst)
+	strict := runRecipeStrict(t, t.TempDir(), src, true)
+	if strict.ExitCode != 3 || !strings.Contains(strict.Reason, "memory guard: mlx.peak") {
+		t.Errorf("--strict: exit %d (%s), want the guard's stop", strict.ExitCode, strict.Reason)
+	}
+}
+
+// phasedData writes 48 long rows, then 200 short ones: with shuffle off, six batches that
+// need a split, then batches that fit whole.
+func phasedData(t *testing.T) string {
+	dir := t.TempDir()
+	var rows []string
+	for i := range 248 {
+		text := fmt.Sprintf("Kai has %d green hens.", i)
+		if i < 48 {
+			text = strings.Repeat(fmt.Sprintf("The hen number %d of Kai is green and small. ", i), 8)
+		}
+		js, _ := json.Marshal(map[string]string{"text": text})
+		rows = append(rows, string(js))
+	}
+	body := []byte(strings.Join(rows, "\n") + "\n")
+	os.WriteFile(filepath.Join(dir, "train.jsonl"), body, 0o644)
+	os.WriteFile(filepath.Join(dir, "valid.jsonl"), body, 0o644)
+	return dir
+}
+
+// When headroom returns (short rows after long ones), the governor goes back to whole
+// batches after relax_after steps, and the steps stay under the limit throughout.
+func TestAdaptRelaxesWhenHeadroomReturns(t *testing.T) {
+	data := phasedData(t)
+	free := runRecipe(t, t.TempDir(), governedRecipe(t, 20, "2GB", data, adaptStage))
+	if free.ExitCode != 0 {
+		t.Fatalf("unlimited run: exit %d", free.ExitCode)
+	}
+	long, short := free.metrics[0].MLXPeak, free.metrics[10].MLXPeak
+	if short*2 > long {
+		t.Fatalf("short batches peak at %d, long ones at %d: the data does not make two phases", short, long)
+	}
+	limit := short * 3 / 2
+	res := runRecipe(t, t.TempDir(), governedRecipe(t, 20, fmt.Sprintf("%dB", limit), data, adaptStage))
+	if res.ExitCode != 0 {
+		t.Fatalf("limited run: exit %d (%s)", res.ExitCode, res.Reason)
+	}
+	var schedule []int64
+	for i, m := range res.metrics {
+		schedule = append(schedule, m.MicroBatches)
+		if m.MLXPeak > limit {
+			t.Errorf("step %d peaked at %d, over the limit %d", m.Step, m.MLXPeak, limit)
+		}
+		if d := math.Abs(float64(m.Loss-free.metrics[i].Loss)) / float64(free.metrics[i].Loss); d > 1e-5 {
+			t.Errorf("step %d: loss %v, unlimited %v", m.Step, m.Loss, free.metrics[i].Loss)
+		}
+	}
+	if schedule[0] < 2 || schedule[5] < 2 || schedule[len(schedule)-1] != 1 {
+		t.Errorf("micro-batches per step %v: want a split for the six long batches, whole batches again at the end", schedule)
+	}
+	relaxed := 0
+	for _, m := range res.metrics {
+		if note, _ := m.Notes["adapt"].(string); strings.Contains(note, "→ the whole batch") {
+			relaxed = int(m.Step)
+		}
+	}
+	if relaxed != 11 { // six long steps; the fifth short one in a row runs whole
+		t.Errorf("relaxed at step %d; want 11, the fifth short step in a row (relax_after: 5)", relaxed)
+	}
+	log, _ := os.ReadFile(filepath.Join(res.RunDir, "run.log"))
+	if !strings.Contains(string(log), "adapt: ") {
+		t.Error("run.log records no adaptation")
+	}
+}
