@@ -21,6 +21,7 @@ package mlx
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -33,6 +34,18 @@ type Error struct {
 	Op     string
 	Shapes [][]int
 	Msg    string
+}
+
+// IsAllocationError reports whether err is MLX failing to allocate memory (on Metal or CUDA;
+// the CPU backend does not report it), which a smaller schedule of the same work may avoid.
+func IsAllocationError(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	m := strings.ToLower(e.Msg)
+	return strings.Contains(m, "out of memory") || strings.Contains(m, "unable to allocate") ||
+		strings.Contains(m, "malloc") || strings.Contains(m, "failed to allocate")
 }
 
 func (e *Error) Error() string {

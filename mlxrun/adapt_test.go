@@ -10,7 +10,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/train"
 )
 
 var micro struct {
@@ -47,11 +49,12 @@ stages:
   - {id: lora, kind: attach-lora, after: [load], with: {rank: 8, layers: 2, keys: [q_proj, v_proj]}}
   - {id: data, kind: data, after: [load], with: {format: text, batch_size: 8, max_seq_length: 96, shuffle: false}}
   - {id: train, kind: step, with: {lr: 1e-3, grad_checkpoint: false}}
-  - {id: guard, kind: guard, with: {watch: [mlx.peak], buffer: 0, action: adapt}}
 %s`, microModel(t), data, steps, limit, extra)
 }
 
-const adaptStage = "  - {id: adapt, kind: adapt, with: {relax_after: 5}}\n"
+// adaptStage is the governor and a guard that calls on it after a crossing.
+const adaptStage = "  - {id: adapt, kind: adapt, with: {relax_after: 5}}\n" +
+	"  - {id: guard, kind: guard, with: {watch: [mlx.peak], buffer: 0, action: adapt}}\n"
 
 // A limit between the peak of a split step and that of a whole-batch step: the run does not
 // stop over 1,000 steps, every step's MLX peak stays under the limit, and the losses equal
@@ -162,5 +165,36 @@ func TestAdaptRelaxesWhenHeadroomReturns(t *testing.T) {
 	log, _ := os.ReadFile(filepath.Join(res.RunDir, "run.log"))
 	if !strings.Contains(string(log), "adapt: ") {
 		t.Error("run.log records no adaptation")
+	}
+}
+
+// A step the backend fails to allocate (as Metal and CUDA report it; the CPU backend never
+// does, so the failure is injected) is run again with a smaller schedule instead of ending
+// the run, and computes the same loss.
+func TestAllocationFailureRetriesSmaller(t *testing.T) {
+	src := governedRecipe(t, 6, "2GB", quickstartData(), "")
+	free := runRecipe(t, t.TempDir(), src)
+	failStep = func(s train.Schedule) error {
+		if s.MicroBatches < 4 {
+			return &mlx.Error{Op: "eval", Msg: "[metal::malloc] Unable to allocate 1073741824 bytes"}
+		}
+		return nil
+	}
+	defer func() { failStep = nil }()
+	res := runRecipe(t, t.TempDir(), src)
+	if res.ExitCode != 0 {
+		t.Fatalf("exit %d (%s)", res.ExitCode, res.Reason)
+	}
+	for i, m := range res.metrics {
+		if m.MicroBatches != 4 || m.Loss != free.metrics[i].Loss && math.Abs(float64(m.Loss-free.metrics[i].Loss))/float64(free.metrics[i].Loss) > 1e-5 {
+			t.Errorf("step %d: %d micro-batches, loss %v; want 4 and %v", m.Step, m.MicroBatches, m.Loss, free.metrics[i].Loss)
+		}
+	}
+	if note, _ := res.metrics[0].Notes["allocation_retry"].(string); !strings.Contains(note, "4 micro-batches") {
+		t.Errorf("step 1 notes %v; want the retry recorded", res.metrics[0].Notes)
+	}
+	strict := runRecipeStrict(t, t.TempDir(), src, true)
+	if strict.ExitCode != 1 || !strings.Contains(strict.Reason, "Unable to allocate") {
+		t.Errorf("--strict: exit %d (%s); want the allocation error", strict.ExitCode, strict.Reason)
 	}
 }

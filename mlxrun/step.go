@@ -9,7 +9,9 @@ import (
 
 	"github.com/yai-dev/yai/data"
 	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/train"
 )
 
 // step: one optimizer step (or one micro-batch of an accumulation) on the next batch. A step
@@ -34,7 +36,20 @@ func buildStep(c *stages.StepConfig, r *Training) (stages.Stage, error) {
 		}
 		sched := t.Schedule()
 		before := mlx.Memory().Active
-		res, err := t.Step(toTrainBatch(b))
+		res, err := stepOnce(t, b)
+		for err != nil && mlx.IsAllocationError(err) && !s.Strict {
+			// The backend ran out of memory: the same step, computed with less, may fit.
+			next, ok := smallerSchedule(sched, b.Size)
+			if !ok {
+				break
+			}
+			s.Log.Warn("step failed to allocate; retrying with a smaller schedule", "step", s.Env.Step,
+				"from", recipe.DescribeSchedule(stages.Schedule(sched), b.Size), "to", recipe.DescribeSchedule(stages.Schedule(next), b.Size), "err", err)
+			s.Note("allocation_retry", recipe.DescribeSchedule(stages.Schedule(next), b.Size))
+			t.SetSchedule(next)
+			sched = next
+			res, err = stepOnce(t, b)
+		}
 		if err != nil {
 			return err
 		}
@@ -74,4 +89,31 @@ func nonFiniteCause(ds *data.Dataset, b data.Batch, tokens int, cfg *stages.Data
 		return fmt.Sprintf("%s in %s; shorten the prompt, raise max_seq_length, or set on_nonfinite: skip", why, where)
 	}
 	return fmt.Sprintf("the loss or a gradient overflowed on %s; lower lr or set max_grad_norm", where)
+}
+
+// stepOnce runs the trainer's step; failStep stands in for the backend in tests that need a
+// step to fail the way Metal or CUDA report running out of memory.
+func stepOnce(t *train.Trainer, b data.Batch) (train.StepResult, error) {
+	if failStep != nil {
+		if err := failStep(t.Schedule()); err != nil {
+			return train.StepResult{}, err
+		}
+	}
+	return t.Step(toTrainBatch(b))
+}
+
+var failStep func(train.Schedule) error
+
+// smallerSchedule is the next schedule that needs less memory than s for a batch of rows:
+// twice the parts until each holds one row, then gradient checkpointing on.
+func smallerSchedule(s train.Schedule, rows int) (train.Schedule, bool) {
+	if s.MicroBatches < rows {
+		s.MicroBatches = min(rows, 2*max(1, s.MicroBatches))
+		return s, true
+	}
+	if !s.GradCheckpoint {
+		s.GradCheckpoint = true
+		return s, true
+	}
+	return s, false
 }

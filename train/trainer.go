@@ -60,9 +60,9 @@ type StepResult struct {
 	// Finite is false when the loss or a gradient was NaN or infinite. Nothing of such a
 	// step is applied: parameters, optimizer state and accumulated gradients stay as they
 	// were, and no update is counted (the batch is consumed all the same).
-	Finite bool
-	Step   int // steps run so far, this one included
-	Updates int     // optimizer updates applied so far
+	Finite  bool
+	Step    int // steps run so far, this one included
+	Updates int // optimizer updates applied so far
 }
 
 // Trainer trains a model's LoRA adapters one step at a time. Its methods may be called from
@@ -554,13 +554,17 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 		if update {
 			in = append(in, mlx.Scalar(float64(lr), mlx.Float32), mlx.Scalar(float64(t.updates+1), mlx.Float32))
 		}
-		var key *mlx.Array
+		// The dropout key moves on only when the step succeeds, so a step that fails (to
+		// allocate, say) can be run again with the same masks.
+		var key, nextKey *mlx.Array
 		if t.adapters.HasDropout() {
-			next, sub := mlx.SplitKey(t.key)
-			mlx.Detach(next)
-			t.key.Free()
-			t.key = next
-			key = sub
+			nextKey, key = mlx.SplitKey(t.key)
+			mlx.Detach(nextKey)
+			defer func() {
+				if nextKey != nil {
+					nextKey.Free()
+				}
+			}()
 		}
 		var out []*mlx.Array
 		if parts := b.Parts(t.sched.MicroBatches); len(parts) > 1 {
@@ -593,6 +597,10 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 			mlx.Detach(grads...)
 			mlx.Free(t.accum...)
 			t.accum = grads
+		}
+		if nextKey != nil {
+			t.key.Free()
+			t.key, nextKey = nextKey, nil
 		}
 		ok := finite.Item() != 0
 		if update && ok {
