@@ -1,0 +1,10 @@
+// Package generate decodes text from a Llama-family model: a key/value cache so each new
+// token costs one position, greedy and temperature / top-p / top-k / min-p sampling, stop
+// tokens, streaming detokenization and a chat session over the model's chat template.
+//
+// It computes what mlx-lm 0.32's generate_step computes (same cache layout, same prefill
+// split, same ops in the same order), so greedy decoding gives mlx_lm.generate's tokens.
+//
+// Ownership: everything a step creates lives in a scope closed at the end of the step; the
+// cache holds the only arrays that outlive a step and frees them in Free.
+package generate

@@ -1,0 +1,79 @@
+package generate
+
+import (
+	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/model"
+)
+
+// The cached forward pass mirrors model.Forward with mlx-lm's cache path: queries and keys
+// are rotated from the cache's offset and attend to every cached position. Intermediates
+// are freed as soon as they are used, as in package model.
+
+// hidden runs tokens (B, L) through the blocks, appending their keys and values to caches,
+// and returns the last block's output (B, L, H).
+func hidden(m *model.Model, caches []*kvCache, tokens *mlx.Array) *mlx.Array {
+	h := m.Embed(tokens)
+	mask := model.MaskFor(tokens.Dim(1))
+	for i, b := range m.Layers {
+		next := block(b, caches[i], h, mask)
+		h.Free()
+		h = next
+	}
+	return h
+}
+
+// lastLogits is the logits of the last position, (B, V), as mlx-lm's logits[:, -1, :].
+func lastLogits(m *model.Model, caches []*kvCache, tokens *mlx.Array) *mlx.Array {
+	h := hidden(m, caches, tokens)
+	logits := m.Head(h)
+	h.Free()
+	defer logits.Free()
+	l := logits.Dim(1)
+	last := mlx.SliceAxis(logits, 1, l-1, l)
+	defer last.Free()
+	return mlx.Squeeze(last, 1)
+}
+
+func block(b *model.Block, c *kvCache, h *mlx.Array, mask string) *mlx.Array {
+	n := mlx.RMSNorm(h, b.InputNorm, b.NormEps)
+	r := attend(b.Attn, c, n, mask)
+	n.Free()
+	h2 := mlx.Add(h, r)
+	r.Free()
+	defer h2.Free()
+	n = mlx.RMSNorm(h2, b.PostAttnNorm, b.NormEps)
+	r = b.MLP.Forward(n)
+	n.Free()
+	defer r.Free()
+	return mlx.Add(h2, r)
+}
+
+// attend is model.Attention.Forward with a cache.
+func attend(a *model.Attention, c *kvCache, x *mlx.Array, mask string) *mlx.Array {
+	shape := x.Shape()
+	b, l := shape[0], shape[1]
+	q := heads(a.Q.Forward(x), b, l, a.NumHeads)
+	k := heads(a.K.Forward(x), b, l, a.NumKVHeads)
+	v := heads(a.V.Forward(x), b, l, a.NumKVHeads)
+	qr := a.RoPE.Apply(q, c.offset)
+	kr := a.RoPE.Apply(k, c.offset)
+	mlx.Free(q, k)
+	keys, values := c.update(kr, v)
+	mlx.Free(kr, v)
+	out := mlx.ScaledDotProductAttention(qr, keys, values, a.Scale, mask, nil)
+	mlx.Free(qr, keys, values)
+	t := mlx.Transpose(out, 0, 2, 1, 3)
+	out.Free()
+	merged := mlx.Reshape(t, b, l, -1)
+	t.Free()
+	defer merged.Free()
+	return a.O.Forward(merged)
+}
+
+// heads splits a projection (B, L, n·D) into (B, n, L, D), freeing its input.
+func heads(p *mlx.Array, b, l, n int) *mlx.Array {
+	r := mlx.Reshape(p, b, l, n, -1)
+	p.Free()
+	defer r.Free()
+	return mlx.Transpose(r, 0, 2, 1, 3)
+}
