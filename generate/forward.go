@@ -29,6 +29,10 @@ func lastLogits(m *model.Model, caches []*kvCache, tokens *mlx.Array) *mlx.Array
 	h.Free()
 	defer logits.Free()
 	l := logits.Dim(1)
+	if l == 1 {
+		// One position (every decoding step): a reshape, no slice to copy through.
+		return mlx.Reshape(logits, logits.Dim(0), -1)
+	}
 	last := mlx.SliceAxis(logits, 1, l-1, l)
 	defer last.Free()
 	return mlx.Squeeze(last, 1)
