@@ -10,9 +10,7 @@ import (
 	"testing"
 
 	"github.com/yai-dev/yai/internal/testenv"
-	"github.com/yai-dev/yai/lora"
-	"github.com/yai-dev/yai/mlx"
-	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/internal/testmodel"
 )
 
 // reference runs testdata/mlxlm_generate.py and decodes its JSON answer into v.
@@ -41,55 +39,10 @@ type referenceRun struct {
 	FinishReason  string    `json:"finish_reason"`
 }
 
-// tinyModel writes the named tiny preset into a temporary directory.
-func tinyModel(t testing.TB, preset string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), preset)
-	if err := model.WriteTiny(dir, model.TinyPresets[preset]); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+func tinyModel(t testing.TB, preset string) string { return testmodel.Tiny(t, preset) }
 
-// randomAdapter writes adapters for the model in modelDir whose lora_b is random (fresh
-// adapters have lora_b = 0 and change nothing), so an adapted model answers differently.
 func randomAdapter(t testing.TB, modelDir string, seed uint64) string {
-	t.Helper()
-	m, err := model.Load(modelDir, model.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Free()
-	a, err := lora.Attach(m.Layers, lora.Config{Rank: 4, Scale: 4, NumLayers: 2, Seed: seed,
-		Keys: []string{"self_attn.q_proj", "self_attn.v_proj", "mlp.down_proj"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Detach()
-	err = mlx.Do(func() error {
-		key := mlx.RandomKey(seed + 1)
-		defer key.Free()
-		ps := a.Params()
-		fresh := make([]*mlx.Array, len(ps))
-		for i, p := range ps {
-			k2 := mlx.RandomSplit(key, i+2)
-			k := mlx.SliceAxis(k2, 0, i+1, i+2)
-			kk := mlx.Squeeze(k, 0)
-			fresh[i] = mlx.Normal(kk, p.Shape(), mlx.Float32, 0, 0.3)
-			mlx.Free(k2, k, kk)
-		}
-		mlx.Eval(fresh...)
-		a.Replace(fresh)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "adapters")
-	if err := a.Save(dir); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return testmodel.RandomAdapter(t, modelDir, seed)
 }
 
 func randomPrompt(seed int64, n, vocab int) []int32 {
