@@ -84,7 +84,6 @@ func printStats(w io.Writer, st generate.Stats) {
 	fmt.Fprintf(w, "peak memory: %.3f GB\n", float64(st.PeakMemory)/1e9)
 }
 
-
 // usageErrorTo is usageError writing to the command's own stderr.
 func usageErrorTo(w io.Writer, fs *flag.FlagSet, format string, args ...any) int {
 	fmt.Fprintf(w, "yai %s: %s\n", fs.Name(), fmt.Sprintf(format, args...))
