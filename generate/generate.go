@@ -2,6 +2,7 @@ package generate
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -46,6 +47,12 @@ func Generate(m *model.Model, prompt []int32, opts Options, emit func(token int3
 	}
 	if err := opts.Sampling.Check(m.Config.VocabSize); err != nil {
 		return st, err
+	}
+	for i, id := range prompt {
+		// An id past the embedding table would read outside it.
+		if id < 0 || int(id) >= m.Config.VocabSize {
+			return st, fmt.Errorf("generate: prompt token %d (position %d) is outside the model's vocabulary of %d", id, i, m.Config.VocabSize)
+		}
 	}
 	err := mlx.Do(func() error {
 		var err error

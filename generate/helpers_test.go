@@ -42,7 +42,7 @@ type referenceRun struct {
 func tinyModel(t testing.TB, preset string) string { return testmodel.Tiny(t, preset) }
 
 func randomAdapter(t testing.TB, modelDir string, seed uint64) string {
-	return testmodel.RandomAdapter(t, modelDir, seed)
+	return testmodel.RandomAdapter(t, modelDir, seed, 0.3)
 }
 
 func randomPrompt(seed int64, n, vocab int) []int32 {

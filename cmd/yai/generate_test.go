@@ -59,7 +59,7 @@ func chatCmd(args []string, stdin *strings.Reader, stdout, stderr *strings.Build
 // without adapters, and its figures on stderr.
 func TestGenerateCommandMatchesMLXLM(t *testing.T) {
 	dir := testmodel.Tiny(t, "tiny")
-	adapter := testmodel.RandomAdapter(t, dir, 11)
+	adapter := testmodel.RandomAdapter(t, dir, 11, 0.3)
 	const prompt = "Tell me about the blue owl."
 	for _, ad := range []string{"", adapter} {
 		args := []string{"--model", dir, "--prompt", prompt, "--max-tokens", "24"}
@@ -116,7 +116,7 @@ func TestGenerateCommandErrors(t *testing.T) {
 // so the template saw the history; the third differs from a reply without history.
 func TestChatThreeTurnsKeepHistory(t *testing.T) {
 	dir := testmodel.Tiny(t, "tiny")
-	adapter := testmodel.RandomAdapter(t, dir, 11)
+	adapter := testmodel.RandomAdapter(t, dir, 11, 0.3)
 	turns := []string{"Ben has a blue dog.", "What colour is the dog?", "And whose dog is it?"}
 	out, errOut, code := runCmd(t, chatCmd, strings.Join(turns, "\n")+"\n", "--model", dir, "--adapter", adapter, "--max-tokens", "12")
 	if code != 0 {
