@@ -260,4 +260,3 @@ func TestFuseNeverOverwrites(t *testing.T) {
 		t.Errorf("a failed fuse left %s", bad)
 	}
 }
-
