@@ -4,7 +4,8 @@ import "reflect"
 
 // EvalConfig configures a validation pass.
 type EvalConfig struct {
-	Batches int `yaml:"batches" default:"25" min:"1" doc:"validation batches per pass"`
+	Batches int    `yaml:"batches" default:"25" min:"1" doc:"validation batches per pass"`
+	Split   string `yaml:"split" default:"valid" enum:"valid,test" doc:"valid sets val_loss; test evaluates the data directory's test.jsonl and logs test_loss and test_ppl"`
 }
 
 func init() {
