@@ -1,11 +1,10 @@
 package fuse
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
+	"github.com/yai-dev/yai/internal/atomicfile"
 	"github.com/yai-dev/yai/lora"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/model"
@@ -32,8 +31,6 @@ func Fuse(modelDir, adapterDir, outDir string, opts Options) (Result, error) {
 	var res Result
 	if _, err := os.Lstat(outDir); err == nil {
 		return res, fmt.Errorf("%s already exists: fuse never overwrites, choose a new directory", outDir)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return res, err
 	}
 	m, err := model.Load(modelDir, model.LoadOptions{})
 	if err != nil {
@@ -46,11 +43,6 @@ func Fuse(modelDir, adapterDir, outDir string, opts Options) (Result, error) {
 	}
 	defer a.Free()
 
-	tmp, err := os.MkdirTemp(filepath.Dir(outDir), "."+filepath.Base(outDir)+".tmp-")
-	if err != nil {
-		return res, err
-	}
-	defer os.RemoveAll(tmp) // a no-op once renamed
 	tensors := m.Parameters()
 	var plain []string    // layers left in float, for config.json
 	var made []*mlx.Array // the fused tensors, freed once written
@@ -77,19 +69,17 @@ func Fuse(modelDir, adapterDir, outDir string, opts Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if res.Files, err = writeWeights(tmp, tensors, opts.ShardBytes); err != nil {
-		return res, err
-	}
-	if err := writeConfig(modelDir, tmp, plain); err != nil {
-		return res, err
-	}
-	if err := copyTokenizerFiles(modelDir, tmp); err != nil {
-		return res, err
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return res, err
-	}
-	return res, renameNoReplace(tmp, outDir)
+	err = atomicfile.NewDir(outDir, func(tmp string) error {
+		var err error
+		if res.Files, err = writeWeights(tmp, tensors, opts.ShardBytes); err != nil {
+			return err
+		}
+		if err := writeConfig(modelDir, tmp, plain); err != nil {
+			return err
+		}
+		return copyTokenizerFiles(modelDir, tmp)
+	})
+	return res, err
 }
 
 // fuseLayer computes the fused tensors of one adapted layer by leaf name (weight, and

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package fuse
+package atomicfile
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 // atomic no-replace rename the check and the rename are two steps.
 func renameNoReplace(src, dst string) error {
 	if _, err := os.Lstat(dst); !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("move the fused model into %s: it already exists", dst)
+		return fmt.Errorf("move the finished directory to %s: it already exists", dst)
 	}
 	return os.Rename(src, dst)
 }

@@ -1,4 +1,4 @@
-package fuse
+package atomicfile
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 // at dst meanwhile (rename(2) alone would replace an empty directory).
 func renameNoReplace(src, dst string) error {
 	if err := unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE); err != nil {
-		return fmt.Errorf("move the fused model into %s: %w", dst, err)
+		return fmt.Errorf("move the finished directory to %s: %w", dst, err)
 	}
 	return nil
 }
