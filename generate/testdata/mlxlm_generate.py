@@ -2,7 +2,8 @@
 
   generate MODEL ADAPTER|- IDS MAX [REPEAT]   greedy stream_generate from token ids
   chat MODEL ADAPTER|- MESSAGES_JSON MAX      greedy, prompt = chat template over messages
-  filter WHICH VALUE LOGPROBS_JSON            apply_top_p / apply_min_p / apply_top_k
+  filter CASES_JSON                           apply_top_p / apply_min_p / apply_top_k on
+                                              [[which, value, logprobs], …]
 
 Prints one JSON object.
 """
@@ -30,15 +31,17 @@ def run(model, tokenizer, prompt, max_tokens):
 def main():
     cmd = sys.argv[1]
     if cmd == "filter":
-        which, value, lp = sys.argv[2], float(sys.argv[3]), mx.array(json.loads(sys.argv[4]))[None]
-        if which == "top_p":
-            out = apply_top_p(lp, value)
-        elif which == "min_p":
-            out = apply_min_p(lp, value)
-        else:
-            out = apply_top_k(lp, int(value))
-        kept = [i for i, v in enumerate(out[0].tolist()) if v != float("-inf")]
-        print(json.dumps({"kept": kept}))
+        answers = []
+        for which, value, lp in json.loads(sys.argv[2]):
+            lp = mx.array(lp)[None]
+            if which == "top_p":
+                out = apply_top_p(lp, value)
+            elif which == "min_p":
+                out = apply_min_p(lp, value)
+            else:
+                out = apply_top_k(lp, int(value))
+            answers.append([i for i, v in enumerate(out[0].tolist()) if v != float("-inf")])
+        print(json.dumps({"kept": answers}))
         return
     model_dir, adapter = sys.argv[2], sys.argv[3]
     model, tokenizer = load(model_dir, adapter_path=None if adapter == "-" else adapter)
