@@ -1,6 +1,8 @@
 """Reference generation with mlx-lm for the generate package's tests.
 
   generate MODEL ADAPTER|- IDS MAX [REPEAT]   greedy stream_generate from token ids
+  serve MODEL ADAPTER|- IDS MAX               one greedy generation per line read from stdin,
+                                              one JSON line out each (benchmarks interleave)
   chat MODEL ADAPTER|- MESSAGES_JSON MAX      greedy, prompt = chat template over messages
   filter CASES_JSON                           apply_top_p / apply_min_p / apply_top_k on
                                               [[which, value, logprobs], …]
@@ -53,6 +55,10 @@ def main():
         out["all_prompt_tps"] = [r["prompt_tps"] for r in results]
         out["all_generation_tps"] = [r["generation_tps"] for r in results]
         print(json.dumps(out))
+    elif cmd == "serve":
+        ids = [int(t) for t in sys.argv[4].split(",")]
+        for _ in sys.stdin:
+            print(json.dumps(run(model, tokenizer, ids, int(sys.argv[5]))), flush=True)
     elif cmd == "chat":
         messages = json.loads(sys.argv[4])
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
