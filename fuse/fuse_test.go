@@ -15,6 +15,7 @@ import (
 	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/internal/testmodel"
 	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/model"
 )
 
 func python(t *testing.T, args ...string) []byte {
@@ -258,5 +259,35 @@ func TestFuseNeverOverwrites(t *testing.T) {
 	}
 	if _, err := os.Stat(bad); !os.IsNotExist(err) {
 		t.Errorf("a failed fuse left %s", bad)
+	}
+}
+
+// A fuse of a sharded model into small shards writes several files and an index that yai
+// and mlx_lm both follow, giving the same tokens as a single-file fuse.
+func TestShardedFuse(t *testing.T) {
+	spec := model.TinyPresets["tiny"]
+	spec.ShardBytes = 150000
+	dir := filepath.Join(t.TempDir(), "sharded")
+	if err := model.WriteTiny(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	adapter := testmodel.RandomAdapter(t, dir, 11, 0.3)
+	one, many := filepath.Join(t.TempDir(), "one"), filepath.Join(t.TempDir(), "many")
+	if _, err := Fuse(dir, adapter, one, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Fuse(dir, adapter, many, Options{ShardBytes: 200000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Files) < 2 || res.Files[0] != fmt.Sprintf("model-00001-of-%05d.safetensors", len(res.Files)) {
+		t.Fatalf("files %v", res.Files)
+	}
+	want := yaiTokens(t, one, "", prompt, 16)
+	if got := yaiTokens(t, many, "", prompt, 16); !slices.Equal(got, want) {
+		t.Errorf("sharded fuse in yai: %v, single file: %v", got, want)
+	}
+	if got := mlxlmTokens(t, many, prompt, 16); !slices.Equal(got, want) {
+		t.Errorf("sharded fuse in mlx_lm: %v, single file in yai: %v", got, want)
 	}
 }

@@ -72,10 +72,17 @@ func TestStopsAtStopToken(t *testing.T) {
 }
 
 // Generation holds memory flat: across 700 tokens the live array handles never change, and
-// MLX's active memory changes only by the cache's own 256-position blocks.
+// MLX's active memory changes only by the cache's own 256-position blocks; greedy and with
+// every sampling filter on.
 func TestGenerationMemoryFlat(t *testing.T) {
 	l := mustLoad(t, tinyModel(t, "tiny"), "")
 	defer l.Free()
+	for _, smp := range []Sampling{{}, {Temp: 0.8, TopP: 0.9, TopK: 50, MinP: 0.02, Seed: 3}} {
+		t.Run(fmt.Sprintf("temp=%v", smp.Temp), func(t *testing.T) { memoryFlat(t, l, smp) })
+	}
+}
+
+func memoryFlat(t *testing.T, l *Loaded, smp Sampling) {
 	c := l.Model.Config
 	prompt := randomPrompt(9, 16, 1000)
 	const n = 700
@@ -83,7 +90,7 @@ func TestGenerationMemoryFlat(t *testing.T) {
 	perPosition := 2 * c.NumHiddenLayers * c.NumKeyValueHeads * c.HeadDim * 4
 	var live []int64
 	var rest []int64 // active memory less the cache's capacity
-	_, err := Generate(l.Model, prompt, Options{MaxTokens: n}, func(tok int32) error {
+	_, err := Generate(l.Model, prompt, Options{MaxTokens: n, Sampling: smp}, func(tok int32) error {
 		mlx.Synchronize() // let the step in flight finish, so the figure is deterministic
 		pos := len(prompt) + len(live) + 1
 		capacity := (pos + cacheStep - 1) / cacheStep * cacheStep
