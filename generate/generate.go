@@ -85,20 +85,14 @@ func run(m *model.Model, prompt []int32, opts Options, emit func(int32) error) (
 	mlx.AsyncEval(y)
 	var tic time.Time
 	for n := 0; ; n++ {
-		var next *mlx.Array
-		if n != opts.MaxTokens {
-			next = step(m, caches, smp, reshapeToken(y))
-			mlx.AsyncEval(next)
-		}
+		// Queue token n+1 before handing out token n (mlx-lm computes one step past the
+		// last token it yields, too).
+		next := step(m, caches, smp, reshapeToken(y))
+		mlx.AsyncEval(next)
 		if n == 0 {
 			mlx.Eval(y)
-			elapsed := time.Since(start).Seconds()
-			st.PromptTPS = float64(len(prompt)) / elapsed
+			st.PromptTPS = float64(len(prompt)) / time.Since(start).Seconds()
 			tic = time.Now()
-		}
-		if n == opts.MaxTokens {
-			y.Free()
-			break
 		}
 		tok := int32(y.Item())
 		y.Free()
