@@ -115,3 +115,18 @@ func memoryFlat(t *testing.T, l *Loaded, smp Sampling) {
 		t.Errorf("active memory less the cache varies by %d bytes across %d tokens", hi-lo, n)
 	}
 }
+
+// A prompt longer than PrefillStep is prefilled in chunks, the later ones attending to the
+// cached positions, as mlx-lm does; the tokens still match.
+func TestLongPromptPrefillMatchesMLXLM(t *testing.T) {
+	dir := tinyModel(t, "micro")
+	l := mustLoad(t, dir, "")
+	defer l.Free()
+	prompt := randomPrompt(17, PrefillStep+300, 1000)
+	got, _ := collect(t, l, prompt, 8)
+	var want referenceRun
+	reference(t, &want, "generate", dir, "-", idsArg(prompt), "8")
+	if !slices.Equal(got, want.Tokens) {
+		t.Errorf("after a %d-token prompt: yai %v, mlx_lm %v", len(prompt), got, want.Tokens)
+	}
+}
