@@ -100,6 +100,7 @@ func TestGenerateCommandErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--prompt", "hi"}, 2, "--model is required"},
+		{[]string{"--model", dir, "--prompt", "hi", "--raw", "--system", "be brief"}, 2, "--system needs the chat template"},
 		{[]string{"--model", dir, "--prompt", "hi", "--top-k", "5"}, 2, "temperature"},
 		{[]string{"--model", dir, "--prompt", "hi", "--adapter", t.TempDir()}, 1, "adapter_config.json"},
 		{[]string{"--model", filepath.Join(t.TempDir(), "nope"), "--prompt", "hi"}, 1, "not found"},
