@@ -56,29 +56,35 @@ func chatCmd(args []string, stdin *strings.Reader, stdout, stderr *strings.Build
 }
 
 // yai generate prints mlx_lm's greedy reply (chat template applied to the prompt), with and
-// without adapters, and its figures on stderr.
+// without adapters, on two model shapes, and its figures on stderr.
 func TestGenerateCommandMatchesMLXLM(t *testing.T) {
-	dir := testmodel.Tiny(t, "tiny")
-	adapter := testmodel.RandomAdapter(t, dir, 11, 0.3)
 	const prompt = "Tell me about the blue owl."
-	for _, ad := range []string{"", adapter} {
-		args := []string{"--model", dir, "--prompt", prompt, "--max-tokens", "24"}
-		if ad != "" {
-			args = append(args, "--adapter", ad)
-		}
-		out, errOut, code := runCmd(t, generateCmd, "", args...)
-		if code != 0 {
-			t.Fatalf("yai generate %v: exit %d\n%s", args, code, errOut)
-		}
-		want := mlxlmChat(t, dir, ad, []tokenizer.Message{{"role": "user", "content": prompt}}, 24)
-		if out != want+"\n" {
-			t.Errorf("adapter %q: yai generate printed %q, mlx_lm %q", ad, out, want)
-		}
-		for _, figure := range []string{"prompt: ", "tokens/s", "generation: ", "peak memory: "} {
-			if !strings.Contains(errOut, figure) {
-				t.Errorf("stderr lacks %q:\n%s", figure, errOut)
+	var dir, adapter string
+	for _, preset := range []string{"micro", "tiny"} {
+		dir = testmodel.Tiny(t, preset)
+		adapter = testmodel.RandomAdapter(t, dir, 11, 0.3)
+		var outs []string
+		for _, ad := range []string{"", adapter} {
+			args := []string{"--model", dir, "--prompt", prompt, "--max-tokens", "24"}
+			if ad != "" {
+				args = append(args, "--adapter", ad)
 			}
+			out, errOut, code := runCmd(t, generateCmd, "", args...)
+			if code != 0 {
+				t.Fatalf("yai generate %v: exit %d\n%s", args, code, errOut)
+			}
+			want := mlxlmChat(t, dir, ad, []tokenizer.Message{{"role": "user", "content": prompt}}, 24)
+			if out != want+"\n" {
+				t.Errorf("%s, adapter %q: yai generate printed %q, mlx_lm %q", preset, ad, out, want)
+			}
+			for _, figure := range []string{"prompt: ", "tokens/s", "generation: ", "peak memory: "} {
+				if !strings.Contains(errOut, figure) {
+					t.Errorf("stderr lacks %q:\n%s", figure, errOut)
+				}
+			}
+			outs = append(outs, out)
 		}
+		t.Logf("%s: base %q, adapted %q", preset, outs[0], outs[1])
 	}
 	// The prompt can come from stdin too, and the run directory stands for its adapters.
 	runDir := t.TempDir()
