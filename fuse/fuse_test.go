@@ -291,3 +291,32 @@ func TestShardedFuse(t *testing.T) {
 		t.Errorf("sharded fuse in mlx_lm: %v, single file in yai: %v", got, want)
 	}
 }
+
+// Fusing gives back everything it allocated: live arrays and MLX active memory are the same
+// before and after, and fusing twice peaks no higher than fusing once.
+func TestFuseFreesWhatItMade(t *testing.T) {
+	dir, adapter := fixture(t)
+	var peaks []uint64
+	var live []int64
+	var active []uint64
+	for i := range 3 {
+		mlx.Do(func() error { mlx.ClearCache(); mlx.ResetPeakMemory(); return nil })
+		live = append(live, mlx.LiveArrays())
+		mlx.Do(func() error { active = append(active, mlx.Memory().Active); return nil })
+		if _, err := Fuse(dir, adapter, filepath.Join(t.TempDir(), fmt.Sprint(i)), Options{}); err != nil {
+			t.Fatal(err)
+		}
+		mlx.Do(func() error { peaks = append(peaks, mlx.Memory().Peak); return nil })
+	}
+	live = append(live, mlx.LiveArrays())
+	mlx.Do(func() error { active = append(active, mlx.Memory().Active); return nil })
+	t.Logf("live arrays %v, active %v, peaks %v", live, active, peaks)
+	for i := range live {
+		if live[i] != live[0] || active[i] != active[0] {
+			t.Errorf("fuse %d: %d live arrays and %d bytes active, %d and %d before the first", i, live[i], active[i], live[0], active[0])
+		}
+	}
+	if peaks[2] > peaks[0] {
+		t.Errorf("the third fuse peaked at %d bytes, the first at %d", peaks[2], peaks[0])
+	}
+}
