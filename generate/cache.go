@@ -65,14 +65,6 @@ func swap(old, next *mlx.Array) *mlx.Array {
 	return next
 }
 
-// Nbytes is the memory the cache's arrays take.
-func (c *kvCache) nbytes() int {
-	if c.keys == nil {
-		return 0
-	}
-	return c.keys.Nbytes() + c.values.Nbytes()
-}
-
 func (c *kvCache) free() {
 	mlx.Free(c.keys, c.values)
 	c.keys, c.values, c.offset = nil, nil, 0

@@ -13,7 +13,8 @@ func init() {
 		Name:    "eval",
 		Summary: "compute the validation loss (sets val_loss, fires on-eval)",
 		Doc: "Runs the model without gradients over `batches` validation batches and reports the mean " +
-			"loss as val_loss. Usually `on: after-step` with `every: N`; at setup it gives a baseline.",
+			"loss as val_loss. Usually `on: after-step` with `every: N`; at setup it gives a baseline. " +
+			"With `split: test` it evaluates test.jsonl and notes test_loss and test_ppl instead.",
 		Config: reflect.TypeFor[EvalConfig](),
 		Events: []Event{AfterStep, Setup, Teardown},
 	})
