@@ -60,6 +60,7 @@ func benchmarkVsMLXLM(b *testing.B, dir string) {
 		refGen = append(refGen, r.GenerationTPS)
 		b.StartTimer()
 	}
+	b.Logf("per run, tokens/s: yai prompt %.0f\nmlx_lm prompt %.0f\nyai generation %.0f\nmlx_lm generation %.0f", promptTPS, refPrompt, genTPS, refGen)
 	p, g, rp, rg := median(promptTPS), median(genTPS), median(refPrompt), median(refGen)
 	b.ReportMetric(p, "prompt_tok/s")
 	b.ReportMetric(g, "gen_tok/s")

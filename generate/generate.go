@@ -66,28 +66,23 @@ func Generate(m *model.Model, prompt []int32, opts Options, emit func(token int3
 // token n+1 while token n is handed out, so the emit callback overlaps the next step.
 func run(m *model.Model, prompt []int32, opts Options, emit func(int32) error) (Stats, error) {
 	st := Stats{PromptTokens: len(prompt)}
-	caches := make([]*kvCache, len(m.Layers))
-	for i := range caches {
-		caches[i] = &kvCache{}
-	}
+	d := newDecoder(m)
 	smp := newSampler(opts.Sampling)
 	defer func() {
-		for _, c := range caches {
-			c.free()
-		}
+		d.free()
 		smp.free()
 	}()
 	mlx.ResetPeakMemory()
 	start := time.Now()
 
-	rest := prefill(m, caches, prompt)
-	y := step(m, caches, smp, mlx.FromSlice(rest, 1, len(rest)))
+	rest := d.prefill(prompt)
+	y := d.step(smp, mlx.FromSlice(rest, 1, len(rest)))
 	mlx.AsyncEval(y)
 	var tic time.Time
 	for n := 0; ; n++ {
 		// Queue token n+1 before handing out token n (mlx-lm computes one step past the
 		// last token it yields, too).
-		next := step(m, caches, smp, reshapeToken(y))
+		next := d.step(smp, reshapeToken(y))
 		mlx.AsyncEval(next)
 		if n == 0 {
 			mlx.Eval(y)
@@ -123,14 +118,14 @@ func run(m *model.Model, prompt []int32, opts Options, emit func(int32) error) (
 
 // prefill runs all prompt tokens but the last through the model in PrefillStep chunks,
 // filling the caches, and returns the tokens left for the first step (mlx-lm keeps one).
-func prefill(m *model.Model, caches []*kvCache, prompt []int32) []int32 {
+func (d *decoder) prefill(prompt []int32) []int32 {
 	for len(prompt) > 1 {
 		n := min(PrefillStep, len(prompt)-1)
 		s := mlx.NewScope()
-		h := hidden(m, caches, mlx.FromSlice(prompt[:n], 1, n))
+		h := d.hidden(mlx.FromSlice(prompt[:n], 1, n))
 		h.Free()
-		state := make([]*mlx.Array, 0, 2*len(caches))
-		for _, c := range caches {
+		state := make([]*mlx.Array, 0, 2*len(d.caches))
+		for _, c := range d.caches {
 			state = append(state, c.keys, c.values)
 		}
 		mlx.Eval(state...)
@@ -143,12 +138,12 @@ func prefill(m *model.Model, caches []*kvCache, prompt []int32) []int32 {
 
 // step computes the next token (1,) from tokens (1, L), owned by the caller and detached
 // from every scope; everything else it creates is freed. It takes ownership of tokens.
-func step(m *model.Model, caches []*kvCache, smp *sampler, tokens *mlx.Array) *mlx.Array {
+func (d *decoder) step(smp *sampler, tokens *mlx.Array) *mlx.Array {
 	s := mlx.NewScope()
 	defer s.Close()
 	mlx.Detach(tokens)
 	defer tokens.Free()
-	logits := lastLogits(m, caches, tokens)
+	logits := d.lastLogits(tokens)
 	lse := mlx.LogSumExp(logits, true, -1)
 	logprobs := mlx.Subtract(logits, lse)
 	y := smp.sample(logprobs)
