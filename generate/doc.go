@@ -5,6 +5,7 @@
 // It computes what mlx-lm 0.32's generate_step computes (same cache layout, same prefill
 // split, same ops in the same order), so greedy decoding gives mlx_lm.generate's tokens.
 //
-// Ownership: everything a step creates lives in a scope closed at the end of the step; the
-// cache holds the only arrays that outlive a step and frees them in Free.
+// Ownership: everything a step creates lives in a scope closed at the end of the step. Only
+// the cache and the sampler's key outlive a step, and Generate frees them before it returns;
+// the compiled activation is made once per process, as mlx-lm's is.
 package generate
