@@ -1,0 +1,85 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/yai-dev/yai/data"
+	"github.com/yai-dev/yai/evaluate"
+)
+
+func init() {
+	register(command{name: "eval", summary: "loss and perplexity of a model (and adapters) on a dataset split", run: func(args []string) int {
+		return evalMain(args, os.Stdout, os.Stderr)
+	}})
+}
+
+const evalUsage = `
+Usage: yai eval --model MODEL [--adapter DIR] --data DIR [--split test] [flags]
+
+Computes the loss and perplexity of the model, with the adapters when given, on one split of
+an mlx-lm data directory (DIR/test.jsonl by default), as mlx_lm.lora --test does: all
+batches unless --batches caps them.`
+
+var evalSplits = []string{"test", "valid", "train"}
+
+func evalMain(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("eval", evalUsage)
+	fs.SetOutput(stderr)
+	var mf modelFlags
+	mf.register(fs, false)
+	dataDir := fs.String("data", "", "data directory holding train.jsonl, valid.jsonl, test.jsonl (required)")
+	split := fs.String("split", "test", "split to evaluate: test, valid or train")
+	batchSize := fs.Int("batch-size", 4, "rows per batch")
+	maxSeq := fs.Int("max-seq-length", 2048, "longer rows are truncated")
+	batches := fs.Int("batches", -1, "evaluate at most this many batches; -1 for all")
+	seed := fs.Uint("seed", 0, "seed of the batch order")
+	maskPrompt := fs.Bool("mask-prompt", false, "count only completion/assistant tokens")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	switch {
+	case len(pos) > 0:
+		return usageErrorTo(stderr, fs, "unexpected arguments %q", pos)
+	case mf.model == "":
+		return usageErrorTo(stderr, fs, "--model is required")
+	case *dataDir == "":
+		return usageErrorTo(stderr, fs, "--data is required")
+	case !slices.Contains(evalSplits, *split):
+		return usageErrorTo(stderr, fs, "--split must be one of %v, got %q", evalSplits, *split)
+	case *batchSize <= 0:
+		return usageErrorTo(stderr, fs, "--batch-size must be positive")
+	}
+	l, ok := mf.load("eval", stderr)
+	if !ok {
+		return 1
+	}
+	defer l.Free()
+	ds, err := data.LoadFile(filepath.Join(*dataDir, *split+".jsonl"), l.Tokenizer, data.Options{MaskPrompt: *maskPrompt})
+	if err != nil {
+		fmt.Fprintln(stderr, "yai eval:", err)
+		return 1
+	}
+	res, err := evaluate.Dataset(l.Model, ds, evaluate.Options{
+		BatchSize: *batchSize, MaxSeqLength: *maxSeq, Batches: *batches, Seed: uint32(*seed),
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "yai eval:", err)
+		return 1
+	}
+	if *asJSON {
+		out, _ := json.Marshal(map[string]any{"split": *split, "file": res.Path, "loss": res.Loss,
+			"perplexity": res.Perplexity, "tokens": res.Tokens, "batches": res.Batches})
+		fmt.Fprintln(stdout, string(out))
+		return 0
+	}
+	fmt.Fprintf(stdout, "%s loss %.3f, %s ppl %.3f (%d tokens, %d batches of %s)\n",
+		*split, res.Loss, *split, res.Perplexity, res.Tokens, res.Batches, res.Path)
+	return 0
+}

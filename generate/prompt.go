@@ -1,0 +1,35 @@
+package generate
+
+import (
+	"errors"
+
+	"github.com/yai-dev/yai/tokenizer"
+)
+
+// PromptTokens encodes a user prompt as mlx_lm.generate does: through the chat template
+// with a generation prompt (the template supplies BOS), or, when raw or when the tokenizer
+// has no template, as plain text with the tokenizer's special tokens.
+func PromptTokens(tok *tokenizer.Tokenizer, system, user string, raw bool) ([]int32, error) {
+	if raw {
+		return tok.Encode(user, true), nil
+	}
+	var msgs []tokenizer.Message
+	if system != "" {
+		msgs = append(msgs, tokenizer.Message{"role": "system", "content": system})
+	}
+	msgs = append(msgs, tokenizer.Message{"role": "user", "content": user})
+	ids, err := ChatTokens(tok, msgs)
+	if errors.Is(err, tokenizer.ErrNoChatTemplate) {
+		return tok.Encode(user, true), nil
+	}
+	return ids, err
+}
+
+// ChatTokens renders a conversation with the chat template and a generation prompt.
+func ChatTokens(tok *tokenizer.Tokenizer, msgs []tokenizer.Message) ([]int32, error) {
+	text, err := tok.ApplyChatTemplate(msgs, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	return tok.Encode(text, false), nil
+}
