@@ -34,7 +34,7 @@ func TestParseBytes(t *testing.T) {
 
 // Every kind's spec is well formed: defaults parse and lie within their ranges and enums.
 func TestRegistrySpecs(t *testing.T) {
-	want := []string{"attach-lora", "checkpoint", "clear-cache", "data", "eval", "guard", "load-4bit", "log", "reload-selective", "save-adapter", "step"}
+	want := []string{"adapt", "attach-lora", "checkpoint", "clear-cache", "data", "eval", "guard", "load-4bit", "log", "reload-selective", "save-adapter", "step"}
 	if diff := cmp.Diff(want, KindNames()); diff != "" {
 		t.Fatalf("kinds (-want +got):\n%s", diff)
 	}
