@@ -365,8 +365,14 @@ func TestQuantizeErrorWithinBound(t *testing.T) {
 				x := Normal(RandomKey(8), []int{3, 256}, Float32, 0, 1)
 				qm := QuantizedMatmul(x, wq, scales, biases, true, q).Floats()
 				dm := Matmul(x, Transpose(Dequantize(wq, scales, biases, q, -1))).Floats()
+				// On a GPU the two paths use different kernels (TF32 tensor cores for the plain
+				// product): measured on an H200 they differ by up to 1e-3 relative.
+				tol := 1e-4
+				if DefaultDevice().Type == GPU {
+					tol = 2e-3
+				}
 				for i := range qm {
-					if d := math.Abs(float64(qm[i] - dm[i])); d > 1e-4*math.Max(1, math.Abs(float64(dm[i]))) {
+					if d := math.Abs(float64(qm[i] - dm[i])); d > tol*math.Max(1, math.Abs(float64(dm[i]))) {
 						t.Errorf("quantized_matmul[%d] = %v, dequantize+matmul = %v", i, qm[i], dm[i])
 						return
 					}

@@ -250,8 +250,14 @@ func compositeForTest(in []*Array) []*Array {
 	return []*Array{Add(s, Mean(Square(w), false))}
 }
 
-// tolerance is how close a result must be to the recorded one for a dtype.
+// tolerance is how close a result must be to the recorded one for a dtype. The fixtures were
+// recorded on the CPU; on a GPU, MLX's kernels reduce in another order and its CUDA backend
+// runs float32 matrix products on TF32 tensor cores (10 mantissa bits), so float32 results
+// there agree to about 1e-4 relative (measured on an H200: 6e-5).
 func tolerance(dt Dtype) float64 {
+	if dt == Float32 && DefaultDevice().Type == GPU {
+		return 5e-4
+	}
 	switch dt {
 	case Float16:
 		return 2e-3

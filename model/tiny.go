@@ -44,6 +44,18 @@ var TinyPresets = map[string]TinySpec{
 			RopeScaling: &RopeScaling{RopeType: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositionEmbeddings: 1024}},
 		Seed: 1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
 	},
+	// "llama-3.1-8b" has the published shape of Llama-3.1-8B-Instruct as mlx-community ships
+	// it 4-bit (group 64, bfloat16 scales and biases, llama3 RoPE scaling), with random values
+	// and the tiny tokenizer: for measuring memory and speed at full size where no weights can
+	// be downloaded. It needs about 4.5 GB on disk and a GPU to generate in reasonable time.
+	"llama-3.1-8b": {
+		Config: Config{ModelType: "llama", HiddenSize: 4096, NumHiddenLayers: 32, IntermediateSize: 14336,
+			NumAttentionHeads: 32, NumKeyValueHeads: 8, VocabSize: 128256, HeadDim: 128,
+			RMSNormEps: 1e-5, RopeTheta: 500000, MaxPositionEmbeddings: 131072,
+			RopeScaling: &RopeScaling{RopeType: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositionEmbeddings: 8192}},
+		Seed: 1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
+		ShardBytes: 2 << 30,
+	},
 	"micro": {
 		Config: Config{ModelType: "llama", HiddenSize: 64, NumHiddenLayers: 2, IntermediateSize: 128,
 			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize, HeadDim: 16,

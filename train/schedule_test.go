@@ -30,6 +30,12 @@ func TestScheduleKeepsTheResult(t *testing.T) {
 	for i := range batches {
 		batches[i] = randomBatch(rng, 6, 90)
 	}
+	// On a GPU float32 products run on TF32 tensor cores, so a split batch rounds differently:
+	// measured on an H200, losses agree to 1.1e-5 and adapters (through Adam) to 4e-3.
+	lossTol, paramTol := 1e-5, 1e-4
+	if mlx.DefaultDevice().Type == mlx.GPU {
+		lossTol, paramTol = 5e-5, 1e-2
+	}
 	for _, accumulation := range []int{1, 2} {
 		opts := Options{GradAccumulation: accumulation, Seed: 2}
 		whole, err := NewTrainer(m, cfg, optCfg, opts)
@@ -67,14 +73,14 @@ func TestScheduleKeepsTheResult(t *testing.T) {
 			if schedules[i] == (Schedule{MicroBatches: 3}) {
 				splitPeak = max(splitPeak, mlx.Memory().Peak)
 			}
-			if d := math.Abs(r.Loss-want[i]) / want[i]; d > 1e-5 {
+			if d := math.Abs(r.Loss-want[i]) / want[i]; d > lossTol {
 				t.Errorf("accumulation %d, step %d (%+v): loss %v, whole batch %v (%.2g relative)", accumulation, i+1, schedules[i], r.Loss, want[i], d)
 			}
 		}
 		// Adam divides by the root of the second moment, which turns float32 rounding in
 		// near-zero gradients into slightly larger parameter differences than the losses show.
 		for i, p := range snapshot(split.Adapters().Params()) {
-			if d := maxDiffValues(p, wantParams[i]); d > 1e-4 {
+			if d := maxDiffValues(p, wantParams[i]); d > paramTol {
 				t.Errorf("accumulation %d: adapter %d differs from the whole-batch run by %.2g", accumulation, i, d)
 			}
 		}
