@@ -109,7 +109,7 @@ func lossPlot(runs []*runinfo.Run) (*plot.Plot, error) {
 	for i, r := range runs {
 		var train, val plotter.XYs
 		for _, s := range r.Steps {
-			train = append(train, plotter.XY{X: float64(s.Step), Y: s.Loss})
+			train = append(train, plotter.XY{X: float64(s.Step), Y: float64(s.Loss)})
 			if s.ValLoss != nil {
 				val = append(val, plotter.XY{X: float64(s.Step), Y: *s.ValLoss})
 			}
@@ -144,7 +144,7 @@ func memoryUnit(runs []*runinfo.Run) (float64, string) {
 	var top int64
 	for _, r := range runs {
 		for _, s := range r.Steps {
-			top = max(top, s.MLXPeak, s.RSS, s.Limit)
+			top = max(top, s.MLXPeak, s.RSSBytes(), s.Limit)
 		}
 	}
 	if top >= 1e9 {
@@ -164,7 +164,7 @@ func memoryPlot(runs []*runinfo.Run) (*plot.Plot, error) {
 		{"MLX active", activeDashes, func(s runinfo.Step) int64 { return s.MLXActive }},
 		{"MLX peak", peakDashes, func(s runinfo.Step) int64 { return s.MLXPeak }},
 		{"MLX cache", cacheDashes, func(s runinfo.Step) int64 { return s.MLXCache }},
-		{"RSS", rssDashes, func(s runinfo.Step) int64 { return s.RSS }},
+		{"RSS", rssDashes, func(s runinfo.Step) int64 { return s.RSSBytes() }},
 	}
 	thresholds := map[string]float64{} // label → bytes, each drawn once
 	events := map[string]plotter.XYs{}
@@ -174,6 +174,9 @@ func memoryPlot(runs []*runinfo.Run) (*plot.Plot, error) {
 		}
 		c := runColors[i%len(runColors)]
 		for _, f := range figures {
+			if f.what == "RSS" && r.Steps[0].RSS == nil {
+				continue // the platform gave no RSS: no line rather than a line at zero
+			}
 			xys := make(plotter.XYs, len(r.Steps))
 			for j, s := range r.Steps {
 				xys[j] = plotter.XY{X: float64(s.Step), Y: float64(f.value(s)) / unit}

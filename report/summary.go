@@ -33,7 +33,7 @@ func Summarize(r *runinfo.Run) Summary {
 		s.Steps = st.Step
 		s.Tokens += st.Tokens
 		s.Elapsed = st.Elapsed
-		loss := st.Loss
+		loss := float64(st.Loss)
 		s.FinalLoss = &loss
 		if st.ValLoss != nil {
 			v := *st.ValLoss
@@ -41,7 +41,7 @@ func Summarize(r *runinfo.Run) Summary {
 		}
 		s.PeakMLX = max(s.PeakMLX, st.MLXPeak)
 		s.PeakActive = max(s.PeakActive, st.MLXActive)
-		s.PeakRSS = max(s.PeakRSS, st.RSS)
+		s.PeakRSS = max(s.PeakRSS, st.RSSBytes())
 		s.Limit = st.Limit
 	}
 	if s.Elapsed > 0 {

@@ -117,24 +117,40 @@ func (w *metricsWriter) close() error {
 // ReadMetrics reads a metrics.jsonl. A last line without its newline is a line the writer
 // was cut off in (a killed run): it is dropped, not an error. Any other bad line is.
 func ReadMetrics(path string) ([]Metrics, error) {
+	ms, _, err := ReadMetricsTorn(path)
+	return ms, err
+}
+
+// ReadMetricsTorn is ReadMetrics that also tells whether a torn last line was dropped.
+func ReadMetricsTorn(path string) (ms []Metrics, torn bool, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var out []Metrics
 	for n, line := 1, data; len(line) > 0; n++ {
 		i := bytes.IndexByte(line, '\n')
 		if i < 0 {
-			break // torn last line
+			return out, true, nil // torn last line
 		}
-		var m Metrics
-		if err := json.Unmarshal(line[:i], &m); err != nil {
-			return out, fmt.Errorf("%s:%d: %w", path, n, err)
+		if len(bytes.TrimSpace(line[:i])) > 0 {
+			var m Metrics
+			if err := json.Unmarshal(line[:i], &m); err != nil {
+				return out, false, fmt.Errorf("%s:%d: %w", path, n, err)
+			}
+			out = append(out, m)
 		}
-		out = append(out, m)
 		line = line[i+1:]
 	}
-	return out, nil
+	return out, false, nil
+}
+
+// RSSBytes is the line's RSS, 0 where the platform gave none.
+func (m Metrics) RSSBytes() int64 {
+	if m.RSS == nil {
+		return 0
+	}
+	return *m.RSS
 }
 
 // Loss is a step's loss; a non-finite one (a step that was not applied) is written as null,

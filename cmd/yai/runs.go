@@ -48,7 +48,7 @@ func runsMain(args []string, stdout, stderr io.Writer) int {
 		steps, loss, peak := "0", "-", "-"
 		if n := len(r.Steps); n > 0 {
 			last := r.Steps[n-1]
-			steps, loss = fmt.Sprint(last.Step), fmt.Sprintf("%.4f", last.Loss)
+			steps, loss = fmt.Sprint(last.Step), fmt.Sprintf("%.4f", float64(last.Loss))
 			var p int64
 			for _, s := range r.Steps {
 				p = max(p, s.MLXPeak)
