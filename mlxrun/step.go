@@ -31,7 +31,7 @@ func buildStep(c *stages.StepConfig, r *Training) (stages.Stage, error) {
 		if !ok {
 			return errors.New("training data ran out")
 		}
-		res, err := t.Step(toTrainBatch(b))
+		res, err := t.Step(toTrainBatch(rankSlice(b, r.info.Ranks)))
 		if err != nil {
 			return err
 		}

@@ -59,6 +59,9 @@ func (e *engine) checkpoint(keep int) error {
 	if !ok {
 		return errNotStateful
 	}
+	if e.rank() > 0 {
+		return nil // every rank holds the same state; rank 0 saves it
+	}
 	st := engineState{Step: e.completed, Tokens: e.env.Tokens, Loss: Loss(e.env.Loss), ValLoss: e.env.ValLoss,
 		Elapsed: e.env.Elapsed, Skipped: e.skipped, LastActive: e.lastActive, Deltas: e.deltas,
 		RecipeDir: absDir(e.plan.Recipe.Dir), Reason: "checkpoint stage"}

@@ -21,6 +21,8 @@ type Env struct {
 	ValLoss float64 `expr:"val_loss" doc:"last validation loss (0 before the first eval)"`
 	Tokens  int64   `expr:"tokens" doc:"tokens trained on so far"`
 	Elapsed float64 `expr:"elapsed" doc:"seconds since the loop started"`
+	Rank    int64   `expr:"rank" doc:"this process's rank in a distributed run, from 0 (0 alone)"`
+	World   int64   `expr:"world" doc:"ranks training together (1 alone)"`
 
 	KB  int64 `expr:"KB" constant:"true" doc:"1000 bytes"`
 	MB  int64 `expr:"MB" constant:"true" doc:"1000² bytes"`

@@ -23,6 +23,7 @@ type RunInfo struct {
 	DataDir   string // the resolved data directory ("" when the recipe has none)
 	Steps     int
 	Seed      int
+	Ranks     Ranks // the process group of a distributed run; nil alone
 }
 
 // NewEnvironment returns an environment that runs every kind needing no backend.
