@@ -301,3 +301,12 @@ func (e *engine) restore(ctx context.Context) (int64, error) {
 	}
 	return st.Step + 1, nil
 }
+
+// OpenResumeShared is OpenResume for the ranks of a distributed resume: the launcher holds
+// the parent's lock for all of them, and every rank reads the same checkpoint.
+func OpenResumeShared(runDir string) (*Resume, error) {
+	if st, err := os.Stat(runDir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("resume: %s is not a run directory", runDir)
+	}
+	return findCheckpoint(runDir)
+}

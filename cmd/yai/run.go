@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 
 	"github.com/yai-dev/yai/mlxrun"
 	"github.com/yai-dev/yai/recipe"
@@ -20,6 +21,7 @@ func init() {
 const runUsage = `
 Usage: yai run [--set path=value]... [--runs-dir DIR] [--log-json] [--verbose] recipe.yaml
        yai run --resume RUN_DIR [--force] [--set path=value]... [recipe.yaml]
+       yai run --ranks N | --hostfile hosts.json [flags as above] recipe.yaml
 
 Validates the recipe, then runs it: setup stages in dependency order, the step loop firing
 before-step, step, after-step (and on-eval), then teardown. Every run writes a new directory
@@ -33,6 +35,14 @@ own unless one is given; --set applies on top (--set steps=N extends a finished 
 that cannot alter the steps already done (memory limits, steps, triggers and settings of
 clear-cache, reload-selective, guard, log, eval, checkpoint, save-adapter) are printed and
 allowed; any other is refused with the diff, unless --force.
+
+--ranks N trains data-parallel with N processes on this machine, over MLX's ring backend on
+127.0.0.1; --hostfile trains over the machines of an mlx.launch hostfile, one rank per host,
+started over ssh in the same directory. Each rank takes batch_size/N rows of every batch;
+gradients are summed over the ranks and weighted by tokens, so the update is the one of a
+single process on the whole batch. Rank 0 writes the run directory; rank N writes rank-N.log
+there. A rank that fails or disappears stops every rank within distributed.peer_timeout.
+A recipe's distributed.ranks above 1 launches that many local ranks without the flag.
 
 SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the run at the next step boundary: a checkpoint is
 written, teardown saves the adapters, and yai exits 128 + the signal's number. A second
@@ -51,9 +61,18 @@ func runRun(args []string) int {
 	verbose := fs.Bool("verbose", false, "log debug lines too")
 	resumeDir := fs.String("resume", "", "continue this run directory from its newest checkpoint")
 	force := fs.Bool("force", false, "with --resume: accept recipe changes that alter the math already done")
+	ranksN := fs.Int("ranks", 0, "train data-parallel with N processes on this machine (MLX's ring backend over 127.0.0.1)")
+	hostfile := fs.String("hostfile", "", "train data-parallel over the machines of an mlx.launch hostfile (JSON), one rank per host")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
+	}
+	world, hf, err := worldOf(*ranksN, *hostfile)
+	if err != nil {
+		return usageError(fs, "%v", err)
+	}
+	if world > 0 {
+		sets = append(sets, "distributed.ranks="+strconv.Itoa(world))
 	}
 	env := mlxrun.Environment()
 	var plan *recipe.Plan
@@ -63,8 +82,11 @@ func runRun(args []string) int {
 		if len(pos) > 1 {
 			return usageError(fs, "want at most one recipe file with --resume, got %d arguments", len(pos))
 		}
-		var err error
-		if resume, err = runtime.OpenResume(*resumeDir); err != nil {
+		open := runtime.OpenResume
+		if inRank() {
+			open = runtime.OpenResumeShared // the launcher holds the lock for every rank
+		}
+		if resume, err = open(*resumeDir); err != nil {
 			fmt.Fprintln(os.Stderr, "yai run:", err)
 			return 1
 		}
@@ -87,6 +109,13 @@ func runRun(args []string) int {
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
+	}
+	switch {
+	case inRank():
+		return runAsRank(plan, resume, *logJSON, level)
+	case plan.Recipe.Distributed.Ranks > 1:
+		return launchRanks(plan, hf, *runsDir, runFlags{sets: sets, logJSON: *logJSON, verbose: *verbose,
+			resumeDir: *resumeDir, force: *force, recipe: pos})
 	}
 	console := runtime.NewConsole(os.Stderr, term.IsTerminal(int(os.Stderr.Fd())))
 	ctx, stop := runtime.WithSignals(context.Background(), console)

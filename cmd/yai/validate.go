@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/yai-dev/yai/mlxrun"
 	"github.com/yai-dev/yai/recipe"
@@ -14,13 +15,14 @@ func init() {
 }
 
 const validateUsage = `
-Usage: yai validate [--set path=value]... [--json] [--skip-model] recipe.yaml
+Usage: yai validate [--set path=value]... [--ranks N | --hostfile hosts.json] [--json] [--skip-model] recipe.yaml
 
 Checks a recipe without running it: every key against the stage specs, the stage graph, every
 trigger expression, the model (config.json and safetensors headers only; no weights are read)
 and the LoRA settings against the model, and estimates memory per term (weights, LoRA,
 gradients, optimizer, activations, logits, cache) against memory.limit: a floor above the
-limit is an error, an estimated peak above it a warning. Prints every problem at once, then
+limit is an error, an estimated peak above it a warning. --ranks and --hostfile check the
+recipe for that many ranks, as yai run would run it (batch_size must divide by them). Prints every problem at once, then
 the plan.
 
 Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error.`
@@ -31,9 +33,18 @@ func runValidate(args []string) int {
 	fs.Var(&sets, "set", "override a recipe value, e.g. --set memory.limit=6GB (repeatable)")
 	asJSON := fs.Bool("json", false, "print diagnostics and plan as JSON on stdout")
 	skipModel := fs.Bool("skip-model", false, "do not resolve or inspect the model")
+	ranks := fs.Int("ranks", 0, "check for N ranks (as --set distributed.ranks=N)")
+	hostfile := fs.String("hostfile", "", "check for one rank per host of this mlx.launch hostfile")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
+	}
+	world, _, err := worldOf(*ranks, *hostfile)
+	if err != nil {
+		return usageError(fs, "%v", err)
+	}
+	if world > 0 {
+		sets = append(sets, "distributed.ranks="+strconv.Itoa(world))
 	}
 	if len(pos) != 1 {
 		return usageError(fs, "want exactly one recipe file, got %d arguments", len(pos))
