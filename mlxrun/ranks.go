@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/stages"
@@ -77,6 +78,9 @@ func encodeStatus(s stages.RankStatus) []uint8 {
 	reason := []byte(s.Reason)
 	if len(reason) > reasonBytes {
 		reason = reason[:reasonBytes]
+		for !utf8.Valid(reason) { // never a broken character at the cut
+			reason = reason[:len(reason)-1]
+		}
 	}
 	binary.LittleEndian.PutUint16(b[statusHeader-2:], uint16(len(reason)))
 	copy(b[statusHeader:], reason)
