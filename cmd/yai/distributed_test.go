@@ -298,3 +298,58 @@ func TestGuardOnOneRankStopsEveryRank(t *testing.T) {
 		t.Error("rank 0 saved no checkpoint or adapters at the stop")
 	}
 }
+
+// SIGTERM to the launcher reaches every rank once; they stop after the same step with the
+// signal's code and rank 0 checkpoints; a resume on two ranks then ends bit for bit where an
+// uninterrupted two-rank run ends.
+func TestSignalThenResumeAcrossRanks(t *testing.T) {
+	dir := dpRecipe(t, 12, "")
+	if _, stderr, code := run(t, dir, "run", "--ranks", "2", "r.yaml"); code != 0 {
+		t.Fatalf("straight run: exit %d\n%s", code, stderr)
+	}
+	straight := runDirs(dir)[0]
+	before := runDirs(dir)
+
+	cmd, stderr := start(t, dir, "run", "--ranks", "2", "r.yaml")
+	var stopped string
+	waitFor(t, "three steps", func() bool {
+		for _, d := range runDirs(dir) {
+			if !contains(before, d) {
+				stopped = d
+			}
+		}
+		b, _ := os.ReadFile(filepath.Join(stopped, "metrics.jsonl"))
+		return stopped != "" && strings.Count(string(b), "\n") >= 3
+	})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(cmd.Wait()); code != 143 {
+		t.Fatalf("exit %d, want 143\n%s", code, stderr)
+	}
+	res := readResult(t, stopped)
+	var other runtime.ResultFile
+	if err := json.Unmarshal(readFile(t, filepath.Join(stopped, "rank-1.result.json")), &other); err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 143 || other.ExitCode != 143 || res.Steps != other.Steps || res.Steps >= 12 {
+		t.Fatalf("rank 0 %+v, rank 1 %+v: want both stopped by SIGTERM after the same step", res, other)
+	}
+	if !exists(filepath.Join(stopped, "checkpoints", fmt.Sprintf("step-%08d", res.Steps))) {
+		t.Fatalf("no checkpoint of step %d", res.Steps)
+	}
+
+	before = runDirs(dir)
+	if _, stderr, code := run(t, dir, "run", "--ranks", "2", "--resume", stopped); code != 0 {
+		t.Fatalf("resume: exit %d\n%s", code, stderr)
+	}
+	resumed := newRunDir(t, dir, before)
+	if readResult(t, resumed).Steps != 12 {
+		t.Errorf("resumed run: %+v", readResult(t, resumed))
+	}
+	a := readFile(t, filepath.Join(straight, "adapters", "adapters.safetensors"))
+	if b := readFile(t, filepath.Join(resumed, "adapters", "adapters.safetensors")); string(a) != string(b) {
+		t.Errorf("adapters after the stop and resume differ from the uninterrupted run's by %.3g",
+			relativeDiff(t, filepath.Join(resumed, "adapters", "adapters.safetensors"), filepath.Join(straight, "adapters", "adapters.safetensors")))
+	}
+}
