@@ -84,9 +84,7 @@ func (l *Launch) Run(ctx context.Context) ([]Exit, int, error) {
 		if IsLocal(host) {
 			cmds[r] = exec.Command(l.Command[0], l.Command[1:]...)
 			cmds[r].Env = append(os.Environ(), append(env, "MLX_HOSTFILE="+hostfile)...)
-			// its own process group: a terminal's Ctrl-C reaches the ranks once, through the
-			// launcher, not a second time directly (a second signal quits a run at once)
-			cmds[r].SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			cmds[r].SysProcAttr = rankProcAttr()
 		} else {
 			cmds[r] = exec.Command("ssh", host, RemoteScript(l.Ring, env, l.Command))
 		}

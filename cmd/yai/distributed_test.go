@@ -352,4 +352,15 @@ func TestSignalThenResumeAcrossRanks(t *testing.T) {
 		t.Errorf("adapters after the stop and resume differ from the uninterrupted run's by %.3g",
 			relativeDiff(t, filepath.Join(resumed, "adapters", "adapters.safetensors"), filepath.Join(straight, "adapters", "adapters.safetensors")))
 	}
+
+	// the world may change on resume: three ranks share out the same global batches
+	before = runDirs(dir)
+	_, stderr3, code := run(t, dir, "run", "--ranks", "3", "--resume", stopped)
+	if code != 0 || !strings.Contains(stderr3, "resume: allowed change: distributed.ranks: 2 → 3") {
+		t.Fatalf("resume on 3 ranks: exit %d\n%s", code, stderr3)
+	}
+	three := newRunDir(t, dir, before)
+	if d := relativeDiff(t, filepath.Join(three, "adapters", "adapters.safetensors"), filepath.Join(straight, "adapters", "adapters.safetensors")); d > 1e-5 {
+		t.Errorf("resumed on 3 ranks: adapters differ by %.3g (relative) from the 2-rank run's", d)
+	}
 }
