@@ -33,6 +33,7 @@ type collectiveResults struct {
 	Sum        []float32
 	Gather     []float32
 	Max        []float32
+	Recv       []float32 // what the left neighbour sent
 }
 
 // rankInput is rank r's contribution: arange(6)*(r+1) - r, shape (2, 3).
@@ -60,7 +61,14 @@ func rankScenario(name string) int {
 		case "collectives", "single":
 			sum, gather, mx := AllSum(x, g), AllGather(x, g), AllMax(x, g)
 			Eval(sum, gather, mx)
-			out = collectiveResults{g.Rank(), g.Size(), sum.Floats(), gather.Floats(), mx.Floats()}
+			res := collectiveResults{g.Rank(), g.Size(), sum.Floats(), gather.Floats(), mx.Floats(), nil}
+			if g.Size() > 1 {
+				// around the ring: a small message fits the socket's buffer, so every rank
+				// can send before any receives
+				Eval(Send(x, (g.Rank()+1)%g.Size(), g))
+				res.Recv = RecvLike(x, (g.Rank()+g.Size()-1)%g.Size(), g).Floats()
+			}
+			out = res
 		case "lost":
 			Eval(AllSum(x, g))
 			if g.Rank() == 1 {
@@ -89,8 +97,12 @@ r = g.rank()
 x = (mx.arange(6) * (r + 1) - r).astype(mx.float32).reshape(2, 3)
 s, ga, m = mx.distributed.all_sum(x), mx.distributed.all_gather(x), mx.distributed.all_max(x)
 mx.eval(s, ga, m)
-print(json.dumps({"Rank": r, "Size": g.size(), "Sum": s.reshape(-1).tolist(),
-                  "Gather": ga.reshape(-1).tolist(), "Max": m.reshape(-1).tolist()}))
+n = g.size()
+mx.eval(mx.distributed.send(x, (r + 1) % n))
+got = mx.distributed.recv_like(x, (r + n - 1) % n)
+print(json.dumps({"Rank": r, "Size": n, "Sum": s.reshape(-1).tolist(),
+                  "Gather": ga.reshape(-1).tolist(), "Max": m.reshape(-1).tolist(),
+                  "Recv": got.reshape(-1).tolist()}))
 `
 
 type rankProc struct {
@@ -166,6 +178,7 @@ func TestDistributedRingMatchesPythonRank(t *testing.T) {
 			t.Fatalf("rank %d printed %q: %v", r, p.stdout.String(), err)
 		}
 		want.Rank = r
+		want.Recv = rankInput((r + 2) % 3)
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("rank %d (-want +got):\n%s", r, d)
 		}
