@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -63,7 +64,7 @@ func StartHeartbeat(addr string, rank, world int, timeout time.Duration, onLost 
 		}
 		p := h.add(0, conn)
 		p.send("rank " + strconv.Itoa(rank))
-		go h.read(p)
+		go h.read(p, conn)
 	}
 	go h.beat()
 	return h, nil
@@ -118,20 +119,21 @@ func (h *Heartbeat) accept() {
 			return // closed
 		}
 		conn.SetReadDeadline(time.Now().Add(h.timeout))
-		line, err := bufio.NewReader(conn).ReadString('\n')
+		in := bufio.NewReader(conn)
+		line, err := in.ReadString('\n')
 		r, perr := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(line), "rank "))
 		if err != nil || perr != nil || r <= 0 || r >= h.world {
 			conn.Close()
 			continue
 		}
-		go h.read(h.add(r, conn))
+		go h.read(h.add(r, conn), in) // in may hold lines read past the introduction
 		joined++
 	}
 }
 
 // read follows one peer's lines until its connection ends.
-func (h *Heartbeat) read(p *peer) {
-	sc := bufio.NewScanner(p.conn)
+func (h *Heartbeat) read(p *peer, in io.Reader) {
+	sc := bufio.NewScanner(in)
 	for {
 		p.conn.SetReadDeadline(time.Now().Add(h.timeout))
 		if !sc.Scan() {
