@@ -129,6 +129,10 @@ func TestRanksMatchOneProcessOnTheWholeBatch(t *testing.T) {
 				if len(many[i].Ranks) != ranks || many[i].Ranks[ranks-1].MLXPeak == 0 || many[i].Ranks[ranks-1].RSS == 0 {
 					t.Errorf("step %d: ranks' memory %+v", i+1, many[i].Ranks)
 				}
+				// the collectives leave nothing behind: live arrays stay as one process's
+				if many[i].MLXArrays != one[i].MLXArrays {
+					t.Errorf("step %d: %d live arrays on rank 0, %d in one process", i+1, many[i].MLXArrays, one[i].MLXArrays)
+				}
 			}
 			for r := 1; r < ranks; r++ {
 				for _, f := range []string{"log", "result.json", "metrics.jsonl"} {
