@@ -100,7 +100,8 @@ func seqBucket(maxSeq int) int { return 32 * ((maxSeq - 1 + 31) / 32) }
 func EstimateBudget(info *modeldir.Info, r *Recipe) Budget {
 	w := Workload(r)
 	c := info.Config
-	b := Budget{Batch: w.BatchSize, SeqLen: seqBucket(w.MaxSeqLength), GradCheckpoint: w.GradCheckpoint, Optim: w.Optimizer}
+	// A process holds its own share of the batch: the estimate is per rank.
+	b := Budget{Batch: max(1, w.BatchSize/max(1, r.Distributed.Ranks)), SeqLen: seqBucket(w.MaxSeqLength), GradCheckpoint: w.GradCheckpoint, Optim: w.Optimizer}
 	b.Tokens = b.Batch * b.SeqLen
 	b.Blocks = min(w.Layers, c.NumHiddenLayers)
 	if q := c.Quantization; q != nil {
