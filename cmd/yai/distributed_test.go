@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -366,5 +367,52 @@ func TestSignalThenResumeAcrossRanks(t *testing.T) {
 	three := newRunDir(t, dir, before)
 	if d := relativeDiff(t, filepath.Join(three, "adapters", "adapters.safetensors"), filepath.Join(straight, "adapters", "adapters.safetensors")); d > 1e-5 {
 		t.Errorf("resumed on 3 ranks: adapters differ by %.3g (relative) from the 2-rank run's", d)
+	}
+}
+
+// consecutivePorts finds n consecutive loopback ports nothing listens on now.
+func consecutivePorts(t *testing.T, n int) int {
+	t.Helper()
+	for range 20 {
+		ports, err := cluster.FreeLoopbackPorts(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		free := true
+		for p := ports[0]; p < ports[0]+n && free; p++ {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				free = false
+				continue
+			}
+			l.Close()
+		}
+		if free {
+			return ports[0]
+		}
+	}
+	t.Fatal("no consecutive free ports on 127.0.0.1")
+	return 0
+}
+
+// An mlx.launch hostfile whose hosts are 127.0.0.1 starts its ranks without ssh, on the
+// ports mlx.launch would give them, and trains as --ranks does.
+func TestHostfileOnLoopback(t *testing.T) {
+	dir := dpRecipe(t, 4, "")
+	hosts := `{"backend": "ring", "envs": [], "hosts": [{"ssh": "127.0.0.1", "ips": ["127.0.0.1"]}, {"ssh": "127.0.0.1", "ips": ["127.0.0.1"]}]}`
+	if err := os.WriteFile(filepath.Join(dir, "hosts.json"), []byte(hosts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := consecutivePorts(t, 3) // two ranks and the heartbeat
+	_, stderr, code := run(t, dir, "run", "--hostfile", "hosts.json", "--port", strconv.Itoa(port), "r.yaml")
+	if code != 0 || !strings.Contains(stderr, "starting 2 ranks (ring backend)") {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	runDir := runDirs(dir)[0]
+	if res := readResult(t, runDir); res.Steps != 4 {
+		t.Errorf("result %+v", res)
+	}
+	if !exists(filepath.Join(runDir, "rank-1.result.json")) {
+		t.Error("rank 1 wrote no result")
 	}
 }

@@ -70,7 +70,7 @@ func (f runFlags) args() []string {
 
 // launchRanks starts the plan's ranks (on this machine, or on the hostfile's) and waits for
 // them. The run directory is made here, so every rank knows it; rank 0 writes it.
-func launchRanks(plan *recipe.Plan, hf *cluster.Hostfile, runsDir string, flags runFlags) int {
+func launchRanks(plan *recipe.Plan, hf *cluster.Hostfile, port int, runsDir string, flags runFlags) int {
 	d := plan.Recipe.Distributed
 	self, err := os.Executable()
 	if err != nil {
@@ -90,7 +90,7 @@ func launchRanks(plan *recipe.Plan, hf *cluster.Hostfile, runsDir string, flags 
 			return 1
 		}
 		l.Hosts, l.Envs = hf.Hosts, hf.Envs
-		l.Ring = cluster.RingFor(hf.Hosts, ringPort)
+		l.Ring = cluster.RingFor(hf.Hosts, port)
 	} else if l.Ring, err = cluster.LoopbackRing(d.Ranks); err != nil {
 		fmt.Fprintln(os.Stderr, "yai run:", err)
 		return 1
@@ -121,8 +121,6 @@ func launchRanks(plan *recipe.Plan, hf *cluster.Hostfile, runsDir string, flags 
 	return code
 }
 
-// ringPort is the first port of a hostfile's ring, mlx.launch's default.
-const ringPort = 32323
 
 // runAsRank runs the plan as one rank of a launch: it joins the heartbeat and MLX's group,
 // trains its share of every batch, and ends with the others.

@@ -21,7 +21,7 @@ func init() {
 const runUsage = `
 Usage: yai run [--set path=value]... [--runs-dir DIR] [--log-json] [--verbose] recipe.yaml
        yai run --resume RUN_DIR [--force] [--set path=value]... [recipe.yaml]
-       yai run --ranks N | --hostfile hosts.json [flags as above] recipe.yaml
+       yai run --ranks N | --hostfile hosts.json [--port P] [flags as above] recipe.yaml
 
 Validates the recipe, then runs it: setup stages in dependency order, the step loop firing
 before-step, step, after-step (and on-eval), then teardown. Every run writes a new directory
@@ -63,6 +63,7 @@ func runRun(args []string) int {
 	force := fs.Bool("force", false, "with --resume: accept recipe changes that alter the math already done")
 	ranksN := fs.Int("ranks", 0, "train data-parallel with N processes on this machine (MLX's ring backend over 127.0.0.1)")
 	hostfile := fs.String("hostfile", "", "train data-parallel over the machines of an mlx.launch hostfile (JSON), one rank per host")
+	port := fs.Int("port", 32323, "with --hostfile: the ring's first port, one more per address (mlx.launch's --starting-port); the heartbeat takes the next")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
@@ -114,7 +115,7 @@ func runRun(args []string) int {
 	case inRank():
 		return runAsRank(plan, resume, *logJSON, level)
 	case plan.Recipe.Distributed.Ranks > 1:
-		return launchRanks(plan, hf, *runsDir, runFlags{sets: sets, logJSON: *logJSON, verbose: *verbose,
+		return launchRanks(plan, hf, *port, *runsDir, runFlags{sets: sets, logJSON: *logJSON, verbose: *verbose,
 			resumeDir: *resumeDir, force: *force, recipe: pos})
 	}
 	console := runtime.NewConsole(os.Stderr, term.IsTerminal(int(os.Stderr.Fd())))
