@@ -121,7 +121,6 @@ func launchRanks(plan *recipe.Plan, hf *cluster.Hostfile, port int, runsDir stri
 	return code
 }
 
-
 // runAsRank runs the plan as one rank of a launch: it joins the heartbeat and MLX's group,
 // trains its share of every batch, and ends with the others.
 func runAsRank(plan *recipe.Plan, resume *runtime.Resume, logJSON bool, level slog.Level) int {
@@ -131,7 +130,7 @@ func runAsRank(plan *recipe.Plan, resume *runtime.Resume, logJSON bool, level sl
 	timeout := time.Duration(d.PeerTimeout) * time.Second
 	fail := func(err error) int {
 		fmt.Fprintf(os.Stderr, "yai run: rank %d: %v\n", rank, err)
-		return runtime.RecordPeerLoss(dir, rank, err)
+		return runtime.RecordRankFailure(dir, rank, err)
 	}
 
 	finished := make(chan struct{})
@@ -187,7 +186,7 @@ func runAsRank(plan *recipe.Plan, resume *runtime.Resume, logJSON bool, level sl
 		// a lost peer is what makes a collective fail: name it when the heartbeat knows
 		select {
 		case cause := <-lost:
-			return runtime.RecordPeerLoss(dir, rank, cause)
+			return runtime.RecordRankFailure(dir, rank, cause)
 		case <-time.After(min(timeout, 3*time.Second)):
 		}
 	}

@@ -10,11 +10,12 @@ import (
 	"github.com/yai-dev/yai/internal/atomicfile"
 )
 
-// RecordPeerLoss writes into a rank's result file (and log) why its distributed run ended:
-// a peer was lost. The engine's own error, when it got to write one, is kept in front; when
-// the rank could not end by itself (stuck in a collective on a silent peer) this is the
-// only record. It returns the exit code the rank ends with.
-func RecordPeerLoss(dir string, rank int, cause error) int {
+// RecordRankFailure writes into a rank's result file (and log) why its distributed run ended
+// when the engine alone cannot say: a peer was lost, or the rank could not join its group.
+// The engine's own error, when it got to write one, is kept in front; when the rank could
+// not end by itself (stuck in a collective on a silent peer) this is the only record. It
+// returns the exit code the rank ends with.
+func RecordRankFailure(dir string, rank int, cause error) int {
 	name, logName := "result.json", "run.log"
 	if rank > 0 {
 		name, logName = fmt.Sprintf("rank-%d.result.json", rank), fmt.Sprintf("rank-%d.log", rank)
@@ -36,7 +37,7 @@ func RecordPeerLoss(dir string, rank int, cause error) int {
 	data, _ := json.MarshalIndent(res, "", "  ")
 	_ = atomicfile.Write(filepath.Join(dir, name), append(data, '\n'), 0o644)
 	if f, err := os.OpenFile(filepath.Join(dir, logName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
-		fmt.Fprintf(f, "time=%s level=ERROR msg=\"peer lost\" err=%q\n", time.Now().Format(time.RFC3339), cause.Error())
+		fmt.Fprintf(f, "time=%s level=ERROR msg=\"distributed run failed\" err=%q\n", time.Now().Format(time.RFC3339), cause.Error())
 		f.Close()
 	}
 	return res.ExitCode
