@@ -37,6 +37,9 @@ func (r *Ranks) World() int { return r.group.Size() }
 // Group is the MLX group the ranks train over.
 func (r *Ranks) Group() *mlx.Group { return r.group }
 
+// Close frees the group's handle once the run is over.
+func (r *Ranks) Close() { r.group.Free() }
+
 // statusBytes is the fixed size of one rank's status on the wire: an all_gather needs the
 // same shape everywhere.
 const (

@@ -166,6 +166,7 @@ func runAsRank(plan *recipe.Plan, resume *runtime.Resume, logJSON bool, level sl
 		}
 		return fail(err)
 	}
+	defer ranks.Close()
 	console := runtime.NewConsole(os.Stderr, rank == 0 && term.IsTerminal(int(os.Stderr.Fd())))
 	ctx, stop := runtime.WithSignals(context.Background(), console)
 	defer stop()
