@@ -159,6 +159,7 @@ func runAsRank(plan *recipe.Plan, resume *runtime.Resume, logJSON bool, level sl
 	ranks, err := mlxrun.JoinRanks(backend)
 	if err == nil && (ranks.World() != d.Ranks || ranks.Rank() != rank) {
 		err = fmt.Errorf("MLX's group is rank %d of %d, the launch asked for rank %d of %d", ranks.Rank(), ranks.World(), rank, d.Ranks)
+		ranks.Close()
 	}
 	if err != nil {
 		if hb != nil {
