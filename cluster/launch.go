@@ -86,7 +86,9 @@ func (l *Launch) Run(ctx context.Context) ([]Exit, int, error) {
 			cmds[r].Env = append(os.Environ(), append(env, "MLX_HOSTFILE="+hostfile)...)
 			cmds[r].SysProcAttr = rankProcAttr()
 		} else {
-			cmds[r] = exec.Command("ssh", host, RemoteScript(l.Ring, env, l.Command))
+			// -tt as mlx.launch: when the launcher ends the ssh session (a signal, the grace
+			// period), the remote rank gets SIGHUP and stops at a step boundary
+			cmds[r] = exec.Command("ssh", "-tt", "-o", "LogLevel=QUIET", host, RemoteScript(l.Ring, env, l.Command))
 		}
 		cmds[r].Stdout = prefixed(l.Stdout, r, &outputs)
 		cmds[r].Stderr = prefixed(l.Stderr, r, &outputs)
@@ -284,7 +286,7 @@ func prefixed(w io.Writer, rank int, wg *sync.WaitGroup) io.Writer {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			fmt.Fprintf(w, "[rank %d] %s\n", rank, sc.Text())
+			fmt.Fprintf(w, "[rank %d] %s\n", rank, strings.TrimSuffix(sc.Text(), "\r")) // a remote tty ends lines with \r\n
 		}
 		io.Copy(io.Discard, pr)
 	}()
