@@ -161,6 +161,7 @@ func (l *linter) lintStages(r *Recipe, list *yaml.Node) {
 		}
 	}
 	l.lintReferences(r)
+	l.lintDistributed(r)
 	l.lintGraph(r)
 }
 

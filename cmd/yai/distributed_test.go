@@ -161,6 +161,7 @@ func TestValidateRejectsBatchNotDividingByRanks(t *testing.T) {
 		{[]string{"validate", "--ranks", "4", "r.yaml"}, 1, "r.yaml:12:76: error: batch_size: 6 does not divide by the 4 ranks of distributed.ranks"},
 		{[]string{"validate", "--set", "distributed.ranks=5", "r.yaml"}, 1, "r.yaml:12:76: error: batch_size: 6 does not divide by the 5 ranks"},
 		{[]string{"validate", "--ranks", "2", "--set", "stages.train.with.accumulation=2", "r.yaml"}, 1, "error: accumulation: 2 with 2 ranks"},
+		{[]string{"validate", "--ranks", "2", "--set", "stages.train.when=mlx.active < limit", "r.yaml"}, 1, "error: when: with 2 ranks the step must run on every rank on the same steps"},
 		{[]string{"run", "--ranks", "4", "r.yaml"}, 1, "batch_size: 6 does not divide by the 4 ranks"},
 		{[]string{"validate", "--ranks", "2", "--hostfile", "h.json", "r.yaml"}, 2, "give --ranks or --hostfile, not both"},
 	} {
