@@ -8,12 +8,10 @@
 #include <string>
 
 #include "mlx/mlx.h"
+#include "shim_internal.h"
 
 namespace mx = mlx::core;
 
-struct yai_array_s {
-  mx::array a;
-};
 struct yai_vec_s {
   std::vector<mx::array> v;
 };
@@ -31,6 +29,14 @@ yai_array wrap(mx::array a) {
   live_arrays.fetch_add(1, std::memory_order_relaxed);
   return new yai_array_s{std::move(a)};
 }
+
+}  // namespace
+
+yai_array yai_wrap(mx::array a) { return wrap(std::move(a)); }
+bool yai_is_mlx_thread() { return on_mlx_thread; }
+void yai_set_error(const char* msg) { last_error = msg; }
+
+namespace {
 
 yai_vec wrap_vec(std::vector<mx::array> v) { return new yai_vec_s{std::move(v)}; }
 

@@ -15,6 +15,7 @@ enum { YAI_OK = 0, YAI_ERR = 1, YAI_WRONG_THREAD = 2 };
 typedef struct yai_array_s* yai_array;   // owns one mlx::core::array
 typedef struct yai_vec_s* yai_vec;       // owns a std::vector<mlx::core::array>
 typedef struct yai_fn_s* yai_fn;         // owns a std::function over arrays (checkpoint, compile)
+typedef struct yai_group_s* yai_group;   // owns a mlx::core::distributed::Group
 
 const char* yai_last_error(void);
 void yai_thread_enter(void);
@@ -123,6 +124,18 @@ int yai_synchronize(void);
 int yai_new_stream(int type, int index, int* stream);
 int yai_default_stream(int type, int index, int* stream);
 int yai_set_default_stream(int type, int index, int stream);
+
+// Distributed. The backend is MLX's own ("ring", "mpi", "nccl", "jaccl" or "any"); a NULL
+// group means MLX's global group. Collectives are lazy like every op: they run, and fail,
+// when evaluated.
+int yai_dist_is_available(const char* backend);
+int yai_dist_init(int strict, const char* backend, yai_group* out);
+int yai_group_rank(yai_group g);
+int yai_group_size(yai_group g);
+int yai_group_free(yai_group g);
+int yai_dist_collective(int op, yai_array x, yai_group g, yai_array* out);
+int yai_dist_send(yai_array x, int dst, yai_group g, yai_array* out);
+int yai_dist_recv_like(yai_array like, int src, yai_group g, yai_array* out);
 
 #ifdef __cplusplus
 }

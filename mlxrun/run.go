@@ -99,11 +99,19 @@ func (r *Training) Trainer() (*train.Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := train.NewTrainer(r.model, *r.lora, optCfg, train.Options{
+	opts := train.Options{
 		GradAccumulation: step.Accumulation,
 		GradCheckpoint:   step.GradCheckpoint,
 		Seed:             uint64(r.info.Seed),
-	})
+	}
+	if r.info.Ranks != nil && r.info.Ranks.World() > 1 {
+		ranks, ok := r.info.Ranks.(*Ranks)
+		if !ok {
+			return nil, fmt.Errorf("ranks of type %T are not an MLX group", r.info.Ranks)
+		}
+		opts.AllReduce = train.AllSumOver(ranks.Group())
+	}
+	t, err := train.NewTrainer(r.model, *r.lora, optCfg, opts)
 	if err != nil {
 		return nil, err
 	}

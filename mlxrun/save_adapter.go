@@ -12,6 +12,9 @@ import (
 // optimizer state when asked or when a guard is stopping the run, so it can resume.
 func buildSaveAdapter(c *stages.SaveAdapterConfig, r *Training) (stages.Stage, error) {
 	return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+		if s.Env.Rank > 0 {
+			return nil // every rank holds the same adapters; rank 0 writes them
+		}
 		t, err := r.Trainer()
 		if err != nil {
 			return err

@@ -34,6 +34,7 @@ func buildStep(c *stages.StepConfig, r *Training) (stages.Stage, error) {
 		if !ok {
 			return errors.New("training data ran out")
 		}
+		b = rankSlice(b, r.info.Ranks) // this rank's rows of the global batch
 		sched := t.Schedule()
 		before := mlx.Memory().Active
 		res, err := stepOnce(t, b)

@@ -98,7 +98,17 @@ func seqBucket(maxSeq int) int { return 32 * ((maxSeq - 1 + 31) / 32) }
 // EstimateBudget estimates the memory of one training step of r on the model described by
 // info (config.json and safetensors headers; no weights).
 func EstimateBudget(info *modeldir.Info, r *Recipe) Budget {
-	return Estimate(info, Workload(r), int64(r.Memory.CacheLimit))
+	return Estimate(info, rankWorkload(r), int64(r.Memory.CacheLimit))
+}
+
+// rankWorkload is the workload one process carries: a process holds its own share of the
+// batch, so the estimate is per rank.
+func rankWorkload(r *Recipe) stages.Workload {
+	w := Workload(r)
+	if n := r.Distributed.Ranks; n > 1 {
+		w.BatchSize = max(1, w.BatchSize/n)
+	}
+	return w
 }
 
 // Estimate is the memory of one training step of workload w on the model described by

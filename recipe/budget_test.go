@@ -161,3 +161,24 @@ func TestPreflightSchedule(t *testing.T) {
 		t.Errorf("--strict: schedule %+v, diagnostics:\n%s", p.Schedule, ds.Format())
 	}
 }
+
+// Each rank of a distributed run holds its share of the batch: the estimate is per process.
+func TestBudgetIsPerRank(t *testing.T) {
+	dir := t.TempDir()
+	writeLlama8BHeaders(t, dir)
+	budget := func(sets ...string) Budget {
+		t.Helper()
+		p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", append([]string{"model=" + dir, "stages.data.with.batch_size=4"}, sets...), ValidateOptions{})
+		if p == nil || p.Budget == nil {
+			t.Fatalf("invalid:\n%s", ds.Format())
+		}
+		return *p.Budget
+	}
+	one, four := budget(), budget("distributed.ranks=4")
+	if one.Batch != 4 || four.Batch != 1 {
+		t.Errorf("batch per process: %d alone, %d on 4 ranks", one.Batch, four.Batch)
+	}
+	if four.Weights != one.Weights || four.Peak() >= one.Peak() {
+		t.Errorf("4 ranks: weights %d (alone %d), peak %d (alone %d)", four.Weights, one.Weights, four.Peak(), one.Peak())
+	}
+}

@@ -55,6 +55,16 @@ func Drift(old, cur *Recipe) []Change {
 		}
 	}
 
+	// The ranks share out the same global batches, so the math does not depend on them.
+	dist := valueOf(root, "distributed")
+	for _, f := range distributedFields() {
+		o := reflect.ValueOf(old.Distributed).FieldByIndex(f.Index).Interface()
+		n := reflect.ValueOf(cur.Distributed).FieldByIndex(f.Index).Interface()
+		if !reflect.DeepEqual(o, n) {
+			out = append(out, Change{Path: "distributed." + f.Name, Old: render(o), New: render(n), Safe: true, Node: nodeOr(valueOf(dist, f.Name), nodeOr(dist, root))})
+		}
+	}
+
 	stageList := valueOf(root, "stages")
 	for _, o := range old.Stages {
 		if cur.Stage(o.ID) == nil {
@@ -136,6 +146,11 @@ func resumeSafe(kind string) bool {
 
 func memoryFields() []stages.Field {
 	f, _ := stages.Lookup(recipeFields, "memory")
+	return f.Fields
+}
+
+func distributedFields() []stages.Field {
+	f, _ := stages.Lookup(recipeFields, "distributed")
 	return f.Fields
 }
 

@@ -161,15 +161,16 @@ func (l *linter) lintStages(r *Recipe, list *yaml.Node) {
 		}
 	}
 	l.lintReferences(r)
+	l.lintDistributed(r)
 	l.lintGraph(r)
 }
 
 // lintReferences runs each kind's cross-stage rules, and warns about kinds a run expects.
 func (l *linter) lintReferences(r *Recipe) {
-	count := kindCounter{}
+	count := kindCounter{kinds: map[*stages.Kind]int{}, world: max(1, r.Distributed.Ranks)}
 	for _, s := range r.Stages {
 		if kind, ok := stages.Get(s.Kind); ok {
-			count[kind]++
+			count.kinds[kind]++
 		}
 	}
 	for i := range r.Stages {
@@ -182,16 +183,20 @@ func (l *linter) lintReferences(r *Recipe) {
 		return
 	}
 	for _, kind := range stages.Kinds() {
-		if kind.Expected != "" && count[kind] == 0 {
+		if kind.Expected != "" && count.kinds[kind] == 0 {
 			l.warnf(keyOf(r.Doc.Content[0], "stages"), "%s", kind.Expected)
 		}
 	}
 }
 
 // kindCounter is the stages.Recipe view cross-stage rules see.
-type kindCounter map[*stages.Kind]int
+type kindCounter struct {
+	kinds map[*stages.Kind]int
+	world int
+}
 
-func (c kindCounter) Count(k *stages.Kind) int { return c[k] }
+func (c kindCounter) Count(k *stages.Kind) int { return c.kinds[k] }
+func (c kindCounter) World() int               { return c.world }
 
 func join(s []string) string {
 	out := ""

@@ -147,7 +147,7 @@ func (l *linter) checkBudget(r *Recipe, p *Plan) {
 		d.Detail = strings.TrimRight(b.Describe(p.Limit), "\n")
 	case b.Peak() > p.Limit:
 		if !p.Strict {
-			if s, sb, ok := fitSchedule(p.Model, Workload(r), p.Limit, int64(r.Memory.CacheLimit)); ok {
+			if s, sb, ok := fitSchedule(p.Model, rankWorkload(r), p.Limit, int64(r.Memory.CacheLimit)); ok {
 				p.Schedule, p.ScheduleBudget = s, &sb
 				return // the step will be computed in a way that fits; Describe says how
 			}

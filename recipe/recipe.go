@@ -30,6 +30,7 @@ type Recipe struct {
 	Steps       int            `yaml:"steps" default:"1000" min:"1" max:"100000000" doc:"optimizer steps to run"`
 	Seed        int            `yaml:"seed" default:"0" min:"0" doc:"random seed for LoRA initialisation and dropout"`
 	Memory      MemorySettings `yaml:"memory" required:"true" doc:"memory budget of the run"`
+	Distributed Distributed    `yaml:"distributed" doc:"data-parallel training over MLX's distributed backend: ranks, backend, peer timeout"`
 	Stages      []StageDecl    `yaml:"stages" required:"true" doc:"the stages of the run, wired by after: and fired by events and triggers"`
 
 	File string     `yaml:"-"` // the recipe file as given

@@ -59,6 +59,9 @@ func (e *engine) checkpoint(keep int) error {
 	if !ok {
 		return errNotStateful
 	}
+	if e.rank() > 0 {
+		return nil // every rank holds the same state; rank 0 saves it
+	}
 	st := engineState{Step: e.completed, Tokens: e.env.Tokens, Loss: Loss(e.env.Loss), ValLoss: e.env.ValLoss,
 		Elapsed: e.env.Elapsed, Skipped: e.skipped, LastActive: e.lastActive, Deltas: e.deltas,
 		RecipeDir: absDir(e.plan.Recipe.Dir), Reason: "checkpoint stage"}
@@ -297,4 +300,13 @@ func (e *engine) restore(ctx context.Context) (int64, error) {
 		}
 	}
 	return st.Step + 1, nil
+}
+
+// OpenResumeShared is OpenResume for the ranks of a distributed resume: the launcher holds
+// the parent's lock for all of them, and every rank reads the same checkpoint.
+func OpenResumeShared(runDir string) (*Resume, error) {
+	if st, err := os.Stat(runDir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("resume: %s is not a run directory", runDir)
+	}
+	return findCheckpoint(runDir)
 }

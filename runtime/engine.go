@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,12 @@ type RunOptions struct {
 	LogJSON bool                 // JSON log lines on the console instead of text
 	Level   slog.Level           // console log level
 	Now     func() time.Time
+	// Ranks, in a distributed run, is the process group; rank 0 writes the run directory,
+	// the others their own log and result inside it (see ranks.go).
+	Ranks stages.Ranks
+	// RunDir, when set, is the run directory to use (made by `yai run --ranks`, so that
+	// every rank knows it) instead of a new one under RunsDir.
+	RunDir string
 }
 
 // LimitSetter is implemented by a Memory that can apply the recipe's limits to MLX.
@@ -85,6 +92,11 @@ type engine struct {
 	elapsed0  float64 // elapsed seconds carried over from a resumed checkpoint
 
 	rssOK, swapOK bool // whether this platform gave the figures
+
+	// distributed runs: a stop asked during a step waits for the step boundary, where every
+	// rank learns every rank's status and all stop together
+	pending *stages.Stop
+	peers   []stages.RankStatus
 }
 
 // Run executes a validated plan: setup stages in dependency order, then each step's events, then
@@ -120,7 +132,9 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 	if opts.Env == nil {
 		opts.Env = stages.NewEnvironment()
 	}
-	builder, err := opts.Env.Open(p.RunInfo())
+	info := p.RunInfo()
+	info.Ranks = opts.Ranks
+	builder, err := opts.Env.Open(info)
 	if err != nil {
 		return Result{ExitCode: 1}, err
 	}
@@ -140,48 +154,56 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 		return Result{ExitCode: 1}, errors.New(strings.Join(failed, "\n"))
 	}
 
-	dir, err := NewRunDir(opts.RunsDir, p.Recipe.Name, opts.Now())
+	dir, err := e.runDir()
 	if err != nil {
 		return Result{ExitCode: 1}, fmt.Errorf("run directory: %w", err)
 	}
 	e.dir = dir
 	res := Result{RunDir: dir}
-	lock, err := LockRunDir(dir)
-	if err != nil {
-		res.ExitCode = 1
-		return res, err
-	}
-	defer lock.Unlock()
-	if e.resume != nil {
-		if err := e.resume.record(dir); err != nil {
+	var hash string
+	if e.rank() > 0 {
+		hash = "(rank " + strconv.Itoa(e.rank()) + ")"
+		closeFiles, err := e.openRankFiles()
+		if err != nil {
 			res.ExitCode = 1
 			return res, err
 		}
-	}
-	hash, err := writeResolvedRecipe(dir, p.Recipe)
-	if err != nil {
-		res.ExitCode = 1
-		return res, err
-	}
-	logFile, err := os.OpenFile(filepath.Join(dir, "run.log"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		res.ExitCode = 1
-		return res, err
-	}
-	defer logFile.Close()
-	e.log = NewLogger(opts.Console, opts.LogJSON, opts.Level, logFile)
-	if e.metrics, err = newMetricsWriter(filepath.Join(dir, "metrics.jsonl")); err != nil {
-		res.ExitCode = 1
-		return res, err
+		defer closeFiles()
+	} else {
+		lock, err := LockRunDir(dir)
+		if err != nil {
+			res.ExitCode = 1
+			return res, err
+		}
+		defer lock.Unlock()
+		if e.resume != nil {
+			if err := e.resume.record(dir); err != nil {
+				res.ExitCode = 1
+				return res, err
+			}
+		}
+		if hash, err = writeResolvedRecipe(dir, p.Recipe); err != nil {
+			res.ExitCode = 1
+			return res, err
+		}
+		logFile, err := os.OpenFile(filepath.Join(dir, "run.log"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			res.ExitCode = 1
+			return res, err
+		}
+		defer logFile.Close()
+		e.log = NewLogger(opts.Console, opts.LogJSON, opts.Level, logFile)
+		if e.metrics, err = newMetricsWriter(filepath.Join(dir, "metrics.jsonl")); err != nil {
+			res.ExitCode = 1
+			return res, err
+		}
 	}
 
 	if ls, ok := opts.Memory.(LimitSetter); ok {
 		ls.SetLimits(p.Limit, int64(p.Recipe.Memory.CacheLimit), int64(p.Recipe.Memory.WiredLimit))
 	}
-	e.env = stages.NewEnv()
-	e.env.Limit = p.Limit
-	e.env.Steps = int64(p.Recipe.Steps)
-	e.log.Info("run started", "recipe", p.Recipe.Name, "dir", dir, "sha256", hash[:12], "steps", p.Recipe.Steps, "limit", stages.Bytes(p.Limit).String())
+	e.initEnv()
+	e.log.Info("run started", "recipe", p.Recipe.Name, "dir", dir, "sha256", hash[:min(12, len(hash))], "steps", p.Recipe.Steps, "limit", stages.Bytes(p.Limit).String())
 
 	runErr := e.loop(ctx, &res)
 	opts.Console.EndProgress()
@@ -191,6 +213,16 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 	}
 	e.writeResult(res, runErr)
 	return res, runErr
+}
+
+func (e *engine) initEnv() {
+	e.env = stages.NewEnv()
+	e.env.Limit = e.plan.Limit
+	e.env.Steps = int64(e.plan.Recipe.Steps)
+	e.env.World = 1
+	if r := e.opts.Ranks; r != nil {
+		e.env.Rank, e.env.World = int64(r.Rank()), int64(r.World())
+	}
 }
 
 // stopFor is the stop a cancelled context asks for: a signal's, or Ctrl-C's.
@@ -215,7 +247,7 @@ func (e *engine) loop(ctx context.Context, res *Result) error {
 		res.Steps = first - 1
 	}
 	for step := first; err == nil && e.stop == nil && step <= e.env.Steps; step++ {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && e.opts.Ranks == nil { // ranks learn of signals at the boundary
 			e.stop = stopFor(ctx)
 			break
 		}
@@ -231,6 +263,9 @@ func (e *engine) loop(ctx context.Context, res *Result) error {
 		}
 		if err == nil && e.stop == nil && e.valLoss != nil {
 			err = e.fire(work, stages.OnEval)
+		}
+		if err == nil && e.opts.Ranks != nil {
+			err = e.meet(ctx)
 		}
 		e.endStep()
 		res.Steps = step
@@ -382,7 +417,7 @@ func (e *engine) endStep() {
 		MLXCache: e.env.MLX.Cache, MLXArrays: e.env.MLX.Arrays, MLXPeakRun: e.env.MLX.PeakRun,
 		MicroBatches: e.env.MicroBatches, Checkpointing: e.env.Checkpointing == 1, Traces: e.env.Traces,
 		Limit: e.env.Limit, Growth: e.env.Growth, Fired: e.fired, Notes: e.notes,
-		Skipped: r.Skipped, SkippedTotal: e.skipped,
+		Skipped: r.Skipped, SkippedTotal: e.skipped, Ranks: rankFigures(e.peers),
 	}
 	if m.Fired == nil {
 		m.Fired = []string{}
@@ -412,7 +447,7 @@ func (e *engine) writeResult(res Result, err error) {
 	}
 	data, _ := json.MarshalIndent(out, "", "  ")
 	data = append(data, '\n')
-	if werr := atomicfile.Write(filepath.Join(e.dir, "result.json"), data, 0o644); werr != nil {
+	if werr := atomicfile.Write(filepath.Join(e.dir, e.rankFile("result.json")), data, 0o644); werr != nil {
 		e.log.Error("write result.json", "err", werr)
 	}
 }
@@ -455,6 +490,12 @@ func (c control) ReportEval(valLoss float64) {
 }
 
 func (c control) Stop(s stages.Stop) {
+	if c.e.opts.Ranks != nil {
+		if c.e.pending == nil {
+			c.e.pending = &s
+		}
+		return
+	}
 	if c.e.stop == nil {
 		c.e.stop = &s
 	}

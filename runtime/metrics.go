@@ -40,6 +40,8 @@ type Metrics struct {
 	// Skipped: this step's loss or gradient was not finite and the batch was skipped.
 	Skipped      bool  `json:"skipped,omitempty"`
 	SkippedTotal int64 `json:"skipped_total,omitempty"`
+	// Ranks are every rank's memory at the step's end, in a distributed run.
+	Ranks []RankMemory `json:"ranks,omitempty"`
 }
 
 // metricsWriter appends lines to metrics.jsonl on its own goroutine, so the training thread

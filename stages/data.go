@@ -22,6 +22,13 @@ var Data = Define(Def[DataConfig]{
 		"Runs once, at setup.",
 	Events: []Event{Setup},
 	Once:   true,
+	CheckRecipe: func(c *DataConfig, r Recipe) []Problem {
+		if w := r.World(); c.BatchSize%w != 0 {
+			return []Problem{Errorf("with.batch_size", "batch_size: %d does not divide by the %d ranks of distributed.ranks; each rank takes batch_size/ranks rows (try %d)",
+				c.BatchSize, w, max(w, c.BatchSize/w*w))}
+		}
+		return nil
+	},
 	Workload: func(c *DataConfig, w *Workload) {
 		w.BatchSize, w.MaxSeqLength = c.BatchSize, c.MaxSeqLength
 	},

@@ -22,6 +22,8 @@ type Env struct {
 	ValLoss float64 `expr:"val_loss" doc:"last validation loss (0 before the first eval)"`
 	Tokens  int64   `expr:"tokens" doc:"tokens trained on so far"`
 	Elapsed float64 `expr:"elapsed" doc:"seconds since the loop started"`
+	Rank    int64   `expr:"rank" doc:"this process's rank in a distributed run, from 0 (0 alone)"`
+	World   int64   `expr:"world" doc:"ranks training together (1 alone)"`
 
 	MicroBatches  int64 `expr:"micro_batches" doc:"parts each batch is split into by the step's schedule (1: whole)"`
 	Checkpointing int64 `expr:"checkpointing" doc:"1 when the step recomputes the adapted blocks in the backward pass, else 0"`

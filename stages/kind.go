@@ -160,6 +160,8 @@ func (k *Kind) ShapesWorkload() bool { return k.workload != nil }
 type Recipe interface {
 	// Count is the number of stages of kind k.
 	Count(k *Kind) int
+	// World is the number of ranks training together (distributed.ranks; 1 alone).
+	World() int
 }
 
 // Problem is a kind's finding about one stage. At is the path of the setting it concerns,

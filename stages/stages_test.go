@@ -302,6 +302,7 @@ func TestKindHooks(t *testing.T) {
 type counts map[*Kind]int
 
 func (c counts) Count(k *Kind) int { return c[k] }
+func (c counts) World() int        { return 1 }
 
 // OutputPath keeps a stage's outputs inside the run directory, through symbolic links too.
 func TestOutputPath(t *testing.T) {

@@ -24,6 +24,13 @@ var Step = Define(Def[StepConfig]{
 	Events:   []Event{OnStep},
 	Once:     true,
 	Expected: "no step stage: the run will not train",
+	CheckRecipe: func(c *StepConfig, r Recipe) []Problem {
+		if r.World() > 1 && c.Accumulation > 1 {
+			return []Problem{Errorf("with.accumulation", "accumulation: %d with %d ranks: a distributed run accumulates across ranks instead; raise batch_size and keep accumulation 1",
+				c.Accumulation, r.World())}
+		}
+		return nil
+	},
 	Workload: func(c *StepConfig, w *Workload) {
 		w.Optimizer, w.Accumulation, w.GradCheckpoint = c.Optimizer, c.Accumulation, c.GradCheckpoint
 	},

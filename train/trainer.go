@@ -18,6 +18,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -40,6 +41,12 @@ type Options struct {
 	Eager bool
 	// Seed drives the dropout masks.
 	Seed uint64
+	// AllReduce, when set, makes updates data-parallel. It is given this process's gradient
+	// sums (gradients of the summed token losses), summed loss and token count, and returns
+	// their sums over every process (AllSumOver); the update applies the summed gradients
+	// over the summed tokens, which is the single-process update on all the processes'
+	// batches together. A step that is not finite on one process is applied on none.
+	AllReduce func(xs []*mlx.Array) []*mlx.Array
 }
 
 // Schedule is how a step is computed, never what it computes. MicroBatches splits each batch
@@ -116,6 +123,11 @@ func NewTrainerWithAdapters(m *model.Model, a *lora.Adapters, optCfg optim.Confi
 	}
 	if opts.GradAccumulation < 1 {
 		return nil, fmt.Errorf("train: grad_accumulation_steps must be at least 1, got %d", opts.GradAccumulation)
+	}
+	if opts.AllReduce != nil && opts.GradAccumulation > 1 {
+		// Accumulated micro-batches are averaged per micro-batch, not per token, so their
+		// sum across processes would not be the single-process update.
+		return nil, errors.New("train: a data-parallel trainer needs grad_accumulation_steps 1")
 	}
 	t := &Trainer{
 		model: m, adapters: a, opt: opt, opts: opts,
@@ -347,6 +359,9 @@ func (t *Trainer) finish(update bool, l layout, in []*mlx.Array, loss, ntoks *ml
 	if !update {
 		return append([]*mlx.Array{loss, ntoks, finite}, grads...)
 	}
+	if t.opts.AllReduce != nil {
+		grads, loss, ntoks, finite = t.reduceAcross(grads, loss, ntoks)
+	}
 	if n := t.opts.GradAccumulation; n > 1 {
 		for i := range grads {
 			grads[i] = mlx.DivScalar(grads[i], float64(n))
@@ -416,6 +431,26 @@ func (t *Trainer) finishLayout(update bool) layout {
 	}
 	l.key, l.tokens, l.lengths = -1, end, -1
 	return l
+}
+
+// reduceAcross turns this process's mean gradients and loss into the token-weighted means
+// over every process: sum over processes of (mean × tokens), over the summed tokens.
+func (t *Trainer) reduceAcross(grads []*mlx.Array, loss, ntoks *mlx.Array) ([]*mlx.Array, *mlx.Array, *mlx.Array, *mlx.Array) {
+	w := mlx.AsType(ntoks, mlx.Float32)
+	xs := make([]*mlx.Array, 0, len(grads)+2)
+	for _, g := range grads {
+		xs = append(xs, mlx.Multiply(g, w))
+	}
+	xs = append(xs, mlx.Multiply(loss, w), w)
+	sums := t.opts.AllReduce(xs)
+	total := sums[len(sums)-1]
+	out := make([]*mlx.Array, len(grads))
+	for i := range grads {
+		out[i] = mlx.Divide(sums[i], total)
+	}
+	mean := mlx.Divide(sums[len(grads)], total)
+	// A sum holding a NaN or an infinity is one on every process, so all agree.
+	return out, mean, mlx.AsType(total, ntoks.Dtype()), allFinite(append([]*mlx.Array{mean}, out...))
 }
 
 // evalFunc is the loss without gradients and without dropout: inputs are the params, the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 
 	"github.com/yai-dev/yai/mlxrun"
 	"github.com/yai-dev/yai/recipe"
@@ -20,6 +21,7 @@ func init() {
 const runUsage = `
 Usage: yai run [--set path=value]... [--runs-dir DIR] [--strict] [--log-json] [--verbose] recipe.yaml
        yai run --resume RUN_DIR [--force] [--set path=value]... [recipe.yaml]
+       yai run --ranks N | --hostfile hosts.json [--port P] [flags as above] recipe.yaml
 
 Validates the recipe, then runs it: setup stages in dependency order, the step loop firing
 before-step, step, after-step (and on-eval), then teardown. Every run writes a new directory
@@ -40,6 +42,14 @@ whole batch's, or gradient checkpointing on): the same update with less memory. 
 keeps adjusting that schedule to the batches as they come. --strict runs the recipe as
 written instead.
 
+--ranks N trains data-parallel with N processes on this machine, over MLX's ring backend on
+127.0.0.1; --hostfile trains over the machines of an mlx.launch hostfile, one rank per host,
+started over ssh in the same directory. Each rank takes batch_size/N rows of every batch;
+gradients are summed over the ranks and weighted by tokens, so the update is the one of a
+single process on the whole batch. Rank 0 writes the run directory; rank N writes rank-N.log
+there. A rank that fails or disappears stops every rank within distributed.peer_timeout.
+A recipe's distributed.ranks above 1 launches that many local ranks without the flag.
+
 SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the run at the next step boundary: a checkpoint is
 written, teardown saves the adapters, and yai exits 128 + the signal's number. A second
 signal quits at once.
@@ -58,9 +68,19 @@ func runRun(args []string) int {
 	resumeDir := fs.String("resume", "", "continue this run directory from its newest checkpoint")
 	force := fs.Bool("force", false, "with --resume: accept recipe changes that alter the math already done")
 	strict := fs.Bool("strict", false, "run as written: no schedule that splits the batch or checkpoints to fit the limit, and a guard that would adapt saves and stops")
+	ranksN := fs.Int("ranks", 0, "train data-parallel with N processes on this machine (MLX's ring backend over 127.0.0.1)")
+	hostfile := fs.String("hostfile", "", "train data-parallel over the machines of an mlx.launch hostfile (JSON), one rank per host")
+	port := fs.Int("port", 32323, "with --hostfile: the ring's first port, one more per address (mlx.launch's --starting-port); the heartbeat takes the next")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
+	}
+	world, hf, err := worldOf(*ranksN, *hostfile)
+	if err != nil {
+		return usageError(fs, "%v", err)
+	}
+	if world > 0 {
+		sets = append(sets, "distributed.ranks="+strconv.Itoa(world))
 	}
 	env := mlxrun.Environment()
 	var plan *recipe.Plan
@@ -70,8 +90,11 @@ func runRun(args []string) int {
 		if len(pos) > 1 {
 			return usageError(fs, "want at most one recipe file with --resume, got %d arguments", len(pos))
 		}
-		var err error
-		if resume, err = runtime.OpenResume(*resumeDir); err != nil {
+		open := runtime.OpenResume
+		if inRank() {
+			open = runtime.OpenResumeShared // the launcher holds the lock for every rank
+		}
+		if resume, err = open(*resumeDir); err != nil {
 			fmt.Fprintln(os.Stderr, "yai run:", err)
 			return 1
 		}
@@ -94,6 +117,13 @@ func runRun(args []string) int {
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug
+	}
+	switch {
+	case inRank():
+		return runAsRank(plan, resume, *logJSON, level)
+	case plan.Recipe.Distributed.Ranks > 1:
+		return launchRanks(plan, hf, *port, *runsDir, runFlags{sets: sets, logJSON: *logJSON, verbose: *verbose,
+			resumeDir: *resumeDir, force: *force, recipe: pos})
 	}
 	console := runtime.NewConsole(os.Stderr, term.IsTerminal(int(os.Stderr.Fd())))
 	ctx, stop := runtime.WithSignals(context.Background(), console)

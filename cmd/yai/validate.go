@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/yai-dev/yai/mlxrun"
 	"github.com/yai-dev/yai/recipe"
@@ -14,14 +15,16 @@ func init() {
 }
 
 const validateUsage = `
-Usage: yai validate [--set path=value]... [--json] [--skip-model] [--strict] recipe.yaml
+Usage: yai validate [--set path=value]... [--ranks N | --hostfile hosts.json] [--json] [--skip-model] [--strict] recipe.yaml
 
 Checks a recipe without running it: every key against the stage specs, the stage graph, every
 trigger expression, the model (config.json and safetensors headers only; no weights are read)
 and the LoRA settings against the model, and estimates memory per term (weights, LoRA,
 gradients, optimizer, activations, logits, cache) against memory.limit: a floor above the
 limit is an error; over the limit, the plan names the schedule that fits (micro-batches,
-checkpointing), which yai run starts with, or warns when none does (--strict: always warns). Prints every problem at once, then
+checkpointing), which yai run starts with, or warns when none does (--strict: always
+warns). --ranks and --hostfile check the recipe for that many ranks, as yai run would run
+it (batch_size must divide by them). Prints every problem at once, then
 the plan.
 
 Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error.`
@@ -33,9 +36,18 @@ func runValidate(args []string) int {
 	asJSON := fs.Bool("json", false, "print diagnostics and plan as JSON on stdout")
 	skipModel := fs.Bool("skip-model", false, "do not resolve or inspect the model")
 	strict := fs.Bool("strict", false, "check the recipe as written: an estimate over the limit warns instead of planning a schedule that fits")
+	ranks := fs.Int("ranks", 0, "check for N ranks (as --set distributed.ranks=N)")
+	hostfile := fs.String("hostfile", "", "check for one rank per host of this mlx.launch hostfile")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
+	}
+	world, _, err := worldOf(*ranks, *hostfile)
+	if err != nil {
+		return usageError(fs, "%v", err)
+	}
+	if world > 0 {
+		sets = append(sets, "distributed.ranks="+strconv.Itoa(world))
 	}
 	if len(pos) != 1 {
 		return usageError(fs, "want exactly one recipe file, got %d arguments", len(pos))

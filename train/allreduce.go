@@ -1,0 +1,26 @@
+package train
+
+import "github.com/yai-dev/yai/mlx"
+
+// AllSumOver is an Options.AllReduce that sums over the processes of g with one collective
+// per step: the arrays are flattened into one float32 vector, summed with mlx.AllSum, and
+// cut back into their shapes. LoRA gradients are small, so one message beats one per tensor.
+func AllSumOver(g *mlx.Group) func(xs []*mlx.Array) []*mlx.Array {
+	return func(xs []*mlx.Array) []*mlx.Array {
+		flat := make([]*mlx.Array, len(xs))
+		cuts := make([]int, 0, len(xs))
+		n := 0
+		for i, x := range xs {
+			flat[i] = mlx.Reshape(mlx.AsType(x, mlx.Float32), -1)
+			n += x.Size()
+			cuts = append(cuts, n)
+		}
+		summed := mlx.AllSum(mlx.Concatenate(flat, 0), g)
+		parts := mlx.SplitAt(summed, cuts[:len(cuts)-1], 0)
+		out := make([]*mlx.Array, len(xs))
+		for i, x := range xs {
+			out[i] = mlx.AsType(mlx.Reshape(parts[i], x.Shape()...), x.Dtype())
+		}
+		return out
+	}
+}
