@@ -132,6 +132,7 @@ func (l *linter) checkModel(r *Recipe, p *Plan) {
 		return
 	}
 	p.Model = info
+	l.checkModelFiles(at, info)
 	for i := range r.Stages {
 		s := &r.Stages[i]
 		if kind, ok := stages.Get(s.Kind); ok && s.Config != nil {
