@@ -21,7 +21,7 @@ func WriteHeaderModel(t testing.TB, dir string, c modeldir.Config) {
 		"intermediate_size": c.IntermediateSize, "num_attention_heads": c.NumAttentionHeads,
 		"num_key_value_heads": c.NumKeyValueHeads, "vocab_size": c.VocabSize, "rms_norm_eps": 1e-5,
 		"tie_word_embeddings": c.TieWordEmbeddings,
-		"quantization": map[string]int{"group_size": group, "bits": bits}}
+		"quantization":        map[string]int{"group_size": group, "bits": bits}}
 	js, _ := json.Marshal(cfg)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
