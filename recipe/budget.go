@@ -28,8 +28,9 @@ type Budget struct {
 	// What the estimate was made from.
 	Tokens         int // batch × sequence length of the widest batch
 	Batch, SeqLen  int
-	Blocks         int // adapted blocks
-	Modules        int // adapted modules
+	SeqFrom        string // where SeqLen comes from: max_seq_length, or the data's widest batch
+	Blocks         int    // adapted blocks
+	Modules        int    // adapted modules
 	GradCheckpoint bool
 	ActDtype       string // dtype of hidden states (the embeddings' scales dtype)
 	Optim          string
@@ -98,9 +99,19 @@ func seqBucket(maxSeq int) int { return 32 * ((maxSeq - 1 + 31) / 32) }
 // EstimateBudget estimates the memory of one training step of r on the model described by
 // info (config.json and safetensors headers; no weights).
 func EstimateBudget(info *modeldir.Info, r *Recipe) Budget {
+	return EstimateBudgetFor(info, r, 0, "")
+}
+
+// EstimateBudgetFor is EstimateBudget on the widest batch the data really makes (its padded
+// width in tokens, from file), instead of max_seq_length; widest 0 means unknown.
+func EstimateBudgetFor(info *modeldir.Info, r *Recipe, widest int, file string) Budget {
 	w := Workload(r)
 	c := info.Config
-	b := Budget{Batch: w.BatchSize, SeqLen: seqBucket(w.MaxSeqLength), GradCheckpoint: w.GradCheckpoint, Optim: w.Optimizer}
+	b := Budget{Batch: w.BatchSize, SeqLen: seqBucket(w.MaxSeqLength), GradCheckpoint: w.GradCheckpoint, Optim: w.Optimizer, SeqFrom: "max_seq_length"}
+	if widest > 0 {
+		b.SeqLen = seqBucket(min(widest, w.MaxSeqLength))
+		b.SeqFrom = "the widest batch of " + file
+	}
 	b.Tokens = b.Batch * b.SeqLen
 	b.Blocks = min(w.Layers, c.NumHiddenLayers)
 	if q := c.Quantization; q != nil {
@@ -187,7 +198,7 @@ func (b Budget) Describe(limit int64) string {
 	if b.GradCheckpoint {
 		ck = "gradient checkpointing: block inputs kept, one block recomputed"
 	}
-	line("activations", b.Activations, fmt.Sprintf("%d blocks × batch %d × seq %d, %s; %s", b.Blocks, b.Batch, b.SeqLen, b.ActDtype, ck))
+	line("activations", b.Activations, fmt.Sprintf("%d blocks × batch %d × seq %d (%s), %s; %s", b.Blocks, b.Batch, b.SeqLen, b.SeqFrom, b.ActDtype, ck))
 	line("logits", b.Logits, "logits and cross-entropy temporaries, tokens × vocab")
 	line("expected cache", b.Cache, "freed buffers MLX keeps for reuse; not active memory, returned by clear-cache")
 	fmt.Fprintf(&w, "  %-15s %s   (what must be resident)\n", "floor", gb(b.Floor()))

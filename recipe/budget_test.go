@@ -46,7 +46,7 @@ func TestBudgetLlama8BSeedRecipe(t *testing.T) {
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Blocks*512 > 1<<20 {
 		t.Fatalf("headers-only file takes %d bytes of disk; its data should be a hole", sys.Blocks*512)
 	}
-	p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir}, ValidateOptions{})
+	p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir}, ValidateOptions{SkipData: true})
 	if p == nil || p.Budget == nil {
 		t.Fatalf("seed recipe invalid:\n%s", ds.Format())
 	}
@@ -70,7 +70,7 @@ func TestBudgetLlama8BSeedRecipe(t *testing.T) {
 		t.Errorf("the seed recipe should fit in 7 GB without warnings: floor %d, peak %d\n%s", b.Floor(), b.Peak(), ds.Format())
 	}
 	// At 2048 tokens the step itself no longer fits: a warning, not an error.
-	p2, ds2 := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.data.with.max_seq_length=2048"}, ValidateOptions{})
+	p2, ds2 := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.data.with.max_seq_length=2048"}, ValidateOptions{SkipData: true})
 	if p2 == nil || len(ds2) != 1 || !strings.Contains(ds2.Format(), "warning: limit: estimated peak") {
 		t.Errorf("at max_seq_length 2048 want one peak warning, got:\n%s", ds2.Format())
 	}
@@ -85,7 +85,7 @@ func TestBudgetAgainstLimit(t *testing.T) {
 	dir := t.TempDir()
 	writeLlama8BHeaders(t, dir)
 	recipe := "../recipes/llama-3.1-8b-7gb.yaml"
-	p, ds := Validate(recipe, []string{"model=" + dir, "memory.limit=4GB"}, ValidateOptions{})
+	p, ds := Validate(recipe, []string{"model=" + dir, "memory.limit=4GB"}, ValidateOptions{SkipData: true})
 	if p != nil || len(ds) != 1 {
 		t.Fatalf("limit under the floor accepted:\n%s", ds.Format())
 	}
@@ -102,12 +102,12 @@ func TestBudgetAgainstLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	src = []byte(strings.Replace(string(src), "limit: 7GB", "limit: 4GB", 1))
-	_, ds = ValidateSource("seed.yaml", src, []string{"model=" + dir}, ValidateOptions{})
+	_, ds = ValidateSource("seed.yaml", src, []string{"model=" + dir}, ValidateOptions{SkipData: true})
 	if len(ds) != 1 || !strings.HasPrefix(ds[0].String(), "seed.yaml:14:10: error: limit: 4GB is below") {
 		t.Errorf("diagnostics:\n%s", ds.Format())
 	}
 
-	p, ds = Validate(recipe, []string{"model=" + dir, "memory.limit=5GB"}, ValidateOptions{})
+	p, ds = Validate(recipe, []string{"model=" + dir, "memory.limit=5GB"}, ValidateOptions{SkipData: true})
 	if p == nil || len(ds) != 1 || ds[0].Severity != Warning || !strings.Contains(ds[0].Summary, "estimated peak") {
 		t.Errorf("limit under the peak should warn only:\n%s", ds.Format())
 	}

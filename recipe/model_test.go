@@ -70,7 +70,7 @@ func TestSeedRecipeAgainstLlama8BHeaders(t *testing.T) {
 			continue
 		}
 		checked++
-		p, ds := Validate(f, []string{"model=" + dir}, ValidateOptions{})
+		p, ds := Validate(f, []string{"model=" + dir, "data=data/quickstart"}, ValidateOptions{})
 		if p == nil || ds.HasErrors() {
 			t.Errorf("%s:\n%s", f, ds.Format())
 		}
@@ -99,7 +99,7 @@ func BenchmarkValidate(b *testing.B) {
 		}
 		b.Run(filepath.Base(f), func(b *testing.B) {
 			for b.Loop() {
-				if p, ds := Validate(f, []string{"model=" + dir}, ValidateOptions{}); p == nil {
+				if p, ds := Validate(f, []string{"model=" + dir, "data=data/quickstart"}, ValidateOptions{}); p == nil {
 					b.Fatal(ds)
 				}
 			}

@@ -57,16 +57,18 @@ func checkTokenizerFiles(info *modeldir.Info) *modeldir.Problem {
 	return nil
 }
 
-func loadTokenizerRecord(dir string) (tokenizerRecord, error) {
+// tokenizerHash hashes the files the tokenizer is read from (missing ones count as empty).
+func tokenizerHash(dir string) string {
 	parts := []string{"tokenizer"}
 	for _, f := range tokenizerFiles {
-		h, err := fileHash(filepath.Join(dir, f))
-		if err != nil && !os.IsNotExist(err) {
-			return tokenizerRecord{}, err
-		}
+		h, _ := fileHash(filepath.Join(dir, f))
 		parts = append(parts, f+"="+h)
 	}
-	key := cacheKey(parts...)
+	return cacheKey(parts...)
+}
+
+func loadTokenizerRecord(dir string) (tokenizerRecord, error) {
+	key := tokenizerHash(dir)
 	var rec tokenizerRecord
 	if loadCached(key, &rec) {
 		return rec, nil

@@ -23,11 +23,16 @@ type Plan struct {
 	Limit  int64          // memory.limit in bytes (auto resolved against this machine)
 	Model  *modeldir.Info // nil when the model was not inspected
 	Budget *Budget        // memory estimate; nil when the model was not inspected
+	// Widest is the widest training batch in tokens (padded), from tokenizing the data;
+	// 0 when the data was not tokenized. WidestFrom names the file.
+	Widest     int
+	WidestFrom string
 }
 
 // ValidateOptions tunes a dry run.
 type ValidateOptions struct {
-	SkipModel bool // do not resolve or inspect the model (lint and graph only)
+	SkipModel bool // do not resolve or inspect the model, nor read the data (lint and graph only)
+	SkipData  bool // do not read the data files
 	// Env, when set, is the program's stage environment: a stage whose kind it cannot run
 	// is an error, so nothing that validates fails to start for want of a backend.
 	Env *stages.Environment
@@ -73,6 +78,9 @@ func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnosti
 	if !opts.SkipModel && r.Model != "" {
 		l.checkModel(r, p)
 	}
+	if !opts.SkipModel && !opts.SkipData {
+		l.checkData(r, p)
+	}
 	if p.Model != nil && !l.diags.HasErrors() {
 		l.checkBudget(r, p)
 	}
@@ -95,7 +103,7 @@ func (l *linter) checkRunnable(r *Recipe, env *stages.Environment) {
 // checkBudget estimates the run's memory: a floor above the limit can never run; a peak
 // above it is likely to cross the limit on the longest batches.
 func (l *linter) checkBudget(r *Recipe, p *Plan) {
-	b := EstimateBudget(p.Model, r)
+	b := EstimateBudgetFor(p.Model, r, p.Widest, p.WidestFrom)
 	p.Budget = &b
 	at := memoryNode(r, "limit")
 	switch {
