@@ -13,6 +13,8 @@ import (
 type Problem struct {
 	File    string // the file at fault (a shard, the index, config.json, tokenizer.json)
 	Tensor  string // the tensor, when there is one
+	Line    int    // in a text file, the fault's line and column (1-based), when known
+	Column  int
 	Message string
 }
 

@@ -75,10 +75,10 @@ func (l *linter) checkData(r *Recipe, p *Plan) {
 	for _, f := range []struct {
 		name, setting string
 		train         bool
-	}{{cfg.Train, "with.train", true}, {cfg.Valid, "with.valid", false}} {
-		at := locate(root, s.Node, f.setting)
-		if at == s.Node {
-			at = dataNode
+	}{{cfg.Train, "train", true}, {cfg.Valid, "valid", false}} {
+		at := dataNode // a default file name is judged where the directory is named
+		if n := valueOf(valueOf(s.Node, "with"), f.setting); n != nil {
+			at = n
 		}
 		path := filepath.Join(dir, f.name)
 		if st, err := os.Stat(path); err != nil || st.IsDir() {

@@ -54,16 +54,26 @@ func Load(file string, src []byte, overrides []string) (*Recipe, Diagnostics) {
 	l.decodeObject(root, rv, recipeFields)
 	l.lintRules(r, root)
 	l.lintStages(r, valueOf(root, "stages"))
-	sortDiagnostics(l.diags)
+	sortDiagnostics(l.diags, file)
 	return r, l.diags
 }
 
-// sortDiagnostics orders problems as a reader meets them: overrides first, then by position.
-func sortDiagnostics(ds Diagnostics) {
+// sortDiagnostics orders problems as a reader meets them: overrides first, then the recipe
+// file by position, then the files it names (model, data) in the order first reported.
+func sortDiagnostics(ds Diagnostics, recipeFile string) {
+	fileRank := map[string]int{recipeFile: 0}
+	for _, d := range ds {
+		if _, ok := fileRank[d.Range.File]; !ok {
+			fileRank[d.Range.File] = len(fileRank)
+		}
+	}
 	sort.SliceStable(ds, func(i, j int) bool {
 		a, b := ds[i].Range, ds[j].Range
 		if (a.Override != "") != (b.Override != "") {
 			return a.Override != ""
+		}
+		if fa, fb := fileRank[a.File], fileRank[b.File]; fa != fb {
+			return fa < fb
 		}
 		if a.Line != b.Line {
 			return a.Line < b.Line

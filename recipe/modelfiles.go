@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 
 	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/tokenizer"
@@ -24,7 +27,7 @@ func (l *linter) checkModelFiles(at *yaml.Node, info *modeldir.Info) {
 			summary = "tensor " + p.Tensor + ": " + p.Message
 		}
 		l.diags = append(l.diags, Diagnostic{Severity: Error, Summary: summary,
-			Detail: "the model of " + l.rangeOf(at).String(), Range: Range{File: p.File}})
+			Detail: "the model of " + l.rangeOf(at).String(), Range: Range{File: p.File, Line: p.Line, Column: p.Column}})
 	}
 }
 
@@ -49,7 +52,7 @@ func checkTokenizerFiles(info *modeldir.Info) *modeldir.Problem {
 		return &modeldir.Problem{File: path, Message: err.Error()}
 	}
 	if rec.Err != "" {
-		return &modeldir.Problem{File: path, Message: rec.Err}
+		return locatedProblem(path, rec.Err)
 	}
 	if rec.Vocab > info.Config.VocabSize {
 		return &modeldir.Problem{File: path, Message: fmt.Sprintf("the tokenizer has %d ids, more than config.json's vocab_size %d: ids past it have no embedding", rec.Vocab, info.Config.VocabSize)}
@@ -81,4 +84,21 @@ func loadTokenizerRecord(dir string) (tokenizerRecord, error) {
 	}
 	storeCached(key, rec)
 	return rec, nil
+}
+
+var filePosition = regexp.MustCompile(`^(\d+):(\d+): `)
+
+// locatedProblem splits a "path:line:col: message" error of path into a located problem.
+func locatedProblem(path, msg string) *modeldir.Problem {
+	p := &modeldir.Problem{File: path, Message: msg}
+	if rest, ok := strings.CutPrefix(msg, path+":"); ok {
+		if m := filePosition.FindStringSubmatch(rest); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+			p.Column, _ = strconv.Atoi(m[2])
+			p.Message = rest[len(m[0]):]
+		} else {
+			p.Message = strings.TrimSpace(rest)
+		}
+	}
+	return p
 }

@@ -84,7 +84,7 @@ func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnosti
 	if p.Model != nil && !l.diags.HasErrors() {
 		l.checkBudget(r, p)
 	}
-	sortDiagnostics(l.diags)
+	sortDiagnostics(l.diags, r.File)
 	if l.diags.HasErrors() {
 		return nil, l.diags
 	}
