@@ -116,17 +116,20 @@ func (l *linter) reportData(path string, rec dataRecord, cfg *stages.DataConfig,
 		}
 		l.diags = append(l.diags, Diagnostic{Severity: Error, Summary: e.Problem, Range: Range{File: path, Line: line, Column: col}})
 	}
-	warnRows := func(rows []rowTokens, total int, format string, args ...any) {
+	name := filepath.Base(path)
+	warnRows := func(rows []rowTokens, total int, summary, format string, args ...any) {
 		for _, row := range rows {
 			l.diags = append(l.diags, Diagnostic{Severity: Warning, Summary: sprintf(format, append([]any{row.Tokens}, args...)...),
 				Range: Range{File: path, Line: row.Line, Column: 1}})
 		}
 		if total > len(rows) {
-			l.warnf(at, "%s: %d more rows like line %d", filepath.Base(path), total-len(rows), rows[len(rows)-1].Line)
+			l.warnf(at, "%s: %d rows %s (the first %d are listed below)", name, total, summary, len(rows))
 		}
 	}
-	warnRows(rec.TooLong, rec.NTooLong, "row has %d tokens, more than max_seq_length %d: it will be truncated", cfg.MaxSeqLength)
-	warnRows(rec.Masked, rec.NMasked, "every target of this row is masked (its prompt fills the %d tokens kept of it): it adds nothing to the loss")
+	warnRows(rec.TooLong, rec.NTooLong, sprintf("are longer than max_seq_length %d and will be truncated", cfg.MaxSeqLength),
+		"row has %d tokens, more than max_seq_length %d: it will be truncated", cfg.MaxSeqLength)
+	warnRows(rec.Masked, rec.NMasked, "have every target masked and add nothing to the loss",
+		"every target of this row is masked (its prompt fills the %d tokens kept of it): it adds nothing to the loss")
 	if rec.Tokenized && rec.Rows > 0 && rec.NMasked == rec.Rows {
 		l.errorf(at, "%s: every row's targets are masked: the loss has nothing to train on", filepath.Base(path))
 	}
