@@ -177,7 +177,7 @@ var malformedCases = []malformedCase{
 	{name: "top-level list", src: "- version: 1\n",
 		want: `$D/r.yaml:1:1: error: a recipe is a mapping of keys (version, name, model, …), got a list`},
 	{name: "file too large", src: malformedRecipe + "# " + strings.Repeat("x", MaxRecipeBytes) + "\n",
-		want: `$D/r.yaml:1:1: error: recipe is 4194712 bytes; a recipe file may hold at most 4194304 (4 MiB)`},
+		want: `$D/r.yaml:1:1: error: recipe is 2097560 bytes; a recipe file may hold at most 2097152 (2 MiB)`},
 	{name: "YAML nesting too deep", src: "version: 1\nx: " + strings.Repeat("[", 20000) + "\n",
 		want: `$D/r.yaml:2:1: error: YAML syntax: exceeded max depth of 10000`},
 

@@ -5,15 +5,16 @@ import (
 	"unicode/utf8"
 )
 
-// MaxRecipeBytes bounds a recipe file: ten thousand stages fit in well under a megabyte, and
-// the bound keeps every later pass (YAML, lint, triggers) cheap on hostile input.
-const MaxRecipeBytes = 4 << 20
+// MaxRecipeBytes bounds a recipe file: ten thousand stages fit in under a megabyte, and the
+// bound keeps every later pass (YAML, locating a syntax error, lint, triggers) within seconds
+// on hostile input.
+const MaxRecipeBytes = 2 << 20
 
 // checkBytes rejects what YAML cannot hold before the parser sees it, at the line and column
 // (in characters) of the first bad byte: the parser itself reports these at 1:1.
 func checkBytes(file string, src []byte) *Diagnostic {
 	if len(src) > MaxRecipeBytes {
-		return &Diagnostic{Severity: Error, Summary: fmt.Sprintf("recipe is %d bytes; a recipe file may hold at most %d (4 MiB)", len(src), MaxRecipeBytes),
+		return &Diagnostic{Severity: Error, Summary: fmt.Sprintf("recipe is %d bytes; a recipe file may hold at most %d (2 MiB)", len(src), MaxRecipeBytes),
 			Range: Range{File: file, Line: 1, Column: 1}}
 	}
 	line, col := 1, 1

@@ -96,8 +96,15 @@ func (l *linter) compileTrigger(n *yaml.Node, src string) *vm.Program {
 		l.errorf(&at, "trigger: %s", err.msg)
 		return nil
 	}
+	if p, ok := l.triggers[src]; ok {
+		return p // a compiled program is immutable: stages with the same trigger share it
+	}
 	p, err := CompileTrigger(src)
 	if err == nil {
+		if l.triggers == nil {
+			l.triggers = map[string]*vm.Program{}
+		}
+		l.triggers[src] = p
 		return p
 	}
 	var fe *file.Error

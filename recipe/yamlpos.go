@@ -29,7 +29,7 @@ func yamlProblem(err error) string {
 func syntaxError(file string, src []byte, err error) Diagnostic {
 	problem := yamlProblem(err)
 	lines := bytes.SplitAfter(src, []byte("\n"))
-	line := faultLine(lines, problem)
+	line := faultLine(src, lines, problem)
 	col := faultColumn(lines, line, problem)
 	summary := explainProblem(problem)
 	if c := charAt(lines, line, col); c == ']' || c == '}' {
@@ -63,10 +63,14 @@ func explainProblem(p string) string {
 
 // faultLine is the first line n (1-based) such that the document cut after line n fails with
 // the same problem: everything before it parses. Binary search keeps it at O(log n) parses.
-func faultLine(lines [][]byte, problem string) int {
+func faultLine(src []byte, lines [][]byte, problem string) int {
+	ends := make([]int, len(lines)+1) // ends[n]: the byte offset after line n
+	for i, l := range lines {
+		ends[i+1] = ends[i] + len(l)
+	}
 	fails := func(n int) bool {
 		var doc yaml.Node
-		err := yaml.Unmarshal(bytes.Join(lines[:n], nil), &doc)
+		err := yaml.Unmarshal(src[:ends[n]], &doc)
 		return err != nil && yamlProblem(err) == problem
 	}
 	lo, hi := 1, len(lines)
