@@ -205,7 +205,12 @@ func parseRow(line []byte) (obj *tokenizer.Object, col int, err error) {
 		err := json.Unmarshal(line, &v)
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) {
-			column := utf8.RuneCount(line[:max(syntax.Offset-1, 0)]) + 1
+			// the offset is of the byte after the fault; back up to the start of its character
+			at := min(max(int(syntax.Offset)-1, 0), len(line))
+			for at > 0 && at < len(line) && !utf8.RuneStart(line[at]) {
+				at--
+			}
+			column := utf8.RuneCount(line[:at]) + 1
 			return nil, column, fmt.Errorf("invalid JSON: %s", syntax.Error())
 		}
 		return nil, 0, fmt.Errorf("invalid JSON: %v", err)
