@@ -44,32 +44,41 @@ func (b Budget) Floor() int64 { return b.Weights + b.LoRA + b.Gradients + b.Opti
 func (b Budget) Peak() int64 { return b.Floor() + b.Activations + b.Logits }
 
 // Activation coefficients, in tensors of the step's sizes per adapted block, measured on MLX
-// 0.32 (CPU, compiled step) by fitting the peak of real training steps over 21 tiny configs
-// (hidden 256–512, intermediate 512–1024, vocab 1000–4000, seq 64–512, batch 1–8, 1–4
-// adapted blocks, with and without checkpointing); runtime/budget_test.go holds three of them
-// to ±10%. The unit tensors are
+// 0.32 (CPU, compiled step) from the MLX peak of real training steps of 14 tiny configs, each
+// varying one thing: vocabulary (2k–32k, tied and untied), key/value heads (1, 2, 4 of 4),
+// adapted blocks (1–4), sequence (128, 256), intermediate size, head count, hidden size,
+// bfloat16 activations, checkpointing. The unit tensors are
 //
-//	TH = tokens × hidden, TI = tokens × intermediate, S = batch × heads × seq² (attention
-//	scores: MLX materialises them when it differentiates attention), TV = tokens × vocab
+//	TH = tokens × hidden, TKV = tokens × kv_heads × head_dim (k and v under grouped-query
+//	attention), TI = tokens × intermediate, S = batch × heads × seq² (attention scores),
+//	TV = tokens × vocab
 //
-// each at the activation dtype's size. Why these counts:
-//   - kept per block (no checkpointing): the block input, both norms' outputs, q, k, v before
-//     and after RoPE, the attention output before and after the head merge, the o_proj output
-//     and the residual (≈12.5 TH); the MLP's gate, up, sigmoid and product (4 TI, where the
-//     compiled step fuses part of SwiGLU); and the softmax probabilities, which MLX keeps at
-//     well under one S per block because the compiled backward consumes them in place;
+// each at the activation dtype's size. Two terms earlier fits lacked, each seen directly:
+//   - logits: 4 TV, not 3 (a vocabulary sweep at fixed everything else grows by exactly 4 TV:
+//     the max-shifted logits kept for logsumexp's backward, exp of them, the gathered
+//     target's scatter and their sum, while the logits themselves are alive);
+//   - k and v are tokens × kv_heads × head_dim, not tokens × hidden: with grouped-query
+//     attention (9/3 heads in a 135M model) counting them as TH overstates every block.
+//
+// What the coefficients count:
+//   - kept per block (no checkpointing): the block input, the normed input the LoRA branches
+//     read, q before and after RoPE, the attention output before and after the head merge,
+//     the o_proj output, the residual and the post-attention norm (≈10 TH); k and v before
+//     and after RoPE (≈3 TKV); the MLP's gate, up, their SiLU and product (≈4 TI); the
+//     attention probabilities, which the compiled backward consumes in place (≈0 S);
 //   - working set of the block being differentiated (or recomputed, with checkpointing): the
-//     incoming gradient and the gradients of q/k/v/o, gate/up and the scores (8 TH, 5.2 TI,
-//     2.2 S);
+//     incoming gradient and the gradients of q/k/v/o, gate/up and the scores (≈5.6 TH,
+//     1.9 TKV, 3.1 TI, 4.3 S);
 //   - with checkpointing each adapted block keeps only its input (1 TH), and one block is
-//     recomputed at a time, so its kept tensors count once;
-//   - logits: the logits, the max-shifted logits and the softmax of the cross-entropy's
-//     backward, each tokens × vocab (3 TV); the loss itself is reduced in float32 to (B, L).
+//     recomputed at a time, so its kept tensors count once.
+//
+// mlxrun/budget_test.go holds the estimate to ±10% of the measured peak on six
+// configurations none of these were derived from (a 135M shape among them).
 const (
-	keptTH, keptTI, keptS = 12.5, 4.0, 0.65
-	workTH, workTI, workS = 8.0, 5.2, 2.2
-	ckptTH                = 1.0
-	logitsTV              = 3.0
+	keptTH, keptKV, keptTI, keptS = 10.1, 3.2, 4.1, 0.0
+	workTH, workKV, workTI, workS = 5.6, 1.9, 3.1, 4.3
+	ckptTH                        = 1.0
+	logitsTV                      = 4.0
 )
 
 // Workload collects what the recipe's stages declare about the step's shape: each kind that
@@ -150,11 +159,12 @@ func EstimateBudgetFor(info *modeldir.Info, r *Recipe, widest int, file string) 
 	b.ActDtype = dtype
 	tokens := float64(b.Tokens)
 	th := tokens * float64(c.HiddenSize) * size
+	tkv := tokens * float64(c.NumKeyValueHeads*c.HeadDim) * size
 	ti := tokens * float64(c.IntermediateSize) * size
 	sc := float64(b.Batch) * float64(c.NumAttentionHeads) * float64(b.SeqLen) * float64(b.SeqLen) * size
 	tv := tokens * float64(c.VocabSize) * size
-	kept := keptTH*th + keptTI*ti + keptS*sc
-	work := workTH*th + workTI*ti + workS*sc
+	kept := keptTH*th + keptKV*tkv + keptTI*ti + keptS*sc
+	work := workTH*th + workKV*tkv + workTI*ti + workS*sc
 	n := float64(b.Blocks)
 	if b.GradCheckpoint {
 		b.Activations = int64(n*ckptTH*th + kept + work)
