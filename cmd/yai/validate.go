@@ -17,11 +17,13 @@ const validateUsage = `
 Usage: yai validate [--set path=value]... [--json] [--skip-model] recipe.yaml
 
 Checks a recipe without running it: every key against the stage specs, the stage graph, every
-trigger expression, the model (config.json and safetensors headers only; no weights are read)
-and the LoRA settings against the model, and estimates memory per term (weights, LoRA,
-gradients, optimizer, activations, logits, cache) against memory.limit: a floor above the
+trigger expression, the model's files (config.json, safetensors headers and file sizes, the
+tokenizer; no weights are read) and the LoRA settings against the model, the data (every row
+of the train and valid files, tokenized with the model's tokenizer and cached under the user
+cache directory), and estimates memory per term (weights, LoRA, gradients, optimizer,
+activations, logits, cache) on the widest real batch against memory.limit: a floor above the
 limit is an error, an estimated peak above it a warning. Prints every problem at once, then
-the plan.
+the plan. --skip-model skips the model and the data.
 
 Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error.`
 
@@ -30,7 +32,7 @@ func runValidate(args []string) int {
 	var sets listFlag
 	fs.Var(&sets, "set", "override a recipe value, e.g. --set memory.limit=6GB (repeatable)")
 	asJSON := fs.Bool("json", false, "print diagnostics and plan as JSON on stdout")
-	skipModel := fs.Bool("skip-model", false, "do not resolve or inspect the model")
+	skipModel := fs.Bool("skip-model", false, "do not resolve or inspect the model, nor read the data")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
