@@ -47,7 +47,8 @@ func (b Budget) Peak() int64 { return b.Floor() + b.Activations + b.Logits }
 // 0.32 (CPU, compiled step) from the MLX peak of real training steps of 14 tiny configs, each
 // varying one thing: vocabulary (2k–32k, tied and untied), key/value heads (1, 2, 4 of 4),
 // adapted blocks (1–4), sequence (128, 256), intermediate size, head count, hidden size,
-// bfloat16 activations, checkpointing. The unit tensors are
+// bfloat16 activations, checkpointing; the scores' term (S) comes from the earlier fit's
+// sequences up to 512, where S dominates. The unit tensors are
 //
 //	TH = tokens × hidden, TKV = tokens × kv_heads × head_dim (k and v under grouped-query
 //	attention), TI = tokens × intermediate, S = batch × heads × seq² (attention scores),
@@ -63,20 +64,20 @@ func (b Budget) Peak() int64 { return b.Floor() + b.Activations + b.Logits }
 // What the coefficients count:
 //   - kept per block (no checkpointing): the block input, the normed input the LoRA branches
 //     read, q before and after RoPE, the attention output before and after the head merge,
-//     the o_proj output, the residual and the post-attention norm (≈10 TH); k and v before
-//     and after RoPE (≈3 TKV); the MLP's gate, up, their SiLU and product (≈4 TI); the
+//     the o_proj output, the residual and the post-attention norm (≈12 TH); k and v before
+//     and after RoPE (≈3 TKV); the MLP's gate, up, their SiLU and product (≈3.4 TI); the
 //     attention probabilities, which the compiled backward consumes in place (≈0 S);
 //   - working set of the block being differentiated (or recomputed, with checkpointing): the
-//     incoming gradient and the gradients of q/k/v/o, gate/up and the scores (≈5.6 TH,
-//     1.9 TKV, 3.1 TI, 4.3 S);
+//     incoming gradient and the gradients of q/k/v/o, gate/up and the scores (≈7 TH,
+//     2.3 TKV, 4.3 TI, 2.2 S);
 //   - with checkpointing each adapted block keeps only its input (1 TH), and one block is
 //     recomputed at a time, so its kept tensors count once.
 //
 // mlxrun/budget_test.go holds the estimate to ±10% of the measured peak on six
 // configurations none of these were derived from (a 135M shape among them).
 const (
-	keptTH, keptKV, keptTI, keptS = 10.1, 3.2, 4.1, 0.0
-	workTH, workKV, workTI, workS = 5.6, 1.9, 3.1, 4.3
+	keptTH, keptKV, keptTI, keptS = 11.7, 3.3, 3.4, 0.0
+	workTH, workKV, workTI, workS = 7.1, 2.3, 4.3, 2.2
 	ckptTH                        = 1.0
 	logitsTV                      = 4.0
 )
