@@ -71,7 +71,10 @@ func (b Budget) Peak() int64 { return b.Floor() + b.Activations + b.Logits }
 //     incoming gradient and the gradients of q/k/v/o, gate/up and the scores (≈7 TH,
 //     2.3 TKV, 4.3 TI, 2.2 S);
 //   - with checkpointing each adapted block keeps only its input (1 TH), and one block is
-//     recomputed at a time, so its kept tensors count once.
+//     recomputed at a time, so its kept tensors count once;
+//   - with half-precision activations, the float32 LoRA branch adds a float32 copy of each
+//     adapted module's input per block and float32 gradients of its output (see below): the
+//     gap a bfloat16 config showed, derived from the promotion rule, not fitted.
 //
 // mlxrun/budget_test.go holds the estimate to ±10% of the measured peak on six
 // configurations none of these were derived from (a 135M shape among them).
@@ -134,6 +137,7 @@ func EstimateBudgetFor(info *modeldir.Info, r *Recipe, widest int, file string) 
 	// LoRA: (in, r) + (r, out) float32 per adapted module of each adapted block.
 	modules := info.BlockModules(c.NumHiddenLayers - 1)
 	perBlock := int64(0)
+	var loraIn, loraOut float64 // summed over one block's adapted modules
 	for _, k := range w.Keys {
 		m, ok := modeldir.MatchModule(modules, k)
 		if !ok {
@@ -141,6 +145,7 @@ func EstimateBudgetFor(info *modeldir.Info, r *Recipe, widest int, file string) 
 		}
 		in, out := info.LinearDims(fmt.Sprintf("model.layers.%d.%s", c.NumHiddenLayers-1, m))
 		perBlock += int64(w.Rank) * int64(in+out) * 4
+		loraIn, loraOut = loraIn+float64(in), loraOut+float64(out)
 		b.Modules++
 	}
 	b.Modules *= b.Blocks
@@ -167,6 +172,13 @@ func EstimateBudgetFor(info *modeldir.Info, r *Recipe, widest int, file string) 
 	kept := keptTH*th + keptKV*tkv + keptTI*ti + keptS*sc
 	work := workTH*th + workKV*tkv + workTI*ti + workS*sc
 	n := float64(b.Blocks)
+	if size < 4 {
+		// Half-precision activations meet float32 LoRA weights: x @ lora_a promotes x to a
+		// float32 copy per adapted module, kept for lora_a's gradient, and the branch's
+		// gradient flows back in float32 (two tokens × out tensors per module at a time).
+		kept += tokens * loraIn * 4
+		work += 2 * tokens * loraOut * 4
+	}
 	if b.GradCheckpoint {
 		b.Activations = int64(n*ckptTH*th + kept + work)
 	} else {
