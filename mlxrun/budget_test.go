@@ -48,8 +48,8 @@ func (c budgetCase) writeModel(t *testing.T, dir string) {
 	}
 }
 
-// writeData writes completions of varied length, the longest padding to exactly seq+1 tokens
-// with the tiny tokenizer, and returns the directory.
+// writeData writes completions of varied length, the longest at most seq tokens with the
+// tiny tokenizer (so its batch pads to seq+1), and returns the directory.
 func (c budgetCase) writeData(t *testing.T, dir string) string {
 	t.Helper()
 	tok, err := tokenizer.Load(filepath.Join(dir, "model"))
@@ -67,18 +67,18 @@ func (c budgetCase) writeData(t *testing.T, dir string) string {
 		}
 		return len(tok.Encode(text, false))
 	}
-	// rows from short to the longest that fits seq+1 tokens: batches of every width up to it
+	// rows from short to the longest that fits seq tokens: batches of every width up to it
 	prompt := "What is it?"
 	for completion := "It is"; ; {
 		next := completion + " " + words[len(rows)%len(words)]
-		if length(prompt, next) > c.seq+1 {
+		if length(prompt, next) > c.seq {
 			break
 		}
 		completion = next
 		rows = append(rows, fmt.Sprintf(`{"prompt": %q, "completion": %q}`, prompt, completion))
 	}
 	if len(rows) < 2*c.batch {
-		t.Fatalf("only %d rows fit %d tokens", len(rows), c.seq+1)
+		t.Fatalf("only %d rows fit %d tokens", len(rows), c.seq)
 	}
 	content := strings.Join(rows, "\n") + "\n"
 	for _, f := range []string{"train.jsonl", "valid.jsonl"} {
@@ -198,7 +198,8 @@ func TestBudgetHoldsOutOfSample(t *testing.T) {
 		{name: "gqa3-depth8", hidden: 384, inter: 1024, vocab: 6000, heads: 6, kv: 2, layers: 8, loraLayers: 3, rank: 8, batch: 2, seq: 192},
 		{name: "bf16-mqa-tied", hidden: 256, inter: 768, vocab: 5000, heads: 4, kv: 1, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 128, dtype: mlx.BFloat16, tied: true},
 		{name: "ckpt-mha-batch3", hidden: 320, inter: 640, vocab: 4000, heads: 5, kv: 5, layers: 6, loraLayers: 4, rank: 8, batch: 3, seq: 96, ckpt: true},
-		{name: "f16-masked", hidden: 256, inter: 1024, vocab: 12000, heads: 8, kv: 2, layers: 5, loraLayers: 2, rank: 8, batch: 2, seq: 160, dtype: mlx.Float16, data: true, mask: true},
+		// float16 scales make MLX's CPU quantized matmul slow: the smallest of the six
+		{name: "f16-masked", hidden: 128, inter: 512, vocab: 8000, heads: 4, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 96, dtype: mlx.Float16, data: true, mask: true},
 		{name: "ckpt-vocab20k", hidden: 448, inter: 896, vocab: 20000, heads: 7, kv: 7, layers: 6, loraLayers: 3, rank: 4, batch: 1, seq: 256, ckpt: true},
 	}
 	for _, c := range cases {
