@@ -113,6 +113,25 @@ func NewBatches(ds *Dataset, cfg BatchConfig) (*Batches, error) {
 	return &Batches{dataset: ds, cfg: cfg, groups: groups}, nil
 }
 
+// Widest is the width of the widest batch any epoch serves (the order of batches changes
+// between epochs, their rows do not): what the step's memory peaks on.
+func (it *Batches) Widest() int {
+	w := 0
+	for _, rows := range it.groups {
+		longest := 0
+		for _, r := range rows {
+			longest = max(longest, len(it.dataset.Examples[r].Tokens))
+		}
+		w = max(w, batchWidth(longest, it.cfg.MaxSeqLength))
+	}
+	return w
+}
+
+// batchWidth pads the longest row to one plus a multiple of 32, capped at maxSeq.
+func batchWidth(longest, maxSeq int) int {
+	return min(1+padMultiple*((longest+padMultiple-1)/padMultiple), maxSeq)
+}
+
 // PerEpoch is the number of batches in one pass over the data.
 func (it *Batches) PerEpoch() int { return len(it.groups) }
 
@@ -261,7 +280,7 @@ func (it *Batches) build(rows []int) Batch {
 		it.cfg.Logger.Warn("some sequences are longer than max_seq_length and will be truncated; consider pre-splitting the data",
 			"dataset", it.dataset.Path, "max_seq_length", maxSeq, "longest", longest)
 	}
-	width := min(1+padMultiple*((longest+padMultiple-1)/padMultiple), maxSeq)
+	width := batchWidth(longest, maxSeq)
 	b := Batch{
 		Examples: slices.Clone(rows),
 		Tokens:   make([]int32, len(rows)*width),

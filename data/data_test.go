@@ -265,6 +265,9 @@ func TestBadRows(t *testing.T) {
 		if strings.Contains(file, "mask") {
 			opts.MaskPrompt = true
 		}
+		if strings.Contains(file, "format_chat") {
+			opts.Format, opts.MaskPrompt = "chat", true // the format is named before masking is judged
+		}
 		_, err := LoadFile(file, tok, opts)
 		if err == nil {
 			t.Errorf("%s: loaded without error", file)

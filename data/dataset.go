@@ -13,6 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/sourcegraph/conc/iter"
 
@@ -39,6 +42,7 @@ type Options struct {
 	PromptKey     string // "prompt"
 	CompletionKey string // "completion"
 	ChatKey       string // "messages"
+	Format        string // "text", "completions" or "chat" to require one; "" detects it
 	Workers       int    // tokenization goroutines; 0 means GOMAXPROCS
 }
 
@@ -107,25 +111,54 @@ func Load(dir string, tok *tokenizer.Tokenizer, opts Options) (train, valid, tes
 // LoadFile reads and tokenizes one JSONL file on a pool of workers; the examples keep file
 // order. The first bad row (by line number) is reported as "file:line: problem".
 func LoadFile(path string, tok *tokenizer.Tokenizer, opts Options) (*Dataset, error) {
-	opts = opts.withDefaults()
-	content, err := os.ReadFile(path)
+	ds, bad, err := LoadFileAll(path, tok, opts)
 	if err != nil {
 		return nil, err
 	}
-	name := filepath.Base(path)
+	if len(bad) > 0 {
+		return nil, bad[0]
+	}
+	return ds, nil
+}
+
+// LoadFileAll is LoadFile reporting every bad row (up to MaxRowErrors, in line order)
+// instead of the first. The error is for a file that cannot be read at all. With a nil
+// tokenizer rows are only parsed and their format checked, not tokenized.
+func LoadFileAll(path string, tok *tokenizer.Tokenizer, opts Options) (*Dataset, []*RowError, error) {
+	opts = opts.withDefaults()
+	content, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	bad := &rowErrors{path: path}
+	if bytes.HasPrefix(content, utf8BOM) {
+		bad.add(1, 1, "the file starts with a UTF-8 byte order mark (BOM); save it as UTF-8 without one")
+		return nil, bad.list, nil
+	}
 	lines := splitLines(content)
 	if len(lines) == 0 {
-		return nil, fmt.Errorf("%s: no rows", name)
+		bad.add(0, 0, "no rows")
+		return nil, bad.list, nil
 	}
 	rows := make([]*tokenizer.Object, len(lines))
 	for i, line := range lines {
-		if rows[i], err = parseRow(line); err != nil {
-			return nil, fmt.Errorf("%s:%d%s", name, i+1, err)
+		var col int
+		rows[i], col, err = parseRow(line)
+		if err != nil {
+			bad.add(i+1, col, err.Error())
 		}
+	}
+	if bad.full() || rows[0] == nil {
+		return nil, bad.list, nil
 	}
 	format, err := detectFormat(rows[0], opts)
 	if err != nil {
-		return nil, fmt.Errorf("%s:1: %w", name, err)
+		bad.add(1, 0, err.Error())
+		return nil, bad.sorted(), nil
+	}
+	ds := &Dataset{Path: path, Format: format, Examples: make([]Example, len(rows))}
+	if tok == nil {
+		return ds, bad.sorted(), nil
 	}
 	type result struct {
 		example Example
@@ -133,17 +166,19 @@ func LoadFile(path string, tok *tokenizer.Tokenizer, opts Options) (*Dataset, er
 	}
 	mapper := iter.Mapper[*tokenizer.Object, result]{MaxGoroutines: opts.Workers}
 	results := mapper.Map(rows, func(row **tokenizer.Object) result {
+		if *row == nil {
+			return result{} // reported when parsed
+		}
 		ex, err := processRow(*row, format, tok, opts)
 		return result{ex, err}
 	})
-	ds := &Dataset{Path: path, Format: format, Examples: make([]Example, len(results))}
 	for i, r := range results {
 		if r.err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, i+1, r.err)
+			bad.add(i+1, 0, r.err.Error())
 		}
 		ds.Examples[i] = r.example
 	}
-	return ds, nil
+	return ds, bad.sorted(), nil
 }
 
 // splitLines cuts a file into lines like Python's file iteration: a final newline does not
@@ -156,30 +191,39 @@ func splitLines(content []byte) [][]byte {
 	return bytes.Split(content, []byte("\n"))
 }
 
-// parseRow decodes one line into a JSON object. The error text starts with ":col: " or ": ".
-func parseRow(line []byte) (*tokenizer.Object, error) {
+// parseRow decodes one line into a JSON object; col is the character column of the fault,
+// or 0 when the whole row is at fault.
+func parseRow(line []byte) (obj *tokenizer.Object, col int, err error) {
 	if len(bytes.TrimSpace(line)) == 0 {
-		return nil, errors.New(": empty line")
+		return nil, 0, errors.New("empty line")
+	}
+	if i := invalidUTF8(line); i >= 0 {
+		return nil, utf8.RuneCount(line[:i]) + 1, fmt.Errorf("invalid UTF-8 (byte 0x%02x): rows are UTF-8 text", line[i])
 	}
 	if !json.Valid(line) {
 		var v any
 		err := json.Unmarshal(line, &v)
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) {
-			column := len([]rune(string(line[:max(syntax.Offset-1, 0)]))) + 1
-			return nil, fmt.Errorf(":%d: invalid JSON: %s", column, syntax.Error())
+			// the offset is of the byte after the fault; back up to the start of its character
+			at := min(max(int(syntax.Offset)-1, 0), len(line))
+			for at > 0 && at < len(line) && !utf8.RuneStart(line[at]) {
+				at--
+			}
+			column := utf8.RuneCount(line[:at]) + 1
+			return nil, column, fmt.Errorf("invalid JSON: %s", syntax.Error())
 		}
-		return nil, fmt.Errorf(": invalid JSON: %v", err)
+		return nil, 0, fmt.Errorf("invalid JSON: %v", err)
 	}
 	v, err := tokenizer.ParseJSON(line)
 	if err != nil {
-		return nil, fmt.Errorf(": invalid JSON: %v", err)
+		return nil, 0, fmt.Errorf("invalid JSON: %v", err)
 	}
 	obj, ok := v.(*tokenizer.Object)
 	if !ok {
-		return nil, fmt.Errorf(": expected a JSON object, found %s", jsonKind(v))
+		return nil, 0, fmt.Errorf("expected a JSON object, found %s", jsonKind(v))
 	}
-	return obj, nil
+	return obj, 0, nil
 }
 
 func jsonKind(v any) string {
@@ -200,9 +244,21 @@ func jsonKind(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// detectFormat applies mlx-lm's create_dataset rules to the first row.
+// detectFormat applies mlx-lm's create_dataset rules to the first row; a format the recipe
+// names must be the one the row has.
 func detectFormat(first *tokenizer.Object, opts Options) (Format, error) {
 	has := func(key string) bool { _, ok := first.Get(key); return ok }
+	if opts.Format != "" {
+		got, err := detectFormat(first, Options{TextKey: opts.TextKey, PromptKey: opts.PromptKey, CompletionKey: opts.CompletionKey, ChatKey: opts.ChatKey})
+		want := map[string]string{"text": `{"text": …}`, "completions": `{"prompt": …, "completion": …}`, "chat": `{"messages": [...]}`}[opts.Format]
+		if err != nil || got.String() != opts.Format {
+			found := "of no known format"
+			if err == nil {
+				found = got.String()
+			}
+			return 0, fmt.Errorf("the row is %s, but the data stage says format: %s, which expects %s", found, opts.Format, want)
+		}
+	}
 	switch {
 	case has(opts.PromptKey) && has(opts.CompletionKey):
 		return FormatCompletions, nil
@@ -264,6 +320,9 @@ func messagesField(row *tokenizer.Object, key string) ([]tokenizer.Message, erro
 		role, ok := obj.Values["role"].(string)
 		if !ok {
 			return nil, fmt.Errorf("%s[%d].role must be a string", key, i)
+		}
+		if !slices.Contains(Roles, role) {
+			return nil, fmt.Errorf("%s[%d].role: unknown role %q (roles: %s)", key, i, role, strings.Join(Roles, ", "))
 		}
 		m := tokenizer.Message{}
 		for _, k := range obj.Keys {

@@ -21,7 +21,7 @@ func buildData(c *stages.DataConfig, r *Training) (stages.Stage, error) {
 		if dir == "" {
 			return errors.New("the recipe names no data directory")
 		}
-		opts := data.Options{MaskPrompt: c.MaskPrompt}
+		opts := data.Options{MaskPrompt: c.MaskPrompt, Format: formatName(c.Format)}
 		train, err := data.LoadFile(filepath.Join(dir, c.Train), r.tok, opts)
 		if err != nil {
 			return err

@@ -14,9 +14,14 @@ type Info struct {
 	Dir     string
 	Config  *Config               // parsed as the loader parses it, with mlx-lm's defaults
 	Tensors map[string]TensorInfo // empty when the directory holds no safetensors files
+	// Problems found in the files themselves: unreadable headers, truncated shards, offsets
+	// past the end, an index that disagrees with its shards. Check adds the architecture's.
+	Problems []Problem
 }
 
-// Inspect reads config.json and the safetensors headers of a model directory.
+// Inspect reads config.json and the safetensors headers of a model directory. Only a missing
+// or unreadable config.json is an error; problems of the weight files are collected in
+// Problems, all at once.
 func Inspect(dir string) (*Info, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
 	if err != nil {
@@ -27,32 +32,43 @@ func Inspect(dir string) (*Info, error) {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "config.json"), err)
 	}
 	info := &Info{Dir: dir, Config: cfg, Tensors: map[string]TensorInfo{}}
-	files, err := safetensorsFiles(dir)
+	index, files, err := safetensorsFiles(dir)
 	if err != nil {
-		return nil, err
+		info.Problems = append(info.Problems, Problem{File: filepath.Join(dir, indexFile), Message: err.Error()})
 	}
 	for _, f := range files {
-		ts, err := ReadSafetensorsHeader(f)
+		s, err := ReadShard(f)
 		if err != nil {
-			return nil, err
+			info.Problems = append(info.Problems, Problem{File: f, Message: strings.TrimPrefix(err.Error(), f+": ")})
+			continue
 		}
-		for k, v := range ts {
+		info.Problems = append(info.Problems, CheckShard(s)...)
+		for k, v := range s.Tensors {
+			if prev, dup := info.Tensors[k]; dup {
+				info.Problems = append(info.Problems, Problem{File: f, Tensor: k, Message: "also stored in " + filepath.Base(prev.File)})
+			}
 			info.Tensors[k] = v
 		}
 	}
+	info.Problems = append(info.Problems, checkIndex(dir, index, info.Tensors)...)
 	return info, nil
 }
 
-// safetensorsFiles lists the shards named by model.safetensors.index.json, or every
-// *.safetensors file of the directory.
-func safetensorsFiles(dir string) ([]string, error) {
-	idx, err := os.ReadFile(filepath.Join(dir, "model.safetensors.index.json"))
+const indexFile = "model.safetensors.index.json"
+
+// safetensorsFiles lists the shards named by model.safetensors.index.json (returned too), or
+// every *.safetensors file of the directory.
+func safetensorsFiles(dir string) (map[string]string, []string, error) {
+	idx, err := os.ReadFile(filepath.Join(dir, indexFile))
 	if err == nil {
 		var index struct {
 			WeightMap map[string]string `json:"weight_map"`
 		}
 		if err := json.Unmarshal(idx, &index); err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "model.safetensors.index.json"), err)
+			return nil, nil, fmt.Errorf("not a valid index: %w", err)
+		}
+		if len(index.WeightMap) == 0 {
+			return nil, nil, fmt.Errorf("the index has no weight_map")
 		}
 		seen := map[string]bool{}
 		var out []string
@@ -63,10 +79,51 @@ func safetensorsFiles(dir string) ([]string, error) {
 			}
 		}
 		sort.Strings(out)
-		return out, nil
+		return index.WeightMap, out, nil
 	}
 	out, _ := filepath.Glob(filepath.Join(dir, "*.safetensors"))
-	return out, nil
+	return nil, out, nil
+}
+
+// checkIndex reports tensors the index places in a shard that does not hold them, and tensors
+// of the shards the index does not name.
+func checkIndex(dir string, index map[string]string, tensors map[string]TensorInfo) []Problem {
+	if index == nil {
+		return nil
+	}
+	var out []Problem
+	path := filepath.Join(dir, indexFile)
+	names := make([]string, 0, len(index))
+	for name := range index {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t, ok := tensors[name]
+		switch {
+		case !ok:
+			if _, err := os.Stat(filepath.Join(dir, index[name])); err == nil {
+				out = append(out, Problem{File: path, Tensor: name, Message: "the index places it in " + index[name] + ", which does not hold it"})
+			}
+		case filepath.Base(t.File) != filepath.Base(index[name]):
+			out = append(out, Problem{File: path, Tensor: name, Message: "the index places it in " + index[name] + ", but it is in " + filepath.Base(t.File)})
+		}
+	}
+	var extra []string
+	for name := range tensors {
+		if _, ok := index[name]; !ok {
+			extra = append(extra, name)
+		}
+	}
+	sort.Strings(extra)
+	for _, name := range extra {
+		out = append(out, Problem{File: path, Tensor: name, Message: "stored in " + filepath.Base(tensors[name].File) + " but missing from the index's weight_map"})
+	}
+	if len(out) > maxProblemsPerFile {
+		more := len(out) - maxProblemsPerFile
+		out = append(out[:maxProblemsPerFile], Problem{File: path, Message: fmt.Sprintf("and %d more problems", more)})
+	}
+	return out
 }
 
 // BlockModules lists the modules of transformer block i relative to the block

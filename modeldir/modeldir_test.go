@@ -14,7 +14,7 @@ import (
 
 func TestSafetensorsHeaderRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	testenv.WriteHeaderModel(t, dir, modeldir.Config{ModelType: "llama", NumHiddenLayers: 2, HiddenSize: 64, IntermediateSize: 128, NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: 256})
+	testenv.WriteHeaderModel(t, dir, modeldir.Config{ModelType: "llama", NumHiddenLayers: 2, HiddenSize: 64, IntermediateSize: 128, NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: 1024})
 	info, err := modeldir.Inspect(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/expr-lang/expr/vm"
 	"github.com/yai-dev/yai/stages"
 	"go.yaml.in/yaml/v3"
 )
@@ -18,6 +19,7 @@ type linter struct {
 	file      string
 	overrides map[*yaml.Node]string // nodes that came from a --set, by "path=value"
 	diags     Diagnostics
+	triggers  map[string]*vm.Program // compiled triggers by source
 }
 
 func (l *linter) rangeOf(n *yaml.Node) Range {

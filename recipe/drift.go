@@ -135,7 +135,7 @@ func DriftDiagnostics(cur *Recipe, changes []Change, force bool) Diagnostics {
 		}
 		d.Detail = "changes since the checkpoint:\n" + strings.TrimRight(diff.String(), "\n")
 	}
-	sortDiagnostics(l.diags)
+	sortDiagnostics(l.diags, cur.File)
 	return l.diags
 }
 

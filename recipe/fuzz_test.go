@@ -3,6 +3,8 @@ package recipe
 import (
 	"os"
 	"testing"
+
+	"github.com/yai-dev/yai/stages"
 )
 
 // FuzzLoad feeds arbitrary bytes (and one override) to the recipe loader: it must never panic,
@@ -26,6 +28,25 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("valid recipe does not re-encode: %v", err)
 			}
 			Order(r)
+		}
+	})
+}
+
+// FuzzCompileTrigger feeds arbitrary expressions to the trigger compiler, as `when:` does:
+// over the limits they are refused before the compiler recurses, and nothing panics or
+// overflows the stack.
+func FuzzCompileTrigger(f *testing.F) {
+	for _, s := range []string{"step % 3 == 0", "mlx.active > 0.7*limit", "step % (limit < 10*GB ? 5 : 10) == 0",
+		"((((true))))", "!!!!!true", "loss > val_loss && growth > 100*MB", `"a" + "b" == "ab"`, "[1,2,3][0] == 1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		p, err := CompileTrigger(src)
+		if err != nil {
+			return
+		}
+		if _, err := RunTrigger(p, &stages.Env{Step: 3, Limit: 1 << 30}); err != nil {
+			return // runtime errors (division by zero) are reported, not panics
 		}
 	})
 }

@@ -45,6 +45,7 @@ func findCycle(r *Recipe) []string {
 		done
 	)
 	state := map[string]int{}
+	byID := stageIndexByID(r)
 	var stack []string
 	var visit func(id string) []string
 	visit = func(id string) []string {
@@ -60,7 +61,7 @@ func findCycle(r *Recipe) []string {
 		}
 		state[id] = active
 		stack = append(stack, id)
-		if s := r.Stage(id); s != nil {
+		if s := byID[id]; s != nil {
 			for _, dep := range s.After {
 				if dep == id {
 					continue // reported on its own
@@ -82,10 +83,22 @@ func findCycle(r *Recipe) []string {
 	return nil
 }
 
+// stageIndexByID maps each id to its first stage, so graph passes stay linear in the recipe.
+func stageIndexByID(r *Recipe) map[string]*StageDecl {
+	out := make(map[string]*StageDecl, len(r.Stages))
+	for i := range r.Stages {
+		if _, dup := out[r.Stages[i].ID]; !dup {
+			out[r.Stages[i].ID] = &r.Stages[i]
+		}
+	}
+	return out
+}
+
 // Order returns the stages in dependency order, keeping recipe order where `after:` leaves a
 // choice. The recipe must be free of cycles.
 func Order(r *Recipe) []*StageDecl {
 	placed := map[string]bool{}
+	byID := stageIndexByID(r)
 	var out []*StageDecl
 	var place func(s *StageDecl)
 	place = func(s *StageDecl) {
@@ -94,7 +107,7 @@ func Order(r *Recipe) []*StageDecl {
 		}
 		placed[s.ID] = true
 		for _, dep := range s.After {
-			if d := r.Stage(dep); d != nil {
+			if d := byID[dep]; d != nil {
 				place(d)
 			}
 		}

@@ -157,7 +157,7 @@ func TestLintDiagnostics(t *testing.T) {
 		{"alias rejected", edit("name: demo", "name: &n demo\ndescription: *n"), nil,
 			[]string{`3:14: error: description: YAML aliases are not supported in recipes; repeat the value`}},
 		{"yaml syntax", edit("    when: step % 3 == 0", "    when: step % (limit < 10*GB ? 5 : 10) == 0"), nil,
-			[]string{`19:1: error: YAML syntax: mapping values are not allowed in this context`}},
+			[]string{`19:37: error: YAML syntax: mapping values are not allowed in this context`}},
 		{"not a mapping", "- a\n- b\n", nil,
 			[]string{`1:1: error: a recipe is a mapping of keys (version, name, model, …), got a list`}},
 		{"empty file", "", nil,

@@ -2,14 +2,14 @@ package recipe
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/yai-dev/yai/stages"
 	"go.yaml.in/yaml/v3"
@@ -28,12 +28,12 @@ func LoadFile(path string, overrides []string) (*Recipe, Diagnostics) {
 // the document could not be read as a version 1 recipe at all. Load never panics on bad input.
 func Load(file string, src []byte, overrides []string) (*Recipe, Diagnostics) {
 	l := &linter{file: file, overrides: map[*yaml.Node]string{}}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, Diagnostics{syntaxError(file, err)}
+	if d := checkBytes(file, src); d != nil {
+		return nil, Diagnostics{*d}
 	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		return nil, Diagnostics{{Severity: Error, Summary: `empty recipe: start it with "version: 1"`, Range: Range{File: file, Line: 1, Column: 1}}}
+	doc, d := parseDocument(file, src)
+	if d != nil {
+		return nil, Diagnostics{*d}
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
@@ -46,23 +46,34 @@ func Load(file string, src []byte, overrides []string) (*Recipe, Diagnostics) {
 		return nil, l.diags
 	}
 
-	r := &Recipe{File: file, Dir: filepath.Dir(file), Doc: &doc, overrides: l.overrides}
+	r := &Recipe{File: file, Dir: filepath.Dir(file), Doc: doc, overrides: l.overrides}
 	rv := reflect.ValueOf(r).Elem()
 	if err := stages.ApplyDefaults(rv, recipeFields); err != nil {
 		panic(err) // the recipe's own defaults are fixed at compile time
 	}
 	l.decodeObject(root, rv, recipeFields)
+	l.lintRules(r, root)
 	l.lintStages(r, valueOf(root, "stages"))
-	sortDiagnostics(l.diags)
+	sortDiagnostics(l.diags, file)
 	return r, l.diags
 }
 
-// sortDiagnostics orders problems as a reader meets them: overrides first, then by position.
-func sortDiagnostics(ds Diagnostics) {
+// sortDiagnostics orders problems as a reader meets them: overrides first, then the recipe
+// file by position, then the files it names (model, data) in the order first reported.
+func sortDiagnostics(ds Diagnostics, recipeFile string) {
+	fileRank := map[string]int{recipeFile: 0}
+	for _, d := range ds {
+		if _, ok := fileRank[d.Range.File]; !ok {
+			fileRank[d.Range.File] = len(fileRank)
+		}
+	}
 	sort.SliceStable(ds, func(i, j int) bool {
 		a, b := ds[i].Range, ds[j].Range
 		if (a.Override != "") != (b.Override != "") {
 			return a.Override != ""
+		}
+		if fa, fb := fileRank[a.File], fileRank[b.File]; fa != fb {
+			return fa < fb
 		}
 		if a.Line != b.Line {
 			return a.Line < b.Line
@@ -71,22 +82,43 @@ func sortDiagnostics(ds Diagnostics) {
 	})
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+// parseDocument reads the single YAML document of a recipe: a second one is an error, since
+// a reader would otherwise believe settings that are silently ignored.
+func parseDocument(file string, src []byte) (*yaml.Node, *Diagnostic) {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Diagnostic{Severity: Error, Summary: `empty recipe: start it with "version: 1"`, Range: Range{File: file, Line: 1, Column: 1}}
+		}
+		d := syntaxError(file, src, err)
+		return nil, &d
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, &Diagnostic{Severity: Error, Summary: `empty recipe: start it with "version: 1"`, Range: Range{File: file, Line: 1, Column: 1}}
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+		return &doc, nil
+	case err != nil:
+		d := syntaxError(file, src, err)
+		return nil, &d
+	}
+	line := secondDocumentLine(src, doc.Content[0].Line)
+	return nil, &Diagnostic{Severity: Error, Summary: "a recipe file holds one YAML document; a second one starts here",
+		Detail: "remove the '---' line and what follows, or move the second recipe into its own file",
+		Range:  Range{File: file, Line: line, Column: 1}}
+}
 
-// syntaxError turns a YAML parser error into a diagnostic. The parser reports a line only,
-// so the column is 1.
-func syntaxError(file string, err error) Diagnostic {
-	line := 1
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		line, _ = strconv.Atoi(m[1])
+// secondDocumentLine is the line of the first '---' marker after the first document's start.
+func secondDocumentLine(src []byte, after int) int {
+	for i, line := range bytes.Split(src, []byte("\n")) {
+		if i+1 > after && (bytes.Equal(bytes.TrimRight(line, " \r"), []byte("---")) || bytes.HasPrefix(line, []byte("--- "))) {
+			return i + 1
+		}
 	}
-	msg := yamlLine.ReplaceAllString(err.Error(), "")
-	msg = regexp.MustCompile(`^yaml: (unmarshal errors:\n\s*)?:?\s*`).ReplaceAllString(msg, "")
-	d := Diagnostic{Severity: Error, Summary: "YAML syntax: " + msg, Range: Range{File: file, Line: line, Column: 1}}
-	if strings.Contains(msg, "mapping values are not allowed") {
-		d.Detail = `a value containing ": " (such as a trigger with ? :) must be quoted: when: "…"`
-	}
-	return d
+	return after
 }
 
 // checkVersion runs before anything else: without a known version the rest cannot be read.

@@ -19,7 +19,7 @@ var llama8B = modeldir.Config{ModelType: "llama", NumHiddenLayers: 32, HiddenSiz
 // validate checks LoRA keys and layer counts against config.json and the headers.
 func TestValidateAgainstModel(t *testing.T) {
 	dir := t.TempDir()
-	testenv.WriteHeaderModel(t, filepath.Join(dir, "model"), modeldir.Config{ModelType: "llama", NumHiddenLayers: 4, HiddenSize: 64, IntermediateSize: 128, NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: 256})
+	testenv.WriteHeaderModel(t, filepath.Join(dir, "model"), modeldir.Config{ModelType: "llama", NumHiddenLayers: 4, HiddenSize: 64, IntermediateSize: 128, NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: 1024})
 	recipe := filepath.Join(dir, "r.yaml")
 	src := strings.Replace(base, "rank: 16", "rank: 16\n      layers: 6\n      keys: [q_proj, self_attn.qproj]", 1) +
 		"  - id: reload\n    kind: reload-selective\n    with: {tensors: [targets, lm_head, nosuch]}\n"
@@ -48,7 +48,7 @@ func TestValidateAgainstModel(t *testing.T) {
 // the loader's own message.
 func TestValidateRejectsUnsupportedModel(t *testing.T) {
 	dir := t.TempDir()
-	testenv.WriteHeaderModel(t, filepath.Join(dir, "model"), modeldir.Config{ModelType: "gpt2", NumHiddenLayers: 4, HiddenSize: 64, IntermediateSize: 128, NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: 256})
+	testenv.WriteHeaderModel(t, filepath.Join(dir, "model"), modeldir.Config{ModelType: "gpt2", NumHiddenLayers: 4, HiddenSize: 64, IntermediateSize: 128, NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: 1024})
 	recipe := filepath.Join(dir, "r.yaml")
 	os.WriteFile(recipe, []byte(base), 0o644)
 	p, ds := Validate(recipe, nil, ValidateOptions{})
@@ -70,7 +70,7 @@ func TestSeedRecipeAgainstLlama8BHeaders(t *testing.T) {
 			continue
 		}
 		checked++
-		p, ds := Validate(f, []string{"model=" + dir}, ValidateOptions{})
+		p, ds := Validate(f, []string{"model=" + dir, "data=data/quickstart"}, ValidateOptions{})
 		if p == nil || ds.HasErrors() {
 			t.Errorf("%s:\n%s", f, ds.Format())
 		}
@@ -99,7 +99,7 @@ func BenchmarkValidate(b *testing.B) {
 		}
 		b.Run(filepath.Base(f), func(b *testing.B) {
 			for b.Loop() {
-				if p, ds := Validate(f, []string{"model=" + dir}, ValidateOptions{}); p == nil {
+				if p, ds := Validate(f, []string{"model=" + dir, "data=data/quickstart"}, ValidateOptions{}); p == nil {
 					b.Fatal(ds)
 				}
 			}

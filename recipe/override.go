@@ -24,6 +24,10 @@ func (l *linter) applyOverride(root *yaml.Node, o string) {
 		bad("expected path=value, e.g. memory.limit=6GB")
 		return
 	}
+	if strings.TrimSpace(value) == "" {
+		bad("%s has no value: give one after '=', or drop the --set to keep the recipe's value", path)
+		return
+	}
 	var val yaml.Node
 	if err := yaml.Unmarshal([]byte(value), &val); err != nil {
 		bad("value is not valid YAML: %v", strings.TrimPrefix(err.Error(), "yaml: "))

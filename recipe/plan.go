@@ -28,11 +28,16 @@ type Plan struct {
 	Schedule       stages.Schedule
 	ScheduleBudget *Budget
 	Strict         bool // run as written: no schedule of the plan's or a governor's
+	// Widest is the widest training batch in tokens (padded), from tokenizing the data;
+	// 0 when the data was not tokenized. WidestFrom names the file.
+	Widest     int
+	WidestFrom string
 }
 
 // ValidateOptions tunes a dry run.
 type ValidateOptions struct {
-	SkipModel bool // do not resolve or inspect the model (lint and graph only)
+	SkipModel bool // do not resolve or inspect the model, nor read the data (lint and graph only)
+	SkipData  bool // do not read the data files
 	// Dir, when set, is where the recipe's relative paths resolve instead of the file's own
 	// directory (a checkpoint's copy of a recipe resolves where the original lived).
 	Dir string
@@ -87,10 +92,13 @@ func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnosti
 	if !opts.SkipModel && r.Model != "" {
 		l.checkModel(r, p)
 	}
+	if !opts.SkipModel && !opts.SkipData {
+		l.checkData(r, p)
+	}
 	if p.Model != nil && !l.diags.HasErrors() {
 		l.checkBudget(r, p)
 	}
-	sortDiagnostics(l.diags)
+	sortDiagnostics(l.diags, r.File)
 	if l.diags.HasErrors() {
 		return nil, l.diags
 	}
@@ -137,7 +145,7 @@ func (l *linter) checkRunnable(r *Recipe, env *stages.Environment) {
 // checkBudget estimates the run's memory: a floor above the limit can never run; a peak
 // above it is likely to cross the limit on the longest batches.
 func (l *linter) checkBudget(r *Recipe, p *Plan) {
-	b := EstimateBudget(p.Model, r)
+	b := EstimateBudgetFor(p.Model, r, p.Widest, p.WidestFrom)
 	p.Budget = &b
 	at := memoryNode(r, "limit")
 	switch {
@@ -180,6 +188,7 @@ func (l *linter) checkModel(r *Recipe, p *Plan) {
 		return
 	}
 	p.Model = info
+	l.checkModelFiles(at, info)
 	for i := range r.Stages {
 		s := &r.Stages[i]
 		if kind, ok := stages.Get(s.Kind); ok && s.Config != nil {

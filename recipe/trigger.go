@@ -16,10 +16,57 @@ import (
 
 var sprintf = fmt.Sprintf
 
+// Trigger limits: the expression compiler recurses once per nesting level, so a hostile
+// expression (a million parentheses) would overflow the stack. Real triggers are one line.
+const (
+	MaxTriggerBytes = 1024
+	MaxTriggerDepth = 32
+)
+
 // CompileTrigger compiles a trigger expression against the typed environment; it must be boolean.
 func CompileTrigger(src string) (*vm.Program, error) {
+	if err := triggerLimits(src); err != nil {
+		return nil, err
+	}
 	return expr.Compile(src, expr.Env(stages.Env{}), expr.AsBool())
 }
+
+// triggerLimits checks the size and nesting of an expression before the compiler sees it.
+func triggerLimits(src string) *limitError {
+	if len(src) > MaxTriggerBytes {
+		return &limitError{msg: sprintf("%d bytes long; at most %d", len(src), MaxTriggerBytes)}
+	}
+	depth, quote := 0, byte(0)
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case quote != 0:
+			if c == '\\' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'' || c == '`':
+			quote = c
+		case c == '(' || c == '[' || c == '{':
+			depth++
+			if depth > MaxTriggerDepth {
+				return &limitError{msg: sprintf("brackets nested more than %d deep", MaxTriggerDepth), offset: i}
+			}
+		case c == ')' || c == ']' || c == '}':
+			depth--
+		}
+	}
+	return nil
+}
+
+// limitError is a trigger over the limits, at a byte offset of the expression.
+type limitError struct {
+	msg    string
+	offset int
+}
+
+func (e *limitError) Error() string { return "trigger: " + e.msg }
 
 // RunTrigger evaluates a compiled trigger.
 func RunTrigger(p *vm.Program, env *stages.Env) (bool, error) {
@@ -39,8 +86,26 @@ var (
 
 // compileTrigger compiles the `when:` scalar n, reporting errors at the expression's own column.
 func (l *linter) compileTrigger(n *yaml.Node, src string) *vm.Program {
+	if err := triggerLimits(src); err != nil {
+		at := *n
+		if l.overrides[n] == "" && n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 && !strings.Contains(src, "\n") {
+			at.Column = n.Column + len([]rune(src[:err.offset]))
+			if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+				at.Column++
+			}
+		}
+		l.errorf(&at, "trigger: %s", err.msg)
+		return nil
+	}
+	if p, ok := l.triggers[src]; ok {
+		return p // a compiled program is immutable: stages with the same trigger share it
+	}
 	p, err := CompileTrigger(src)
 	if err == nil {
+		if l.triggers == nil {
+			l.triggers = map[string]*vm.Program{}
+		}
+		l.triggers[src] = p
 		return p
 	}
 	var fe *file.Error

@@ -42,7 +42,7 @@ func checkLoRAAgainstModel(c *AttachLoRAConfig, m *modeldir.Info) []Problem {
 		out = append(out, Errorf("with.layers", "layers: %d is more than the model's %d layers", c.Layers, layers))
 	}
 	if len(m.Tensors) == 0 {
-		return append(out, Warnf("/model", "no safetensors headers in %s: LoRA keys not checked", m.Dir))
+		return out // the model check reports a directory without weights
 	}
 	modules := m.BlockModules(layers - 1)
 	for i, k := range c.Keys {

@@ -44,7 +44,13 @@ func yai(t *testing.T) (bin, model string) {
 func writeTinyModel(dir string) error { return model.WriteTiny(dir, model.TinyPresets["tiny"]) }
 
 func TestMain(m *testing.M) {
+	cache, err := os.MkdirTemp("", "yai-cli-cache-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("YAI_CACHE_DIR", cache) // the dry run's cache, out of the user's
 	code := m.Run()
+	os.RemoveAll(cache)
 	if built.root != "" {
 		os.RemoveAll(built.root)
 	}
@@ -209,5 +215,45 @@ func TestValidateJSON(t *testing.T) {
 	}
 	if strings.Join(at, " ") != "steps=x stages.lora.with.rank=0" {
 		t.Errorf("diagnostics located at %q, want each at its --set", at)
+	}
+}
+
+// Hostile and malformed inputs through the command: each gets its located first line on
+// stderr and exit 1 (never a crash, never the usage code); warnings alone exit 0.
+func TestValidateMalformedCLI(t *testing.T) {
+	dir := cliRecipe(t, "")
+	src, _ := os.ReadFile(filepath.Join(dir, "r.yaml"))
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("parens.yaml", string(src)+"  - {id: c, kind: clear-cache, when: \""+strings.Repeat("(", 1_000_000)+"true"+strings.Repeat(")", 1_000_000)+"\"}\n")
+	write("two.yaml", string(src)+"---\nversion: 1\n")
+	write("nul.yaml", strings.Replace(string(src), "name: cli", "name: c\x00li", 1))
+	write("zero.yaml", strings.Replace(string(src), "limit: 2GB", "limit: 0", 1))
+	os.MkdirAll(filepath.Join(dir, "bom"), 0o755)
+	write("bom/train.jsonl", "\uFEFF{\"text\": \"a\"}\n{\"text\": \"b\"}\n")
+	write("bom/valid.jsonl", "{\"text\": \"a\"}\n{\"text\": \"b\"}\n")
+	bom, _ := filepath.Abs(filepath.Join(dir, "bom"))
+	for _, c := range []struct {
+		args  []string
+		code  int
+		first string // stderr's first line
+	}{
+		{[]string{"validate", "parens.yaml"}, 1, "parens.yaml:13:39: error: trigger: 2000004 bytes long; at most 1024"},
+		{[]string{"run", "parens.yaml"}, 1, "parens.yaml:13:39: error: trigger: 2000004 bytes long; at most 1024"},
+		{[]string{"validate", "two.yaml"}, 1, "two.yaml:13:1: error: a recipe file holds one YAML document; a second one starts here"},
+		{[]string{"validate", "nul.yaml"}, 1, "nul.yaml:2:8: error: NUL byte: a recipe is text"},
+		{[]string{"validate", "zero.yaml"}, 1, "zero.yaml:6:17: error: limit: 0 leaves the run without a budget; give a size such as 7GB, or auto"},
+		{[]string{"validate", "--set", "memory.limit=", "r.yaml"}, 1, "--set memory.limit=: error: memory.limit has no value: give one after '=', or drop the --set to keep the recipe's value"},
+		{[]string{"validate", "--set", "data=" + bom, "r.yaml"}, 1, bom + "/train.jsonl:1:1: error: the file starts with a UTF-8 byte order mark (BOM); save it as UTF-8 without one"},
+		{[]string{"validate", "--set", "stages.data.with.max_seq_length=16", "r.yaml"}, 0, "r.yaml:4:7: warning: train.jsonl: 400 rows are longer than max_seq_length 16 and will be truncated (the first 5 are listed below)"},
+	} {
+		_, stderr, code := run(t, dir, c.args...)
+		first, _, _ := strings.Cut(stderr, "\n")
+		if code != c.code || !strings.Contains(first, c.first) {
+			t.Errorf("yai %s: exit %d, want %d; first line:\n got: %s\nwant: %s", strings.Join(c.args, " ")[:min(80, len(strings.Join(c.args, " ")))], code, c.code, first[:min(300, len(first))], c.first)
+		}
 	}
 }

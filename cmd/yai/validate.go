@@ -18,14 +18,16 @@ const validateUsage = `
 Usage: yai validate [--set path=value]... [--ranks N | --hostfile hosts.json] [--json] [--skip-model] [--strict] recipe.yaml
 
 Checks a recipe without running it: every key against the stage specs, the stage graph, every
-trigger expression, the model (config.json and safetensors headers only; no weights are read)
-and the LoRA settings against the model, and estimates memory per term (weights, LoRA,
-gradients, optimizer, activations, logits, cache) against memory.limit: a floor above the
+trigger expression, the model's files (config.json, safetensors headers and file sizes, the
+tokenizer; no weights are read) and the LoRA settings against the model, the data (every row
+of the train and valid files, tokenized with the model's tokenizer and cached under the user
+cache directory), and estimates memory per term (weights, LoRA, gradients, optimizer,
+activations, logits, cache) on the widest real batch against memory.limit: a floor above the
 limit is an error; over the limit, the plan names the schedule that fits (micro-batches,
 checkpointing), which yai run starts with, or warns when none does (--strict: always
 warns). --ranks and --hostfile check the recipe for that many ranks, as yai run would run
-it (batch_size must divide by them). Prints every problem at once, then
-the plan.
+it (batch_size must divide by them). Prints every problem at once, then the plan.
+--skip-model skips the model and the data.
 
 Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error.`
 
@@ -34,7 +36,7 @@ func runValidate(args []string) int {
 	var sets listFlag
 	fs.Var(&sets, "set", "override a recipe value, e.g. --set memory.limit=6GB (repeatable)")
 	asJSON := fs.Bool("json", false, "print diagnostics and plan as JSON on stdout")
-	skipModel := fs.Bool("skip-model", false, "do not resolve or inspect the model")
+	skipModel := fs.Bool("skip-model", false, "do not resolve or inspect the model, nor read the data")
 	strict := fs.Bool("strict", false, "check the recipe as written: an estimate over the limit warns instead of planning a schedule that fits")
 	ranks := fs.Int("ranks", 0, "check for N ranks (as --set distributed.ranks=N)")
 	hostfile := fs.String("hostfile", "", "check for one rank per host of this mlx.launch hostfile")

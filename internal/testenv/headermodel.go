@@ -10,16 +10,18 @@ import (
 	"github.com/yai-dev/yai/modeldir"
 )
 
-// WriteHeaderModel writes a model directory holding config.json and a headers-only
-// safetensors file in the mlx-community 4-bit layout: every linear quantized (uint32 weight,
-// scales, biases), norms not.
+// WriteHeaderModel writes a model directory holding config.json, the project's tiny
+// tokenizer and a safetensors file in the mlx-community 4-bit layout (every linear quantized:
+// uint32 weight, scales, biases; norms not) whose data region is a hole: the file has its
+// full size, as the dry run checks, but takes no disk space and holds zeros.
 func WriteHeaderModel(t testing.TB, dir string, c modeldir.Config) {
 	t.Helper()
 	const bits, group = 4, 64
 	cfg := map[string]any{"model_type": c.ModelType, "num_hidden_layers": c.NumHiddenLayers, "hidden_size": c.HiddenSize,
 		"intermediate_size": c.IntermediateSize, "num_attention_heads": c.NumAttentionHeads,
 		"num_key_value_heads": c.NumKeyValueHeads, "vocab_size": c.VocabSize, "rms_norm_eps": 1e-5,
-		"quantization": map[string]int{"group_size": group, "bits": bits}}
+		"tie_word_embeddings": c.TieWordEmbeddings,
+		"quantization":        map[string]int{"group_size": group, "bits": bits}}
 	js, _ := json.Marshal(cfg)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -45,7 +47,9 @@ func WriteHeaderModel(t testing.TB, dir string, c modeldir.Config) {
 	}
 	h, kv := c.HiddenSize, c.HiddenSize/c.NumAttentionHeads*c.NumKeyValueHeads
 	quant("model.embed_tokens", c.VocabSize, h)
-	quant("lm_head", c.VocabSize, h)
+	if !c.TieWordEmbeddings {
+		quant("lm_head", c.VocabSize, h)
+	}
 	add("model.norm.weight", "BF16", int64(h))
 	for i := range c.NumHiddenLayers {
 		p := fmt.Sprintf("model.layers.%d.", i)
@@ -59,7 +63,24 @@ func WriteHeaderModel(t testing.TB, dir string, c modeldir.Config) {
 		add(p+"input_layernorm.weight", "BF16", int64(h))
 		add(p+"post_attention_layernorm.weight", "BF16", int64(h))
 	}
-	if err := modeldir.WriteSafetensorsHeader(filepath.Join(dir, "model.safetensors"), tensors); err != nil {
+	path := filepath.Join(dir, "model.safetensors")
+	if err := modeldir.WriteSafetensorsHeader(path, tensors); err != nil {
 		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, st.Size()+off); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		b, err := os.ReadFile(filepath.Join(ModuleRoot(t), "model", "tinytokenizer", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -1,0 +1,238 @@
+package recipe
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/yai-dev/yai/data"
+	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/tokenizer"
+	"go.yaml.in/yaml/v3"
+)
+
+// maxRowWarnings bounds the rows listed per kind of warning; the rest are counted.
+const maxRowWarnings = 5
+
+// dataRecord is what the dry run learns from one data file: cached by the file's hash, the
+// tokenizer's and the settings that shape it, so a second validate reads nothing but hashes.
+type dataRecord struct {
+	Rows      int             `json:"rows"`
+	Errors    []data.RowError `json:"errors,omitempty"`
+	Tokenized bool            `json:"tokenized"`
+	TooLong   []rowTokens     `json:"too_long,omitempty"` // the first few rows over max_seq_length
+	NTooLong  int             `json:"n_too_long"`
+	Masked    []rowTokens     `json:"masked,omitempty"` // the first few rows whose targets are all masked
+	NMasked   int             `json:"n_masked"`
+	Widest    int             `json:"widest"` // the widest batch, in tokens (padded)
+}
+
+type rowTokens struct {
+	Line   int `json:"line"`
+	Tokens int `json:"tokens"`
+}
+
+// checkData reads the data stage's files as the run will: each exists, every row parses for
+// the format, and (with the model's tokenizer) no row is silently truncated or fully masked.
+// The widest training batch goes to the plan, for the memory budget.
+func (l *linter) checkData(r *Recipe, p *Plan) {
+	s, cfg := dataStage(r)
+	if s == nil {
+		return
+	}
+	root := r.Doc.Content[0]
+	dataNode := valueOf(root, "data")
+	if r.Data == "" {
+		d := l.errorf(valueOf(s.Node, "kind"), "the data stage needs data: the directory holding %s and %s", cfg.Train, cfg.Valid)
+		d.Detail = "add data: ./data at the top of the recipe (relative to the recipe file)"
+		return
+	}
+	dir := r.Data
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(r.Dir, dir)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		what := "does not exist"
+		if err == nil {
+			what = "is not a directory"
+		}
+		l.errorf(dataNode, "data: %s %s", dir, what)
+		return
+	}
+	tok := &lazyTokenizer{}
+	if p.Model != nil {
+		tok.dir = p.Model.Dir
+	}
+	_, hasEval := stages.Get("eval")
+	evalStages := 0
+	for _, d := range r.Stages {
+		if d.Kind == "eval" && hasEval {
+			evalStages++
+		}
+	}
+	for _, f := range []struct {
+		name, setting string
+		train         bool
+	}{{cfg.Train, "train", true}, {cfg.Valid, "valid", false}} {
+		at := dataNode // a default file name is judged where the directory is named
+		if n := valueOf(valueOf(s.Node, "with"), f.setting); n != nil {
+			at = n
+		}
+		path := filepath.Join(dir, f.name)
+		if st, err := os.Stat(path); err != nil || st.IsDir() {
+			l.errorf(at, "%s: no such file in the data directory %s", f.name, dir)
+			continue
+		}
+		rec, err := readDataRecord(path, tok, cfg, f.train)
+		if err != nil {
+			l.errorf(at, "%s: %v", f.name, err)
+			continue
+		}
+		l.reportData(path, rec, cfg, at)
+		if len(rec.Errors) > 0 {
+			continue
+		}
+		switch {
+		case f.train && rec.Rows < cfg.BatchSize:
+			l.errorf(at, "%s: %d rows, fewer than batch_size %d: no batch can be made", f.name, rec.Rows, cfg.BatchSize)
+		case !f.train && evalStages > 0 && rec.Rows < cfg.BatchSize:
+			l.errorf(at, "%s: %d rows, fewer than batch_size %d: the eval stage cannot make one batch", f.name, rec.Rows, cfg.BatchSize)
+		}
+		if f.train && rec.Tokenized {
+			p.Widest = rec.Widest
+			p.WidestFrom = f.name
+		}
+	}
+}
+
+// reportData turns a file's record into diagnostics at the rows.
+func (l *linter) reportData(path string, rec dataRecord, cfg *stages.DataConfig, at *yaml.Node) {
+	for _, e := range rec.Errors {
+		line, col := e.Line, e.Column
+		if line > 0 && col == 0 {
+			col = 1
+		}
+		l.diags = append(l.diags, Diagnostic{Severity: Error, Summary: e.Problem, Range: Range{File: path, Line: line, Column: col}})
+	}
+	name := filepath.Base(path)
+	warnRows := func(rows []rowTokens, total int, summary, format string, args ...any) {
+		for _, row := range rows {
+			l.diags = append(l.diags, Diagnostic{Severity: Warning, Summary: sprintf(format, append([]any{row.Tokens}, args...)...),
+				Range: Range{File: path, Line: row.Line, Column: 1}})
+		}
+		if total > len(rows) {
+			l.warnf(at, "%s: %d rows %s (the first %d are listed below)", name, total, summary, len(rows))
+		}
+	}
+	warnRows(rec.TooLong, rec.NTooLong, sprintf("are longer than max_seq_length %d and will be truncated", cfg.MaxSeqLength),
+		"row has %d tokens, more than max_seq_length %d: it will be truncated", cfg.MaxSeqLength)
+	warnRows(rec.Masked, rec.NMasked, "have every target masked and add nothing to the loss",
+		"every target of this row is masked (its prompt fills the %d tokens kept of it): it adds nothing to the loss")
+	if rec.Tokenized && rec.Rows > 0 && rec.NMasked == rec.Rows {
+		l.errorf(at, "%s: every row's targets are masked: the loss has nothing to train on", filepath.Base(path))
+	}
+}
+
+// dataStage is the recipe's data stage and its settings, or nil.
+func dataStage(r *Recipe) (*StageDecl, *stages.DataConfig) {
+	for i := range r.Stages {
+		if c, ok := r.Stages[i].Config.(*stages.DataConfig); ok {
+			return &r.Stages[i], c
+		}
+	}
+	return nil, nil
+}
+
+// lazyTokenizer loads the model's tokenizer on the first cache miss only.
+type lazyTokenizer struct {
+	dir    string
+	loaded bool
+	tok    *tokenizer.Tokenizer
+	hash   string
+}
+
+func (t *lazyTokenizer) key() string {
+	if t.dir == "" {
+		return "none"
+	}
+	if t.hash == "" {
+		t.hash = tokenizerHash(t.dir)
+	}
+	return t.hash
+}
+
+func (t *lazyTokenizer) get() *tokenizer.Tokenizer {
+	if !t.loaded && t.dir != "" {
+		t.loaded = true
+		t.tok, _ = tokenizer.Load(t.dir) // a broken tokenizer is reported by the model check
+	}
+	return t.tok
+}
+
+// readDataRecord reads (or recalls) the record of one file.
+func readDataRecord(path string, tok *lazyTokenizer, cfg *stages.DataConfig, train bool) (dataRecord, error) {
+	h, err := fileHash(path)
+	if err != nil {
+		return dataRecord{}, err
+	}
+	key := cacheKey("data", h, tok.key(), cfg.Format, strconv.FormatBool(cfg.MaskPrompt), strconv.Itoa(cfg.MaxSeqLength),
+		strconv.Itoa(cfg.BatchSize), strconv.FormatBool(cfg.Shuffle), strconv.FormatBool(train))
+	var rec dataRecord
+	if loadCached(key, &rec) {
+		return rec, nil
+	}
+	rec, err = scanData(path, tok.get(), cfg, train)
+	if err != nil {
+		return rec, err
+	}
+	if rec.Tokenized || tok.dir == "" {
+		storeCached(key, rec)
+	}
+	return rec, nil
+}
+
+// scanData parses and tokenizes a file with the data package, the run's own reader.
+func scanData(path string, tok *tokenizer.Tokenizer, cfg *stages.DataConfig, train bool) (dataRecord, error) {
+	opts := data.Options{MaskPrompt: cfg.MaskPrompt, Format: strings.TrimPrefix(cfg.Format, "auto")}
+	ds, bad, err := data.LoadFileAll(path, tok, opts)
+	if err != nil {
+		return dataRecord{}, err
+	}
+	var rec dataRecord
+	for _, e := range bad {
+		rec.Errors = append(rec.Errors, *e)
+	}
+	if ds == nil || len(bad) > 0 {
+		return rec, nil
+	}
+	rec.Rows = ds.Len()
+	if tok == nil {
+		return rec, nil
+	}
+	rec.Tokenized = true
+	for i, ex := range ds.Examples {
+		n := len(ex.Tokens)
+		if n > cfg.MaxSeqLength {
+			rec.NTooLong++
+			if len(rec.TooLong) < maxRowWarnings {
+				rec.TooLong = append(rec.TooLong, rowTokens{Line: i + 1, Tokens: n})
+			}
+		}
+		if kept := min(n, cfg.MaxSeqLength); cfg.MaskPrompt && ex.Offset >= kept {
+			rec.NMasked++
+			if len(rec.Masked) < maxRowWarnings {
+				rec.Masked = append(rec.Masked, rowTokens{Line: i + 1, Tokens: kept})
+			}
+		}
+	}
+	if train && ds.Len() >= cfg.BatchSize {
+		it, err := data.NewBatches(ds, data.BatchConfig{BatchSize: cfg.BatchSize, MaxSeqLength: cfg.MaxSeqLength, KeepOrder: !cfg.Shuffle})
+		if err != nil {
+			return rec, fmt.Errorf("batching: %w", err)
+		}
+		rec.Widest = it.Widest()
+	}
+	return rec, nil
+}
