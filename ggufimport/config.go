@@ -16,9 +16,8 @@ type architecture struct {
 }
 
 var architectures = map[string]architecture{
-	"llama":   {modelType: "llama", hfClass: "LlamaForCausalLM", permutedQK: true},
-	"mistral": {modelType: "mistral", hfClass: "MistralForCausalLM", permutedQK: true},
-	"qwen2":   {modelType: "qwen2", hfClass: "Qwen2ForCausalLM"},
+	"llama": {modelType: "llama", hfClass: "LlamaForCausalLM", permutedQK: true},
+	"qwen2": {modelType: "qwen2", hfClass: "Qwen2ForCausalLM"},
 }
 
 // hyper are the hyperparameters read from the metadata, under the architecture's prefix.
@@ -48,7 +47,7 @@ func readHyper(g *gguf.File) (*hyper, error) {
 	}
 	info, ok := architectures[arch]
 	if !ok {
-		return nil, fmt.Errorf("%s: metadata key \"general.architecture\": %q is not supported (supported: llama, mistral, qwen2)", g.Path, arch)
+		return nil, fmt.Errorf("%s: metadata key \"general.architecture\": %q is not supported (supported: llama - which llama.cpp also writes for Mistral - and qwen2)", g.Path, arch)
 	}
 	h := &hyper{arch: arch, archInfo: info}
 	const maxDim = 1 << 24

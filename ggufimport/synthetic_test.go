@@ -34,10 +34,11 @@ func floats(t *testing.T, a *mlx.Array) []float32 {
 }
 
 // Imported float32, every weight equals the Hugging Face original bit for bit: names map,
-// Llama's q/k permutation is undone, Qwen2's biases come along. The model loads in yai and
+// Llama's (and Mistral's) q/k permutation is undone, Qwen2's biases come along; Mistral's
+// SentencePiece vocabulary becomes a byte-fallback BPE. The model loads in yai and
 // in mlx-lm, which agree on the next token at every position; the tokenizer round-trips.
-func TestImportRoundTripsLlamaAndQwen2(t *testing.T) {
-	for _, arch := range []string{"llama", "qwen2"} {
+func TestImportRoundTripsLlamaMistralAndQwen2(t *testing.T) {
+	for _, arch := range []string{"llama", "mistral", "qwen2"} {
 		t.Run(arch, func(t *testing.T) {
 			src, ref := synthetic(t, arch)
 			out := filepath.Join(t.TempDir(), "model")
@@ -88,15 +89,19 @@ func TestImportRoundTripsLlamaAndQwen2(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ids := tok.Encode("the theater in a gather", true)
-			// add_bos_token is set for the Llama file only.
-			if bos, _ := tok.BOS(); (ids[0] == bos) != (arch == "llama") {
+			const text = "the theater in a gather, é 日本"
+			ids := tok.Encode(text, true)
+			// add_bos_token is set for the Llama-architecture files only.
+			if bos, _ := tok.BOS(); (ids[0] == bos) != (arch != "qwen2") {
 				t.Errorf("BOS handling: ids %v, bos %d", ids, bos)
 			}
 			var hf [][]int32
-			python(t, "encode", out, []string{"the theater in a gather"}, &hf)
+			python(t, "encode", out, []string{text}, &hf)
 			if !slices.Equal(ids, hf[0]) {
 				t.Errorf("yai encodes %v, HF tokenizers %v", ids, hf[0])
+			}
+			if got := tok.Decode(ids, true); got != text {
+				t.Errorf("decode(encode(%q)) = %q", text, got)
 			}
 			var ref2 []int32
 			python(t, "argmax", out, ids, &ref2)
@@ -122,7 +127,7 @@ func TestImportRoundTripsLlamaAndQwen2(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := 2*7 + 1 + map[string]int{"llama": 1, "qwen2": 0}[arch]; sum.Quantized != want {
+			if want := 2*7 + 1 + map[string]int{"llama": 1, "mistral": 1, "qwen2": 0}[arch]; sum.Quantized != want {
 				t.Errorf("%d tensors quantized, want %d", sum.Quantized, want)
 			}
 			qm, err := model.Load(q, model.LoadOptions{})

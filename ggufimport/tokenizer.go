@@ -27,11 +27,13 @@ const (
 // tokenizerSpec is the GGUF vocabulary and its settings.
 type tokenizerSpec struct {
 	file               string
-	model              string // tokenizer.ggml.model: gpt2 (byte-level BPE)
+	model              string // tokenizer.ggml.model: gpt2 (byte-level BPE) or llama (SentencePiece)
 	pre                string // tokenizer.ggml.pre
 	tokens             []string
 	types              []int64
 	merges             []string
+	scores             []float64 // SentencePiece only
+	addSpacePrefix     bool      // SentencePiece only
 	bos, eos, unk, pad int
 	extraEOS           []int
 	addBOS, addEOS     bool
@@ -47,8 +49,8 @@ func readTokenizer(g *gguf.File, contextLen int) (*tokenizerSpec, error) {
 	if t.model, err = md.String("tokenizer.ggml.model"); err != nil {
 		return nil, err
 	}
-	if t.model != "gpt2" {
-		return nil, fmt.Errorf("%s: metadata key \"tokenizer.ggml.model\": tokenizer %q is not supported (supported: gpt2, the byte-level BPE of Llama 3, Qwen2, SmolLM, GPT-2)", g.Path, t.model)
+	if t.model != "gpt2" && t.model != "llama" {
+		return nil, fmt.Errorf("%s: metadata key \"tokenizer.ggml.model\": tokenizer %q is not supported (supported: gpt2, the byte-level BPE of Llama 3, Qwen2, SmolLM; llama, the SentencePiece BPE of Llama 2 and Mistral)", g.Path, t.model)
 	}
 	if md.Has("tokenizer.ggml.pre") {
 		if t.pre, err = md.String("tokenizer.ggml.pre"); err != nil {
@@ -71,7 +73,20 @@ func readTokenizer(g *gguf.File, contextLen int) (*tokenizerSpec, error) {
 			t.types[i] = tokenNormal
 		}
 	}
-	if t.merges, err = md.Strings("tokenizer.ggml.merges"); err != nil {
+	if t.model == "llama" {
+		if t.scores, err = md.Floats("tokenizer.ggml.scores"); err != nil {
+			return nil, err
+		}
+		if len(t.scores) != len(t.tokens) {
+			return nil, fmt.Errorf("%s: metadata key \"tokenizer.ggml.scores\": %d scores for %d tokens", g.Path, len(t.scores), len(t.tokens))
+		}
+		t.addSpacePrefix = true
+		if md.Has("tokenizer.ggml.add_space_prefix") {
+			if t.addSpacePrefix, err = md.Bool("tokenizer.ggml.add_space_prefix"); err != nil {
+				return nil, err
+			}
+		}
+	} else if t.merges, err = md.Strings("tokenizer.ggml.merges"); err != nil {
 		return nil, err
 	}
 	for key, dst := range map[string]*int{"bos_token_id": &t.bos, "eos_token_id": &t.eos,
@@ -104,8 +119,10 @@ func readTokenizer(g *gguf.File, contextLen int) (*tokenizerSpec, error) {
 			return nil, err
 		}
 	}
-	if _, err := t.preTokenizer(); err != nil {
-		return nil, err
+	if t.model == "gpt2" {
+		if _, err := t.preTokenizer(); err != nil {
+			return nil, err
+		}
 	}
 	return t, nil
 }
@@ -156,20 +173,18 @@ func (t *tokenizerSpec) ignoreMerges() bool { return t.pre == "llama-bpe" || t.p
 // addedToken is one entry of tokenizer.json's added_tokens.
 func (t *tokenizerSpec) addedToken(id int) map[string]any {
 	return map[string]any{"id": id, "content": t.tokens[id], "single_word": false, "lstrip": false,
-		"rstrip": false, "normalized": false, "special": t.types[id] == tokenControl}
+		"rstrip": false, "normalized": false, "special": t.types[id] == tokenControl || t.types[id] == tokenUnknown}
 }
 
-// isAdded: control and user-defined tokens are matched before pre-tokenization.
+// isAdded: control and user-defined tokens (and SentencePiece's unknown token, as Hugging
+// Face lists it) are matched before pre-tokenization.
 func (t *tokenizerSpec) isAdded(id int) bool {
-	return t.types[id] == tokenControl || t.types[id] == tokenUserDefined
+	typ := t.types[id]
+	return typ == tokenControl || typ == tokenUserDefined || (t.model == "llama" && typ == tokenUnknown)
 }
 
 // tokenizerJSON is the Hugging Face tokenizer.json for the vocabulary.
 func (t *tokenizerSpec) tokenizerJSON() (map[string]any, error) {
-	pre, err := t.preTokenizer()
-	if err != nil {
-		return nil, err
-	}
 	vocab := make(map[string]int, len(t.tokens))
 	var added []map[string]any
 	for id, tok := range t.tokens {
@@ -180,6 +195,13 @@ func (t *tokenizerSpec) tokenizerJSON() (map[string]any, error) {
 		if t.isAdded(id) {
 			added = append(added, t.addedToken(id))
 		}
+	}
+	if t.model == "llama" {
+		return t.spmTokenizerJSON(vocab, added), nil
+	}
+	pre, err := t.preTokenizer()
+	if err != nil {
+		return nil, err
 	}
 	merges := make([][2]string, len(t.merges))
 	for i, m := range t.merges {

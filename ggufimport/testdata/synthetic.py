@@ -2,7 +2,8 @@
 (gguf.GGUFWriter, q/k rows permuted for Llama as convert_hf_to_gguf.py's LlamaModel.permute),
 and the Hugging Face-layout weights it came from as reference.safetensors.
 
-synthetic.py ARCH OUT   (ARCH: llama | qwen2)
+synthetic.py KIND OUT   (KIND: llama | qwen2 | mistral: architecture llama with a
+                         SentencePiece vocabulary, as llama.cpp converts Mistral 7B)
 """
 import os
 import sys
@@ -33,7 +34,17 @@ def permute(weights, n_head, n_head_kv):
             .reshape(weights.shape))
 
 
-def main(arch, out):
+def spm_vocab():
+    pieces = ["▁", "t", "h", "e", "a", "i", "n", "r", "g", "▁t", "he", "▁the", "▁a", "in", "er", "▁he", "at", "▁g"]
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + pieces
+    types = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL] + \
+        [gguf.TokenType.BYTE] * 256 + [gguf.TokenType.NORMAL] * len(pieces)
+    scores = [0.0] * (3 + 256) + [-float(i) for i in range(len(pieces))]
+    return tokens, types, scores
+
+
+def main(kind, out):
+    arch = "qwen2" if kind == "qwen2" else "llama"
     rng = np.random.default_rng(7)
     hidden, inter, layers, heads, kv = 64, 128, 2, 4, 2
     head_dim = hidden // heads
@@ -45,6 +56,8 @@ def main(arch, out):
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tokens += specials
     types = [gguf.TokenType.NORMAL] * (len(tokens) - len(specials)) + [gguf.TokenType.CONTROL] * len(specials)
+    if kind == "mistral":
+        tokens, types, scores = spm_vocab()
     vocab = len(tokens)
 
     def rand(*shape):
@@ -82,13 +95,22 @@ def main(arch, out):
     w.add_head_count_kv(kv)
     w.add_layer_norm_rms_eps(1e-6)
     w.add_rope_freq_base(500000.0)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("llama-bpe" if arch == "llama" else "qwen2")
-    w.add_token_list(tokens)
-    w.add_token_types(types)
-    w.add_token_merges(merges)
-    w.add_bos_token_id(len(tokens) - 2)
-    w.add_eos_token_id(len(tokens) - 1)
+    if kind == "mistral":
+        w.add_tokenizer_model("llama")
+        w.add_token_list(tokens)
+        w.add_token_types(types)
+        w.add_token_scores(scores)
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(2)
+        w.add_unk_token_id(0)
+    else:
+        w.add_tokenizer_model("gpt2")
+        w.add_tokenizer_pre("llama-bpe" if arch == "llama" else "qwen2")
+        w.add_token_list(tokens)
+        w.add_token_types(types)
+        w.add_token_merges(merges)
+        w.add_bos_token_id(len(tokens) - 2)
+        w.add_eos_token_id(len(tokens) - 1)
     w.add_add_bos_token(arch == "llama")
     w.add_chat_template("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}")
     for name, data in hf.items():
