@@ -143,7 +143,8 @@ const referenceText = `The river rose slowly through the night, and by morning t
 	`children ran along the new shoreline collecting smooth stones, while their parents counted ` +
 	`what had been lost and what could still be saved. Engineers from the city arrived two days ` +
 	`later with maps, measuring tapes and a great deal of advice, most of which the villagers had ` +
-	`already followed. They proposed a new dam, a wider channel and a warning system with sirens.`
+	`already followed. They proposed a new dam, a wider channel and a warning system with sirens. ` +
+	`The villagers listened politely, thanked them for coming, and asked who would pay for it all.`
 
 // positions is how many teacher-forced positions are compared.
 const positions = 200
