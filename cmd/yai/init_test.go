@@ -55,3 +55,29 @@ func TestShippedRecipesListed(t *testing.T) {
 		t.Errorf("recipes = %s, want %s", got, want)
 	}
 }
+
+// From a checkout that has imported the quickstart's model, the copied quickstart points
+// at that model by absolute path, and its data comes along.
+func TestInitQuickstartPointsAtImportedModel(t *testing.T) {
+	checkout := t.TempDir()
+	model := filepath.Join(checkout, ".models", "smollm2-135m-instruct-4bit")
+	if err := os.MkdirAll(model, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(checkout)
+	r, ok := recipes.Get("quickstart")
+	if !ok || r.Data != "data/quickstart-yai" {
+		t.Fatalf("quickstart: %+v, %v", r, ok)
+	}
+	out := t.TempDir()
+	if err := copyRecipe(r, out); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := os.ReadFile(filepath.Join(out, "quickstart.yaml"))
+	if !strings.Contains(string(body), "\nmodel: "+model+"\n") {
+		t.Errorf("copied quickstart does not point at %s:\n%s", model, body)
+	}
+	if _, err := os.Stat(filepath.Join(out, "data", "quickstart-yai", "train.jsonl")); err != nil {
+		t.Error(err)
+	}
+}
