@@ -20,6 +20,24 @@ func Dequantize(t TensorType, data []byte, n int) ([]float32, error) {
 		return nil, fmt.Errorf("%s data of %d bytes does not hold %d weights", t, len(data), n)
 	}
 	out := make([]float32, n)
+	// Plain floats convert in one loop: a call per weight would dominate.
+	switch t {
+	case F32:
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+		}
+		return out, nil
+	case F16:
+		for i := range out {
+			out[i] = HalfToFloat(binary.LittleEndian.Uint16(data[2*i:]))
+		}
+		return out, nil
+	case BF16:
+		for i := range out {
+			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(data[2*i:])) << 16)
+		}
+		return out, nil
+	}
 	for b := 0; b < n/bs; b++ {
 		deq(out[b*bs:(b+1)*bs], data[b*ts:(b+1)*ts])
 	}
@@ -33,9 +51,9 @@ func SupportedTypes() string { return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q
 func CanDequantize(t TensorType) bool { _, ok := dequantizers[t]; return ok }
 
 var dequantizers = map[TensorType]func(dst []float32, block []byte){
-	F32:  dequantF32,
-	F16:  dequantF16,
-	BF16: dequantBF16,
+	F32:  nil, // converted in Dequantize's loop
+	F16:  nil,
+	BF16: nil,
 	Q8_0: dequantQ8_0,
 	Q4_0: dequantQ4_0,
 	Q4_1: dequantQ4_1,
@@ -67,16 +85,6 @@ func HalfToFloat(h uint16) float32 {
 }
 
 func half(b []byte) float32 { return HalfToFloat(binary.LittleEndian.Uint16(b)) }
-
-func dequantF32(dst []float32, b []byte) {
-	dst[0] = math.Float32frombits(binary.LittleEndian.Uint32(b))
-}
-
-func dequantF16(dst []float32, b []byte) { dst[0] = half(b) }
-
-func dequantBF16(dst []float32, b []byte) {
-	dst[0] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b)) << 16)
-}
 
 // Q8_0: d (f16), 32 int8; x·d.
 func dequantQ8_0(dst []float32, b []byte) {
