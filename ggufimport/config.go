@@ -126,9 +126,8 @@ func readHyper(g *gguf.File) (*hyper, error) {
 // readRopeScaling maps llama.cpp's rope scaling keys onto config.json's rope_scaling.
 func (h *hyper) readRopeScaling(g *gguf.File) error {
 	md := g.Metadata
-	if _, ok := g.Tensor("rope_freqs.weight"); ok {
-		// Llama 3.1-style frequency factors are stored as a tensor, not as parameters.
-		return &gguf.TensorError{File: g.Path, Tensor: "rope_freqs.weight", Problem: "precomputed rotary frequency factors (Llama 3.1 rope scaling) are not supported"}
+	if t, ok := g.Tensor(ropeFreqsTensor); ok {
+		return h.readLlama3Scaling(g, t)
 	}
 	key := h.arch + ".rope.scaling.type"
 	if !md.Has(key) {

@@ -35,10 +35,11 @@ func floats(t *testing.T, a *mlx.Array) []float32 {
 
 // Imported float32, every weight equals the Hugging Face original bit for bit: names map,
 // Llama's (and Mistral's) q/k permutation is undone, Qwen2's biases come along; Mistral's
-// SentencePiece vocabulary becomes a byte-fallback BPE. The model loads in yai and
+// SentencePiece vocabulary becomes a byte-fallback BPE; Llama 3.1's stored rotary factors
+// become rope_scaling again. The model loads in yai and
 // in mlx-lm, which agree on the next token at every position; the tokenizer round-trips.
 func TestImportRoundTripsLlamaMistralAndQwen2(t *testing.T) {
-	for _, arch := range []string{"llama", "mistral", "qwen2"} {
+	for _, arch := range []string{"llama", "llama3", "mistral", "qwen2"} {
 		t.Run(arch, func(t *testing.T) {
 			src, ref := synthetic(t, arch)
 			out := filepath.Join(t.TempDir(), "model")
@@ -85,6 +86,11 @@ func TestImportRoundTripsLlamaMistralAndQwen2(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Free()
+			// Llama 3.1's rope_freqs becomes rope_scaling again.
+			if rs := m.Config.RopeScaling; (arch == "llama3") != (rs != nil) ||
+				(rs != nil && (rs.Kind() != "llama3" || rs.Factor != 8 || rs.OriginalMaxPositionEmbeddings != 8192)) {
+				t.Errorf("rope_scaling %+v", rs)
+			}
 			tok, err := tokenizer.Load(out)
 			if err != nil {
 				t.Fatal(err)
@@ -127,7 +133,7 @@ func TestImportRoundTripsLlamaMistralAndQwen2(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := 2*7 + 1 + map[string]int{"llama": 1, "mistral": 1, "qwen2": 0}[arch]; sum.Quantized != want {
+			if want := 2*7 + 1 + map[string]int{"llama": 1, "llama3": 1, "mistral": 1, "qwen2": 0}[arch]; sum.Quantized != want {
 				t.Errorf("%d tensors quantized, want %d", sum.Quantized, want)
 			}
 			qm, err := model.Load(q, model.LoadOptions{})

@@ -39,6 +39,9 @@ func planWeights(g *gguf.File, h *hyper, quant *quantSpec) ([]weightPlan, error)
 	}
 	seen := map[string]bool{}
 	for _, t := range g.Tensors {
+		if t.Name == ropeFreqsTensor {
+			continue // read into config.json's rope_scaling
+		}
 		name, ok := hfName(t.Name, h.layers)
 		if !ok {
 			fail(t, "unknown tensor for a %s model", h.arch)

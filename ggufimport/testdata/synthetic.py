@@ -3,7 +3,8 @@
 and the Hugging Face-layout weights it came from as reference.safetensors.
 
 synthetic.py KIND OUT   (KIND: llama | qwen2 | mistral: architecture llama with a
-                         SentencePiece vocabulary, as llama.cpp converts Mistral 7B)
+                         SentencePiece vocabulary, as llama.cpp converts Mistral 7B |
+                         llama3: llama with Llama 3.1 rope scaling stored as rope_freqs)
 """
 import os
 import sys
@@ -41,6 +42,25 @@ def spm_vocab():
         [gguf.TokenType.BYTE] * 256 + [gguf.TokenType.NORMAL] * len(pieces)
     scores = [0.0] * (3 + 256) + [-float(i) for i in range(len(pieces))]
     return tokens, types, scores
+
+
+def llama3_rope_factors(base, dim, factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0, old_context_len=8192):
+    # convert_hf_to_gguf.py, LlamaModel.generate_extra_tensors (in numpy float32)
+    import math
+    freqs = 1.0 / (base ** (np.arange(0, dim, 2, dtype=np.float32) / dim))
+    low_freq_wavelen = old_context_len / low_freq_factor
+    high_freq_wavelen = old_context_len / high_freq_factor
+    out = []
+    for freq in freqs:
+        wavelen = 2 * math.pi / freq
+        if wavelen < high_freq_wavelen:
+            out.append(1)
+        elif wavelen > low_freq_wavelen:
+            out.append(factor)
+        else:
+            smooth = (old_context_len / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
 
 
 def main(kind, out):
@@ -125,6 +145,8 @@ def main(kind, out):
         if arch == "llama" and base.endswith("k_proj"):
             data = permute(data, heads, kv)
         w.add_tensor(f"{g}.{suffix}", np.ascontiguousarray(data))
+    if kind == "llama3":
+        w.add_tensor("rope_freqs.weight", llama3_rope_factors(500000.0, head_dim))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
