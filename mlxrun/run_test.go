@@ -17,12 +17,12 @@ import (
 	"github.com/yai-dev/yai/train"
 )
 
-// TestQuickstartRecipe runs the shipped quickstart recipe on the tiny model: a new run
+// TestQuickstartRecipe runs the shipped tiny quickstart recipe on the tiny model: a new run
 // directory, one metrics line per step, adapters that load back, and a validation loss that
 // ends lower than it started. A second run leaves a second directory.
 func TestQuickstartRecipe(t *testing.T) {
 	runs := t.TempDir()
-	src, err := os.ReadFile(repoPath("recipes", "quickstart.yaml"))
+	src, err := os.ReadFile(repoPath("recipes", "quickstart-tiny.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

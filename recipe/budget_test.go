@@ -114,13 +114,13 @@ func TestBudgetAgainstLimit(t *testing.T) {
 	}
 }
 
-// The printed breakdown for the quickstart's tiny model.
+// The printed breakdown for the tiny quickstart's model.
 func TestBudgetGoldenQuickstart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "tiny")
 	if err := model.WriteTiny(dir, model.TinyPresets["tiny"]); err != nil {
 		t.Fatal(err)
 	}
-	p, ds := Validate("../recipes/quickstart.yaml", []string{"model=" + dir}, ValidateOptions{})
+	p, ds := Validate("../recipes/quickstart-tiny.yaml", []string{"model=" + dir}, ValidateOptions{})
 	if p == nil || p.Budget == nil {
 		t.Fatalf("quickstart invalid:\n%s", ds.Format())
 	}

@@ -78,6 +78,13 @@ func copyRecipe(r recipes.Recipe, dir string) error {
 			return fmt.Errorf("%s already exists; not overwriting it", filepath.Join(dir, tinyModelDir))
 		}
 	}
+	// The quickstart's real model is imported into the checkout's .models/: from inside the
+	// checkout, the copy points at it by absolute path.
+	if bytes.Contains(body, []byte("model: "+importedModelRef)) {
+		if abs, err := filepath.Abs(strings.TrimPrefix(importedModelRef, "../")); err == nil && isDir(abs) {
+			body = bytes.Replace(body, []byte("model: "+importedModelRef), []byte("model: "+abs), 1)
+		}
+	}
 	files := []file{{filepath.Join(dir, r.File), body}}
 	if r.Data != "" {
 		err := fs.WalkDir(src, r.Data, func(p string, d fs.DirEntry, err error) error {
@@ -114,7 +121,16 @@ func copyRecipe(r recipes.Recipe, dir string) error {
 	return nil
 }
 
-// tinyModelRef is how the shipped quickstart names the tiny model the Taskfile generates;
+// importedModelRef is how the shipped quickstart names the model `go tool task quickstart`
+// imports from GGUF.
+const importedModelRef = "../.models/smollm2-135m-instruct-4bit"
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// tinyModelRef is how the shipped tiny quickstart names the tiny model the Taskfile generates;
 // tinyModelDir is where `yai init` generates it beside the copied recipe.
 const (
 	tinyModelRef = "../testdata/tiny-llama-4bit"

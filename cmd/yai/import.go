@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/yai-dev/yai/ggufimport"
+	"github.com/yai-dev/yai/mlx"
+)
+
+func init() {
+	register(command{name: "import", summary: "convert a GGUF model (llama.cpp, Ollama) into an MLX model directory", run: runImport})
+}
+
+const importUsage = `
+Usage: yai import GGUF_FILE --out DIR [--bits 4] [--group-size 64] [--dtype float32]
+
+Reads a GGUF file of a Llama, Mistral or Qwen2 model (tensors in F32, F16, BF16, Q8_0, Q4_0,
+Q4_1, Q4_K, Q5_K or Q6_K), dequantizes it and writes an mlx-community model directory:
+config.json, model.safetensors re-quantized to MLX affine (or kept float with --bits 0),
+tokenizer.json and tokenizer_config.json with the chat template. DIR must not exist.`
+
+func runImport(args []string) int {
+	fset := newFlagSet("import", importUsage)
+	def := ggufimport.DefaultOptions()
+	out := fset.String("out", "", "output model directory (must not exist)")
+	bits := fset.Int("bits", def.Bits, "MLX affine quantization bits: 2, 3, 4, 5, 6, 8; 0 keeps weights float")
+	group := fset.Int("group-size", def.GroupSize, "quantization group size: 32, 64 or 128")
+	dtype := fset.String("dtype", def.Dtype.String(), "dtype of scales, biases and float weights: float32 (fast on CPU), float16, bfloat16")
+	pos, code, ok := parseFlags(fset, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		return usageError(fset, "want one GGUF_FILE")
+	}
+	if *out == "" {
+		return usageError(fset, "--out DIR is required")
+	}
+	dt, err := mlx.ParseDtype(*dtype)
+	if err != nil {
+		return usageError(fset, "--dtype: %v", err)
+	}
+	start := time.Now()
+	sum, err := ggufimport.Import(pos[0], *out, ggufimport.Options{Bits: *bits, GroupSize: *group, Dtype: dt})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "yai import:", err)
+		return 1
+	}
+	how := "kept float"
+	if *bits > 0 {
+		how = fmt.Sprintf("%d re-quantized to %d-bit (group %d)", sum.Quantized, *bits, *group)
+	}
+	fmt.Printf("imported %s model (%d tensors, %s, %s; vocabulary %d) into %s in %.1fs\n",
+		sum.Architecture, sum.Tensors, how, dt, sum.Vocab, *out, time.Since(start).Seconds())
+	return 0
+}

@@ -1,0 +1,176 @@
+package gguf
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// Dequantize turns n weights stored as t into float32, block by block, computing each value
+// with the same float32 operations, in the same order, as the gguf Python package
+// (gguf/quants.py), so results match it bit for bit. Explicit float32 conversions keep the
+// compiler from fusing a multiply and an add into one rounding.
+func Dequantize(t TensorType, data []byte, n int) ([]float32, error) {
+	deq, ok := dequantizers[t]
+	if !ok {
+		return nil, fmt.Errorf("cannot dequantize tensor type %s (supported: %s)", t, SupportedTypes())
+	}
+	bs, ts := t.BlockSize(), t.TypeSize()
+	if n%bs != 0 || len(data) != n/bs*ts {
+		return nil, fmt.Errorf("%s data of %d bytes does not hold %d weights", t, len(data), n)
+	}
+	out := make([]float32, n)
+	// Plain floats convert in one loop: a call per weight would dominate.
+	switch t {
+	case F32:
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+		}
+		return out, nil
+	case F16:
+		for i := range out {
+			out[i] = HalfToFloat(binary.LittleEndian.Uint16(data[2*i:]))
+		}
+		return out, nil
+	case BF16:
+		for i := range out {
+			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(data[2*i:])) << 16)
+		}
+		return out, nil
+	}
+	for b := 0; b < n/bs; b++ {
+		deq(out[b*bs:(b+1)*bs], data[b*ts:(b+1)*ts])
+	}
+	return out, nil
+}
+
+// SupportedTypes names the types Dequantize handles.
+func SupportedTypes() string { return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K" }
+
+// CanDequantize reports whether Dequantize handles t.
+func CanDequantize(t TensorType) bool { _, ok := dequantizers[t]; return ok }
+
+var dequantizers = map[TensorType]func(dst []float32, block []byte){
+	F32:  nil, // converted in Dequantize's loop
+	F16:  nil,
+	BF16: nil,
+	Q8_0: dequantQ8_0,
+	Q4_0: dequantQ4_0,
+	Q4_1: dequantQ4_1,
+	Q4_K: dequantQ4K,
+	Q5_K: dequantQ5K,
+	Q6_K: dequantQ6K,
+}
+
+// HalfToFloat converts IEEE binary16 bits to float32 exactly (numpy's float16 → float32).
+func HalfToFloat(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	mant := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f: // inf, nan (payload kept)
+		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
+	case exp != 0:
+		return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
+	case mant == 0:
+		return math.Float32frombits(sign)
+	}
+	// Subnormal half: normalize into a float32 exponent.
+	e := uint32(113)
+	for mant&0x400 == 0 {
+		mant <<= 1
+		e--
+	}
+	return math.Float32frombits(sign | e<<23 | (mant&0x3ff)<<13)
+}
+
+func half(b []byte) float32 { return HalfToFloat(binary.LittleEndian.Uint16(b)) }
+
+// Q8_0: d (f16), 32 int8; x·d.
+func dequantQ8_0(dst []float32, b []byte) {
+	d := half(b)
+	for i := range 32 {
+		dst[i] = float32(int8(b[2+i])) * d
+	}
+}
+
+// Q4_0: d (f16), 16 bytes of nibbles (low nibbles first, then high); d·(q-8).
+func dequantQ4_0(dst []float32, b []byte) {
+	d := half(b)
+	qs := b[2:]
+	for i := range 16 {
+		dst[i] = d * float32(int8(qs[i]&0x0f)-8)
+		dst[i+16] = d * float32(int8(qs[i]>>4)-8)
+	}
+}
+
+// Q4_1: d, m (f16), 16 bytes of nibbles; d·q + m.
+func dequantQ4_1(dst []float32, b []byte) {
+	d, m := half(b), half(b[2:])
+	qs := b[4:]
+	for i := range 16 {
+		dst[i] = float32(d*float32(qs[i]&0x0f)) + m
+		dst[i+16] = float32(d*float32(qs[i]>>4)) + m
+	}
+}
+
+// kScaleMin unpacks the 8 six-bit scales and mins of a Q4_K / Q5_K super-block
+// (Q4_K.get_scale_min).
+func kScaleMin(s []byte) (sc, mn [8]uint8) {
+	for j := range 4 {
+		sc[j] = s[j] & 0x3f
+		mn[j] = s[4+j] & 0x3f
+		sc[4+j] = (s[8+j] & 0x0f) | ((s[j] >> 2) & 0x30)
+		mn[4+j] = (s[8+j] >> 4) | ((s[4+j] >> 2) & 0x30)
+	}
+	return sc, mn
+}
+
+// Q4_K: d, dmin (f16), 12 bytes of scales and mins, 128 bytes of nibbles in four chunks of
+// 32 bytes (low nibbles: sub-block 2j, high: 2j+1); (d·sc)·q - dmin·m.
+func dequantQ4K(dst []float32, b []byte) {
+	d, dmin := half(b), half(b[2:])
+	sc, mn := kScaleMin(b[4:16])
+	qs := b[16:]
+	for j := range 8 {
+		ds := d * float32(sc[j])
+		dm := dmin * float32(mn[j])
+		chunk, shift := qs[j/2*32:j/2*32+32], uint(4*(j%2))
+		for l := range 32 {
+			dst[j*32+l] = float32(ds*float32((chunk[l]>>shift)&0x0f)) - dm
+		}
+	}
+}
+
+// Q5_K: as Q4_K plus 32 bytes of high bits: bit j of byte l is the fifth bit of weight l
+// of sub-block j.
+func dequantQ5K(dst []float32, b []byte) {
+	d, dmin := half(b), half(b[2:])
+	sc, mn := kScaleMin(b[4:16])
+	qh := b[16:48]
+	qs := b[48:]
+	for j := range 8 {
+		ds := d * float32(sc[j])
+		dm := dmin * float32(mn[j])
+		chunk, shift := qs[j/2*32:j/2*32+32], uint(4*(j%2))
+		for l := range 32 {
+			q := (chunk[l]>>shift)&0x0f | ((qh[l]>>uint(j))&1)<<4
+			dst[j*32+l] = float32(ds*float32(q)) - dm
+		}
+	}
+}
+
+// Q6_K: 128 bytes of low nibbles, 64 bytes of 2-bit highs, 16 int8 scales, d (f16);
+// (d·scale)·(q-32) with one scale per 16 weights.
+func dequantQ6K(dst []float32, b []byte) {
+	ql, qh, scales := b[:128], b[128:192], b[192:208]
+	d := half(b[208:])
+	for k := range qk {
+		h, r := k/128, k%128
+		lo := (ql[h*64+r%64] >> uint(4*(r/64))) & 0x0f
+		hi := (qh[h*32+r%32] >> uint(2*(r/32))) & 0x03
+		q := int8(lo|hi<<4) - 32
+		ds := d * float32(int8(scales[k/16]))
+		dst[k] = ds * float32(q)
+	}
+}

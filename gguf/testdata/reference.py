@@ -1,0 +1,69 @@
+"""Reference GGUF files and dequantizations from the gguf package (llama.cpp's own).
+
+write DIR:  one small GGUF file per tensor type (DIR/<TYPE>.gguf), and beside each the
+            gguf package's dequantization of every tensor as raw float32 (<TYPE>.<tensor>.f32).
+hash FILE:  for every tensor of FILE, the sha256 of its float32 dequantization, as JSON.
+"""
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+import gguf
+from gguf import GGMLQuantizationType as T
+from gguf.quants import dequantize, quantize
+
+# Types the gguf package can quantize itself; for the others, random blocks with sane scales.
+QUANTIZABLE = [T.F32, T.F16, T.BF16, T.Q8_0, T.Q4_0, T.Q4_1]
+# Byte ranges of each K-quant block holding float16 scales (d, dmin).
+HALF_FIELDS = {T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208]}
+
+
+def random_blocks(rng, qtype, rows, cols):
+    block, size = gguf.GGML_QUANT_SIZES[qtype]
+    raw = rng.integers(0, 256, size=(rows, cols // block, size), dtype=np.uint8)
+    for off in HALF_FIELDS[qtype]:
+        h = (rng.standard_normal((rows, cols // block)) * 0.01).astype(np.float16)
+        raw[:, :, off:off + 2] = h.view(np.uint8).reshape(rows, cols // block, 2)
+    return raw.reshape(rows, -1)
+
+
+def write(out):
+    rng = np.random.default_rng(0)
+    for qtype in QUANTIZABLE + list(HALF_FIELDS):
+        path = os.path.join(out, f"{qtype.name}.gguf")
+        w = gguf.GGUFWriter(path, "llama")
+        w.add_uint32("test.answer", 42)
+        w.add_array("test.words", ["a", "bé", "日本"])
+        shapes = {"a.weight": (4, 512), "b.weight": (3, 256)}
+        for name, (rows, cols) in shapes.items():
+            if qtype in HALF_FIELDS:
+                w.add_tensor(name, random_blocks(rng, qtype, rows, cols), raw_dtype=qtype)
+            else:
+                data = (rng.standard_normal((rows, cols)) * 0.1).astype(np.float32)
+                data[0, :4] = [0.0, -0.0, 1e-7, 65504.0]
+                if qtype == T.F32:
+                    w.add_tensor(name, data)
+                else:
+                    w.add_tensor(name, quantize(data, qtype), raw_dtype=qtype)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        for t in gguf.GGUFReader(path).tensors:
+            deq = dequantize(t.data, t.tensor_type).astype(np.float32, copy=False)
+            deq.tofile(os.path.join(out, f"{qtype.name}.{t.name}.f32"))
+
+
+def hashes(path):
+    out = {}
+    for t in gguf.GGUFReader(path).tensors:
+        deq = np.ascontiguousarray(dequantize(t.data, t.tensor_type), dtype=np.float32)
+        out[t.name] = {"sha256": hashlib.sha256(deq.tobytes()).hexdigest(), "type": t.tensor_type.name,
+                       "shape": [int(d) for d in deq.shape]}
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    {"write": write, "hash": hashes}[sys.argv[1]](sys.argv[2])
