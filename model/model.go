@@ -16,6 +16,9 @@ type Model struct {
 	LMHead Linear
 
 	ropeFreqs *mlx.Array
+	// compute is the dtype floating tensors were converted to at load (see
+	// LoadOptions.ComputeDtype); Bool when they kept the checkpoint's.
+	compute mlx.Dtype
 	// slots are the weights by mlx-lm name, pointing into the layers above, with the shape
 	// and dtype they were loaded with; Reload and Free go through them.
 	slots map[string]*slot

@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"fmt"
+	goruntime "runtime"
 	"strings"
 
 	"github.com/yai-dev/yai/modeldir"
@@ -17,7 +18,7 @@ import (
 // the step's tensor sizes (see the coefficients below); Cache is the transient memory MLX's
 // allocator keeps for reuse after the step, which is not part of MLX's active or peak figure.
 type Budget struct {
-	Weights     int64 // every tensor of the safetensors headers, scales and biases included
+	Weights     int64 // every tensor of the safetensors headers, floating ones at the compute dtype's size
 	LoRA        int64 // lora_a and lora_b, float32
 	Gradients   int64 // one gradient per LoRA parameter (two with accumulation)
 	Optimizer   int64 // AdamW/Adam: m and v; SGD: momentum
@@ -106,8 +107,9 @@ func EstimateBudget(info *modeldir.Info, r *Recipe) Budget {
 	if q := c.Quantization; q != nil {
 		b.Quantized = fmt.Sprintf("%d-bit", q.Default.Bits)
 	}
+	dtype, size := computeDtype(info, w.ComputeDtype)
 	for _, t := range info.Tensors {
-		b.Weights += t.Bytes()
+		b.Weights += convertedBytes(t, size)
 	}
 
 	// LoRA: (in, r) + (r, out) float32 per adapted module of each adapted block.
@@ -135,7 +137,6 @@ func EstimateBudget(info *modeldir.Info, r *Recipe) Budget {
 		b.Optimizer = 2 * b.LoRA
 	}
 
-	dtype, size := info.ActivationDtype()
 	b.ActDtype = dtype
 	tokens := float64(b.Tokens)
 	th := tokens * float64(c.HiddenSize) * size
@@ -160,6 +161,37 @@ func EstimateBudget(info *modeldir.Info, r *Recipe) Budget {
 	return b
 }
 
+// computeDtype is the dtype load-4bit converts floating tensors to (and activations take),
+// with its size. The dry run has no backend to ask: auto is taken as a GPU on macOS (Metal)
+// and the CPU elsewhere, which is what the shipped MLX wheels run on.
+func computeDtype(info *modeldir.Info, setting string) (string, float64) {
+	checkpoint, size := info.ActivationDtype()
+	load := stages.Load4BitConfig{ComputeDtype: setting}
+	dt := load.ResolveDtype(checkpoint, goruntime.GOOS == "darwin")
+	switch dt {
+	case checkpoint:
+		return dt, size
+	case "float32":
+		return dt, 4
+	}
+	return dt, 2
+}
+
+// convertedBytes is a tensor's size once loaded: floating tensors take the compute dtype's
+// size, packed weights keep theirs.
+func convertedBytes(t modeldir.TensorInfo, size float64) int64 {
+	var from int64
+	switch t.Dtype {
+	case "F32":
+		from = 4
+	case "F16", "BF16":
+		from = 2
+	default:
+		return t.Bytes()
+	}
+	return int64(float64(t.Bytes()/from) * size)
+}
+
 // gb prints bytes in GB with two decimals, or MB below 0.1 GB, for aligned columns.
 func gb(v int64) string {
 	if v < 100*stages.MB {
@@ -178,6 +210,9 @@ func (b Budget) Describe(limit int64) string {
 	q := "not quantized"
 	if b.Quantized != "" {
 		q = b.Quantized + ", scales and biases included"
+	}
+	if b.ActDtype != "" {
+		q += ", floating tensors as " + b.ActDtype
 	}
 	line("weights", b.Weights, "safetensors headers: "+q)
 	line("lora params", b.LoRA, fmt.Sprintf("%d modules in %d blocks, float32", b.Modules, b.Blocks))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/stages"
 )
 
@@ -123,4 +124,35 @@ func TestBudgetGoldenQuickstart(t *testing.T) {
 		t.Fatalf("quickstart invalid:\n%s", ds.Format())
 	}
 	golden(t, "budget-quickstart.txt", p.Budget.Describe(p.Limit))
+}
+
+// compute_dtype counts the converted sizes: float32 on a bfloat16 checkpoint doubles every
+// floating tensor (scales, biases, norms) and leaves the packed weights as they are.
+func TestBudgetCountsComputeDtype(t *testing.T) {
+	dir := t.TempDir()
+	writeLlama8BHeaders(t, dir)
+	at := func(dtype string) Budget {
+		p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "memory.limit=64GB", "stages.load.with.compute_dtype=" + dtype}, ValidateOptions{})
+		if p == nil || p.Budget == nil {
+			t.Fatalf("compute_dtype %s:\n%s", dtype, ds.Format())
+		}
+		return *p.Budget
+	}
+	half, full := at("checkpoint"), at("float32")
+	info, err := modeldir.Inspect(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var floating int64
+	for _, ti := range info.Tensors {
+		if ti.Dtype == "BF16" {
+			floating += ti.Bytes()
+		}
+	}
+	if full.Weights-half.Weights != floating || half.ActDtype != "bfloat16" || full.ActDtype != "float32" {
+		t.Errorf("float32 adds %d bytes of weights (want %d); activation dtypes %s, %s", full.Weights-half.Weights, floating, half.ActDtype, full.ActDtype)
+	}
+	if full.Activations <= half.Activations {
+		t.Errorf("float32 activations %d not above bfloat16's %d", full.Activations, half.Activations)
+	}
 }

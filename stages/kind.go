@@ -186,6 +186,8 @@ func Warnf(at, format string, args ...any) Problem {
 // Workload is what the memory estimate of a training step depends on, as the recipe's stages
 // declare it (each kind adds its part; kinds absent from the recipe add their defaults).
 type Workload struct {
+	// load-4bit
+	ComputeDtype string
 	// attach-lora
 	Rank   int
 	Layers int
