@@ -89,6 +89,7 @@ func (r *Training) Trainer() (*train.Trainer, error) {
 		GradAccumulation: step.Accumulation,
 		GradCheckpoint:   step.GradCheckpoint,
 		Seed:             uint64(r.info.Seed),
+		LossChunk:        step.LossChunk,
 	})
 	if err != nil {
 		return nil, err

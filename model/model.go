@@ -35,12 +35,9 @@ func (m *Model) Embed(tokens *mlx.Array) *mlx.Array { return m.Embedding.Lookup(
 
 // Head applies the final norm and projects onto the vocabulary: (B, L, H) → (B, L, V).
 func (m *Model) Head(h *mlx.Array) *mlx.Array {
-	n := mlx.RMSNorm(h, m.Norm, float32(m.Config.RMSNormEps))
+	n := m.HeadNorm(h)
 	defer n.Free()
-	if m.LMHead == nil {
-		return m.Embedding.AsLinear(n)
-	}
-	return m.LMHead.Forward(n)
+	return m.Project(n)
 }
 
 // MaskFor is the attention mask mlx-lm uses for a sequence of length l: causal, or none for

@@ -69,10 +69,14 @@ func TestBudgetLlama8BSeedRecipe(t *testing.T) {
 	if b.Floor() > 7*stages.GB || b.Peak() > 7*stages.GB || len(ds) != 0 {
 		t.Errorf("the seed recipe should fit in 7 GB without warnings: floor %d, peak %d\n%s", b.Floor(), b.Peak(), ds.Format())
 	}
-	// At 2048 tokens the step itself no longer fits: a warning, not an error.
-	p2, ds2 := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.data.with.max_seq_length=2048"}, ValidateOptions{})
+	// The seed's 2048 tokens fit because the logits exist loss_chunk positions at a time; in
+	// one chunk (2048 × 128k logits) the step no longer fits: a warning, not an error.
+	if b.SeqLen != 2048 {
+		t.Errorf("the seed recipe trains %d tokens, want 2048", b.SeqLen)
+	}
+	p2, ds2 := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.train.with.loss_chunk=0"}, ValidateOptions{})
 	if p2 == nil || len(ds2) != 1 || !strings.Contains(ds2.Format(), "warning: limit: estimated peak") {
-		t.Errorf("at max_seq_length 2048 want one peak warning, got:\n%s", ds2.Format())
+		t.Errorf("with loss_chunk 0 want one peak warning, got:\n%s", ds2.Format())
 	}
 	js := p.JSON()
 	if js.Budget == nil || js.Budget.Floor != p.Budget.Floor() || js.Budget.Peak != p.Budget.Peak() || !js.Budget.Fits {

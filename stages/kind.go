@@ -199,4 +199,5 @@ type Workload struct {
 	Optimizer      string
 	Accumulation   int
 	GradCheckpoint bool
+	LossChunk      int
 }

@@ -37,9 +37,10 @@ func (b Batch) validate() error {
 	return nil
 }
 
-// arrays builds the padded token array (Rows, Bucket(Cols)) and the (Rows, 2) int32 array of
-// offsets and lengths. Call on the MLX thread.
-func (b Batch) arrays() (tokens, lengths *mlx.Array) {
+// arrays builds the step's batch inputs: the padded token array (Rows, Bucket(Cols)), the
+// flat positions of the counted targets (P,) int32 and their weights (P,) float32 (see
+// lossPositions). Call on the MLX thread.
+func (b Batch) arrays(chunk int) []*mlx.Array {
 	width := Bucket(b.Cols)
 	padded := b.Tokens
 	if width != b.Cols {
@@ -48,12 +49,7 @@ func (b Batch) arrays() (tokens, lengths *mlx.Array) {
 			copy(padded[r*width:], b.Tokens[r*b.Cols:(r+1)*b.Cols])
 		}
 	}
-	ol := make([]int32, 2*b.Rows)
-	for r := range b.Rows {
-		if b.Offsets != nil {
-			ol[2*r] = int32(b.Offsets[r])
-		}
-		ol[2*r+1] = int32(b.Lengths[r])
-	}
-	return mlx.FromSlice(padded, b.Rows, width), mlx.FromSlice(ol, b.Rows, 2)
+	picks, weights := b.lossPositions(width, chunk)
+	return []*mlx.Array{mlx.FromSlice(padded, b.Rows, width),
+		mlx.FromSlice(picks, len(picks)), mlx.FromSlice(weights, len(weights))}
 }

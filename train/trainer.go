@@ -40,6 +40,10 @@ type Options struct {
 	Eager bool
 	// Seed drives the dropout masks.
 	Seed uint64
+	// LossChunk bounds the positions whose logits exist at once: the head and cross-entropy
+	// run on the counted targets only, this many at a time (see chunkedLoss). 0 runs them
+	// in one chunk. SetLossChunk changes it between steps.
+	LossChunk int
 }
 
 // StepResult reports one training step.
@@ -51,9 +55,12 @@ type StepResult struct {
 	// Finite is false when the loss or a gradient was NaN or infinite. Nothing of such a
 	// step is applied: parameters, optimizer state and accumulated gradients stay as they
 	// were, and no update is counted (the batch is consumed all the same).
-	Finite bool
-	Step   int // steps run so far, this one included
-	Updates int     // optimizer updates applied so far
+	Finite  bool
+	Step    int // steps run so far, this one included
+	Updates int // optimizer updates applied so far
+	// Traces is the number of compiled traces the trainer holds: one per compiled function,
+	// loss chunk and input shape seen (see lossPositionBucket and Bucket for the bound).
+	Traces int
 }
 
 // Trainer trains a model's LoRA adapters one step at a time. Its methods may be called from
@@ -73,8 +80,9 @@ type Trainer struct {
 	firstBlock  int
 	blockLayers map[int][]int // adapted block → indices into adapters.Layers
 	checkpoints map[int]*mlx.Closure
-	compiled    map[string]*mlx.Closure
-	compiledFor map[string]*mlx.Array // model arrays the compiled functions captured
+	compiled    map[string]*mlx.Closure // by function and loss chunk
+	compiledFor map[string]*mlx.Array   // model arrays the compiled functions captured
+	traces      map[string]bool         // function, loss chunk and input shapes traced
 }
 
 // NewTrainer attaches fresh adapters described by loraCfg to m and prepares the optimizer.
@@ -111,6 +119,7 @@ func NewTrainerWithAdapters(m *model.Model, a *lora.Adapters, optCfg optim.Confi
 		blockLayers: map[int][]int{},
 		checkpoints: map[int]*mlx.Closure{},
 		compiled:    map[string]*mlx.Closure{},
+		traces:      map[string]bool{},
 	}
 	for i, name := range a.Names {
 		var block int
@@ -171,7 +180,19 @@ func (t *Trainer) freeCompiled() {
 		delete(t.compiled, k)
 	}
 	t.compiledFor = nil
+	clear(t.traces)
 }
+
+// SetLossChunk changes the number of loss positions whose logits exist at once (0: all of
+// them) for the steps that follow. Each distinct value is compiled once and kept, so moving
+// back and forth between values does not recompile.
+func (t *Trainer) SetLossChunk(n int) { t.opts.LossChunk = max(0, n) }
+
+// LossChunk is the current loss chunk (see Options.LossChunk).
+func (t *Trainer) LossChunk() int { return t.opts.LossChunk }
+
+// Traces is the number of compiled traces held (see StepResult.Traces).
+func (t *Trainer) Traces() int { return len(t.traces) }
 
 // baseChanged reports whether the model's arrays differ from those the compiled step
 // captured (a Reload or FreeTensors since).
@@ -194,14 +215,15 @@ func (t *Trainer) baseChanged() bool {
 // closure returns the compiled (or, with Eager, plain) function for kind, building it when
 // needed.
 func (t *Trainer) closure(kind string) func(in []*mlx.Array) []*mlx.Array {
+	chunk := t.opts.LossChunk
 	var fn mlx.Func
 	switch kind {
 	case "update":
-		fn = t.stepFunc(true)
+		fn = t.stepFunc(true, chunk)
 	case "accumulate":
-		fn = t.stepFunc(false)
+		fn = t.stepFunc(false, chunk)
 	case "eval":
-		fn = t.evalFunc
+		fn = t.evalFunc(chunk)
 	}
 	if t.opts.Eager {
 		return fn
@@ -209,22 +231,31 @@ func (t *Trainer) closure(kind string) func(in []*mlx.Array) []*mlx.Array {
 	if t.baseChanged() {
 		t.freeCompiled()
 	}
-	c, ok := t.compiled[kind]
+	key := fmt.Sprintf("%s/%d", kind, chunk)
+	c, ok := t.compiled[key]
 	if !ok {
 		c = mlx.Compile(fn, false)
-		t.compiled[kind] = c
+		t.compiled[key] = c
 		if t.compiledFor == nil {
 			t.compiledFor = t.model.Parameters()
 		}
 	}
-	return func(in []*mlx.Array) []*mlx.Array { return c.Call(in...) }
+	return func(in []*mlx.Array) []*mlx.Array {
+		// MLX keeps one trace per input shapes; the batch's arrays are the last three inputs.
+		sig := key
+		for _, a := range in[len(in)-3:] {
+			sig += fmt.Sprint(a.Shape())
+		}
+		t.traces[sig] = true
+		return c.Call(in...)
+	}
 }
 
 // layout is where each input sits in the step function's argument list.
 type layout struct {
-	params, state, accum [2]int // [start, end)
-	lr, step, key        int    // -1 when absent
-	tokens, lengths      int
+	params, state, accum   [2]int // [start, end)
+	lr, step, key          int    // -1 when absent
+	tokens, picks, weights int
 }
 
 func (t *Trainer) layout(update bool) layout {
@@ -246,18 +277,18 @@ func (t *Trainer) layout(update bool) layout {
 	if t.adapters.HasDropout() {
 		l.key = one()
 	}
-	l.tokens, l.lengths = one(), one()
+	l.tokens, l.picks, l.weights = one(), one(), one()
 	return l
 }
 
 // stepFunc is one training step as a function of explicit inputs (see layout). With update
 // it returns new params, new state, loss and token count; without, loss, token count and
 // the gradient sum to carry into the next step.
-func (t *Trainer) stepFunc(update bool) mlx.Func {
+func (t *Trainer) stepFunc(update bool, chunk int) mlx.Func {
 	return func(in []*mlx.Array) []*mlx.Array {
 		l := t.layout(update)
 		params := in[l.params[0]:l.params[1]]
-		tokens, lengths := in[l.tokens], in[l.lengths]
+		tokens := in[l.tokens]
 		if l.key >= 0 {
 			t.setDropout(in[l.key])
 			defer t.adapters.SetDropoutKeys(nil)
@@ -269,8 +300,8 @@ func (t *Trainer) stepFunc(update bool) mlx.Func {
 		for i := range argnums {
 			argnums[i] = i
 		}
-		vg := mlx.ValueAndGrad(t.lossFunc, argnums...)
-		args := append(slices.Clone(params), h, targets, lengths)
+		vg := mlx.ValueAndGrad(t.lossFunc(chunk), argnums...)
+		args := append(slices.Clone(params), h, targets, in[l.picks], in[l.weights])
 		values, grads := vg(args)
 		loss, ntoks := values[0], values[1]
 		finite := allFinite(append([]*mlx.Array{loss}, grads...))
@@ -311,12 +342,14 @@ func (t *Trainer) stepFunc(update bool) mlx.Func {
 }
 
 // evalFunc is the loss without gradients and without dropout: inputs are the params, the
-// tokens and the lengths.
-func (t *Trainer) evalFunc(in []*mlx.Array) []*mlx.Array {
-	np := 2 * len(t.adapters.Layers)
-	inputs, targets := splitTokens(in[np])
-	h := t.frozen(inputs)
-	return t.lossFunc(append(slices.Clone(in[:np]), h, targets, in[np+1]))
+// tokens, the loss positions and their weights.
+func (t *Trainer) evalFunc(chunk int) mlx.Func {
+	return func(in []*mlx.Array) []*mlx.Array {
+		np := 2 * len(t.adapters.Layers)
+		inputs, targets := splitTokens(in[np])
+		h := t.frozen(inputs)
+		return t.forwardLoss(append(slices.Clone(in[:np]), h, targets, in[np+1], in[np+2]), chunk, false)
+	}
 }
 
 func splitTokens(tokens *mlx.Array) (inputs, targets *mlx.Array) {
@@ -350,13 +383,18 @@ func (t *Trainer) frozen(inputs *mlx.Array) *mlx.Array {
 	return mlx.StopGradient(h)
 }
 
-// lossFunc runs the adapted blocks and the head on [params…, h, targets, lengths] and
-// returns [loss, ntoks]; it is what value_and_grad differentiates.
-func (t *Trainer) lossFunc(in []*mlx.Array) []*mlx.Array {
+// lossFunc runs the adapted blocks and the head on [params…, h, targets, picks, weights]
+// and returns [loss, ntoks]; it is what value_and_grad differentiates.
+func (t *Trainer) lossFunc(chunk int) mlx.Func {
+	return func(in []*mlx.Array) []*mlx.Array { return t.forwardLoss(in, chunk, true) }
+}
+
+// forwardLoss is lossFunc's body; without grad the loss carries no gradient term.
+func (t *Trainer) forwardLoss(in []*mlx.Array, chunk int, grad bool) []*mlx.Array {
 	np := 2 * len(t.adapters.Layers)
 	previous := t.adapters.Swap(in[:np])
 	defer t.adapters.Swap(previous)
-	h, targets, lengths := in[np], in[np+1], in[np+2]
+	h, targets, picks, weights := in[np], in[np+1], in[np+2], in[np+3]
 	mask := model.MaskFor(h.Dim(1))
 	owned := false
 	for i := t.firstBlock; i < len(t.model.Layers); i++ {
@@ -371,12 +409,10 @@ func (t *Trainer) lossFunc(in []*mlx.Array) []*mlx.Array {
 		}
 		h, owned = next, true
 	}
-	logits := t.model.Head(h)
+	loss, ntoks := chunkedLoss(t.model, h, targets, picks, weights, chunk, grad)
 	if owned {
 		h.Free()
 	}
-	defer logits.Free()
-	loss, ntoks := Loss(logits, targets, lengths)
 	return []*mlx.Array{loss, ntoks}
 }
 
@@ -454,8 +490,7 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 			t.key = next
 			in = append(in, sub)
 		}
-		tokens, lengths := b.arrays()
-		in = append(in, tokens, lengths)
+		in = append(in, b.arrays(t.opts.LossChunk)...)
 
 		out := fn(in)
 		np := len(params)
@@ -487,7 +522,7 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 		t.steps++
 		res = StepResult{
 			Loss: loss.Item(), Tokens: int(ntoks.Item()), LR: float64(lr),
-			Updated: update && ok, Finite: ok, Step: t.steps, Updates: t.updates,
+			Updated: update && ok, Finite: ok, Step: t.steps, Updates: t.updates, Traces: len(t.traces),
 		}
 		return nil
 	})
@@ -512,8 +547,7 @@ func (t *Trainer) Evaluate(batches []Batch) (float64, error) {
 				return err
 			}
 			inner := mlx.NewScope()
-			tokens, lengths := b.arrays()
-			out := fn(append(slices.Clone(t.adapters.Params()), tokens, lengths))
+			out := fn(append(slices.Clone(t.adapters.Params()), b.arrays(t.opts.LossChunk)...))
 			weighted := mlx.Multiply(out[0], out[1])
 			newTotal := mlx.Add(total, weighted)
 			newCount := mlx.Add(count, out[1])
@@ -543,15 +577,15 @@ func (t *Trainer) Gradients(b Batch) (loss float64, tokens int, grads map[string
 	err = mlx.Do(func() error {
 		scope := mlx.NewScope()
 		defer scope.Close()
-		tok, lengths := b.arrays()
-		inputs, targets := splitTokens(tok)
+		arrays := b.arrays(t.opts.LossChunk)
+		inputs, targets := splitTokens(arrays[0])
 		h := t.frozen(inputs)
 		params := t.adapters.Params()
 		argnums := make([]int, len(params))
 		for i := range argnums {
 			argnums[i] = i
 		}
-		values, gs := mlx.ValueAndGrad(t.lossFunc, argnums...)(append(slices.Clone(params), h, targets, lengths))
+		values, gs := mlx.ValueAndGrad(t.lossFunc(t.opts.LossChunk), argnums...)(append(slices.Clone(params), h, targets, arrays[1], arrays[2]))
 		mlx.Eval(append(gs, values...)...)
 		mlx.Detach(gs...)
 		grads = map[string]*mlx.Array{}
