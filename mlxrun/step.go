@@ -35,7 +35,7 @@ func buildStep(c *stages.StepConfig, r *Training) (stages.Stage, error) {
 		if err != nil {
 			return err
 		}
-		report := stages.Report{Loss: res.Loss, Tokens: int64(res.Tokens), LR: res.LR}
+		report := stages.Report{Loss: res.Loss, Tokens: int64(res.Tokens), LR: res.LR, Traces: int64(res.Traces)}
 		if !res.Finite {
 			cause := nonFiniteCause(r.train, b, res.Tokens, r.dataCfg)
 			if c.OnNonFinite == "skip" {

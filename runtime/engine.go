@@ -360,6 +360,7 @@ func (e *engine) endStep() {
 	if e.report != nil {
 		r = *e.report
 		e.env.Loss = r.Loss
+		e.env.Traces = r.Traces
 	}
 	if r.Skipped {
 		e.skipped++
@@ -371,7 +372,7 @@ func (e *engine) endStep() {
 		Elapsed: e.env.Elapsed, MLXActive: e.env.MLX.Active, MLXPeak: e.env.MLX.Peak,
 		MLXCache: e.env.MLX.Cache, MLXArrays: e.env.MLX.Arrays, RSS: e.env.RSS,
 		Limit: e.env.Limit, Growth: e.env.Growth, Fired: e.fired, Notes: e.notes,
-		Skipped: r.Skipped, SkippedTotal: e.skipped,
+		Skipped: r.Skipped, SkippedTotal: e.skipped, Traces: e.env.Traces,
 	}
 	if m.Fired == nil {
 		m.Fired = []string{}

@@ -32,6 +32,7 @@ type Metrics struct {
 	// Skipped: this step's loss or gradient was not finite and the batch was skipped.
 	Skipped      bool  `json:"skipped,omitempty"`
 	SkippedTotal int64 `json:"skipped_total,omitempty"`
+	Traces       int64 `json:"traces,omitempty"`
 }
 
 // metricsWriter appends lines to metrics.jsonl on its own goroutine, so the training thread

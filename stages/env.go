@@ -21,6 +21,7 @@ type Env struct {
 	ValLoss float64 `expr:"val_loss" doc:"last validation loss (0 before the first eval)"`
 	Tokens  int64   `expr:"tokens" doc:"tokens trained on so far"`
 	Elapsed float64 `expr:"elapsed" doc:"seconds since the loop started"`
+	Traces  int64   `expr:"traces" doc:"compiled traces the step holds: one per function, loss chunk and batch shape met; bucketed widths and loss-position counts bound it"`
 
 	KB  int64 `expr:"KB" constant:"true" doc:"1000 bytes"`
 	MB  int64 `expr:"MB" constant:"true" doc:"1000² bytes"`

@@ -69,6 +69,8 @@ type Report struct {
 	// Skipped is set when the step's loss or gradient was not finite and the recipe skips
 	// such batches: nothing of the step was applied.
 	Skipped bool
+	// Traces is the number of compiled traces the step holds (trigger name traces).
+	Traces int64
 }
 
 // Stop asks the engine to end the run at the end of the current event.
