@@ -14,6 +14,9 @@ type Batch struct {
 	Rows, Cols int
 	Offsets    []int
 	Lengths    []int
+	// Segments, when set, make the rows packed: row i holds the examples Segments[i] one
+	// after another (see Segment); Offsets and Lengths are then unused.
+	Segments [][]Segment
 }
 
 // Bucket is the width a batch of Cols tokens is padded to before it reaches the compiled
@@ -31,6 +34,19 @@ func (b Batch) validate() error {
 	if len(b.Tokens) != b.Rows*b.Cols {
 		return fmt.Errorf("train: batch has %d tokens, want %d×%d", len(b.Tokens), b.Rows, b.Cols)
 	}
+	if b.Segments != nil {
+		if len(b.Segments) != b.Rows {
+			return fmt.Errorf("train: packed batch of %d rows has segments for %d", b.Rows, len(b.Segments))
+		}
+		for r, row := range b.Segments {
+			for _, s := range row {
+				if s.Start < 0 || s.Len < 1 || s.Start+s.Len > b.Cols {
+					return fmt.Errorf("train: row %d: example at %d of %d tokens does not fit %d columns", r, s.Start, s.Len, b.Cols)
+				}
+			}
+		}
+		return nil
+	}
 	if len(b.Lengths) != b.Rows || (b.Offsets != nil && len(b.Offsets) != b.Rows) {
 		return fmt.Errorf("train: batch of %d rows has %d lengths and %d offsets", b.Rows, len(b.Lengths), len(b.Offsets))
 	}
@@ -41,6 +57,9 @@ func (b Batch) validate() error {
 // flat positions of the counted targets (P,) int32 and their weights (P,) float32 (see
 // lossPositions). Call on the MLX thread.
 func (b Batch) arrays(chunk int) []*mlx.Array {
+	if b.Segments != nil {
+		return b.packedArrays(chunk)
+	}
 	width := Bucket(b.Cols)
 	padded := b.Tokens
 	if width != b.Cols {

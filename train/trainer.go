@@ -241,9 +241,9 @@ func (t *Trainer) closure(kind string) func(in []*mlx.Array) []*mlx.Array {
 		}
 	}
 	return func(in []*mlx.Array) []*mlx.Array {
-		// MLX keeps one trace per input shapes; the batch's arrays are the last three inputs.
+		// MLX keeps one trace per number and shapes of inputs.
 		sig := key
-		for _, a := range in[len(in)-3:] {
+		for _, a := range in {
 			sig += fmt.Sprint(a.Shape())
 		}
 		t.traces[sig] = true
@@ -253,9 +253,9 @@ func (t *Trainer) closure(kind string) func(in []*mlx.Array) []*mlx.Array {
 
 // layout is where each input sits in the step function's argument list.
 type layout struct {
-	params, state, accum   [2]int // [start, end)
-	lr, step, key          int    // -1 when absent
-	tokens, picks, weights int
+	params, state, accum [2]int // [start, end)
+	lr, step, key        int    // -1 when absent
+	batch                int    // the batch's arrays run from here to the end (see Batch.arrays)
 }
 
 func (t *Trainer) layout(update bool) layout {
@@ -277,7 +277,7 @@ func (t *Trainer) layout(update bool) layout {
 	if t.adapters.HasDropout() {
 		l.key = one()
 	}
-	l.tokens, l.picks, l.weights = one(), one(), one()
+	l.batch = n
 	return l
 }
 
@@ -288,20 +288,19 @@ func (t *Trainer) stepFunc(update bool, chunk int) mlx.Func {
 	return func(in []*mlx.Array) []*mlx.Array {
 		l := t.layout(update)
 		params := in[l.params[0]:l.params[1]]
-		tokens := in[l.tokens]
 		if l.key >= 0 {
 			t.setDropout(in[l.key])
 			defer t.adapters.SetDropoutKeys(nil)
 		}
-		inputs, targets := splitTokens(tokens)
-		h := t.frozen(inputs)
+		bi := unpackBatch(in[l.batch:])
+		h := t.frozen(bi)
 		np := len(params)
 		argnums := make([]int, np)
 		for i := range argnums {
 			argnums[i] = i
 		}
 		vg := mlx.ValueAndGrad(t.lossFunc(chunk), argnums...)
-		args := append(slices.Clone(params), h, targets, in[l.picks], in[l.weights])
+		args := append(append(slices.Clone(params), h), bi.lossArgs()...)
 		values, grads := vg(args)
 		loss, ntoks := values[0], values[1]
 		finite := allFinite(append([]*mlx.Array{loss}, grads...))
@@ -346,9 +345,9 @@ func (t *Trainer) stepFunc(update bool, chunk int) mlx.Func {
 func (t *Trainer) evalFunc(chunk int) mlx.Func {
 	return func(in []*mlx.Array) []*mlx.Array {
 		np := 2 * len(t.adapters.Layers)
-		inputs, targets := splitTokens(in[np])
-		h := t.frozen(inputs)
-		return t.forwardLoss(append(slices.Clone(in[:np]), h, targets, in[np+1], in[np+2]), chunk, false)
+		bi := unpackBatch(in[np:])
+		h := t.frozen(bi)
+		return t.forwardLoss(append(append(slices.Clone(in[:np]), h), bi.lossArgs()...), chunk, false)
 	}
 }
 
@@ -369,13 +368,14 @@ func (t *Trainer) setDropout(key *mlx.Array) {
 	t.adapters.SetDropoutKeys(per)
 }
 
-// frozen embeds the tokens and runs the blocks below the first adapted one, cut off from
+// frozen embeds the inputs and runs the blocks below the first adapted one, cut off from
 // the gradient.
-func (t *Trainer) frozen(inputs *mlx.Array) *mlx.Array {
-	h := t.model.Embed(inputs)
-	mask := model.MaskFor(inputs.Dim(1))
+func (t *Trainer) frozen(bi batchInputs) *mlx.Array {
+	h := t.model.Embed(bi.inputs)
+	p := bi.packing()
+	defer p.Free()
 	for _, b := range t.model.Layers[:t.firstBlock] {
-		next := b.Forward(h, mask)
+		next := b.ForwardWith(h, p)
 		h.Free()
 		h = next
 	}
@@ -395,14 +395,18 @@ func (t *Trainer) forwardLoss(in []*mlx.Array, chunk int, grad bool) []*mlx.Arra
 	previous := t.adapters.Swap(in[:np])
 	defer t.adapters.Swap(previous)
 	h, targets, picks, weights := in[np], in[np+1], in[np+2], in[np+3]
-	mask := model.MaskFor(h.Dim(1))
+	var p *model.Packing
+	if len(in) > np+4 {
+		p = model.NewPacking(in[np+5], in[np+4])
+		defer p.Free()
+	}
 	owned := false
 	for i := t.firstBlock; i < len(t.model.Layers); i++ {
 		var next *mlx.Array
 		if t.opts.GradCheckpoint {
-			next = t.checkpointed(i, h)
+			next = t.checkpointed(i, h, p)
 		} else {
-			next = t.model.Layers[i].Forward(h, mask)
+			next = t.model.Layers[i].ForwardWith(h, p)
 		}
 		if owned {
 			h.Free()
@@ -416,11 +420,17 @@ func (t *Trainer) forwardLoss(in []*mlx.Array, chunk int, grad bool) []*mlx.Arra
 	return []*mlx.Array{loss, ntoks}
 }
 
-// checkpointed runs block i under mlx.Checkpoint with its adapter parameters as explicit
-// inputs, so the backward pass recomputes the block instead of keeping its activations.
-func (t *Trainer) checkpointed(i int, h *mlx.Array) *mlx.Array {
+// checkpointed runs block i under mlx.Checkpoint with its adapter parameters (and, for
+// packed rows, the positions and mask) as explicit inputs, so the backward pass recomputes
+// the block instead of keeping its activations.
+func (t *Trainer) checkpointed(i int, h *mlx.Array, p *model.Packing) *mlx.Array {
 	layers := t.blockLayers[i]
-	c, ok := t.checkpoints[i]
+	extra := 0
+	if p != nil {
+		extra = 2
+	}
+	key := 2*i + extra/2
+	c, ok := t.checkpoints[key]
 	if !ok {
 		block := t.model.Layers[i]
 		c = mlx.Checkpoint(func(in []*mlx.Array) []*mlx.Array {
@@ -428,7 +438,7 @@ func (t *Trainer) checkpointed(i int, h *mlx.Array) *mlx.Array {
 			for j, li := range layers {
 				l := t.adapters.Layers[li]
 				saved = append(saved, l.A, l.B)
-				l.A, l.B = in[1+2*j], in[2+2*j]
+				l.A, l.B = in[1+extra+2*j], in[2+extra+2*j]
 			}
 			defer func() {
 				for j, li := range layers {
@@ -436,11 +446,18 @@ func (t *Trainer) checkpointed(i int, h *mlx.Array) *mlx.Array {
 					l.A, l.B = saved[2*j], saved[2*j+1]
 				}
 			}()
-			return []*mlx.Array{block.Forward(in[0], model.MaskFor(in[0].Dim(1)))}
+			var packed *model.Packing
+			if extra > 0 {
+				packed = &model.Packing{Positions: in[1], Mask: in[2]}
+			}
+			return []*mlx.Array{block.ForwardWith(in[0], packed)}
 		})
-		t.checkpoints[i] = c
+		t.checkpoints[key] = c
 	}
 	in := []*mlx.Array{h}
+	if p != nil {
+		in = append(in, p.Positions, p.Mask)
+	}
 	for _, li := range layers {
 		l := t.adapters.Layers[li]
 		in = append(in, l.A, l.B)
@@ -577,15 +594,14 @@ func (t *Trainer) Gradients(b Batch) (loss float64, tokens int, grads map[string
 	err = mlx.Do(func() error {
 		scope := mlx.NewScope()
 		defer scope.Close()
-		arrays := b.arrays(t.opts.LossChunk)
-		inputs, targets := splitTokens(arrays[0])
-		h := t.frozen(inputs)
+		bi := unpackBatch(b.arrays(t.opts.LossChunk))
+		h := t.frozen(bi)
 		params := t.adapters.Params()
 		argnums := make([]int, len(params))
 		for i := range argnums {
 			argnums[i] = i
 		}
-		values, gs := mlx.ValueAndGrad(t.lossFunc(t.opts.LossChunk), argnums...)(append(slices.Clone(params), h, targets, arrays[1], arrays[2]))
+		values, gs := mlx.ValueAndGrad(t.lossFunc(t.opts.LossChunk), argnums...)(append(append(slices.Clone(params), h), bi.lossArgs()...))
 		mlx.Eval(append(gs, values...)...)
 		mlx.Detach(gs...)
 		grads = map[string]*mlx.Array{}
