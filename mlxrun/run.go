@@ -136,5 +136,13 @@ func toTrainBatch(b data.Batch) train.Batch {
 		out.Offsets[i] = int(b.Offsets[i])
 		out.Lengths[i] = int(b.Lengths[i])
 	}
+	if b.Segments != nil {
+		out.Segments = make([][]train.Segment, b.Size)
+		for i, row := range b.Segments {
+			for _, s := range row {
+				out.Segments[i] = append(out.Segments[i], train.Segment{Start: s.Start, Len: s.Len, Offset: s.Offset, Truncated: s.Truncated})
+			}
+		}
+	}
 	return out
 }

@@ -153,6 +153,10 @@ func EstimateBudget(info *modeldir.Info, r *Recipe) Budget {
 	} else {
 		b.Activations = int64(n*kept + work)
 	}
+	if w.Pack {
+		// The block-diagonal mask of packed rows, batch × seq² booleans.
+		b.Activations += int64(b.Batch) * int64(b.SeqLen) * int64(b.SeqLen)
+	}
 	// The head runs on trained positions only, loss_chunk of them at a time; the estimate
 	// assumes every position is trained (no padding, no masked prompt).
 	chunk := tokens

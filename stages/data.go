@@ -10,6 +10,7 @@ type DataConfig struct {
 	MaskPrompt   bool   `yaml:"mask_prompt" default:"false" doc:"train only on completion/assistant tokens, not on the prompt"`
 	Shuffle      bool   `yaml:"shuffle" default:"true" doc:"shuffle the training set every epoch; false keeps the file order"`
 	Seed         int    `yaml:"seed" default:"0" min:"0" doc:"seed for shuffling"`
+	Pack         bool   `yaml:"pack" default:"false" doc:"pack short sequences one after another into rows of max_seq_length (block-diagonal causal attention, positions restarting per sequence) so no compute goes to padding; each sequence's loss is the one it has alone"`
 }
 
 // Data tokenizes and batches the dataset; its batch shape drives the memory estimate.
@@ -23,6 +24,6 @@ var Data = Define(Def[DataConfig]{
 	Events: []Event{Setup},
 	Once:   true,
 	Workload: func(c *DataConfig, w *Workload) {
-		w.BatchSize, w.MaxSeqLength = c.BatchSize, c.MaxSeqLength
+		w.BatchSize, w.MaxSeqLength, w.Pack = c.BatchSize, c.MaxSeqLength, c.Pack
 	},
 })

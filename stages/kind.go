@@ -195,6 +195,7 @@ type Workload struct {
 	// data
 	BatchSize    int
 	MaxSeqLength int
+	Pack         bool
 	// step
 	Optimizer      string
 	Accumulation   int

@@ -6,7 +6,8 @@ import (
 )
 
 // Segment is one example inside a packed row: its tokens are Tokens[Start:Start+Len] of
-// the row, its prompt offset is Offset, and Truncated says it was cut at max_seq_length.
+// the row, its prompt offset is Offset, and Truncated says it fills max_seq_length, so its
+// last token's target (padding) is not counted, as in an unpacked batch.
 // Each example's loss is the one it has alone in an unpacked batch (mlx-lm's mask: targets
 // offset..length, the step after the last token predicting padding, none past a cut).
 type Segment struct {
