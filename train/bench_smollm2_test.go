@@ -8,9 +8,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/yai-dev/yai/data"
 	"github.com/yai-dev/yai/lora"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/tokenizer"
+)
+
+// The data of the SmolLM2-shape benchmarks: doc-comment completions of at most smolRowBytes
+// bytes (the tokenizer is byte-level; the chat template adds about 30 tokens), trained at
+// smolMaxSeq, short enough that a step takes a minute, not ten, on a shared CPU.
+const (
+	smolRows     = 500
+	smolRowBytes = 96
+	smolMaxSeq   = 128
 )
 
 // smolWindow is the number of timed steps per side on the SmolLM2-135M shape (as many again
@@ -20,7 +31,7 @@ func smolWindow() int {
 	if n, err := strconv.Atoi(os.Getenv("YAI_BENCH_SMOL_WINDOW")); err == nil && n > 0 {
 		return n
 	}
-	return 2
+	return 1
 }
 
 // BenchmarkSmolLM2VersusMLXLM trains a generated model with the published shape of
@@ -35,7 +46,7 @@ func smolWindow() int {
 func BenchmarkSmolLM2VersusMLXLM(b *testing.B) {
 	dir := b.TempDir()
 	dataDir := filepath.Join(dir, "data")
-	writeGoDocCompletions(b, dataDir, 600, 160)
+	writeGoDocCompletions(b, dataDir, smolRows, smolRowBytes)
 	models := map[mlx.Dtype]string{}
 	for _, dt := range []mlx.Dtype{mlx.Float16, mlx.Float32} {
 		spec := model.TinyPresets["smollm2-135m"]
@@ -52,19 +63,19 @@ func BenchmarkSmolLM2VersusMLXLM(b *testing.B) {
 		scales mlx.Dtype
 		run    benchRun
 	}{
-		// mlx-lm takes minutes a step here: rows are cut to 32 tokens.
-		{"f16-scales-b1", mlx.Float16, benchRun{batch: 1, iters: 2, window: 1, maxSeq: 32}},
+		// mlx-lm takes minutes a step here: one step, rows cut to 8 tokens.
+		{"f16-scales-b1", mlx.Float16, benchRun{batch: 1, iters: 1, window: 0, maxSeq: 8}},
 		{"f32-scales", mlx.Float32, benchRun{batch: 4, iters: 2 * w, window: w}},
 		{"f32-masked", mlx.Float32, benchRun{batch: 4, iters: 2 * w, window: w, maskPrompt: true}},
 	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "\nSmolLM2-135M shape, 4-bit, rank 8 q/v on 8 of 30 blocks, adam, max_seq_length 256 (f16: 32)\n")
+	fmt.Fprintf(&table, "\nSmolLM2-135M shape, 4-bit, rank 8 q/v on 8 of 30 blocks, adam, max_seq_length %d (f16: 8)\n", smolMaxSeq)
 	fmt.Fprintf(&table, "%-14s %-7s %9s %10s %10s\n", "case", "side", "steps/s", "tokens/s", "peak MB")
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			run := c.run
 			if run.maxSeq == 0 {
-				run.maxSeq = 256
+				run.maxSeq = smolMaxSeq
 			}
 			run.optimizer, run.lossChunk, run.compute = "adam", 512, mlx.Float32
 			batchesFile := filepath.Join(b.TempDir(), "batches.safetensors")
@@ -91,4 +102,82 @@ func BenchmarkSmolLM2VersusMLXLM(b *testing.B) {
 		})
 	}
 	fmt.Print(table.String())
+}
+
+// BenchmarkPackingSmolLM2 trains the float32-scale SmolLM2-135M shape on the same
+// doc-comment completions with packing off (rows padded to a multiple of 32) and on (rows of
+// max_seq_length filled with whole examples), the same settings otherwise, and prints yai's
+// tokens/s both ways. Target: packing on ≥ 1.5× packing off.
+func BenchmarkPackingSmolLM2(b *testing.B) {
+	dir := b.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	writeGoDocCompletions(b, dataDir, smolRows, smolRowBytes)
+	modelDir := filepath.Join(dir, "smollm2-float32")
+	spec := model.TinyPresets["smollm2-135m"]
+	spec.Dtype = mlx.Float32
+	if err := model.WriteTiny(modelDir, spec); err != nil {
+		b.Fatal(err)
+	}
+	tok, err := tokenizer.Load(modelDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds, err := data.LoadFile(filepath.Join(dataDir, "train.jsonl"), tok, data.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := lora.Config{Keys: []string{"self_attn.q_proj", "self_attn.v_proj"}, NumLayers: 8, Rank: 8, Scale: 20}
+	w := smolWindow()
+	var table strings.Builder
+	fmt.Fprintf(&table, "\nSmolLM2-135M shape, float32 scales, batch 4, max_seq_length %d, yai only\n%-8s %9s %10s %10s\n",
+		smolMaxSeq, "packing", "steps/s", "tokens/s", "peak MB")
+	var off benchFigures
+	for _, pack := range []bool{false, true} {
+		name := map[bool]string{false: "off", true: "on"}[pack]
+		b.Run(name, func(b *testing.B) {
+			it, err := data.NewBatches(ds, data.BatchConfig{BatchSize: 4, MaxSeqLength: smolMaxSeq, Loop: true, Pack: pack, Random: data.NewNumpyRandom(0)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer it.Close()
+			batches := make([]Batch, 2*w)
+			for i := range batches {
+				db, _ := it.Next()
+				batches[i] = fromDataBatch(db)
+			}
+			var f benchFigures
+			for range b.N {
+				f = trainBatches(b, modelDir, batches, cfg, benchRun{iters: 2 * w, window: w, optimizer: "adam", lossChunk: 512})
+			}
+			b.ReportMetric(f.tokensPerSec, "tokens/s")
+			if pack {
+				b.ReportMetric(f.tokensPerSec/off.tokensPerSec, "x-unpacked-tokens/s")
+			} else {
+				off = f
+			}
+			fmt.Fprintf(&table, "%-8s %9.4f %10.2f %10.1f\n", name, f.stepsPerSec, f.tokensPerSec, float64(f.peakBytes)/1e6)
+			if pack {
+				fmt.Fprintf(&table, "%-8s %9.2fx %9.2fx\n", "ratio", f.stepsPerSec/off.stepsPerSec, f.tokensPerSec/off.tokensPerSec)
+			}
+		})
+	}
+	fmt.Print(table.String())
+}
+
+// fromDataBatch converts a data batch (plain or packed) to the trainer's layout.
+func fromDataBatch(db data.Batch) Batch {
+	out := Batch{Tokens: db.Tokens, Rows: db.Size, Cols: db.Width}
+	for i := range db.Size {
+		out.Offsets = append(out.Offsets, int(db.Offsets[i]))
+		out.Lengths = append(out.Lengths, int(db.Lengths[i]))
+	}
+	if db.Segments != nil {
+		out.Segments = make([][]Segment, db.Size)
+		for i, row := range db.Segments {
+			for _, s := range row {
+				out.Segments[i] = append(out.Segments[i], Segment{Start: s.Start, Len: s.Len, Offset: s.Offset, Truncated: s.Truncated})
+			}
+		}
+	}
+	return out
 }

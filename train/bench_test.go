@@ -75,7 +75,8 @@ func BenchmarkVersusMLXLM(b *testing.B) {
 }
 
 // benchRun is what both sides of a comparison train: batch size, steps, the window of steps
-// whose time is dropped (compilation, warm-up) and reported, and the data settings.
+// whose time is dropped (compilation, warm-up) and reported, and the data settings. A window
+// of 0 times a single step, compilation included on both sides.
 type benchRun struct {
 	batch, iters, window int
 	maxSeq               int    // 0: 2048
@@ -110,7 +111,7 @@ func runMLXLM(b *testing.B, modelDir, dataDir string, cfg lora.Config, run bench
 	os.WriteFile(cfgFile, []byte(yaml), 0o644)
 	args := []string{"testdata/bench_mlx_lm.py", "--model", modelDir, "--train", "--data", dataDir,
 		"--optimizer", run.optimizerName(), "--num-layers", fmt.Sprint(cfg.NumLayers), "--batch-size", fmt.Sprint(run.batch),
-		"--iters", fmt.Sprint(run.iters), "--steps-per-report", fmt.Sprint(run.window), "--steps-per-eval", "100000",
+		"--iters", fmt.Sprint(run.iters), "--steps-per-report", fmt.Sprint(max(1, run.window)), "--steps-per-eval", "100000",
 		"--val-batches", "1", "--save-every", "100000", "--adapter-path", filepath.Join(dir, "adapters"), "-c", cfgFile,
 		"--max-seq-length", fmt.Sprint(run.maxSeqLength())}
 	if run.maskPrompt {
@@ -131,20 +132,21 @@ func runMLXLM(b *testing.B, modelDir, dataDir string, cfg lora.Config, run bench
 			reports = append(reports, r)
 		}
 	}
-	if len(reports) < 2 {
+	timed := reports[min(1, len(reports)-1):] // the first window holds compilation, unless it is the only one
+	if len(reports) == 0 || run.window > 0 && len(reports) < 2 {
 		b.Fatalf("mlx_lm lora printed %d reports\n%s", len(reports), out)
 	}
 	var f benchFigures
 	var secs, tokens float64
-	w := float64(run.window)
-	for _, r := range reports[1:] { // the first window holds compilation
+	w := float64(max(1, run.window))
+	for _, r := range timed {
 		secs += w / r["iterations_per_second"]
 		tokens += r["tokens_per_second"] * w / r["iterations_per_second"]
 	}
 	for _, r := range reports {
 		f.peakBytes = max(f.peakBytes, uint64(r["peak_memory"]*1e9))
 	}
-	f.stepsPerSec = w * float64(len(reports)-1) / secs
+	f.stepsPerSec = w * float64(len(timed)) / secs
 	f.tokensPerSec = tokens / secs
 	return f
 }
@@ -163,6 +165,11 @@ func runYai(b *testing.B, modelDir, batchesFile string, cfg lora.Config, run ben
 	for _, a := range saved {
 		a.Free()
 	}
+	return trainBatches(b, modelDir, batches, cfg, run)
+}
+
+// trainBatches trains on batches, timing the steps after the first window.
+func trainBatches(b *testing.B, modelDir string, batches []Batch, cfg lora.Config, run benchRun) benchFigures {
 	mlx.ClearCache()
 	mlx.ResetPeakMemory()
 	m, err := model.Load(modelDir, model.LoadOptions{ComputeDtype: run.compute})

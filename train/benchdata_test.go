@@ -17,7 +17,7 @@ import (
 
 // writeGoDocCompletions writes a completions dataset of real text (train.jsonl, valid.jsonl)
 // into dir: each row's prompt is an exported function's signature from the Go standard
-// library on this machine, its completion the function's doc comment. Rows longer than
+// library on this machine, its completion the first sentence of the function's doc comment. Rows longer than
 // maxBytes (the tiny tokenizer is byte-level: one token a byte) are left out, so none is
 // truncated and lengths vary as real data's do. It returns the number of training rows.
 func writeGoDocCompletions(tb testing.TB, dir string, rows, maxBytes int) int {
@@ -58,6 +58,9 @@ func writeGoDocCompletions(tb testing.TB, dir string, rows, maxBytes int) int {
 					continue
 				}
 				doc := strings.TrimSpace(fn.Doc.Text())
+				if i := strings.Index(doc, ". "); i > 0 {
+					doc = doc[:i+1] // the first sentence
+				}
 				fn.Doc, fn.Body = nil, nil
 				var sig bytes.Buffer
 				printer.Fprint(&sig, fset, fn)
