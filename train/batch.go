@@ -17,6 +17,9 @@ type Batch struct {
 	// Segments, when set, make the rows packed: row i holds the examples Segments[i] one
 	// after another (see Segment); Offsets and Lengths are then unused.
 	Segments [][]Segment
+	// Key names the batch's rows for the prefix cache: batches with one key have the same
+	// tokens. Empty: never cached.
+	Key string
 }
 
 // Bucket is the width a batch of Cols tokens is padded to before it reaches the compiled

@@ -44,6 +44,9 @@ type Options struct {
 	// run on the counted targets only, this many at a time (see chunkedLoss). 0 runs them
 	// in one chunk. SetLossChunk changes it between steps.
 	LossChunk int
+	// PrefixCache bounds the bytes of hidden states kept per batch at the first adapted
+	// block (see prefix_cache.go); 0 turns the cache off. Batches are cached by Batch.Key.
+	PrefixCache int64
 }
 
 // StepResult reports one training step.
@@ -83,6 +86,7 @@ type Trainer struct {
 	compiled    map[string]*mlx.Closure // by function and loss chunk
 	compiledFor map[string]*mlx.Array   // model arrays the compiled functions captured
 	traces      map[string]bool         // function, loss chunk and input shapes traced
+	prefix      *prefixCache            // nil when off
 }
 
 // NewTrainer attaches fresh adapters described by loraCfg to m and prepares the optimizer.
@@ -120,6 +124,9 @@ func NewTrainerWithAdapters(m *model.Model, a *lora.Adapters, optCfg optim.Confi
 		checkpoints: map[int]*mlx.Closure{},
 		compiled:    map[string]*mlx.Closure{},
 		traces:      map[string]bool{},
+	}
+	if opts.PrefixCache > 0 {
+		t.prefix = newPrefixCache(opts.PrefixCache)
 	}
 	for i, name := range a.Names {
 		var block int
@@ -161,6 +168,7 @@ func (t *Trainer) ModelReloaded() {
 func (t *Trainer) Close() {
 	_ = mlx.Do(func() error {
 		t.freeCompiled()
+		t.prefix.free()
 		for _, c := range t.checkpoints {
 			c.Free()
 		}
@@ -214,14 +222,14 @@ func (t *Trainer) baseChanged() bool {
 
 // closure returns the compiled (or, with Eager, plain) function for kind, building it when
 // needed.
-func (t *Trainer) closure(kind string) func(in []*mlx.Array) []*mlx.Array {
+func (t *Trainer) closure(kind string, prefix prefixMode) func(in []*mlx.Array) []*mlx.Array {
 	chunk := t.opts.LossChunk
 	var fn mlx.Func
 	switch kind {
 	case "update":
-		fn = t.stepFunc(true, chunk)
+		fn = t.stepFunc(true, chunk, prefix)
 	case "accumulate":
-		fn = t.stepFunc(false, chunk)
+		fn = t.stepFunc(false, chunk, prefix)
 	case "eval":
 		fn = t.evalFunc(chunk)
 	}
@@ -231,7 +239,7 @@ func (t *Trainer) closure(kind string) func(in []*mlx.Array) []*mlx.Array {
 	if t.baseChanged() {
 		t.freeCompiled()
 	}
-	key := fmt.Sprintf("%s/%d", kind, chunk)
+	key := fmt.Sprintf("%s/%d/%d", kind, chunk, prefix)
 	c, ok := t.compiled[key]
 	if !ok {
 		c = mlx.Compile(fn, false)
@@ -284,7 +292,7 @@ func (t *Trainer) layout(update bool) layout {
 // stepFunc is one training step as a function of explicit inputs (see layout). With update
 // it returns new params, new state, loss and token count; without, loss, token count and
 // the gradient sum to carry into the next step.
-func (t *Trainer) stepFunc(update bool, chunk int) mlx.Func {
+func (t *Trainer) stepFunc(update bool, chunk int, prefix prefixMode) mlx.Func {
 	return func(in []*mlx.Array) []*mlx.Array {
 		l := t.layout(update)
 		params := in[l.params[0]:l.params[1]]
@@ -292,8 +300,21 @@ func (t *Trainer) stepFunc(update bool, chunk int) mlx.Func {
 			t.setDropout(in[l.key])
 			defer t.adapters.SetDropoutKeys(nil)
 		}
-		bi := unpackBatch(in[l.batch:])
-		h := t.frozen(bi)
+		batch := in[l.batch:]
+		var h, cached *mlx.Array
+		if prefix == prefixUse {
+			cached, batch = batch[len(batch)-1], batch[:len(batch)-1]
+		}
+		bi := unpackBatch(batch)
+		switch prefix {
+		case prefixUse:
+			h = mlx.StopGradient(cached)
+		case prefixFill:
+			h = t.frozen(bi)
+			cached = mlx.Copy(h)
+		default:
+			h = t.frozen(bi)
+		}
 		np := len(params)
 		argnums := make([]int, np)
 		for i := range argnums {
@@ -316,7 +337,11 @@ func (t *Trainer) stepFunc(update bool, chunk int) mlx.Func {
 			}
 		}
 		if !update {
-			return append([]*mlx.Array{loss, ntoks, finite}, grads...)
+			out := append([]*mlx.Array{loss, ntoks, finite}, grads...)
+			if prefix == prefixFill {
+				out = append(out, cached)
+			}
+			return out
 		}
 		if n := t.opts.GradAccumulation; n > 1 {
 			for i := range grads {
@@ -336,7 +361,11 @@ func (t *Trainer) stepFunc(update bool, chunk int) mlx.Func {
 			newState[i] = mlx.Where(finite, newState[i], state[i])
 		}
 		out := append(newParams, newState...)
-		return append(out, loss, ntoks, finite)
+		out = append(out, loss, ntoks, finite)
+		if prefix == prefixFill {
+			out = append(out, cached)
+		}
+		return out
 	}
 }
 
@@ -481,7 +510,9 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 		if update {
 			kind = "update"
 		}
-		fn := t.closure(kind)
+		arrays := b.arrays(t.opts.LossChunk)
+		prefix := t.prefix.mode(b.Key, t.prefixBytes(b, arrays[0]))
+		fn := t.closure(kind, prefix)
 		lr := t.opt.Config().LearningRateAt(t.updates)
 		params := t.adapters.Params()
 		in := slices.Clone(params)
@@ -507,16 +538,23 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 			t.key = next
 			in = append(in, sub)
 		}
-		in = append(in, b.arrays(t.opts.LossChunk)...)
+		in = append(in, arrays...)
+		if prefix == prefixUse {
+			in = append(in, t.prefix.entries[b.Key])
+		}
 
 		out := fn(in)
+		var cached *mlx.Array
+		if prefix == prefixFill {
+			cached, out = out[len(out)-1], out[:len(out)-1]
+		}
 		np := len(params)
 		var loss, ntoks, finite *mlx.Array
 		if update {
 			newParams := out[:np]
 			newState := out[np : np+len(t.state)]
 			loss, ntoks, finite = out[np+len(t.state)], out[np+len(t.state)+1], out[np+len(t.state)+2]
-			mlx.Eval(append(append(slices.Clone(newParams), newState...), loss, ntoks, finite)...)
+			mlx.Eval(append(append(slices.Clone(newParams), newState...), loss, ntoks, finite, cached)...)
 			mlx.Detach(newParams...)
 			mlx.Detach(newState...)
 			t.adapters.Replace(newParams)
@@ -527,10 +565,14 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 		} else {
 			loss, ntoks, finite = out[0], out[1], out[2]
 			grads := out[3:]
-			mlx.Eval(append(slices.Clone(grads), loss, ntoks, finite)...)
+			mlx.Eval(append(slices.Clone(grads), loss, ntoks, finite, cached)...)
 			mlx.Detach(grads...)
 			mlx.Free(t.accum...)
 			t.accum = grads
+		}
+		if cached != nil {
+			mlx.Detach(cached)
+			t.prefix.put(b.Key, cached)
 		}
 		ok := finite.Item() != 0
 		if update && ok {
@@ -558,7 +600,7 @@ func (t *Trainer) Evaluate(batches []Batch) (float64, error) {
 		defer scope.Close()
 		total := mlx.Scalar(0, mlx.Float32)
 		count := mlx.Scalar(0, mlx.Int32)
-		fn := t.closure("eval")
+		fn := t.closure("eval", prefixNone)
 		for _, b := range batches {
 			if err := b.validate(); err != nil {
 				return err
@@ -628,3 +670,16 @@ func allFinite(xs []*mlx.Array) *mlx.Array {
 	}
 	return ok
 }
+
+// prefixBytes is the size of the hidden states entering the first adapted block for b,
+// whose model inputs are tokens: (rows, input columns, hidden).
+func (t *Trainer) prefixBytes(b Batch, tokens *mlx.Array) int64 {
+	rows, cols := tokens.Dim(0), tokens.Dim(1)
+	if b.Segments == nil {
+		cols-- // plain rows: the inputs drop the last token
+	}
+	return int64(rows) * int64(cols) * int64(t.model.Config.HiddenSize) * int64(t.model.Embedding.OutputDtype().Size())
+}
+
+// PrefixCacheBytes is the memory the prefix cache holds (0 when off).
+func (t *Trainer) PrefixCacheBytes() int64 { return t.prefix.Bytes() }
