@@ -90,6 +90,7 @@ func (r *Training) Trainer() (*train.Trainer, error) {
 		GradCheckpoint:   step.GradCheckpoint,
 		Seed:             uint64(r.info.Seed),
 		LossChunk:        step.LossChunk,
+		PrefixCache:      int64(step.PrefixCache),
 	})
 	if err != nil {
 		return nil, err
@@ -131,7 +132,7 @@ func optimizerConfig(c *stages.StepConfig, steps int) (optim.Config, error) {
 // toTrainBatch converts a data batch to the trainer's layout.
 func toTrainBatch(b data.Batch) train.Batch {
 	out := train.Batch{Tokens: b.Tokens, Rows: b.Size, Cols: b.Width,
-		Offsets: make([]int, b.Size), Lengths: make([]int, b.Size)}
+		Offsets: make([]int, b.Size), Lengths: make([]int, b.Size), Key: fmt.Sprint(b.Examples)}
 	for i := range b.Size {
 		out.Offsets[i] = int(b.Offsets[i])
 		out.Lengths[i] = int(b.Lengths[i])

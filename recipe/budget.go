@@ -24,6 +24,7 @@ type Budget struct {
 	Optimizer   int64 // AdamW/Adam: m and v; SGD: momentum
 	Activations int64 // the adapted blocks' tensors kept for the backward pass, plus one block's working set
 	Logits      int64 // logits and the cross-entropy temporaries of the backward pass
+	PrefixCache int64 // the step's prefix_cache bound (hidden states kept per batch)
 	Cache       int64 // expected MLX buffer cache after a step (not active memory)
 
 	// What the estimate was made from.
@@ -39,7 +40,7 @@ type Budget struct {
 }
 
 // Floor is what must be resident for training at all: weights and training state.
-func (b Budget) Floor() int64 { return b.Weights + b.LoRA + b.Gradients + b.Optimizer }
+func (b Budget) Floor() int64 { return b.Weights + b.LoRA + b.Gradients + b.Optimizer + b.PrefixCache }
 
 // Peak is the estimated MLX peak (active memory) during a step.
 func (b Budget) Peak() int64 { return b.Floor() + b.Activations + b.Logits }
@@ -130,6 +131,7 @@ func EstimateBudget(info *modeldir.Info, r *Recipe) Budget {
 	b.Modules *= b.Blocks
 	b.LoRA = perBlock * int64(b.Blocks)
 	b.Gradients = b.LoRA
+	b.PrefixCache = w.PrefixCache
 	if w.Accumulation > 1 {
 		b.Gradients *= 2 // the running sum beside this micro-batch's gradient
 	}
@@ -236,6 +238,9 @@ func (b Budget) Describe(limit int64) string {
 		ck = "gradient checkpointing: block inputs kept, one block recomputed"
 	}
 	line("activations", b.Activations, fmt.Sprintf("%d blocks × batch %d × seq %d, %s; %s", b.Blocks, b.Batch, b.SeqLen, b.ActDtype, ck))
+	if b.PrefixCache > 0 {
+		line("prefix cache", b.PrefixCache, "prefix_cache bound: hidden states at the first adapted block, per batch")
+	}
 	line("logits", b.Logits, fmt.Sprintf("logits and cross-entropy temporaries of %d positions at a time × vocab", b.LossChunk))
 	line("expected cache", b.Cache, "freed buffers MLX keeps for reuse; not active memory, returned by clear-cache")
 	fmt.Fprintf(&w, "  %-15s %s   (what must be resident)\n", "floor", gb(b.Floor()))

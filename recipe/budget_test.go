@@ -160,3 +160,22 @@ func TestBudgetCountsComputeDtype(t *testing.T) {
 		t.Errorf("float32 activations %d not above bfloat16's %d", full.Activations, half.Activations)
 	}
 }
+
+// prefix_cache counts its bound in the floor, and validate warns when the adapters cover
+// every block (nothing frozen to cache).
+func TestBudgetPrefixCache(t *testing.T) {
+	dir := t.TempDir()
+	writeLlama8BHeaders(t, dir)
+	base, _ := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir}, ValidateOptions{})
+	p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.train.with.prefix_cache=200MB"}, ValidateOptions{})
+	if p == nil || base == nil || len(ds) != 0 {
+		t.Fatalf("prefix_cache 200MB:\n%s", ds.Format())
+	}
+	if got := p.Budget.Floor() - base.Budget.Floor(); got != 200*stages.MB || !strings.Contains(p.Describe(), "prefix cache") {
+		t.Errorf("prefix_cache adds %d bytes to the floor, want 200 MB", got)
+	}
+	_, ds = Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.train.with.prefix_cache=200MB", "stages.lora.with.layers=32"}, ValidateOptions{})
+	if !strings.Contains(ds.Format(), "no block is frozen") {
+		t.Errorf("adapters on every block with a prefix cache: want a warning, got:\n%s", ds.Format())
+	}
+}

@@ -201,4 +201,5 @@ type Workload struct {
 	Accumulation   int
 	GradCheckpoint bool
 	LossChunk      int
+	PrefixCache    int64
 }
