@@ -372,13 +372,25 @@ func TestNonFiniteStepStopsOrSkips(t *testing.T) {
 	}
 }
 
-// With packed rows, a run killed after a mid-window checkpoint and resumed ends bit-identical
-// to the uninterrupted one: packing depends only on the data and settings, so the data
-// position in the checkpoint resumes it.
+// With packed rows and the prefix cache, a run killed after a mid-window checkpoint and
+// resumed ends bit-identical to the uninterrupted one: packing depends only on the data and
+// settings, so the data position in the checkpoint resumes it, and the resumed run refills
+// its empty prefix cache with the same values.
 func TestPackedRunResumesExactly(t *testing.T) {
 	const steps, at = 8, 3
 	dir := lifecycleRecipe(t, steps, "")
-	pack := []string{"--set", "stages.data.with.pack=true", "--set", "stages.data.with.batch_size=2"}
+	// 8 rows: a few packed batches an epoch, so the run goes through epochs 2 and 3, where
+	// the prefix cache serves the frozen block's output.
+	small := filepath.Join(dir, "small")
+	os.MkdirAll(small, 0o755)
+	data, _ := filepath.Abs(filepath.Join("..", "..", "recipes", "data", "quickstart"))
+	for _, f := range []string{"train.jsonl", "valid.jsonl"} {
+		lines := strings.SplitAfter(string(readFile(t, filepath.Join(data, f))), "\n")
+		os.WriteFile(filepath.Join(small, f), []byte(strings.Join(lines[:8], "")), 0o644)
+	}
+	src := strings.Replace(string(readFile(t, filepath.Join(dir, "r.yaml"))), "data: "+data, "data: "+small, 1)
+	os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(src), 0o644)
+	pack := []string{"--set", "stages.data.with.pack=true", "--set", "stages.data.with.batch_size=2", "--set", "stages.train.with.prefix_cache=64MB"}
 	if _, stderr, code := run(t, dir, append([]string{"run", "r.yaml"}, pack...)...); code != 0 {
 		t.Fatalf("uninterrupted packed run: exit %d\n%s", code, stderr)
 	}
