@@ -16,10 +16,11 @@ type DataConfig struct {
 // Data tokenizes and batches the dataset; its batch shape drives the memory estimate.
 var Data = Define(Def[DataConfig]{
 	Name:    "data",
-	Summary: "tokenize the dataset and batch it (padded to a multiple of 32)",
+	Summary: "tokenize the dataset and batch it (padded to a multiple of 32, or packed)",
 	Doc: "Reads train and validation JSONL records (text, prompt/completion or chat messages), " +
 		"tokenizes them with the model's tokenizer and yields batches padded to a multiple of 32 " +
-		"tokens, in a fresh seeded order every epoch (or in file order with shuffle: false). " +
+		"tokens, in a fresh seeded order every epoch (or in file order with shuffle: false); with " +
+		"pack: true short sequences share rows of max_seq_length instead. " +
 		"Runs once, at setup.",
 	Events: []Event{Setup},
 	Once:   true,
