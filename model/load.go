@@ -229,6 +229,9 @@ func (m *Model) converted(a *mlx.Array) *mlx.Array {
 		return a
 	}
 	c := mlx.AsType(a, m.compute)
+	// Converted one at a time, so the checkpoint's copy of only one tensor is alive beside
+	// the converted ones.
+	mlx.Eval(c)
 	a.Free()
 	return c
 }
