@@ -26,8 +26,12 @@ type BatchConfig struct {
 	// KeepOrder serves the rows in file order, epoch after epoch: no sort, no permutation,
 	// and no draw from Random.
 	KeepOrder bool
-	Prefetch  int          // batches built ahead of the consumer; 0 means 2
-	Logger    *slog.Logger // for the truncation warning; nil means slog.Default()
+	// Pack puts examples one after another into rows of up to MaxSeqLength tokens (in the
+	// order they would be batched), and batches BatchSize such rows: no compute goes to
+	// padding. Each row lists its examples in Batch.Segments.
+	Pack     bool
+	Prefetch int          // batches built ahead of the consumer; 0 means 2
+	Logger   *slog.Logger // for the truncation warning; nil means slog.Default()
 }
 
 // Batch is one padded batch, row-major: Tokens[i*Width+j] is token j of row i, zero padded.
@@ -40,6 +44,17 @@ type Batch struct {
 	Width    int
 	Offsets  []int32
 	Lengths  []int32
+	// Segments are the examples of each packed row (nil unless BatchConfig.Pack); Offsets
+	// are then zero and Lengths the tokens used in each row.
+	Segments [][]Segment
+}
+
+// Segment is one example of a packed row: dataset row Example, at Tokens[Start:Start+Len]
+// of the batch row, with prompt offset Offset. Truncated is set when the example fills
+// MaxSeqLength (cut or not): an unpacked batch then has no padding step after it to predict.
+type Segment struct {
+	Example, Start, Len, Offset int
+	Truncated                   bool
 }
 
 // Row returns the padded tokens of row i.
@@ -50,7 +65,8 @@ func (b *Batch) Row(i int) []int32 { return b.Tokens[i*b.Width : (i+1)*b.Width] 
 type Batches struct {
 	dataset *Dataset
 	cfg     BatchConfig
-	groups  [][]int // the rows of each batch, before shuffling
+	groups  [][]int // the rows of each batch (packed rows with Pack), before shuffling
+	packs   [][]int // with Pack, the dataset rows of each packed row
 
 	started bool
 	current chan Batch
@@ -106,11 +122,49 @@ func NewBatches(ds *Dataset, cfg BatchConfig) (*Batches, error) {
 	if !cfg.KeepOrder {
 		slices.SortStableFunc(order, func(a, b int) int { return sortKey(a) - sortKey(b) })
 	}
-	var groups [][]int
-	for i := 0; i+cfg.BatchSize <= len(order); i += cfg.BatchSize {
-		groups = append(groups, order[i:i+cfg.BatchSize])
+	it := &Batches{dataset: ds, cfg: cfg}
+	units := order
+	if cfg.Pack {
+		it.packs = pack(ds, order, cfg.MaxSeqLength)
+		units = make([]int, len(it.packs))
+		for i := range units {
+			units[i] = i
+		}
+		if len(units) < cfg.BatchSize {
+			return nil, fmt.Errorf("%s: packing gives %d rows of up to %d tokens, fewer than batch_size=%d", ds.Path, len(units), cfg.MaxSeqLength, cfg.BatchSize)
+		}
 	}
-	return &Batches{dataset: ds, cfg: cfg, groups: groups}, nil
+	for i := 0; i+cfg.BatchSize <= len(units); i += cfg.BatchSize {
+		it.groups = append(it.groups, units[i:i+cfg.BatchSize])
+	}
+	return it, nil
+}
+
+// pack fills rows of up to maxSeq tokens with the examples in order: each goes into the
+// first of the last packWindow rows with room for it, else starts a new row; an example
+// longer than maxSeq is cut to a row of its own. The rows depend only on the data and
+// settings, so a position in them resumes exactly.
+func pack(ds *Dataset, order []int, maxSeq int) [][]int {
+	const packWindow = 64
+	var rows [][]int
+	var used []int
+	for _, e := range order {
+		n := min(len(ds.Examples[e].Tokens), maxSeq)
+		at := -1
+		for r := max(0, len(rows)-packWindow); r < len(rows); r++ {
+			if used[r]+n <= maxSeq {
+				at = r
+				break
+			}
+		}
+		if at < 0 {
+			rows, used = append(rows, nil), append(used, 0)
+			at = len(rows) - 1
+		}
+		rows[at] = append(rows[at], e)
+		used[at] += n
+	}
+	return rows
 }
 
 // Widest is the width of the widest batch any epoch serves (the order of batches changes
@@ -271,6 +325,9 @@ func (it *Batches) Close() {
 }
 
 func (it *Batches) build(rows []int) Batch {
+	if it.packs != nil {
+		return it.buildPacked(rows)
+	}
 	maxSeq := it.cfg.MaxSeqLength
 	longest := 0
 	for _, r := range rows {
@@ -295,6 +352,46 @@ func (it *Batches) build(rows []int) Batch {
 		copy(b.Row(i), ex.Tokens[:n])
 		b.Offsets[i] = int32(ex.Offset)
 		b.Lengths[i] = int32(n)
+	}
+	return b
+}
+
+// buildPacked builds a batch of packed rows (indices into it.packs), padded to a multiple of
+// 32 tokens.
+func (it *Batches) buildPacked(rows []int) Batch {
+	maxSeq := it.cfg.MaxSeqLength
+	longest := 0
+	for _, r := range rows {
+		n := 0
+		for _, e := range it.packs[r] {
+			n += min(len(it.dataset.Examples[e].Tokens), maxSeq)
+		}
+		longest = max(longest, n)
+	}
+	width := padMultiple * ((longest + padMultiple - 1) / padMultiple)
+	b := Batch{
+		Tokens:   make([]int32, len(rows)*width),
+		Size:     len(rows),
+		Width:    width,
+		Offsets:  make([]int32, len(rows)),
+		Lengths:  make([]int32, len(rows)),
+		Segments: make([][]Segment, len(rows)),
+	}
+	for i, r := range rows {
+		at := 0
+		for _, e := range it.packs[r] {
+			ex := it.dataset.Examples[e]
+			n := min(len(ex.Tokens), maxSeq)
+			if len(ex.Tokens) > maxSeq {
+				it.cfg.Logger.Warn("a sequence is longer than max_seq_length and will be truncated; consider pre-splitting the data",
+					"dataset", it.dataset.Path, "max_seq_length", maxSeq, "longest", len(ex.Tokens))
+			}
+			copy(b.Row(i)[at:], ex.Tokens[:n])
+			b.Segments[i] = append(b.Segments[i], Segment{Example: e, Start: at, Len: n, Offset: ex.Offset, Truncated: len(ex.Tokens) >= maxSeq})
+			b.Examples = append(b.Examples, e)
+			at += n
+		}
+		b.Lengths[i] = int32(at)
 	}
 	return b
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/yai-dev/yai/model"
 	"github.com/yai-dev/yai/optim"
 	"github.com/yai-dev/yai/recipe"
+	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/tokenizer"
 	"github.com/yai-dev/yai/train"
 )
@@ -127,7 +128,7 @@ func (c budgetCase) measure(t *testing.T, dir string) int64 {
 	defer m.Free()
 	mlx.ResetPeakMemory()
 	tr, err := train.NewTrainer(m, lora.Config{Keys: []string{"self_attn.q_proj", "self_attn.v_proj"}, NumLayers: c.loraLayers, Rank: c.rank, Alpha: 16},
-		optim.DefaultConfig(), train.Options{GradCheckpoint: c.ckpt})
+		optim.DefaultConfig(), train.Options{GradCheckpoint: c.ckpt, LossChunk: stages.Step.Defaults().LossChunk})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,7 @@ func buildData(c *stages.DataConfig, r *Training) (stages.Stage, error) {
 			Loop:         true,
 			Random:       r.random,
 			KeepOrder:    !c.Shuffle,
+			Pack:         c.Pack,
 			Logger:       s.Log,
 		})
 		if err != nil {

@@ -17,7 +17,15 @@ func buildLoad(c *stages.Load4BitConfig, r *Training) (stages.Stage, error) {
 			return fmt.Errorf("the recipe's model was not resolved")
 		}
 		before := mlx.Memory().Active
-		m, err := model.Load(r.info.ModelDir, model.LoadOptions{})
+		var err error
+		opts := model.LoadOptions{}
+		// "checkpoint" keeps the file's dtypes; anything else names the dtype to convert to.
+		if dt := c.ResolveDtype("checkpoint", mlx.DefaultDevice().Type == mlx.GPU); dt != "checkpoint" {
+			if opts.ComputeDtype, err = mlx.ParseDtype(dt); err != nil {
+				return err
+			}
+		}
+		m, err := model.Load(r.info.ModelDir, opts)
 		if err != nil {
 			return err
 		}

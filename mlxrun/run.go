@@ -103,6 +103,8 @@ func (r *Training) Trainer() (*train.Trainer, error) {
 		GradAccumulation: step.Accumulation,
 		GradCheckpoint:   step.GradCheckpoint,
 		Seed:             uint64(r.info.Seed),
+		LossChunk:        step.LossChunk,
+		PrefixCache:      int64(step.PrefixCache),
 	}
 	if r.info.Ranks != nil && r.info.Ranks.World() > 1 {
 		ranks, ok := r.info.Ranks.(*Ranks)
@@ -155,10 +157,18 @@ func optimizerConfig(c *stages.StepConfig, steps int) (optim.Config, error) {
 // toTrainBatch converts a data batch to the trainer's layout.
 func toTrainBatch(b data.Batch) train.Batch {
 	out := train.Batch{Tokens: b.Tokens, Rows: b.Size, Cols: b.Width,
-		Offsets: make([]int, b.Size), Lengths: make([]int, b.Size)}
+		Offsets: make([]int, b.Size), Lengths: make([]int, b.Size), Key: fmt.Sprint(b.Examples)}
 	for i := range b.Size {
 		out.Offsets[i] = int(b.Offsets[i])
 		out.Lengths[i] = int(b.Lengths[i])
+	}
+	if b.Segments != nil {
+		out.Segments = make([][]train.Segment, b.Size)
+		for i, row := range b.Segments {
+			for _, s := range row {
+				out.Segments[i] = append(out.Segments[i], train.Segment{Start: s.Start, Len: s.Len, Offset: s.Offset, Truncated: s.Truncated})
+			}
+		}
 	}
 	return out
 }

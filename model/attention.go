@@ -20,15 +20,28 @@ type Attention struct {
 // Forward runs attention over x (B, L, H) with the given mask (mlx.CausalMask or
 // mlx.NoMask), as mlx-lm's llama Attention without a cache.
 func (a *Attention) Forward(x *mlx.Array, mask string) *mlx.Array {
+	return a.forward(x, mask, nil)
+}
+
+// ForwardPacked runs attention over packed rows (see Packing).
+func (a *Attention) ForwardPacked(x *mlx.Array, p *Packing) *mlx.Array {
+	return a.forward(x, "array", p)
+}
+
+func (a *Attention) forward(x *mlx.Array, mask string, p *Packing) *mlx.Array {
 	shape := x.Shape()
 	b, l := shape[0], shape[1]
 	q := a.heads(a.Q.Forward(x), b, l, a.NumHeads)
 	k := a.heads(a.K.Forward(x), b, l, a.NumKVHeads)
 	v := a.heads(a.V.Forward(x), b, l, a.NumKVHeads)
-	qr := a.RoPE.Apply(q, 0)
-	kr := a.RoPE.Apply(k, 0)
+	var qr, kr, maskArray *mlx.Array
+	if p != nil {
+		qr, kr, maskArray = p.rope(a.RoPE, q), p.rope(a.RoPE, k), p.Mask
+	} else {
+		qr, kr = a.RoPE.Apply(q, 0), a.RoPE.Apply(k, 0)
+	}
 	mlx.Free(q, k)
-	out := mlx.ScaledDotProductAttention(qr, kr, v, a.Scale, mask, nil)
+	out := mlx.ScaledDotProductAttention(qr, kr, v, a.Scale, mask, maskArray)
 	mlx.Free(qr, kr, v)
 	// (B, heads, L, D) → (B, L, heads·D)
 	t := mlx.Transpose(out, 0, 2, 1, 3)

@@ -49,3 +49,12 @@ func (e *Embedding) Arrays() map[string]*mlx.Array {
 	}
 	return m
 }
+
+// OutputDtype is the dtype of the hidden states Lookup returns: the scales' for a packed
+// table, the weight's otherwise.
+func (e *Embedding) OutputDtype() mlx.Dtype {
+	if e.Packed {
+		return e.Scales.Dtype()
+	}
+	return e.Weight.Dtype()
+}

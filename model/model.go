@@ -16,6 +16,9 @@ type Model struct {
 	LMHead Linear
 
 	ropeFreqs *mlx.Array
+	// compute is the dtype floating tensors were converted to at load (see
+	// LoadOptions.ComputeDtype); Bool when they kept the checkpoint's.
+	compute mlx.Dtype
 	// slots are the weights by mlx-lm name, pointing into the layers above, with the shape
 	// and dtype they were loaded with; Reload and Free go through them.
 	slots map[string]*slot
@@ -32,12 +35,9 @@ func (m *Model) Embed(tokens *mlx.Array) *mlx.Array { return m.Embedding.Lookup(
 
 // Head applies the final norm and projects onto the vocabulary: (B, L, H) → (B, L, V).
 func (m *Model) Head(h *mlx.Array) *mlx.Array {
-	n := mlx.RMSNorm(h, m.Norm, float32(m.Config.RMSNormEps))
+	n := m.HeadNorm(h)
 	defer n.Free()
-	if m.LMHead == nil {
-		return m.Embedding.AsLinear(n)
-	}
-	return m.LMHead.Forward(n)
+	return m.Project(n)
 }
 
 // MaskFor is the attention mask mlx-lm uses for a sequence of length l: causal, or none for

@@ -56,6 +56,14 @@ var TinyPresets = map[string]TinySpec{
 		Seed: 1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
 		ShardBytes: 2 << 30,
 	},
+	// The published shape of SmolLM2-135M (mlx-community ships it 4-bit, group 64, with
+	// float16 scales), random weights, for benchmarks at a real model's size.
+	"smollm2-135m": {
+		Config: Config{ModelType: "llama", HiddenSize: 576, NumHiddenLayers: 30, IntermediateSize: 1536,
+			NumAttentionHeads: 9, NumKeyValueHeads: 3, VocabSize: 49152, HeadDim: 64,
+			RMSNormEps: 1e-5, RopeTheta: 100000, MaxPositionEmbeddings: 8192, TieWordEmbeddings: true},
+		Seed: 1, Dtype: mlx.Float16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
+	},
 	"micro": {
 		Config: Config{ModelType: "llama", HiddenSize: 64, NumHiddenLayers: 2, IntermediateSize: 128,
 			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize, HeadDim: 16,

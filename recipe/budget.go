@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"fmt"
+	goruntime "runtime"
 	"strings"
 
 	"github.com/yai-dev/yai/modeldir"
@@ -17,18 +18,20 @@ import (
 // the step's tensor sizes (see the coefficients below); Cache is the transient memory MLX's
 // allocator keeps for reuse after the step, which is not part of MLX's active or peak figure.
 type Budget struct {
-	Weights     int64 // every tensor of the safetensors headers, scales and biases included
+	Weights     int64 // every tensor of the safetensors headers, floating ones at the compute dtype's size
 	LoRA        int64 // lora_a and lora_b, float32
 	Gradients   int64 // one gradient per LoRA parameter (two with accumulation)
 	Optimizer   int64 // AdamW/Adam: m and v; SGD: momentum
 	Activations int64 // the adapted blocks' tensors kept for the backward pass, plus one block's working set
 	Logits      int64 // logits and the cross-entropy temporaries of the backward pass
+	PrefixCache int64 // the step's prefix_cache bound (hidden states kept per batch)
 	Cache       int64 // expected MLX buffer cache after a step (not active memory)
 
 	// What the estimate was made from.
 	Tokens         int // batch × sequence length of the widest batch
 	Batch, SeqLen  int
 	SeqFrom        string // where SeqLen comes from: max_seq_length, or the data's widest batch
+	LossChunk      int    // positions whose logits exist at once
 	Blocks         int    // adapted blocks
 	Modules        int    // adapted modules
 	GradCheckpoint bool
@@ -38,7 +41,7 @@ type Budget struct {
 }
 
 // Floor is what must be resident for training at all: weights and training state.
-func (b Budget) Floor() int64 { return b.Weights + b.LoRA + b.Gradients + b.Optimizer }
+func (b Budget) Floor() int64 { return b.Weights + b.LoRA + b.Gradients + b.Optimizer + b.PrefixCache }
 
 // Peak is the estimated MLX peak (active memory) during a step.
 func (b Budget) Peak() int64 { return b.Floor() + b.Activations + b.Logits }
@@ -75,6 +78,10 @@ func (b Budget) Peak() int64 { return b.Floor() + b.Activations + b.Logits }
 //   - with half-precision activations, the float32 LoRA branch adds a float32 copy of each
 //     adapted module's input per block and float32 gradients of its output (see below): the
 //     gap a bfloat16 config showed, derived from the promotion rule, not fitted.
+//   - logits: the logits, the max-shifted logits and the softmax gradient of one loss chunk,
+//     whose elementwise steps the compiled step fuses (1.75 TV over the chunk's positions;
+//     see train/chunked_loss.go); what outlives a chunk is its gradient with respect to the
+//     hidden states, chunk × hidden.
 //
 // mlxrun/budget_test.go holds the estimate to ±10% of the measured peak on six
 // configurations none of these were derived from (a 135M shape among them).
@@ -82,7 +89,7 @@ const (
 	keptTH, keptKV, keptTI, keptS = 11.7, 3.3, 3.4, 0.0
 	workTH, workKV, workTI, workS = 7.1, 2.3, 4.3, 2.2
 	ckptTH                        = 1.0
-	logitsTV                      = 4.0
+	logitsTV                      = 1.75
 )
 
 // Workload collects what the recipe's stages declare about the step's shape: each kind that
@@ -149,8 +156,9 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 	if q := c.Quantization; q != nil {
 		b.Quantized = fmt.Sprintf("%d-bit", q.Default.Bits)
 	}
+	dtype, size := computeDtype(info, w.ComputeDtype)
 	for _, t := range info.Tensors {
-		b.Weights += t.Bytes()
+		b.Weights += convertedBytes(t, size)
 	}
 
 	// LoRA: (in, r) + (r, out) float32 per adapted module of each adapted block.
@@ -170,6 +178,7 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 	b.Modules *= b.Blocks
 	b.LoRA = perBlock * int64(b.Blocks)
 	b.Gradients = b.LoRA
+	b.PrefixCache = w.PrefixCache
 	if w.Accumulation > 1 {
 		b.Gradients *= 2 // the running sum beside this micro-batch's gradient
 	}
@@ -180,14 +189,12 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 		b.Optimizer = 2 * b.LoRA
 	}
 
-	dtype, size := info.ActivationDtype()
 	b.ActDtype = dtype
 	tokens := float64(b.Tokens)
 	th := tokens * float64(c.HiddenSize) * size
 	tkv := tokens * float64(c.NumKeyValueHeads*c.HeadDim) * size
 	ti := tokens * float64(c.IntermediateSize) * size
 	sc := float64(b.Batch) * float64(c.NumAttentionHeads) * float64(b.SeqLen) * float64(b.SeqLen) * size
-	tv := tokens * float64(c.VocabSize) * size
 	kept := keptTH*th + keptKV*tkv + keptTI*ti + keptS*sc
 	work := workTH*th + workKV*tkv + workTI*ti + workS*sc
 	n := float64(b.Blocks)
@@ -203,7 +210,18 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 	} else {
 		b.Activations = int64(n*kept + work)
 	}
-	b.Logits = int64(logitsTV * tv)
+	if w.Pack {
+		// The block-diagonal mask of packed rows, batch × seq² booleans.
+		b.Activations += int64(b.Batch) * int64(b.SeqLen) * int64(b.SeqLen)
+	}
+	// The head runs on trained positions only, loss_chunk of them at a time; the estimate
+	// assumes every position is trained (no padding, no masked prompt).
+	chunk := tokens
+	if w.LossChunk > 0 {
+		chunk = min(chunk, float64(w.LossChunk))
+	}
+	b.LossChunk = int(chunk)
+	b.Logits = int64(logitsTV * chunk * float64(c.VocabSize) * size)
 
 	// After the step the transient buffers go back to MLX's cache, up to its limit.
 	b.Cache = b.Activations + b.Logits
@@ -211,6 +229,37 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 		b.Cache = min(b.Cache, cacheLimit)
 	}
 	return b
+}
+
+// computeDtype is the dtype load-4bit converts floating tensors to (and activations take),
+// with its size. The dry run has no backend to ask: auto is taken as a GPU on macOS (Metal)
+// and the CPU elsewhere, which is what the shipped MLX wheels run on.
+func computeDtype(info *modeldir.Info, setting string) (string, float64) {
+	checkpoint, size := info.ActivationDtype()
+	load := stages.Load4BitConfig{ComputeDtype: setting}
+	dt := load.ResolveDtype(checkpoint, goruntime.GOOS == "darwin")
+	switch dt {
+	case checkpoint:
+		return dt, size
+	case "float32":
+		return dt, 4
+	}
+	return dt, 2
+}
+
+// convertedBytes is a tensor's size once loaded: floating tensors take the compute dtype's
+// size, packed weights keep theirs.
+func convertedBytes(t modeldir.TensorInfo, size float64) int64 {
+	var from int64
+	switch t.Dtype {
+	case "F32":
+		from = 4
+	case "F16", "BF16":
+		from = 2
+	default:
+		return t.Bytes()
+	}
+	return int64(float64(t.Bytes()/from) * size)
 }
 
 // gb prints bytes in GB with two decimals, or MB below 0.1 GB, for aligned columns.
@@ -232,6 +281,9 @@ func (b Budget) Describe(limit int64) string {
 	if b.Quantized != "" {
 		q = b.Quantized + ", scales and biases included"
 	}
+	if b.ActDtype != "" {
+		q += ", floating tensors as " + b.ActDtype
+	}
 	line("weights", b.Weights, "safetensors headers: "+q)
 	line("lora params", b.LoRA, fmt.Sprintf("%d modules in %d blocks, float32", b.Modules, b.Blocks))
 	line("gradients", b.Gradients, "one per LoRA parameter")
@@ -241,7 +293,10 @@ func (b Budget) Describe(limit int64) string {
 		ck = "gradient checkpointing: block inputs kept, one block recomputed"
 	}
 	line("activations", b.Activations, fmt.Sprintf("%d blocks × batch %d × seq %d (%s), %s; %s", b.Blocks, b.Batch, b.SeqLen, b.SeqFrom, b.ActDtype, ck))
-	line("logits", b.Logits, "logits and cross-entropy temporaries, tokens × vocab")
+	if b.PrefixCache > 0 {
+		line("prefix cache", b.PrefixCache, "prefix_cache bound: hidden states at the first adapted block, per batch")
+	}
+	line("logits", b.Logits, fmt.Sprintf("logits and cross-entropy temporaries of %d positions at a time × vocab", b.LossChunk))
 	line("expected cache", b.Cache, "freed buffers MLX keeps for reuse; not active memory, returned by clear-cache")
 	fmt.Fprintf(&w, "  %-15s %s   (what must be resident)\n", "floor", gb(b.Floor()))
 	verdict := fmt.Sprintf("fits, %s headroom", strings.TrimSpace(gb(limit-b.Peak())))

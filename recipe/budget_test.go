@@ -11,6 +11,7 @@ import (
 
 	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/stages"
 )
 
@@ -70,10 +71,14 @@ func TestBudgetLlama8BSeedRecipe(t *testing.T) {
 	if b.Floor() > 7*stages.GB || b.Peak() > 7*stages.GB || len(ds) != 0 {
 		t.Errorf("the seed recipe should fit in 7 GB without warnings: floor %d, peak %d\n%s", b.Floor(), b.Peak(), ds.Format())
 	}
-	// At 2048 tokens the step itself no longer fits: a warning, not an error.
-	p2, ds2 := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.data.with.max_seq_length=2048"}, ValidateOptions{SkipData: true})
+	// The seed's 2048 tokens fit because the logits exist loss_chunk positions at a time; in
+	// one chunk (2048 × 128k logits) the step no longer fits: a warning, not an error.
+	if b.SeqLen != 2048 {
+		t.Errorf("the seed recipe trains %d tokens, want 2048", b.SeqLen)
+	}
+	p2, ds2 := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.train.with.loss_chunk=0"}, ValidateOptions{SkipData: true})
 	if p2 == nil || len(ds2) != 1 || !strings.Contains(ds2.Format(), "warning: limit: estimated peak") {
-		t.Errorf("at max_seq_length 2048 want one peak warning, got:\n%s", ds2.Format())
+		t.Errorf("with loss_chunk 0 want one peak warning, got:\n%s", ds2.Format())
 	}
 	js := p.JSON()
 	if js.Budget == nil || js.Budget.Floor != p.Budget.Floor() || js.Budget.Peak != p.Budget.Peak() || !js.Budget.Fits {
@@ -181,5 +186,55 @@ func TestBudgetIsPerRank(t *testing.T) {
 	}
 	if four.Weights != one.Weights || four.Peak() >= one.Peak() {
 		t.Errorf("4 ranks: weights %d (alone %d), peak %d (alone %d)", four.Weights, one.Weights, four.Peak(), one.Peak())
+	}
+}
+
+// compute_dtype counts the converted sizes: float32 on a bfloat16 checkpoint doubles every
+// floating tensor (scales, biases, norms) and leaves the packed weights as they are.
+func TestBudgetCountsComputeDtype(t *testing.T) {
+	dir := t.TempDir()
+	writeLlama8BHeaders(t, dir)
+	at := func(dtype string) Budget {
+		p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "memory.limit=64GB", "stages.load.with.compute_dtype=" + dtype}, ValidateOptions{SkipData: true})
+		if p == nil || p.Budget == nil {
+			t.Fatalf("compute_dtype %s:\n%s", dtype, ds.Format())
+		}
+		return *p.Budget
+	}
+	half, full := at("checkpoint"), at("float32")
+	info, err := modeldir.Inspect(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var floating int64
+	for _, ti := range info.Tensors {
+		if ti.Dtype == "BF16" {
+			floating += ti.Bytes()
+		}
+	}
+	if full.Weights-half.Weights != floating || half.ActDtype != "bfloat16" || full.ActDtype != "float32" {
+		t.Errorf("float32 adds %d bytes of weights (want %d); activation dtypes %s, %s", full.Weights-half.Weights, floating, half.ActDtype, full.ActDtype)
+	}
+	if full.Activations <= half.Activations {
+		t.Errorf("float32 activations %d not above bfloat16's %d", full.Activations, half.Activations)
+	}
+}
+
+// prefix_cache counts its bound in the floor, and validate warns when the adapters cover
+// every block (nothing frozen to cache).
+func TestBudgetPrefixCache(t *testing.T) {
+	dir := t.TempDir()
+	writeLlama8BHeaders(t, dir)
+	base, _ := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir}, ValidateOptions{SkipData: true})
+	p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.train.with.prefix_cache=200MB"}, ValidateOptions{SkipData: true})
+	if p == nil || base == nil || len(ds) != 0 {
+		t.Fatalf("prefix_cache 200MB:\n%s", ds.Format())
+	}
+	if got := p.Budget.Floor() - base.Budget.Floor(); got != 200*stages.MB || !strings.Contains(p.Describe(), "prefix cache") {
+		t.Errorf("prefix_cache adds %d bytes to the floor, want 200 MB", got)
+	}
+	_, ds = Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.train.with.prefix_cache=200MB", "stages.lora.with.layers=32"}, ValidateOptions{SkipData: true})
+	if !strings.Contains(ds.Format(), "no block is frozen") {
+		t.Errorf("adapters on every block with a prefix cache: want a warning, got:\n%s", ds.Format())
 	}
 }

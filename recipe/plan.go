@@ -147,6 +147,13 @@ func (l *linter) checkRunnable(r *Recipe, env *stages.Environment) {
 func (l *linter) checkBudget(r *Recipe, p *Plan) {
 	b := EstimateBudgetFor(p.Model, r, p.Widest, p.WidestFrom)
 	p.Budget = &b
+	if w := Workload(r); w.PrefixCache > 0 && w.Layers >= p.Model.Config.NumHiddenLayers {
+		for _, s := range r.Stages {
+			if s.Kind == stages.Step.Name {
+				l.warnf(valueOf(s.Node, "with"), "prefix_cache: the adapters cover all %d blocks, so no block is frozen and the cache keeps only the embeddings", p.Model.Config.NumHiddenLayers)
+			}
+		}
+	}
 	at := memoryNode(r, "limit")
 	switch {
 	case p.Limit <= 0:

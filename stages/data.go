@@ -10,15 +10,17 @@ type DataConfig struct {
 	MaskPrompt   bool   `yaml:"mask_prompt" default:"false" doc:"train only on completion/assistant tokens, not on the prompt"`
 	Shuffle      bool   `yaml:"shuffle" default:"true" doc:"shuffle the training set every epoch; false keeps the file order"`
 	Seed         int    `yaml:"seed" default:"0" min:"0" doc:"seed for shuffling"`
+	Pack         bool   `yaml:"pack" default:"false" doc:"pack short sequences one after another into rows of max_seq_length (block-diagonal causal attention, positions restarting per sequence) so no compute goes to padding; each sequence's loss is the one it has alone"`
 }
 
 // Data tokenizes and batches the dataset; its batch shape drives the memory estimate.
 var Data = Define(Def[DataConfig]{
 	Name:    "data",
-	Summary: "tokenize the dataset and batch it (padded to a multiple of 32)",
+	Summary: "tokenize the dataset and batch it (padded to a multiple of 32, or packed)",
 	Doc: "Reads train and validation JSONL records (text, prompt/completion or chat messages), " +
 		"tokenizes them with the model's tokenizer and yields batches padded to a multiple of 32 " +
-		"tokens, in a fresh seeded order every epoch (or in file order with shuffle: false). " +
+		"tokens, in a fresh seeded order every epoch (or in file order with shuffle: false); with " +
+		"pack: true short sequences share rows of max_seq_length instead. " +
 		"Runs once, at setup.",
 	Events: []Event{Setup},
 	Once:   true,
@@ -30,6 +32,6 @@ var Data = Define(Def[DataConfig]{
 		return nil
 	},
 	Workload: func(c *DataConfig, w *Workload) {
-		w.BatchSize, w.MaxSeqLength = c.BatchSize, c.MaxSeqLength
+		w.BatchSize, w.MaxSeqLength, w.Pack = c.BatchSize, c.MaxSeqLength, c.Pack
 	},
 })

@@ -27,7 +27,7 @@ type Env struct {
 
 	MicroBatches  int64 `expr:"micro_batches" doc:"parts each batch is split into by the step's schedule (1: whole)"`
 	Checkpointing int64 `expr:"checkpointing" doc:"1 when the step recomputes the adapted blocks in the backward pass, else 0"`
-	Traces        int64 `expr:"traces" doc:"compiled traces MLX keeps for the step: one per function and input shape"`
+	Traces        int64 `expr:"traces" doc:"compiled traces the step holds: one per function, loss chunk and batch shape met; bucketed widths and loss-position counts bound it"`
 
 	KB  int64 `expr:"KB" constant:"true" doc:"1000 bytes"`
 	MB  int64 `expr:"MB" constant:"true" doc:"1000² bytes"`

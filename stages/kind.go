@@ -188,6 +188,8 @@ func Warnf(at, format string, args ...any) Problem {
 // Workload is what the memory estimate of a training step depends on, as the recipe's stages
 // declare it (each kind adds its part; kinds absent from the recipe add their defaults).
 type Workload struct {
+	// load-4bit
+	ComputeDtype string
 	// attach-lora
 	Rank   int
 	Layers int
@@ -195,8 +197,11 @@ type Workload struct {
 	// data
 	BatchSize    int
 	MaxSeqLength int
+	Pack         bool
 	// step
 	Optimizer      string
 	Accumulation   int
 	GradCheckpoint bool
+	LossChunk      int
+	PrefixCache    int64
 }

@@ -2,10 +2,25 @@ package stages
 
 import "github.com/yai-dev/yai/modeldir"
 
-// Load4BitConfig configures loading the recipe's 4-bit model (mlx-community format). It has no
-// settings yet: the model computes in its checkpoint's dtype, as mlx-lm does, and a tensor
-// the model does not use is always an error.
-type Load4BitConfig struct{}
+// Load4BitConfig configures loading the recipe's 4-bit model (mlx-community format).
+type Load4BitConfig struct {
+	ComputeDtype string `yaml:"compute_dtype" default:"auto" enum:"auto,checkpoint,float32,float16,bfloat16" doc:"dtype the quantization scales and biases, norms and other floating tensors are converted to once at load (activations follow it); auto is float32 on the CPU backend, whose quantized matmul is ~70× slower on half-precision scales, and the checkpoint's dtype on a GPU"`
+}
+
+// ResolveDtype resolves compute_dtype for a checkpoint whose floating tensors are in
+// checkpoint (a dtype name such as "float16"), on a GPU backend or not.
+func (c *Load4BitConfig) ResolveDtype(checkpoint string, gpu bool) string {
+	switch c.ComputeDtype {
+	case "checkpoint":
+		return checkpoint
+	case "auto", "":
+		if gpu {
+			return checkpoint
+		}
+		return "float32"
+	}
+	return c.ComputeDtype
+}
 
 // Load4Bit loads the recipe's model.
 var Load4Bit = Define(Def[Load4BitConfig]{
@@ -13,7 +28,8 @@ var Load4Bit = Define(Def[Load4BitConfig]{
 	Summary: "load the recipe's 4-bit model (weights stay quantized)",
 	Doc: "Reads config.json and the safetensors shards of the model named by the recipe's `model:` " +
 		"and builds the network with quantized linear layers (a layer is quantized when its scales " +
-		"are present). Activations use the checkpoint's dtype. Runs once, at setup.",
+		"are present). Floating tensors are converted once to compute_dtype, which activations " +
+		"then use. A tensor the model does not use is always an error. Runs once, at setup.",
 	Events: []Event{Setup},
 	Once:   true,
 	CheckModel: func(c *Load4BitConfig, m *modeldir.Info) []Problem {
@@ -21,5 +37,8 @@ var Load4Bit = Define(Def[Load4BitConfig]{
 			return []Problem{Warnf("kind", "the model has no quantization in config.json; load-4bit expects a quantized model")}
 		}
 		return nil
+	},
+	Workload: func(c *Load4BitConfig, w *Workload) {
+		w.ComputeDtype = c.ComputeDtype
 	},
 })

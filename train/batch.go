@@ -14,6 +14,12 @@ type Batch struct {
 	Rows, Cols int
 	Offsets    []int
 	Lengths    []int
+	// Segments, when set, make the rows packed: row i holds the examples Segments[i] one
+	// after another (see Segment); Offsets and Lengths are then unused.
+	Segments [][]Segment
+	// Key names the batch's rows for the prefix cache: batches with one key have the same
+	// tokens. Empty: never cached.
+	Key string
 }
 
 // Bucket is the width a batch of Cols tokens is padded to before it reaches the compiled
@@ -31,15 +37,32 @@ func (b Batch) validate() error {
 	if len(b.Tokens) != b.Rows*b.Cols {
 		return fmt.Errorf("train: batch has %d tokens, want %d×%d", len(b.Tokens), b.Rows, b.Cols)
 	}
+	if b.Segments != nil {
+		if len(b.Segments) != b.Rows {
+			return fmt.Errorf("train: packed batch of %d rows has segments for %d", b.Rows, len(b.Segments))
+		}
+		for r, row := range b.Segments {
+			for _, s := range row {
+				if s.Start < 0 || s.Len < 1 || s.Start+s.Len > b.Cols {
+					return fmt.Errorf("train: row %d: example at %d of %d tokens does not fit %d columns", r, s.Start, s.Len, b.Cols)
+				}
+			}
+		}
+		return nil
+	}
 	if len(b.Lengths) != b.Rows || (b.Offsets != nil && len(b.Offsets) != b.Rows) {
 		return fmt.Errorf("train: batch of %d rows has %d lengths and %d offsets", b.Rows, len(b.Lengths), len(b.Offsets))
 	}
 	return nil
 }
 
-// arrays builds the padded token array (Rows, Bucket(Cols)) and the (Rows, 2) int32 array of
-// offsets and lengths. Call on the MLX thread.
-func (b Batch) arrays() (tokens, lengths *mlx.Array) {
+// arrays builds the step's batch inputs: the padded token array (Rows, Bucket(Cols)), the
+// flat positions of the counted targets (P,) int32 and their weights (P,) float32 (see
+// lossPositions). Call on the MLX thread.
+func (b Batch) arrays(chunk int) []*mlx.Array {
+	if b.Segments != nil {
+		return b.packedArrays(chunk)
+	}
 	width := Bucket(b.Cols)
 	padded := b.Tokens
 	if width != b.Cols {
@@ -48,14 +71,9 @@ func (b Batch) arrays() (tokens, lengths *mlx.Array) {
 			copy(padded[r*width:], b.Tokens[r*b.Cols:(r+1)*b.Cols])
 		}
 	}
-	ol := make([]int32, 2*b.Rows)
-	for r := range b.Rows {
-		if b.Offsets != nil {
-			ol[2*r] = int32(b.Offsets[r])
-		}
-		ol[2*r+1] = int32(b.Lengths[r])
-	}
-	return mlx.FromSlice(padded, b.Rows, width), mlx.FromSlice(ol, b.Rows, 2)
+	picks, weights := b.lossPositions(width, chunk)
+	return []*mlx.Array{mlx.FromSlice(padded, b.Rows, width),
+		mlx.FromSlice(picks, len(picks)), mlx.FromSlice(weights, len(weights))}
 }
 
 // Parts splits the batch's rows into k consecutive parts of nearly equal size, each cut to
@@ -66,13 +84,24 @@ func (b Batch) Parts(k int) []Batch {
 	for p := range k {
 		lo, hi := p*b.Rows/k, (p+1)*b.Rows/k
 		longest := 0
-		for _, n := range b.Lengths[lo:hi] {
-			longest = max(longest, n)
+		for r := lo; r < hi; r++ {
+			if b.Segments != nil {
+				for _, s := range b.Segments[r] {
+					longest = max(longest, s.Start+s.Len)
+				}
+			} else {
+				longest = max(longest, b.Lengths[r]+1)
+			}
 		}
-		cols := min(b.Cols, max(2, longest+1))
-		part := Batch{Rows: hi - lo, Cols: cols, Tokens: make([]int32, (hi-lo)*cols), Lengths: b.Lengths[lo:hi]}
-		if b.Offsets != nil {
-			part.Offsets = b.Offsets[lo:hi]
+		cols := min(b.Cols, max(2, longest))
+		part := Batch{Rows: hi - lo, Cols: cols, Tokens: make([]int32, (hi-lo)*cols)}
+		if b.Segments != nil {
+			part.Segments = b.Segments[lo:hi]
+		} else {
+			part.Lengths = b.Lengths[lo:hi]
+			if b.Offsets != nil {
+				part.Offsets = b.Offsets[lo:hi]
+			}
 		}
 		for r := lo; r < hi; r++ {
 			copy(part.Tokens[(r-lo)*cols:(r-lo+1)*cols], b.Tokens[r*b.Cols:r*b.Cols+cols])

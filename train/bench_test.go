@@ -56,8 +56,8 @@ func BenchmarkVersusMLXLM(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			var ours, theirs benchFigures
 			for range b.N {
-				theirs = runMLXLM(b, modelDir, dataDir, c.cfg)
-				ours = runYai(b, modelDir, batchesFile, c.cfg)
+				theirs = runMLXLM(b, modelDir, dataDir, c.cfg, defaultBenchRun)
+				ours = runYai(b, modelDir, batchesFile, c.cfg, defaultBenchRun)
 			}
 			b.ReportMetric(ours.stepsPerSec, "steps/s")
 			b.ReportMetric(ours.stepsPerSec/theirs.stepsPerSec, "x-mlx-lm-steps/s")
@@ -74,18 +74,50 @@ func BenchmarkVersusMLXLM(b *testing.B) {
 	fmt.Print(table.String())
 }
 
-// runMLXLM runs mlx_lm.lora as a subprocess and averages its reports after the warm-up.
-func runMLXLM(b *testing.B, modelDir, dataDir string, cfg lora.Config) benchFigures {
+// benchRun is what both sides of a comparison train: batch size, steps, the window of steps
+// whose time is dropped (compilation, warm-up) and reported, and the data settings. A window
+// of 0 times a single step, compilation included on both sides.
+type benchRun struct {
+	batch, iters, window int
+	maxSeq               int    // 0: 2048
+	maskPrompt           bool   // train on completions only
+	optimizer            string // "" is adamw
+	lossChunk            int    // yai's loss_chunk
+	compute              mlx.Dtype
+}
+
+var defaultBenchRun = benchRun{batch: benchBatch, iters: benchIters, window: benchWarmup}
+
+func (r benchRun) maxSeqLength() int {
+	if r.maxSeq == 0 {
+		return 2048
+	}
+	return r.maxSeq
+}
+
+func (r benchRun) optimizerName() string {
+	if r.optimizer == "" {
+		return "adamw"
+	}
+	return r.optimizer
+}
+
+// runMLXLM runs mlx_lm.lora as a subprocess and averages its reports after the first window.
+func runMLXLM(b *testing.B, modelDir, dataDir string, cfg lora.Config, run benchRun) benchFigures {
 	dir := b.TempDir()
 	keys, _ := json.Marshal(cfg.Keys)
 	yaml := fmt.Sprintf("lora_parameters:\n  rank: %d\n  scale: %g\n  dropout: 0.0\n  keys: %s\n", cfg.Rank, cfg.Scale, keys)
 	cfgFile := filepath.Join(dir, "config.yaml")
 	os.WriteFile(cfgFile, []byte(yaml), 0o644)
-	cmd := exec.Command(testenv.Python(b), "testdata/bench_mlx_lm.py", "--model", modelDir, "--train", "--data", dataDir,
-		"--optimizer", "adamw", "--num-layers", fmt.Sprint(cfg.NumLayers), "--batch-size", fmt.Sprint(benchBatch),
-		"--iters", fmt.Sprint(benchIters), "--steps-per-report", fmt.Sprint(benchWarmup), "--steps-per-eval", "100000",
-		"--val-batches", "1", "--save-every", "100000", "--adapter-path", filepath.Join(dir, "adapters"), "-c", cfgFile)
-	out, err := cmd.CombinedOutput()
+	args := []string{"testdata/bench_mlx_lm.py", "--model", modelDir, "--train", "--data", dataDir,
+		"--optimizer", run.optimizerName(), "--num-layers", fmt.Sprint(cfg.NumLayers), "--batch-size", fmt.Sprint(run.batch),
+		"--iters", fmt.Sprint(run.iters), "--steps-per-report", fmt.Sprint(max(1, run.window)), "--steps-per-eval", "100000",
+		"--val-batches", "1", "--save-every", "100000", "--adapter-path", filepath.Join(dir, "adapters"), "-c", cfgFile,
+		"--max-seq-length", fmt.Sprint(run.maxSeqLength())}
+	if run.maskPrompt {
+		args = append(args, "--mask-prompt")
+	}
+	out, err := exec.Command(testenv.Python(b), args...).CombinedOutput()
 	if err != nil {
 		b.Fatalf("mlx_lm lora: %v\n%s", err, out)
 	}
@@ -100,43 +132,57 @@ func runMLXLM(b *testing.B, modelDir, dataDir string, cfg lora.Config) benchFigu
 			reports = append(reports, r)
 		}
 	}
-	if len(reports) < 2 {
+	timed := reports[min(1, len(reports)-1):] // the first window holds compilation, unless it is the only one
+	if len(reports) == 0 || run.window > 0 && len(reports) < 2 {
 		b.Fatalf("mlx_lm lora printed %d reports\n%s", len(reports), out)
 	}
 	var f benchFigures
 	var secs, tokens float64
-	for _, r := range reports[1:] { // the first window holds compilation
-		secs += benchWarmup / r["iterations_per_second"]
-		tokens += r["tokens_per_second"] * benchWarmup / r["iterations_per_second"]
+	w := float64(max(1, run.window))
+	for _, r := range timed {
+		secs += w / r["iterations_per_second"]
+		tokens += r["tokens_per_second"] * w / r["iterations_per_second"]
+	}
+	for _, r := range reports {
 		f.peakBytes = max(f.peakBytes, uint64(r["peak_memory"]*1e9))
 	}
-	f.stepsPerSec = float64(benchWarmup*(len(reports)-1)) / secs
+	f.stepsPerSec = w * float64(len(timed)) / secs
 	f.tokensPerSec = tokens / secs
 	return f
 }
 
-// runYai trains on the batches mlx-lm drew, timing the steps after the warm-up; peak memory
-// counts from before the model is loaded, as mlx-lm's does.
-func runYai(b *testing.B, modelDir, batchesFile string, cfg lora.Config) benchFigures {
+// runYai trains on the batches mlx-lm drew, timing the steps after the first window; peak
+// memory counts from before the model is loaded, as mlx-lm's does.
+func runYai(b *testing.B, modelDir, batchesFile string, cfg lora.Config, run benchRun) benchFigures {
 	saved, _, err := mlx.LoadSafetensors(batchesFile)
 	if err != nil {
 		b.Fatal(err)
 	}
-	batches := make([]Batch, benchIters)
+	batches := make([]Batch, run.iters)
 	for i := range batches {
 		batches[i] = batchFrom(saved[fmt.Sprintf("%d/tokens", i)], saved[fmt.Sprintf("%d/lengths", i)])
 	}
 	for _, a := range saved {
 		a.Free()
 	}
+	return trainBatches(b, modelDir, batches, cfg, run)
+}
+
+// trainBatches trains on batches, timing the steps after the first window.
+func trainBatches(b *testing.B, modelDir string, batches []Batch, cfg lora.Config, run benchRun) benchFigures {
 	mlx.ClearCache()
 	mlx.ResetPeakMemory()
-	m, err := model.Load(modelDir, model.LoadOptions{})
+	m, err := model.Load(modelDir, model.LoadOptions{ComputeDtype: run.compute})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer m.Free()
-	tr, err := NewTrainer(m, cfg, optim.DefaultConfig(), Options{})
+	optCfg := optim.DefaultConfig()
+	optCfg.Name = run.optimizerName()
+	if optCfg.Name == "adam" {
+		optCfg.WeightDecay = 0
+	}
+	tr, err := NewTrainer(m, cfg, optCfg, Options{LossChunk: run.lossChunk})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -144,20 +190,20 @@ func runYai(b *testing.B, modelDir, batchesFile string, cfg lora.Config) benchFi
 	var start time.Time
 	tokens := 0
 	for i, batch := range batches {
-		if i == benchWarmup {
+		if i == run.window {
 			start = time.Now()
 		}
 		r, err := tr.Step(batch)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if i >= benchWarmup {
+		if i >= run.window {
 			tokens += r.Tokens
 		}
 	}
 	secs := time.Since(start).Seconds()
 	return benchFigures{
-		stepsPerSec:  float64(benchIters-benchWarmup) / secs,
+		stepsPerSec:  float64(run.iters-run.window) / secs,
 		tokensPerSec: float64(tokens) / secs,
 		peakBytes:    mlx.Memory().Peak,
 	}

@@ -18,7 +18,6 @@
 package train
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -41,6 +40,13 @@ type Options struct {
 	Eager bool
 	// Seed drives the dropout masks.
 	Seed uint64
+	// LossChunk bounds the positions whose logits exist at once: the head and cross-entropy
+	// run on the counted targets only, this many at a time (see chunkedLoss). 0 runs them
+	// in one chunk. SetLossChunk changes it between steps.
+	LossChunk int
+	// PrefixCache bounds the bytes of hidden states kept per batch at the first adapted
+	// block (see prefix_cache.go); 0 turns the cache off. Batches are cached by Batch.Key.
+	PrefixCache int64
 	// AllReduce, when set, makes updates data-parallel. It is given this process's gradient
 	// sums (gradients of the summed token losses), summed loss and token count, and returns
 	// their sums over every process (AllSumOver); the update applies the summed gradients
@@ -52,7 +58,8 @@ type Options struct {
 // Schedule is how a step is computed, never what it computes. MicroBatches splits each batch
 // into that many parts whose token-weighted gradients add up to the whole batch's gradient,
 // so the update is the same with a fraction of the activation memory (with dropout the masks
-// are drawn per part). GradCheckpoint recomputes the adapted blocks in the backward pass.
+// are drawn per part; with the prefix cache in use the batch stays whole). GradCheckpoint
+// recomputes the adapted blocks in the backward pass.
 type Schedule struct {
 	MicroBatches   int
 	GradCheckpoint bool
@@ -70,6 +77,9 @@ type StepResult struct {
 	Finite  bool
 	Step    int // steps run so far, this one included
 	Updates int // optimizer updates applied so far
+	// Traces is the number of compiled traces the trainer holds: one per compiled function,
+	// loss chunk and input shape seen (see lossPositionBucket and Bucket for the bound).
+	Traces int
 }
 
 // Trainer trains a model's LoRA adapters one step at a time. Its methods may be called from
@@ -86,14 +96,14 @@ type Trainer struct {
 	steps   int          // steps run
 	updates int          // optimizer updates applied (mlx's optimizer step)
 
-	sched  Schedule
-	traces map[string]bool // compiled function and input shapes seen: MLX keeps a trace each
-
 	firstBlock  int
 	blockLayers map[int][]int // adapted block → indices into adapters.Layers
 	checkpoints map[int]*mlx.Closure
-	compiled    map[string]*mlx.Closure
-	compiledFor map[string]*mlx.Array // model arrays the compiled functions captured
+	compiled    map[string]*mlx.Closure // by function and loss chunk
+	compiledFor map[string]*mlx.Array   // model arrays the compiled functions captured
+	traces      map[string]bool         // function, loss chunk and input shapes traced
+	prefix      *prefixCache            // nil when off
+	sched       Schedule                // how steps are computed now
 }
 
 // NewTrainer attaches fresh adapters described by loraCfg to m and prepares the optimizer.
@@ -124,19 +134,17 @@ func NewTrainerWithAdapters(m *model.Model, a *lora.Adapters, optCfg optim.Confi
 	if opts.GradAccumulation < 1 {
 		return nil, fmt.Errorf("train: grad_accumulation_steps must be at least 1, got %d", opts.GradAccumulation)
 	}
-	if opts.AllReduce != nil && opts.GradAccumulation > 1 {
-		// Accumulated micro-batches are averaged per micro-batch, not per token, so their
-		// sum across processes would not be the single-process update.
-		return nil, errors.New("train: a data-parallel trainer needs grad_accumulation_steps 1")
-	}
 	t := &Trainer{
 		model: m, adapters: a, opt: opt, opts: opts,
 		firstBlock:  a.FirstBlock(len(m.Layers)),
 		blockLayers: map[int][]int{},
 		checkpoints: map[int]*mlx.Closure{},
 		compiled:    map[string]*mlx.Closure{},
-		sched:       Schedule{MicroBatches: 1, GradCheckpoint: opts.GradCheckpoint},
 		traces:      map[string]bool{},
+		sched:       Schedule{MicroBatches: 1, GradCheckpoint: opts.GradCheckpoint},
+	}
+	if opts.PrefixCache > 0 {
+		t.prefix = newPrefixCache(opts.PrefixCache)
 	}
 	for i, name := range a.Names {
 		var block int
@@ -156,19 +164,6 @@ func NewTrainerWithAdapters(m *model.Model, a *lora.Adapters, optCfg optim.Confi
 	}
 	return t, nil
 }
-
-// SetSchedule changes how the following steps are computed; their results stay the same.
-func (t *Trainer) SetSchedule(s Schedule) {
-	s.MicroBatches = max(1, s.MicroBatches)
-	t.sched = s
-}
-
-// Schedule is how steps are computed now.
-func (t *Trainer) Schedule() Schedule { return t.sched }
-
-// Traces is the number of distinct compiled traces the steps have needed: one per compiled
-// function and input shape, each of which MLX keeps.
-func (t *Trainer) Traces() int { return len(t.traces) }
 
 // Adapters are the adapters being trained.
 func (t *Trainer) Adapters() *lora.Adapters { return t.adapters }
@@ -191,6 +186,7 @@ func (t *Trainer) ModelReloaded() {
 func (t *Trainer) Close() {
 	_ = mlx.Do(func() error {
 		t.freeCompiled()
+		t.prefix.free()
 		for _, c := range t.checkpoints {
 			c.Free()
 		}
@@ -210,7 +206,28 @@ func (t *Trainer) freeCompiled() {
 		delete(t.compiled, k)
 	}
 	t.compiledFor = nil
+	clear(t.traces)
 }
+
+// SetSchedule changes how the following steps are computed; their results stay the same.
+func (t *Trainer) SetSchedule(s Schedule) {
+	s.MicroBatches = max(1, s.MicroBatches)
+	t.sched = s
+}
+
+// Schedule is how steps are computed now.
+func (t *Trainer) Schedule() Schedule { return t.sched }
+
+// SetLossChunk changes the number of loss positions whose logits exist at once (0: all of
+// them) for the steps that follow. Each distinct value is compiled once and kept, so moving
+// back and forth between values does not recompile.
+func (t *Trainer) SetLossChunk(n int) { t.opts.LossChunk = max(0, n) }
+
+// LossChunk is the current loss chunk (see Options.LossChunk).
+func (t *Trainer) LossChunk() int { return t.opts.LossChunk }
+
+// Traces is the number of compiled traces held (see StepResult.Traces).
+func (t *Trainer) Traces() int { return len(t.traces) }
 
 // baseChanged reports whether the model's arrays differ from those the compiled step
 // captured (a Reload or FreeTensors since).
@@ -232,35 +249,29 @@ func (t *Trainer) baseChanged() bool {
 
 // closure returns the compiled (or, with Eager, plain) function for kind, building it when
 // needed.
-func (t *Trainer) closure(kind string) func(in []*mlx.Array) []*mlx.Array {
+func (t *Trainer) closure(kind string, prefix prefixMode) func(in []*mlx.Array) []*mlx.Array {
+	chunk := t.opts.LossChunk
 	var fn mlx.Func
 	switch kind {
 	case "update":
-		fn = t.stepFunc(true)
+		fn = t.stepFunc(true, chunk, prefix)
 	case "accumulate":
-		fn = t.stepFunc(false)
+		fn = t.stepFunc(false, chunk, prefix)
 	case "eval":
-		fn = t.evalFunc
+		fn = t.evalFunc(chunk)
 	case "micro":
-		fn = t.microFunc
+		fn = t.microFunc(chunk)
 	case "finish-update":
 		fn = t.finishFunc(true)
 	case "finish-accumulate":
 		fn = t.finishFunc(false)
 	}
-	key := kind
+	key := fmt.Sprintf("%s/%d/%d", kind, chunk, prefix)
 	if t.sched.GradCheckpoint && kind != "eval" {
 		key += "+checkpoint" // traced with the other schedule, so compiled apart
 	}
-	countTrace := func(in []*mlx.Array) {
-		sig := key
-		for _, a := range in {
-			sig += fmt.Sprint(a.Shape())
-		}
-		t.traces[sig] = true
-	}
 	if t.opts.Eager {
-		return func(in []*mlx.Array) []*mlx.Array { countTrace(in); return fn(in) }
+		return fn
 	}
 	if t.baseChanged() {
 		t.freeCompiled()
@@ -273,14 +284,22 @@ func (t *Trainer) closure(kind string) func(in []*mlx.Array) []*mlx.Array {
 			t.compiledFor = t.model.Parameters()
 		}
 	}
-	return func(in []*mlx.Array) []*mlx.Array { countTrace(in); return c.Call(in...) }
+	return func(in []*mlx.Array) []*mlx.Array {
+		// MLX keeps one trace per number and shapes of inputs.
+		sig := key
+		for _, a := range in {
+			sig += fmt.Sprint(a.Shape())
+		}
+		t.traces[sig] = true
+		return c.Call(in...)
+	}
 }
 
 // layout is where each input sits in the step function's argument list.
 type layout struct {
 	params, state, accum [2]int // [start, end)
 	lr, step, key        int    // -1 when absent
-	tokens, lengths      int
+	batch                int    // the batch's arrays run from here to the end (see Batch.arrays)
 }
 
 func (t *Trainer) layout(update bool) layout {
@@ -302,41 +321,59 @@ func (t *Trainer) layout(update bool) layout {
 	if t.adapters.HasDropout() {
 		l.key = one()
 	}
-	l.tokens, l.lengths = one(), one()
+	l.batch = n
 	return l
 }
 
 // stepFunc is one training step as a function of explicit inputs (see layout). With update
 // it returns new params, new state, loss, token count and whether the step was finite;
 // without, loss, token count, finiteness and the gradient sum to carry into the next step.
-func (t *Trainer) stepFunc(update bool) mlx.Func {
+// With the prefix cache filling, the hidden states to cache come last.
+func (t *Trainer) stepFunc(update bool, chunk int, prefix prefixMode) mlx.Func {
 	return func(in []*mlx.Array) []*mlx.Array {
 		l := t.layout(update)
-		var key *mlx.Array
+		var key, cached *mlx.Array
 		if l.key >= 0 {
 			key = in[l.key]
 		}
-		loss, ntoks, grads := t.gradients(in[l.params[0]:l.params[1]], key, in[l.tokens], in[l.lengths])
-		return t.finish(update, l, in, loss, ntoks, grads)
+		batch := in[l.batch:]
+		if prefix == prefixUse {
+			cached, batch = batch[len(batch)-1], batch[:len(batch)-1]
+		}
+		loss, ntoks, grads, filled := t.gradients(in[l.params[0]:l.params[1]], key, batch, cached, prefix, chunk)
+		out := t.finish(update, l, in, loss, ntoks, grads)
+		if prefix == prefixFill {
+			out = append(out, filled)
+		}
+		return out
 	}
 }
 
 // gradients is the loss of one batch, its token count and the loss's gradients with respect
-// to params.
-func (t *Trainer) gradients(params []*mlx.Array, key, tokens, lengths *mlx.Array) (loss, ntoks *mlx.Array, grads []*mlx.Array) {
+// to params; filled is the hidden state to cache when prefix is prefixFill.
+func (t *Trainer) gradients(params []*mlx.Array, key *mlx.Array, batch []*mlx.Array, cached *mlx.Array, prefix prefixMode, chunk int) (loss, ntoks *mlx.Array, grads []*mlx.Array, filled *mlx.Array) {
 	if key != nil {
 		t.setDropout(key)
 		defer t.adapters.SetDropoutKeys(nil)
 	}
-	inputs, targets := splitTokens(tokens)
-	h := t.frozen(inputs)
+	bi := unpackBatch(batch)
+	var h *mlx.Array
+	switch prefix {
+	case prefixUse:
+		h = mlx.StopGradient(cached)
+	case prefixFill:
+		h = t.frozen(bi)
+		filled = mlx.Copy(h)
+	default:
+		h = t.frozen(bi)
+	}
 	argnums := make([]int, len(params))
 	for i := range argnums {
 		argnums[i] = i
 	}
-	vg := mlx.ValueAndGrad(t.lossFunc, argnums...)
-	values, grads := vg(append(slices.Clone(params), h, targets, lengths))
-	return values[0], values[1], grads
+	vg := mlx.ValueAndGrad(t.lossFunc(chunk), argnums...)
+	values, grads := vg(append(append(slices.Clone(params), h), bi.lossArgs()...))
+	return values[0], values[1], grads, filled
 }
 
 // finish turns a batch's loss and gradients into the step's outputs: a non-finite step adds
@@ -383,56 +420,6 @@ func (t *Trainer) finish(update bool, l layout, in []*mlx.Array, loss, ntoks *ml
 	return append(out, loss, ntoks, finite)
 }
 
-// microFunc is one part of a split batch: [params…, key?, tokens, lengths] →
-// [loss × tokens, tokens, gradients of loss × tokens…]. Summed over the parts and divided by
-// the total token count, these are exactly the whole batch's loss and gradients.
-func (t *Trainer) microFunc(in []*mlx.Array) []*mlx.Array {
-	np := 2 * len(t.adapters.Layers)
-	var key *mlx.Array
-	rest := in[np:]
-	if len(rest) == 3 {
-		key, rest = rest[0], rest[1:]
-	}
-	loss, ntoks, grads := t.gradients(in[:np], key, rest[0], rest[1])
-	n := mlx.AsType(ntoks, loss.Dtype())
-	out := []*mlx.Array{mlx.Multiply(loss, n), ntoks}
-	for _, g := range grads {
-		out = append(out, mlx.Multiply(g, mlx.AsType(n, g.Dtype())))
-	}
-	return out
-}
-
-// finishFunc completes a split step: its inputs are the step layout's params, state,
-// accumulation, learning rate and step count, then the summed parts [loss sum, tokens,
-// gradient sums…]; its outputs are stepFunc's.
-func (t *Trainer) finishFunc(update bool) mlx.Func {
-	return func(in []*mlx.Array) []*mlx.Array {
-		l := t.finishLayout(update)
-		sums := in[l.tokens:]
-		n := sums[1]
-		loss := mlx.Divide(sums[0], mlx.AsType(n, sums[0].Dtype()))
-		grads := make([]*mlx.Array, len(sums)-2)
-		for i, g := range sums[2:] {
-			grads[i] = mlx.Divide(g, mlx.AsType(n, g.Dtype()))
-		}
-		return t.finish(update, l, in, loss, n, grads)
-	}
-}
-
-// finishLayout is the step layout without key and batch; the sums start at tokens.
-func (t *Trainer) finishLayout(update bool) layout {
-	l := t.layout(update)
-	end := l.params[1]
-	for _, s := range [][2]int{l.state, l.accum} {
-		end = max(end, s[1])
-	}
-	for _, i := range []int{l.lr, l.step} {
-		end = max(end, i+1)
-	}
-	l.key, l.tokens, l.lengths = -1, end, -1
-	return l
-}
-
 // reduceAcross turns this process's mean gradients and loss into the token-weighted means
 // over every process: sum over processes of (mean × tokens), over the summed tokens.
 func (t *Trainer) reduceAcross(grads []*mlx.Array, loss, ntoks *mlx.Array) ([]*mlx.Array, *mlx.Array, *mlx.Array, *mlx.Array) {
@@ -453,13 +440,96 @@ func (t *Trainer) reduceAcross(grads []*mlx.Array, loss, ntoks *mlx.Array) ([]*m
 	return out, mean, mlx.AsType(total, ntoks.Dtype()), allFinite(append([]*mlx.Array{mean}, out...))
 }
 
+// microFunc is one part of a split batch: [params…, key?, batch arrays…] → [loss × tokens,
+// tokens, gradients of loss × tokens…]. Summed over the parts and divided by the total token
+// count, these are exactly the whole batch's loss and gradients.
+func (t *Trainer) microFunc(chunk int) mlx.Func {
+	return func(in []*mlx.Array) []*mlx.Array {
+		np := 2 * len(t.adapters.Layers)
+		var key *mlx.Array
+		batch := in[np:]
+		if t.adapters.HasDropout() {
+			key, batch = batch[0], batch[1:]
+		}
+		loss, ntoks, grads, _ := t.gradients(in[:np], key, batch, nil, prefixNone, chunk)
+		n := mlx.AsType(ntoks, loss.Dtype())
+		out := []*mlx.Array{mlx.Multiply(loss, n), ntoks}
+		for _, g := range grads {
+			out = append(out, mlx.Multiply(g, mlx.AsType(n, g.Dtype())))
+		}
+		return out
+	}
+}
+
+// finishFunc completes a split step: its inputs are the step layout's params, state,
+// accumulation, learning rate and step count, then the summed parts [loss sum, tokens,
+// gradient sums…]; its outputs are stepFunc's.
+func (t *Trainer) finishFunc(update bool) mlx.Func {
+	return func(in []*mlx.Array) []*mlx.Array {
+		l := t.finishLayout(update)
+		sums := in[l.batch:]
+		n := sums[1]
+		loss := mlx.Divide(sums[0], mlx.AsType(n, sums[0].Dtype()))
+		grads := make([]*mlx.Array, len(sums)-2)
+		for i, g := range sums[2:] {
+			grads[i] = mlx.Divide(g, mlx.AsType(n, g.Dtype()))
+		}
+		return t.finish(update, l, in, loss, n, grads)
+	}
+}
+
+// finishLayout is the step layout without the key; the sums start where the batch would.
+func (t *Trainer) finishLayout(update bool) layout {
+	l := t.layout(update)
+	if l.key >= 0 {
+		l.batch, l.key = l.key, -1
+	}
+	return l
+}
+
+// splitSums runs the parts of a split batch one after the other, each evaluated and freed
+// before the next so that only one part's activations are ever alive, and returns the sums
+// [loss × tokens, tokens, gradients of loss × tokens…] over the parts.
+func (t *Trainer) splitSums(params []*mlx.Array, key *mlx.Array, parts []Batch) []*mlx.Array {
+	var keys []*mlx.Array
+	if key != nil {
+		all := mlx.RandomSplit(key, max(len(parts), 2))
+		for i := range parts {
+			keys = append(keys, mlx.Squeeze(mlx.SliceAxis(all, 0, i, i+1), 0))
+		}
+	}
+	micro := t.closure("micro", prefixNone)
+	var sums []*mlx.Array
+	for i, p := range parts {
+		inner := mlx.NewScope()
+		in := slices.Clone(params)
+		if keys != nil {
+			in = append(in, keys[i])
+		}
+		out := micro(append(in, p.arrays(t.opts.LossChunk)...))
+		if sums != nil {
+			for j := range out {
+				out[j] = mlx.Add(sums[j], out[j])
+			}
+		}
+		mlx.Eval(out...)
+		inner.Keep(out...)
+		inner.Close()
+		mlx.Free(sums...)
+		sums = out
+	}
+	return sums
+}
+
 // evalFunc is the loss without gradients and without dropout: inputs are the params, the
-// tokens and the lengths.
-func (t *Trainer) evalFunc(in []*mlx.Array) []*mlx.Array {
-	np := 2 * len(t.adapters.Layers)
-	inputs, targets := splitTokens(in[np])
-	h := t.frozen(inputs)
-	return t.lossFunc(append(slices.Clone(in[:np]), h, targets, in[np+1]))
+// tokens, the loss positions and their weights.
+func (t *Trainer) evalFunc(chunk int) mlx.Func {
+	return func(in []*mlx.Array) []*mlx.Array {
+		np := 2 * len(t.adapters.Layers)
+		bi := unpackBatch(in[np:])
+		h := t.frozen(bi)
+		return t.forwardLoss(append(append(slices.Clone(in[:np]), h), bi.lossArgs()...), chunk, false)
+	}
 }
 
 func splitTokens(tokens *mlx.Array) (inputs, targets *mlx.Array) {
@@ -479,13 +549,14 @@ func (t *Trainer) setDropout(key *mlx.Array) {
 	t.adapters.SetDropoutKeys(per)
 }
 
-// frozen embeds the tokens and runs the blocks below the first adapted one, cut off from
+// frozen embeds the inputs and runs the blocks below the first adapted one, cut off from
 // the gradient.
-func (t *Trainer) frozen(inputs *mlx.Array) *mlx.Array {
-	h := t.model.Embed(inputs)
-	mask := model.MaskFor(inputs.Dim(1))
+func (t *Trainer) frozen(bi batchInputs) *mlx.Array {
+	h := t.model.Embed(bi.inputs)
+	p := bi.packing()
+	defer p.Free()
 	for _, b := range t.model.Layers[:t.firstBlock] {
-		next := b.Forward(h, mask)
+		next := b.ForwardWith(h, p)
 		h.Free()
 		h = next
 	}
@@ -493,41 +564,54 @@ func (t *Trainer) frozen(inputs *mlx.Array) *mlx.Array {
 	return mlx.StopGradient(h)
 }
 
-// lossFunc runs the adapted blocks and the head on [params…, h, targets, lengths] and
-// returns [loss, ntoks]; it is what value_and_grad differentiates.
-func (t *Trainer) lossFunc(in []*mlx.Array) []*mlx.Array {
+// lossFunc runs the adapted blocks and the head on [params…, h, targets, picks, weights]
+// and returns [loss, ntoks]; it is what value_and_grad differentiates.
+func (t *Trainer) lossFunc(chunk int) mlx.Func {
+	return func(in []*mlx.Array) []*mlx.Array { return t.forwardLoss(in, chunk, true) }
+}
+
+// forwardLoss is lossFunc's body; without grad the loss carries no gradient term.
+func (t *Trainer) forwardLoss(in []*mlx.Array, chunk int, grad bool) []*mlx.Array {
 	np := 2 * len(t.adapters.Layers)
 	previous := t.adapters.Swap(in[:np])
 	defer t.adapters.Swap(previous)
-	h, targets, lengths := in[np], in[np+1], in[np+2]
-	mask := model.MaskFor(h.Dim(1))
+	h, targets, picks, weights := in[np], in[np+1], in[np+2], in[np+3]
+	var p *model.Packing
+	if len(in) > np+4 {
+		p = model.NewPacking(in[np+5], in[np+4])
+		defer p.Free()
+	}
 	owned := false
 	for i := t.firstBlock; i < len(t.model.Layers); i++ {
 		var next *mlx.Array
 		if t.sched.GradCheckpoint {
-			next = t.checkpointed(i, h)
+			next = t.checkpointed(i, h, p)
 		} else {
-			next = t.model.Layers[i].Forward(h, mask)
+			next = t.model.Layers[i].ForwardWith(h, p)
 		}
 		if owned {
 			h.Free()
 		}
 		h, owned = next, true
 	}
-	logits := t.model.Head(h)
+	loss, ntoks := chunkedLoss(t.model, h, targets, picks, weights, chunk, grad)
 	if owned {
 		h.Free()
 	}
-	defer logits.Free()
-	loss, ntoks := Loss(logits, targets, lengths)
 	return []*mlx.Array{loss, ntoks}
 }
 
-// checkpointed runs block i under mlx.Checkpoint with its adapter parameters as explicit
-// inputs, so the backward pass recomputes the block instead of keeping its activations.
-func (t *Trainer) checkpointed(i int, h *mlx.Array) *mlx.Array {
+// checkpointed runs block i under mlx.Checkpoint with its adapter parameters (and, for
+// packed rows, the positions and mask) as explicit inputs, so the backward pass recomputes
+// the block instead of keeping its activations.
+func (t *Trainer) checkpointed(i int, h *mlx.Array, p *model.Packing) *mlx.Array {
 	layers := t.blockLayers[i]
-	c, ok := t.checkpoints[i]
+	extra := 0
+	if p != nil {
+		extra = 2
+	}
+	key := 2*i + extra/2
+	c, ok := t.checkpoints[key]
 	if !ok {
 		block := t.model.Layers[i]
 		c = mlx.Checkpoint(func(in []*mlx.Array) []*mlx.Array {
@@ -535,7 +619,7 @@ func (t *Trainer) checkpointed(i int, h *mlx.Array) *mlx.Array {
 			for j, li := range layers {
 				l := t.adapters.Layers[li]
 				saved = append(saved, l.A, l.B)
-				l.A, l.B = in[1+2*j], in[2+2*j]
+				l.A, l.B = in[1+extra+2*j], in[2+extra+2*j]
 			}
 			defer func() {
 				for j, li := range layers {
@@ -543,11 +627,18 @@ func (t *Trainer) checkpointed(i int, h *mlx.Array) *mlx.Array {
 					l.A, l.B = saved[2*j], saved[2*j+1]
 				}
 			}()
-			return []*mlx.Array{block.Forward(in[0], model.MaskFor(in[0].Dim(1)))}
+			var packed *model.Packing
+			if extra > 0 {
+				packed = &model.Packing{Positions: in[1], Mask: in[2]}
+			}
+			return []*mlx.Array{block.ForwardWith(in[0], packed)}
 		})
-		t.checkpoints[i] = c
+		t.checkpoints[key] = c
 	}
 	in := []*mlx.Array{h}
+	if p != nil {
+		in = append(in, p.Positions, p.Mask)
+	}
 	for _, li := range layers {
 		l := t.adapters.Layers[li]
 		in = append(in, l.A, l.B)
@@ -570,6 +661,14 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 		kind := "accumulate"
 		if update {
 			kind = "update"
+		}
+		parts := b.Parts(t.sched.MicroBatches)
+		var arrays []*mlx.Array
+		prefix := prefixNone
+		if len(parts) == 1 || t.prefix != nil {
+			parts = nil // whole: the prefix cache holds whole batches
+			arrays = b.arrays(t.opts.LossChunk)
+			prefix = t.prefix.mode(b.Key, t.prefixBytes(b, arrays[0]))
 		}
 		lr := t.opt.Config().LearningRateAt(t.updates)
 		params := t.adapters.Params()
@@ -602,14 +701,21 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 			}()
 		}
 		var out []*mlx.Array
-		if parts := b.Parts(t.sched.MicroBatches); len(parts) > 1 {
-			out = t.finishClosure(kind)(append(in, t.splitSums(params, key, parts)...))
+		if parts != nil {
+			out = t.closure("finish-"+kind, prefixNone)(append(in, t.splitSums(params, key, parts)...))
 		} else {
 			if key != nil {
 				in = append(in, key)
 			}
-			tokens, lengths := b.arrays()
-			out = t.closure(kind)(append(in, tokens, lengths))
+			in = append(in, arrays...)
+			if prefix == prefixUse {
+				in = append(in, t.prefix.entries[b.Key])
+			}
+			out = t.closure(kind, prefix)(in)
+		}
+		var cached *mlx.Array
+		if prefix == prefixFill {
+			cached, out = out[len(out)-1], out[:len(out)-1]
 		}
 		np := len(params)
 		var loss, ntoks, finite *mlx.Array
@@ -617,7 +723,7 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 			newParams := out[:np]
 			newState := out[np : np+len(t.state)]
 			loss, ntoks, finite = out[np+len(t.state)], out[np+len(t.state)+1], out[np+len(t.state)+2]
-			mlx.Eval(append(append(slices.Clone(newParams), newState...), loss, ntoks, finite)...)
+			mlx.Eval(append(append(slices.Clone(newParams), newState...), loss, ntoks, finite, cached)...)
 			mlx.Detach(newParams...)
 			mlx.Detach(newState...)
 			t.adapters.Replace(newParams)
@@ -628,10 +734,14 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 		} else {
 			loss, ntoks, finite = out[0], out[1], out[2]
 			grads := out[3:]
-			mlx.Eval(append(slices.Clone(grads), loss, ntoks, finite)...)
+			mlx.Eval(append(slices.Clone(grads), loss, ntoks, finite, cached)...)
 			mlx.Detach(grads...)
 			mlx.Free(t.accum...)
 			t.accum = grads
+		}
+		if cached != nil {
+			mlx.Detach(cached)
+			t.prefix.put(b.Key, cached)
 		}
 		if nextKey != nil {
 			t.key.Free()
@@ -644,7 +754,7 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 		t.steps++
 		res = StepResult{
 			Loss: loss.Item(), Tokens: int(ntoks.Item()), LR: float64(lr),
-			Updated: update && ok, Finite: ok, Step: t.steps, Updates: t.updates,
+			Updated: update && ok, Finite: ok, Step: t.steps, Updates: t.updates, Traces: len(t.traces),
 		}
 		return nil
 	})
@@ -652,45 +762,6 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 		return StepResult{}, err
 	}
 	return res, nil
-}
-
-func (t *Trainer) finishClosure(kind string) func(in []*mlx.Array) []*mlx.Array {
-	return t.closure("finish-" + kind)
-}
-
-// splitSums runs the parts of a split batch one after the other, each evaluated and freed
-// before the next so that only one part's activations are ever alive, and returns the sums
-// [loss × tokens, tokens, gradients of loss × tokens…] over the parts.
-func (t *Trainer) splitSums(params []*mlx.Array, key *mlx.Array, parts []Batch) []*mlx.Array {
-	var keys []*mlx.Array
-	if key != nil {
-		all := mlx.RandomSplit(key, max(len(parts), 2))
-		for i := range parts {
-			keys = append(keys, mlx.Squeeze(mlx.SliceAxis(all, 0, i, i+1), 0))
-		}
-	}
-	micro := t.closure("micro")
-	var sums []*mlx.Array
-	for i, p := range parts {
-		inner := mlx.NewScope()
-		in := slices.Clone(params)
-		if keys != nil {
-			in = append(in, keys[i])
-		}
-		tokens, lengths := p.arrays()
-		out := micro(append(in, tokens, lengths))
-		if sums != nil {
-			for j := range out {
-				out[j] = mlx.Add(sums[j], out[j])
-			}
-		}
-		mlx.Eval(out...)
-		inner.Keep(out...)
-		inner.Close()
-		mlx.Free(sums...)
-		sums = out
-	}
-	return sums
 }
 
 // Evaluate is mlx-lm's evaluate: the token-weighted mean loss over batches, without
@@ -702,14 +773,13 @@ func (t *Trainer) Evaluate(batches []Batch) (float64, error) {
 		defer scope.Close()
 		total := mlx.Scalar(0, mlx.Float32)
 		count := mlx.Scalar(0, mlx.Int32)
-		fn := t.closure("eval")
+		fn := t.closure("eval", prefixNone)
 		for _, b := range batches {
 			if err := b.validate(); err != nil {
 				return err
 			}
 			inner := mlx.NewScope()
-			tokens, lengths := b.arrays()
-			out := fn(append(slices.Clone(t.adapters.Params()), tokens, lengths))
+			out := fn(append(slices.Clone(t.adapters.Params()), b.arrays(t.opts.LossChunk)...))
 			weighted := mlx.Multiply(out[0], out[1])
 			newTotal := mlx.Add(total, weighted)
 			newCount := mlx.Add(count, out[1])
@@ -739,15 +809,14 @@ func (t *Trainer) Gradients(b Batch) (loss float64, tokens int, grads map[string
 	err = mlx.Do(func() error {
 		scope := mlx.NewScope()
 		defer scope.Close()
-		tok, lengths := b.arrays()
-		inputs, targets := splitTokens(tok)
-		h := t.frozen(inputs)
+		bi := unpackBatch(b.arrays(t.opts.LossChunk))
+		h := t.frozen(bi)
 		params := t.adapters.Params()
 		argnums := make([]int, len(params))
 		for i := range argnums {
 			argnums[i] = i
 		}
-		values, gs := mlx.ValueAndGrad(t.lossFunc, argnums...)(append(slices.Clone(params), h, targets, lengths))
+		values, gs := mlx.ValueAndGrad(t.lossFunc(t.opts.LossChunk), argnums...)(append(append(slices.Clone(params), h), bi.lossArgs()...))
 		mlx.Eval(append(gs, values...)...)
 		mlx.Detach(gs...)
 		grads = map[string]*mlx.Array{}
@@ -774,3 +843,16 @@ func allFinite(xs []*mlx.Array) *mlx.Array {
 	}
 	return ok
 }
+
+// prefixBytes is the size of the hidden states entering the first adapted block for b,
+// whose model inputs are tokens: (rows, input columns, hidden).
+func (t *Trainer) prefixBytes(b Batch, tokens *mlx.Array) int64 {
+	rows, cols := tokens.Dim(0), tokens.Dim(1)
+	if b.Segments == nil {
+		cols-- // plain rows: the inputs drop the last token
+	}
+	return int64(rows) * int64(cols) * int64(t.model.Config.HiddenSize) * int64(t.model.Embedding.OutputDtype().Size())
+}
+
+// PrefixCacheBytes is the memory the prefix cache holds (0 when off).
+func (t *Trainer) PrefixCacheBytes() int64 { return t.prefix.Bytes() }

@@ -6,8 +6,8 @@
         weights, casts and quantizes it as mlx_lm.convert does, and saves it with
         mlx_lm.utils.save_model / save_config.
 
-    mlxlm_reference.py logits MODEL_DIR TOKENS OUT
-        loads MODEL_DIR with mlx_lm.utils.load (load_model when it has no tokenizer) and writes the logits for TOKENS
+    mlxlm_reference.py logits MODEL_DIR TOKENS OUT [--dtype D]
+        loads MODEL_DIR (converting its floating parameters to D when given) with mlx_lm.utils.load (load_model when it has no tokenizer) and writes the logits for TOKENS
         ("1,2,3;4,5,6": one row per sequence) to OUT (safetensors, key "logits").
 
     mlxlm_reference.py bench MODEL_DIR TOKENS ITERS
@@ -88,6 +88,10 @@ def logits(args):
         model, _ = lmutils.load(str(path))
     else:
         model, _ = lmutils.load_model(path)
+    if args.dtype:
+        # Convert the floating parameters (scales, biases, norms) after loading.
+        dtype = getattr(mx, args.dtype)
+        model.update(tree_map(lambda v: v.astype(dtype) if mx.issubdtype(v.dtype, mx.floating) else v, model.parameters()))
     out = model(parse_tokens(args.tokens))
     mx.save_safetensors(args.out, {"logits": out})
 
@@ -118,6 +122,7 @@ def main():
     l.add_argument("model")
     l.add_argument("tokens")
     l.add_argument("out")
+    l.add_argument("--dtype", default="")
     b = sub.add_parser("bench")
     b.add_argument("model")
     b.add_argument("tokens")

@@ -1,0 +1,43 @@
+package model
+
+import "github.com/yai-dev/yai/mlx"
+
+// The output head in pieces, for a loss that runs it on chosen positions in chunks: the final
+// norm, the projection onto the vocabulary, and the projection's transpose (a gradient over
+// the vocabulary back onto the hidden size). Head is HeadNorm then Project.
+
+// HeadNorm applies the final RMS norm.
+func (m *Model) HeadNorm(h *mlx.Array) *mlx.Array {
+	return mlx.RMSNorm(h, m.Norm, float32(m.Config.RMSNormEps))
+}
+
+// Project maps normed hidden states onto the vocabulary: (…, H) → (…, V).
+func (m *Model) Project(n *mlx.Array) *mlx.Array {
+	if m.LMHead == nil {
+		return m.Embedding.AsLinear(n)
+	}
+	return m.LMHead.Forward(n)
+}
+
+// ProjectBack is Project's transpose without its bias, g @ W: (…, V) → (…, H), what the
+// gradient of Project with respect to its input needs.
+func (m *Model) ProjectBack(g *mlx.Array) *mlx.Array {
+	switch l := m.LMHead.(type) {
+	case nil:
+		return m.Embedding.asLinearBack(g)
+	case *QuantizedLinear:
+		return mlx.QuantizedMatmul(g, l.Weight, l.Scales, l.Biases, false, l.Quant)
+	case *DenseLinear:
+		return mlx.Matmul(g, l.Weight)
+	default:
+		panic("model: the output head is neither a plain nor a quantized linear layer")
+	}
+}
+
+// asLinearBack is AsLinear's transpose: g @ W.
+func (e *Embedding) asLinearBack(g *mlx.Array) *mlx.Array {
+	if e.Packed {
+		return mlx.QuantizedMatmul(g, e.Weight, e.Scales, e.Biases, false, e.Quant)
+	}
+	return mlx.Matmul(g, e.Weight)
+}
