@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/yai-dev/yai/internal/testenv"
@@ -15,12 +16,17 @@ import (
 var llama1B = modeldir.Config{ModelType: "llama", NumHiddenLayers: 16, HiddenSize: 2048, IntermediateSize: 8192,
 	NumAttentionHeads: 32, NumKeyValueHeads: 8, VocabSize: 128256, TieWordEmbeddings: true}
 
+// smolLM2 is the published shape of SmolLM2-135M-Instruct, the quickstart's imported model.
+var smolLM2 = modeldir.Config{ModelType: "llama", NumHiddenLayers: 30, HiddenSize: 576, IntermediateSize: 1536,
+	NumAttentionHeads: 9, NumKeyValueHeads: 3, VocabSize: 49152, TieWordEmbeddings: true}
+
 // shippedFixtures gives each shipped recipe a model of its shape (headers-only for the
 // published models, the real tiny one for the quickstart) and data of its format.
 func shippedFixtures(tb testing.TB) map[string][]string {
 	dir := tb.TempDir()
 	testenv.WriteHeaderModel(tb, filepath.Join(dir, "8b"), llama8B)
 	testenv.WriteHeaderModel(tb, filepath.Join(dir, "1b"), llama1B)
+	testenv.WriteHeaderModel(tb, filepath.Join(dir, "smol"), smolLM2)
 	if err := model.WriteTiny(filepath.Join(dir, "tiny"), model.TinyPresets["tiny"]); err != nil {
 		tb.Fatal(err)
 	}
@@ -43,6 +49,8 @@ func shippedFixtures(tb testing.TB) map[string][]string {
 		switch {
 		case r.Model == "llama-3.2-1b":
 			out[f] = []string{"model=" + filepath.Join(dir, "1b"), "data=" + chat}
+		case strings.Contains(r.Model, "smollm2"):
+			out[f] = []string{"model=" + filepath.Join(dir, "smol")}
 		case for8B(tb, f):
 			out[f] = []string{"model=" + filepath.Join(dir, "8b"), "data=" + text}
 		default:

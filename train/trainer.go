@@ -18,6 +18,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -133,6 +134,11 @@ func NewTrainerWithAdapters(m *model.Model, a *lora.Adapters, optCfg optim.Confi
 	}
 	if opts.GradAccumulation < 1 {
 		return nil, fmt.Errorf("train: grad_accumulation_steps must be at least 1, got %d", opts.GradAccumulation)
+	}
+	if opts.AllReduce != nil && opts.GradAccumulation > 1 {
+		// Accumulated micro-batches are averaged per micro-batch, not per token, so their
+		// sum across processes would not be the single-process update.
+		return nil, errors.New("train: a data-parallel trainer needs grad_accumulation_steps 1")
 	}
 	t := &Trainer{
 		model: m, adapters: a, opt: opt, opts: opts,
