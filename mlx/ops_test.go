@@ -253,10 +253,10 @@ func compositeForTest(in []*Array) []*Array {
 // tolerance is how close a result must be to the recorded one for a dtype. The fixtures were
 // recorded on the CPU; on a GPU, MLX's kernels reduce in another order and its CUDA backend
 // runs float32 matrix products on TF32 tensor cores (10 mantissa bits), so float32 results
-// there agree to about 1e-4 relative (measured on an H200: 6e-5).
+// there agree to a few parts in a thousand (measured on an H200: up to 2.8e-3).
 func tolerance(dt Dtype) float64 {
 	if dt == Float32 && DefaultDevice().Type == GPU {
-		return 5e-4
+		return 5e-3
 	}
 	switch dt {
 	case Float16:

@@ -101,7 +101,7 @@ model: %s
 data: %s
 memory: {limit: 8GB}
 stages:
-  - {id: load, kind: load-4bit}
+  - {id: load, kind: load-4bit, with: {compute_dtype: checkpoint}}
   - id: lora
     kind: attach-lora
     after: [load]

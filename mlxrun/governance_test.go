@@ -205,8 +205,8 @@ func TestGuardCheckpointsAndStops(t *testing.T) {
 }
 
 // TestTriggersOnRealMLX fires clear-cache on `step % 3 == 0` and a log stage on
-// `mlx.cache > 1*MB` during real training: the first fires on exactly those steps, the second
-// exactly on the steps whose MLX cache, read after the clearing, is above 1 MB.
+// `mlx.cache > 100*KB` during real training: the first fires on exactly those steps, the
+// second exactly on the steps whose MLX cache, read after the clearing, is above 100 KB.
 func TestTriggersOnRealMLX(t *testing.T) {
 	triggers := `  - id: every3
     kind: clear-cache
@@ -214,7 +214,7 @@ func TestTriggersOnRealMLX(t *testing.T) {
   - id: bigcache
     kind: log
     after: [every3]
-    when: mlx.cache > 1*MB
+    when: mlx.cache > 100*KB
     with: {figures: [step, mlx.cache]}
 `
 	res := runRecipe(t, t.TempDir(), seedRecipe(t, 12, "1GB", triggers))
@@ -226,16 +226,16 @@ func TestTriggersOnRealMLX(t *testing.T) {
 		if got, want := fired(m, "every3"), m.Step%3 == 0; got != want {
 			t.Errorf("step %d: every3 fired %v", m.Step, got)
 		}
-		if got, want := fired(m, "bigcache"), m.MLXCache > 1_000_000; got != want {
+		if got, want := fired(m, "bigcache"), m.MLXCache > 100_000; got != want {
 			t.Errorf("step %d: bigcache fired %v with mlx.cache %d", m.Step, got, m.MLXCache)
 		}
-		if m.MLXCache > 1_000_000 {
+		if m.MLXCache > 100_000 {
 			above++
 		} else {
 			below++
 		}
 	}
 	if above == 0 || below == 0 {
-		t.Errorf("the cache was above 1 MB on %d steps and below on %d: the trigger was never tested both ways", above, below)
+		t.Errorf("the cache was above 100 KB on %d steps and below on %d: the trigger was never tested both ways", above, below)
 	}
 }

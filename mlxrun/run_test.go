@@ -118,7 +118,7 @@ func defaultOptim(t *testing.T) optim.Config {
 // the values it trained: loaded back into a fresh model, they reproduce, bit for bit, the
 // validation loss the run's final eval reported over the first validation batches.
 func TestSavedAdaptersReproduceFinalValLoss(t *testing.T) {
-	src, err := os.ReadFile(repoPath("recipes", "quickstart.yaml"))
+	src, err := os.ReadFile(repoPath("recipes", "quickstart-tiny.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,10 +78,9 @@ func (b Budget) Peak() int64 { return b.Floor() + b.Activations + b.Logits }
 //   - with half-precision activations, the float32 LoRA branch adds a float32 copy of each
 //     adapted module's input per block and float32 gradients of its output (see below): the
 //     gap a bfloat16 config showed, derived from the promotion rule, not fitted.
-//   - logits: the logits, the max-shifted logits and the softmax gradient of one loss chunk,
-//     whose elementwise steps the compiled step fuses (1.75 TV over the chunk's positions;
-//     see train/chunked_loss.go); what outlives a chunk is its gradient with respect to the
-//     hidden states, chunk × hidden.
+//   - logits: 4 tensors of positions × vocab (the logits, their max-shifted copy, the softmax
+//     and its gradient) over one loss chunk's positions (see train/chunked_loss.go): a
+//     vocabulary sweep showed 4 per vocab step.
 //
 // mlxrun/budget_test.go holds the estimate to ±10% of the measured peak on six
 // configurations none of these were derived from (a 135M shape among them).
@@ -89,7 +88,7 @@ const (
 	keptTH, keptKV, keptTI, keptS = 11.7, 3.3, 3.4, 0.0
 	workTH, workKV, workTI, workS = 7.1, 2.3, 4.3, 2.2
 	ckptTH                        = 1.0
-	logitsTV                      = 1.75
+	logitsTV                      = 4.0
 )
 
 // Workload collects what the recipe's stages declare about the step's shape: each kind that
