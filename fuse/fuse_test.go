@@ -316,7 +316,9 @@ func TestFuseFreesWhatItMade(t *testing.T) {
 			t.Errorf("fuse %d: %d live arrays and %d bytes active, %d and %d before the first", i, live[i], active[i], live[0], active[0])
 		}
 	}
-	if peaks[2] > peaks[0] {
-		t.Errorf("the third fuse peaked at %d bytes, the first at %d", peaks[2], peaks[0])
+	// The first fuse also makes what MLX keeps once per process (compiled kernels, the
+	// quantization's constants); from the second on the peak must not grow.
+	if peaks[2] > peaks[1] {
+		t.Errorf("the third fuse peaked at %d bytes, the second at %d", peaks[2], peaks[1])
 	}
 }
