@@ -21,9 +21,6 @@ import (
 // Workload) do not count: they check a setting, they do not honour it. A read inside a method
 // of the settings type counts where that method is called.
 func TestEverySettingIsRead(t *testing.T) {
-	if testing.Short() {
-		t.Skip("type-checks the whole module")
-	}
 	cfg := &packages.Config{
 		Mode: packages.NeedName | packages.NeedSyntax | packages.NeedTypes | packages.NeedTypesInfo,
 		Dir:  testenv.ModuleRoot(t),
