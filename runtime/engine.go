@@ -321,6 +321,8 @@ func (e *engine) beginStep(step int64) {
 	e.ckptDue = false
 	e.prevActive, e.prevDeltas = e.lastActive, slices.Clone(e.deltas)
 	e.opts.Memory.ResetPeak() // mlx.peak is the peak within the step
+	// Swap moves slowly and costs a file read: once a step, not before every trigger.
+	e.env.Swap, e.swapOK = e.opts.Swap()
 	e.sample()
 	// growth: median of recent per-step changes of active memory, robust to one-off spikes
 	if step > 1 {
@@ -347,7 +349,6 @@ func (e *engine) sample() {
 	m := e.opts.Memory
 	e.env.MLX = stages.MLX{Active: m.Active(), Peak: m.Peak(), Cache: m.Cache(), Arrays: m.Arrays(), PeakRun: e.env.MLX.PeakRun}
 	e.env.RSS, e.rssOK = e.opts.RSS()
-	e.env.Swap, e.swapOK = e.opts.Swap()
 	e.env.MLX.PeakRun = max(e.env.MLX.PeakRun, e.env.MLX.Peak)
 	e.env.Elapsed = e.elapsed0 + e.opts.Now().Sub(e.start).Seconds()
 }
