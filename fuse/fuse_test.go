@@ -317,8 +317,9 @@ func TestFuseFreesWhatItMade(t *testing.T) {
 		}
 	}
 	// The first fuse also makes what MLX keeps once per process (compiled kernels, the
-	// quantization's constants); from the second on the peak must not grow.
-	if peaks[2] > peaks[1] {
+	// quantization's constants); from the second on the peak must not grow by more than a
+	// few scalars, whose order of evaluation varies between runs. A leaked weight is larger.
+	if peaks[2] > peaks[1]+4096 {
 		t.Errorf("the third fuse peaked at %d bytes, the second at %d", peaks[2], peaks[1])
 	}
 }
