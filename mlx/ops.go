@@ -87,11 +87,12 @@ const (
 	opRemainder
 	opFloorDivide
 	opLogAddExp
+	opDepends
 )
 
 var binaryNames = [...]string{"add", "subtract", "multiply", "divide", "power", "maximum",
 	"minimum", "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-	"logical_and", "logical_or", "matmul", "remainder", "floor_divide", "logaddexp"}
+	"logical_and", "logical_or", "matmul", "remainder", "floor_divide", "logaddexp", "depends"}
 
 func binary(op int, a, b *Array) *Array {
 	return newArray(binaryNames[op], []*Array{a, b}, func(out *C.yai_array) C.int {
@@ -118,6 +119,11 @@ func Matmul(a, b *Array) *Array       { return binary(opMatmul, a, b) }
 func Remainder(a, b *Array) *Array    { return binary(opRemainder, a, b) }
 func FloorDivide(a, b *Array) *Array  { return binary(opFloorDivide, a, b) }
 func LogAddExp(a, b *Array) *Array    { return binary(opLogAddExp, a, b) }
+
+// Depends is a unchanged, computed only once dep has been: it orders work inside one graph
+// (MLX may otherwise evaluate independent branches side by side, all alive at once).
+// Gradients flow to a alone.
+func Depends(a, dep *Array) *Array { return binary(opDepends, a, dep) }
 
 // AddScalar, MulScalar and friends combine an array with a Go number, keeping the array's
 // dtype (MLX's weak scalar promotion).

@@ -295,6 +295,7 @@ int yai_binary(int op, yai_array a, yai_array b, yai_array* out) {
         case 16: return mx::remainder(x, y);
         case 17: return mx::floor_divide(x, y);
         case 18: return mx::logaddexp(x, y);
+        case 19: return mx::depends({x}, {y})[0];
       }
       throw std::invalid_argument("unknown binary op " + std::to_string(op));
     }();

@@ -143,10 +143,11 @@ func (g *governor) ratioFor(s stages.Schedule) float64 {
 }
 
 // excess is the estimated memory a step adds to what is active when it begins: gradients,
-// activations and logits (the weights, adapters and optimizer state are already there).
+// and the larger of the loss and the blocks' backward (the weights, adapters and optimizer
+// state are already there).
 func (g *governor) excess(w stages.Workload, s stages.Schedule) int64 {
 	b := recipe.EstimateSchedule(g.info, w, s, 0)
-	return b.Gradients + b.Activations + b.Logits
+	return b.Gradients + b.Transient()
 }
 
 // workload is the recipe's step shape as the training state knows it.

@@ -170,11 +170,12 @@ func (c budgetCase) check(t *testing.T) {
 	got := c.measure(t, modelDir)
 	off := float64(est-got) / float64(got)
 	t.Logf("%-16s estimated %8.2f MB  measured %8.2f MB  %+5.1f%%", c.name, float64(est)/1e6, float64(got)/1e6, 100*off)
-	// The goal is ±10%. Since the loss runs on trained positions in chunks, the activation
-	// terms (fitted before) and the chunk's logits term no longer add up that closely: the
-	// nine configurations measure between −12% and +26%, printed above. Until the terms
-	// are found again, the test holds the estimate to what it now achieves.
-	if off < -0.30 || off > 0.30 {
+	// The goal is ±10%. The two-phase model (the loss beside the blocks' forward, or the
+	// blocks' backward) holds the nine configurations to −15%…+7%, printed above; the
+	// small-vocabulary cases run 11–15% low: there the loss and the backward overlap more
+	// than half a chunk, which the large-vocabulary cases do not show. The test holds the
+	// estimate to what it achieves.
+	if off < -0.16 || off > 0.16 {
 		t.Errorf("estimated peak %d is %+.1f%% off the measured MLX peak %d\n%s", est, 100*off, got, p.Budget.Describe(p.Limit))
 	}
 }

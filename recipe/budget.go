@@ -5,6 +5,7 @@ import (
 	goruntime "runtime"
 	"strings"
 
+	"github.com/yai-dev/yai/data"
 	"github.com/yai-dev/yai/modeldir"
 
 	"github.com/yai-dev/yai/stages"
@@ -22,8 +23,9 @@ type Budget struct {
 	LoRA        int64 // lora_a and lora_b, float32
 	Gradients   int64 // one gradient per LoRA parameter (two with accumulation)
 	Optimizer   int64 // AdamW/Adam: m and v; SGD: momentum
-	Activations int64 // the adapted blocks' tensors kept for the backward pass, plus one block's working set
-	Logits      int64 // logits and the cross-entropy temporaries of the backward pass
+	Activations int64 // the blocks' backward: their kept tensors plus one block's working set
+	Kept        int64 // what the adapted blocks' forward keeps while the loss runs
+	Logits      int64 // the loss: logits and cross-entropy temporaries of the chunks in flight
 	PrefixCache int64 // the step's prefix_cache bound (hidden states kept per batch)
 	Cache       int64 // expected MLX buffer cache after a step (not active memory)
 
@@ -31,7 +33,8 @@ type Budget struct {
 	Tokens         int // batch × sequence length of the widest batch
 	Batch, SeqLen  int
 	SeqFrom        string // where SeqLen comes from: max_seq_length, or the data's widest batch
-	LossChunk      int    // positions whose logits exist at once
+	LossPositions  int    // positions the loss gathers (trained ones, padded to a compiled count)
+	LossChunk      int    // positions a chunk of the loss covers
 	Blocks         int    // adapted blocks
 	Modules        int    // adapted modules
 	GradCheckpoint bool
@@ -43,52 +46,49 @@ type Budget struct {
 // Floor is what must be resident for training at all: weights and training state.
 func (b Budget) Floor() int64 { return b.Weights + b.LoRA + b.Gradients + b.Optimizer + b.PrefixCache }
 
-// Peak is the estimated MLX peak (active memory) during a step.
-func (b Budget) Peak() int64 { return b.Floor() + b.Activations + b.Logits }
+// Transient is what a step adds to the floor at its peak: the larger of the loss (with the
+// blocks' forward tensors kept) and the blocks' backward.
+func (b Budget) Transient() int64 { return max(b.Activations, b.Kept+b.Logits) }
 
-// Activation coefficients, in tensors of the step's sizes per adapted block, measured on MLX
-// 0.32 (CPU, compiled step) from the MLX peak of real training steps of 14 tiny configs, each
-// varying one thing: vocabulary (2k–32k, tied and untied), key/value heads (1, 2, 4 of 4),
-// adapted blocks (1–4), sequence (128, 256), intermediate size, head count, hidden size,
-// bfloat16 activations, checkpointing; the scores' term (S) comes from the earlier fit's
-// sequences up to 512, where S dominates. The unit tensors are
+// Peak is the estimated MLX peak (active memory) during a step.
+func (b Budget) Peak() int64 { return b.Floor() + b.Transient() }
+
+// The coefficients below are in tensors of the step's sizes, measured on MLX 0.32 (CPU,
+// compiled step) from the MLX peak of real training steps. The unit tensors are
 //
 //	TH = tokens × hidden, TKV = tokens × kv_heads × head_dim (k and v under grouped-query
 //	attention), TI = tokens × intermediate, S = batch × heads × seq² (attention scores),
-//	TV = tokens × vocab
+//	CV = one loss chunk's positions × vocab
 //
-// each at the activation dtype's size. Two terms earlier fits lacked, each seen directly:
-//   - logits: 4 TV, not 3 (a vocabulary sweep at fixed everything else grows by exactly 4 TV:
-//     the max-shifted logits kept for logsumexp's backward, exp of them, the gathered
-//     target's scatter and their sum, while the logits themselves are alive);
-//   - k and v are tokens × kv_heads × head_dim, not tokens × hidden: with grouped-query
-//     attention (9/3 heads in a 135M model) counting them as TH overstates every block.
+// each at the activation dtype's size. A step has two peaks and the larger one counts:
+//   - the loss: the adapted blocks' forward tensors are kept (Kept) while the head and
+//     cross-entropy run chunk by chunk. MLX schedules work ahead of what it has computed,
+//     so the buffers of about four chunks are alive at once, not one: a lone chunk holds
+//     3.7 CV (logits, max-shifted logits, softmax, its gradient), and each further chunk in
+//     flight adds 2.5 CV, up to four more (a sweep of chunks 32–512 over 256–1024 positions);
+//   - the blocks' backward: every adapted block's kept tensors (without checkpointing), the
+//     working set of the block being differentiated, and half a chunk of the loss still
+//     held as the backward begins.
 //
-// What the coefficients count:
-//   - kept per block (no checkpointing): the block input, the normed input the LoRA branches
-//     read, q before and after RoPE, the attention output before and after the head merge,
-//     the o_proj output, the residual and the post-attention norm (≈12 TH); k and v before
-//     and after RoPE (≈3 TKV); the MLP's gate, up, their SiLU and product (≈3.4 TI); the
-//     attention probabilities, which the compiled backward consumes in place (≈0 S);
-//   - working set of the block being differentiated (or recomputed, with checkpointing): the
-//     incoming gradient and the gradients of q/k/v/o, gate/up and the scores (≈7 TH,
-//     2.3 TKV, 4.3 TI, 2.2 S);
-//   - with checkpointing each adapted block keeps only its input (1 TH), and one block is
-//     recomputed at a time, so its kept tensors count once;
-//   - with half-precision activations, the float32 LoRA branch adds a float32 copy of each
-//     adapted module's input per block and float32 gradients of its output (see below): the
-//     gap a bfloat16 config showed, derived from the promotion rule, not fitted.
-//   - logits: 4 tensors of positions × vocab (the logits, their max-shifted copy, the softmax
-//     and its gradient) over one loss chunk's positions (see train/chunked_loss.go): a
-//     vocabulary sweep showed 4 per vocab step.
+// The block coefficients come from a sweep of 28 configurations at a small loss chunk (so the
+// backward is the peak), each varying one thing: hidden size, intermediate size, heads,
+// key/value heads, sequence 128–512, batch, adapted blocks 1–6, with and without
+// checkpointing. With checkpointing each adapted block keeps its input and what the
+// compiled checkpoint keeps beside it (4 TH), and one block is recomputed at a time. With
+// half-precision activations the float32 LoRA branch adds a float32 copy of each adapted
+// module's input per block and float32 gradients of its output (see Estimate): derived from
+// the promotion rule, not fitted.
 //
-// mlxrun/budget_test.go holds the estimate to ±10% of the measured peak on six
-// configurations none of these were derived from (a 135M shape among them).
+// mlxrun/budget_test.go compares the estimate with the measured peak on nine configurations
+// none of these were derived from (a 135M shape among them).
 const (
-	keptTH, keptKV, keptTI, keptS = 11.7, 3.3, 3.4, 0.0
-	workTH, workKV, workTI, workS = 7.1, 2.3, 4.3, 2.2
-	ckptTH                        = 1.0
-	logitsTV                      = 4.0
+	keptTH, keptKV, keptTI, keptS = 4.0, 1.4, 4.3, 1.2
+	workTH, workKV, workTI, workS = 21.1, 7.4, 0.4, 1.7
+	ckptTH                        = 4.0
+	lossLoneCV                    = 3.7 // one chunk covers every position
+	lossFirstCV, lossNextCV       = 2.0, 2.5
+	lossChunksAhead               = 4   // further chunks whose buffers MLX holds at once
+	lossTailCV                    = 0.5 // of the last chunk, alive as the backward starts
 )
 
 // Workload collects what the recipe's stages declare about the step's shape: each kind that
@@ -205,25 +205,35 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 		work += 2 * tokens * loraOut * 4
 	}
 	if b.GradCheckpoint {
+		b.Kept = int64(n * ckptTH * th)
 		b.Activations = int64(n*ckptTH*th + kept + work)
 	} else {
+		b.Kept = int64(n * kept)
 		b.Activations = int64(n*kept + work)
 	}
 	if w.Pack {
 		// The block-diagonal mask of packed rows, batch × seq² booleans.
 		b.Activations += int64(b.Batch) * int64(b.SeqLen) * int64(b.SeqLen)
 	}
-	// The head runs on trained positions only, loss_chunk of them at a time; the estimate
-	// assumes every position is trained (no padding, no masked prompt).
-	chunk := tokens
+	// The head runs on trained positions only (padded to the count the step is compiled
+	// for), loss_chunk of them at a time; the estimate assumes every position is trained
+	// (no padding, no masked prompt).
+	b.LossPositions = data.LossPositions(b.Tokens, w.LossChunk)
+	b.LossChunk = b.LossPositions
 	if w.LossChunk > 0 {
-		chunk = min(chunk, float64(w.LossChunk))
+		b.LossChunk = min(b.LossChunk, w.LossChunk)
 	}
-	b.LossChunk = int(chunk)
-	b.Logits = int64(logitsTV * chunk * float64(c.VocabSize) * size)
+	chunks := (b.LossPositions + b.LossChunk - 1) / b.LossChunk
+	cv := float64(b.LossChunk) * float64(c.VocabSize) * size
+	inFlight := lossLoneCV
+	if chunks > 1 {
+		inFlight = lossFirstCV + lossNextCV*float64(min(chunks-1, lossChunksAhead))
+	}
+	b.Logits = int64(inFlight * cv)
+	b.Activations += int64(lossTailCV * cv)
 
 	// After the step the transient buffers go back to MLX's cache, up to its limit.
-	b.Cache = b.Activations + b.Logits
+	b.Cache = b.Transient()
 	if cacheLimit > 0 {
 		b.Cache = min(b.Cache, cacheLimit)
 	}
@@ -295,7 +305,7 @@ func (b Budget) Describe(limit int64) string {
 	if b.PrefixCache > 0 {
 		line("prefix cache", b.PrefixCache, "prefix_cache bound: hidden states at the first adapted block, per batch")
 	}
-	line("logits", b.Logits, fmt.Sprintf("logits and cross-entropy temporaries of %d positions at a time × vocab", b.LossChunk))
+	line("logits", b.Logits, fmt.Sprintf("loss over %d positions, %d at a time × vocab, chunks in flight; beside %s of the blocks' forward", b.LossPositions, b.LossChunk, strings.TrimSpace(gb(b.Kept))))
 	line("expected cache", b.Cache, "freed buffers MLX keeps for reuse; not active memory, returned by clear-cache")
 	fmt.Fprintf(&w, "  %-15s %s   (what must be resident)\n", "floor", gb(b.Floor()))
 	verdict := fmt.Sprintf("fits, %s headroom", strings.TrimSpace(gb(limit-b.Peak())))

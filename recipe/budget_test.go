@@ -71,13 +71,14 @@ func TestBudgetLlama8BSeedRecipe(t *testing.T) {
 	if b.Floor() > 7*stages.GB || b.Peak() > 7*stages.GB || len(ds) != 0 {
 		t.Errorf("the seed recipe should fit in 7 GB without warnings: floor %d, peak %d\n%s", b.Floor(), b.Peak(), ds.Format())
 	}
-	// The seed's 2048 tokens fit because the logits exist loss_chunk positions at a time; in
-	// one chunk the logits cover all 2048 × 128k positions.
+	// The seed's 2048 tokens fit because the logits exist a few loss_chunk positions at a
+	// time (four chunks in flight: 9.5 chunk-sized tensors); in one chunk they cover all
+	// 2048 × 128k positions (3.7 such tensors of four times the size).
 	if b.SeqLen != 2048 {
 		t.Errorf("the seed recipe trains %d tokens, want 2048", b.SeqLen)
 	}
 	p2, ds2 := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.train.with.loss_chunk=0"}, ValidateOptions{SkipData: true})
-	if p2 == nil || p2.Budget.Logits < 3*b.Logits || p2.Budget.Peak() <= b.Peak() {
+	if p2 == nil || 2*p2.Budget.Logits < 3*b.Logits || p2.Budget.Peak() <= b.Peak() {
 		t.Errorf("with loss_chunk 0 the logits should cover all 2048 positions (%d bytes against %d):\n%s", p2.Budget.Logits, b.Logits, ds2.Format())
 	}
 	js := p.JSON()
@@ -147,13 +148,13 @@ func TestPreflightSchedule(t *testing.T) {
 	if p.Budget.Peak() <= p.Limit {
 		t.Fatalf("the whole batch fits (%d ≤ %d): the case tests nothing", p.Budget.Peak(), p.Limit)
 	}
-	if p.Schedule.MicroBatches < 2 || p.ScheduleBudget == nil || float64(p.ScheduleBudget.Peak()) > 0.9*float64(p.Limit) {
+	if p.Schedule.MicroBatches < 2 || p.ScheduleBudget == nil || float64(p.ScheduleBudget.Peak()) > (1-estimateMargin)*float64(p.Limit) {
 		t.Fatalf("schedule %+v with estimate %v; want a split that fits with 10%% to spare", p.Schedule, p.ScheduleBudget)
 	}
 	// It is the cheapest: one part fewer does not fit.
 	fewer := p.Schedule
 	fewer.MicroBatches--
-	if b := EstimateSchedule(p.Model, Workload(p.Recipe), fewer, 0); float64(b.Peak()) <= 0.9*float64(p.Limit) {
+	if b := EstimateSchedule(p.Model, Workload(p.Recipe), fewer, 0); float64(b.Peak()) <= (1-estimateMargin)*float64(p.Limit) {
 		t.Errorf("%+v would fit too (%d), and splits less", fewer, b.Peak())
 	}
 	if d := p.Describe(); !strings.Contains(d, "schedule: the whole batch would not fit, so each step computes "+fmt.Sprint(p.Schedule.MicroBatches)+" micro-batches") {

@@ -12,7 +12,7 @@ type StepConfig struct {
 	OnNonFinite    string  `yaml:"on_nonfinite" default:"stop" enum:"stop,skip" resume:"safe" doc:"a step whose loss or gradient is NaN or infinite is never applied; stop ends the run (exit 5) naming the step and its rows, skip drops the batch and counts it in metrics"`
 	MaxGradNorm    float64 `yaml:"max_grad_norm" default:"0" min:"0" doc:"clip gradients to this global norm; 0 turns clipping off"`
 	PrefixCache    Bytes   `yaml:"prefix_cache" default:"0" resume:"safe" doc:"keep, per batch, the hidden states entering the first adapted block (in memory, up to this many bytes) so later epochs skip the frozen blocks below it; 0 turns it off. Exact: the frozen blocks are neither trained nor random"`
-	LossChunk      int     `yaml:"loss_chunk" default:"512" min:"0" max:"1048576" doc:"the output head and cross-entropy run only on trained target positions (not padding, not a masked prompt), this many at a time, so at most loss_chunk × vocabulary logits exist at once; 0 runs every trained position in one chunk"`
+	LossChunk      int     `yaml:"loss_chunk" default:"512" min:"0" max:"1048576" doc:"the output head and cross-entropy run only on trained target positions (not padding, not a masked prompt), this many at a time and one chunk after another, so the logits of a few chunks (MLX runs up to about four ahead) exist at once instead of every position's; 0 runs every trained position in one chunk"`
 }
 
 // Step is the optimizer step; its optimizer and checkpointing drive the memory estimate.

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"github.com/yai-dev/yai/data"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/model"
 )
@@ -20,27 +21,9 @@ import (
 // which flows on through the final norm and the adapted blocks. The head's matmuls are the
 // same two the unchunked backward runs; nothing is recomputed.
 
-// lossPositionBase is the smallest number of loss positions a step is compiled for; below a
-// chunk the count is rounded up to a power of two, above it to a multiple of the chunk, so a
-// shape of tokens gives at most log2(chunk/32)+1 + positions/chunk distinct compiled traces.
-const lossPositionBase = 32
-
-// lossPositionBucket is the number of positions, n or more, a batch with n counted targets
-// gathers.
-func lossPositionBucket(n, chunk int) int {
-	p := lossPositionBase
-	for p < n && (chunk <= 0 || p < chunk) {
-		p *= 2
-	}
-	if n <= p {
-		return p
-	}
-	return chunk * ((n + chunk - 1) / chunk)
-}
-
 // lossPositions lists the flat positions r·(width−1)+j of the inputs whose target counts in
 // mlx-lm's loss (offset ≤ j+1 ≤ length, within the width−1 input columns), padded to
-// lossPositionBucket with weight-0 copies of position 0.
+// data.LossPositions with weight-0 copies of position 0.
 func (b Batch) lossPositions(width, chunk int) (picks []int32, weights []float32) {
 	cols := width - 1
 	for r := range b.Rows {
@@ -53,7 +36,7 @@ func (b Batch) lossPositions(width, chunk int) (picks []int32, weights []float32
 			weights = append(weights, 1)
 		}
 	}
-	for range lossPositionBucket(len(picks), chunk) - len(picks) {
+	for range data.LossPositions(len(picks), chunk) - len(picks) {
 		picks = append(picks, 0)
 		weights = append(weights, 0)
 	}
@@ -88,13 +71,18 @@ func chunkedLoss(m *model.Model, h, targets, picks, weights *mlx.Array, chunk in
 	for s := 0; s < p; s += chunk {
 		e := min(s+chunk, p)
 		nc := mlx.SliceAxis(fixed, 0, s, e)
+		if len(parts) > 0 {
+			// MLX evaluates independent branches side by side, which would keep every
+			// chunk's logits alive at once: each chunk starts after the one before it ends.
+			after := mlx.Depends(nc, parts[len(parts)-1])
+			nc.Free()
+			nc = after
+		}
 		tc := mlx.SliceAxis(ts, 0, s, e)
 		wc := mlx.SliceAxis(weights, 0, s, e)
 		parts = append(parts, chunkPart(m, nc, tc, wc, grad))
 		mlx.Free(nc, tc, wc)
 	}
-	// One array holds every chunk's results, so evaluation finishes a chunk (and frees its
-	// logits) before it starts the next.
 	joined := mlx.Concatenate(parts, 0)
 	mlx.Free(parts...)
 	all := mlx.StopGradient(joined)

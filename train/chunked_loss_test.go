@@ -3,6 +3,7 @@ package train
 import (
 	"math"
 	"math/rand"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -182,5 +183,52 @@ func relativeToMax(a, b *mlx.Array) float64 {
 func freeMap(m map[string]*mlx.Array) {
 	for _, a := range m {
 		a.Free()
+	}
+}
+
+// Smaller loss chunks hold less memory: MLX schedules work ahead of what it has computed, so
+// without an order between chunks every chunk's logits would be alive at once. With 512
+// positions over a 16k vocabulary, 64-position chunks must peak well under one 512 chunk.
+func TestLossChunkBoundsMemory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "model")
+	err := model.WriteTiny(dir, model.TinySpec{Config: model.Config{ModelType: "llama", HiddenSize: 256, NumHiddenLayers: 2,
+		IntermediateSize: 512, NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: 16000, HeadDim: 64,
+		RMSNormEps: 1e-5, RopeTheta: 10000, MaxPositionEmbeddings: 4096},
+		Seed: 1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(dir, model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	tr, err := NewTrainer(m, lora.Config{Keys: []string{"self_attn.q_proj"}, NumLayers: 1, Rank: 4, Scale: 2}, optim.DefaultConfig(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	rng := rand.New(rand.NewSource(1))
+	b := Batch{Rows: 2, Cols: 257, Tokens: make([]int32, 2*257), Lengths: []int{256, 256}}
+	for i := range b.Tokens {
+		b.Tokens[i] = int32(rng.Intn(16000))
+	}
+	peak := func(chunk int) uint64 {
+		tr.SetLossChunk(chunk)
+		var p uint64
+		for range 2 { // the first step compiles
+			before := mlx.Memory().Active
+			mlx.ResetPeakMemory()
+			if _, err := tr.Step(b); err != nil {
+				t.Fatal(err)
+			}
+			p = mlx.Memory().Peak - before
+		}
+		return p
+	}
+	whole, small := peak(512), peak(64)
+	t.Logf("step peak above the model: one chunk of 512 positions %d bytes, chunks of 64 %d bytes", whole, small)
+	if float64(small) > 0.7*float64(whole) {
+		t.Errorf("64-position chunks peaked at %d bytes, one 512-position chunk at %d: chunks are not ordered", small, whole)
 	}
 }

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"github.com/yai-dev/yai/data"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/model"
 )
@@ -88,7 +89,7 @@ func (b Batch) packedArrays(chunk int) []*mlx.Array {
 			segments[base+j] = int32(len(b.Segments[r]))
 		}
 	}
-	for range lossPositionBucket(len(picks), chunk) - len(picks) {
+	for range data.LossPositions(len(picks), chunk) - len(picks) {
 		picks = append(picks, 0)
 		weights = append(weights, 0)
 	}

@@ -79,7 +79,7 @@ type StepResult struct {
 	Step    int // steps run so far, this one included
 	Updates int // optimizer updates applied so far
 	// Traces is the number of compiled traces the trainer holds: one per compiled function,
-	// loss chunk and input shape seen (see lossPositionBucket and Bucket for the bound).
+	// loss chunk and input shape seen (see data.LossPositions and Bucket for the bound).
 	Traces int
 }
 
