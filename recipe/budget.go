@@ -24,7 +24,7 @@ type Budget struct {
 	Gradients   int64 // one gradient per LoRA parameter (two with accumulation)
 	Optimizer   int64 // AdamW/Adam: m and v; SGD: momentum
 	Activations int64 // the blocks' backward: their kept tensors plus one block's working set
-	Kept        int64 // what the adapted blocks' forward keeps while the loss runs
+	Recomputed  int64 // with checkpointing, the recomputed block's kept tensors: they come after the loss
 	Logits      int64 // the loss: logits and cross-entropy temporaries of the chunks in flight
 	PrefixCache int64 // the step's prefix_cache bound (hidden states kept per batch)
 	Cache       int64 // expected MLX buffer cache after a step (not active memory)
@@ -46,9 +46,12 @@ type Budget struct {
 // Floor is what must be resident for training at all: weights and training state.
 func (b Budget) Floor() int64 { return b.Weights + b.LoRA + b.Gradients + b.Optimizer + b.PrefixCache }
 
-// Transient is what a step adds to the floor at its peak: the larger of the loss (with the
-// blocks' forward tensors kept) and the blocks' backward.
-func (b Budget) Transient() int64 { return max(b.Activations, b.Kept+b.Logits) }
+// Transient is what a step adds to the floor at its peak. MLX allocates the blocks'
+// backward while the loss still runs, so the two add up; only a checkpointed block's
+// recomputed tensors wait for the loss to finish.
+func (b Budget) Transient() int64 {
+	return b.Activations + b.Logits - min(b.Recomputed, b.Logits)
+}
 
 // Peak is the estimated MLX peak (active memory) during a step.
 func (b Budget) Peak() int64 { return b.Floor() + b.Transient() }
@@ -60,36 +63,55 @@ func (b Budget) Peak() int64 { return b.Floor() + b.Transient() }
 //	attention), TI = tokens × intermediate, S = batch × heads × seq² (attention scores),
 //	CV = one loss chunk's positions × vocab
 //
-// each at the activation dtype's size. A step has two peaks and the larger one counts:
-//   - the loss: the adapted blocks' forward tensors are kept (Kept) while the head and
-//     cross-entropy run chunk by chunk. MLX schedules work ahead of what it has computed,
-//     so the buffers of about four chunks are alive at once, not one: a lone chunk holds
-//     3.7 CV (logits, max-shifted logits, softmax, its gradient), and each further chunk in
-//     flight adds 2.5 CV, up to four more (a sweep of chunks 32–512 over 256–1024 positions);
-//   - the blocks' backward: every adapted block's kept tensors (without checkpointing), the
-//     working set of the block being differentiated, and half a chunk of the loss still
-//     held as the backward begins.
-//
-// The block coefficients come from a sweep of 28 configurations at a small loss chunk (so the
-// backward is the peak), each varying one thing: hidden size, intermediate size, heads,
-// key/value heads, sequence 128–512, batch, adapted blocks 1–6, with and without
-// checkpointing. With checkpointing each adapted block keeps its input and what the
-// compiled checkpoint keeps beside it (4 TH), and one block is recomputed at a time. With
-// half-precision activations the float32 LoRA branch adds a float32 copy of each adapted
-// module's input per block and float32 gradients of its output (see Estimate): derived from
-// the promotion rule, not fitted.
+// each at the activation dtype's size.
+//   - The blocks (Activations): every adapted block's kept tensors (without checkpointing),
+//     and the working set of the block being differentiated. Fitted on 28 configurations at
+//     a small loss chunk, each varying one thing: hidden and intermediate size, heads,
+//     key/value heads, sequence 128–512, batch, 1–6 adapted blocks, with and without
+//     checkpointing. With checkpointing each adapted block keeps its input and what the
+//     compiled checkpoint keeps beside it (4.5 TH), and one block is recomputed at a time.
+//   - The loss (Logits): a lone chunk holds 3 CV (slope of the peak over vocabularies 2k–16k
+//     on three shapes: exactly 3.0 each). MLX schedules work ahead of what it has computed,
+//     so with several chunks the buffers of a few are alive at once: the table below, in CV
+//     by number of chunks, from a sweep of chunks 32–512 over 512 and 1,024 positions.
+//   - MLX allocates the blocks' backward while the loss still runs, so the two add up: the
+//     peak rises by exactly the loss term over every vocabulary, without and with
+//     checkpointing, except the recomputed block's tensors, which come after the loss.
+//   - With half-precision activations the float32 LoRA branch adds a float32 copy of each
+//     adapted module's input per block and float32 gradients of its output (see Estimate):
+//     derived from the promotion rule, not fitted.
 //
 // mlxrun/budget_test.go compares the estimate with the measured peak on nine configurations
-// none of these were derived from (a 135M shape among them).
+// none of these were fitted on (a 135M shape among them).
 const (
-	keptTH, keptKV, keptTI, keptS = 4.0, 1.4, 4.3, 1.2
-	workTH, workKV, workTI, workS = 21.1, 7.4, 0.4, 1.7
-	ckptTH                        = 4.0
-	lossLoneCV                    = 3.7 // one chunk covers every position
-	lossFirstCV, lossNextCV       = 2.0, 2.5
-	lossChunksAhead               = 4   // further chunks whose buffers MLX holds at once
-	lossTailCV                    = 0.5 // of the last chunk, alive as the backward starts
+	keptTH, keptKV, keptTI, keptS = 3.47, 1.33, 4.28, 1.27
+	workTH, workKV, workTI, workS = 19.55, 8.6, 0.05, 1.68
+	ckptTH                        = 4.46
 )
+
+// lossInFlight is the loss's memory in CV by number of chunks (1, 2, 4, 8, 16 and more),
+// interpolated between; checkpointing changes how far MLX runs ahead.
+var (
+	lossChunks         = []float64{1, 2, 4, 8, 16}
+	lossInFlight       = []float64{3.0, 5.6, 10.0, 10.0, 6.0}
+	lossInFlightRecomp = []float64{3.0, 4.5, 6.3, 10.0, 6.0}
+)
+
+// lossTensors is the loss's memory in CV for chunks chunks.
+func lossTensors(chunks int, checkpointed bool) float64 {
+	ys := lossInFlight
+	if checkpointed {
+		ys = lossInFlightRecomp
+	}
+	k := min(float64(chunks), lossChunks[len(lossChunks)-1])
+	for i := 1; i < len(lossChunks); i++ {
+		if k <= lossChunks[i] {
+			f := (k - lossChunks[i-1]) / (lossChunks[i] - lossChunks[i-1])
+			return ys[i-1] + f*(ys[i]-ys[i-1])
+		}
+	}
+	return ys[0]
+}
 
 // Workload collects what the recipe's stages declare about the step's shape: each kind that
 // shapes the estimate adds its settings, or its defaults when the recipe has no such stage.
@@ -205,10 +227,9 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 		work += 2 * tokens * loraOut * 4
 	}
 	if b.GradCheckpoint {
-		b.Kept = int64(n * ckptTH * th)
+		b.Recomputed = int64(kept)
 		b.Activations = int64(n*ckptTH*th + kept + work)
 	} else {
-		b.Kept = int64(n * kept)
 		b.Activations = int64(n*kept + work)
 	}
 	if w.Pack {
@@ -225,12 +246,7 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 	}
 	chunks := (b.LossPositions + b.LossChunk - 1) / b.LossChunk
 	cv := float64(b.LossChunk) * float64(c.VocabSize) * size
-	inFlight := lossLoneCV
-	if chunks > 1 {
-		inFlight = lossFirstCV + lossNextCV*float64(min(chunks-1, lossChunksAhead))
-	}
-	b.Logits = int64(inFlight * cv)
-	b.Activations += int64(lossTailCV * cv)
+	b.Logits = int64(lossTensors(chunks, b.GradCheckpoint) * cv)
 
 	// After the step the transient buffers go back to MLX's cache, up to its limit.
 	b.Cache = b.Transient()
@@ -305,7 +321,7 @@ func (b Budget) Describe(limit int64) string {
 	if b.PrefixCache > 0 {
 		line("prefix cache", b.PrefixCache, "prefix_cache bound: hidden states at the first adapted block, per batch")
 	}
-	line("logits", b.Logits, fmt.Sprintf("loss over %d positions, %d at a time × vocab, chunks in flight; beside %s of the blocks' forward", b.LossPositions, b.LossChunk, strings.TrimSpace(gb(b.Kept))))
+	line("logits", b.Logits, fmt.Sprintf("loss over %d positions, %d at a time × vocab, the chunks MLX holds at once", b.LossPositions, b.LossChunk))
 	line("expected cache", b.Cache, "freed buffers MLX keeps for reuse; not active memory, returned by clear-cache")
 	fmt.Fprintf(&w, "  %-15s %s   (what must be resident)\n", "floor", gb(b.Floor()))
 	verdict := fmt.Sprintf("fits, %s headroom", strings.TrimSpace(gb(limit-b.Peak())))

@@ -72,8 +72,8 @@ func TestBudgetLlama8BSeedRecipe(t *testing.T) {
 		t.Errorf("the seed recipe should fit in 7 GB without warnings: floor %d, peak %d\n%s", b.Floor(), b.Peak(), ds.Format())
 	}
 	// The seed's 2048 tokens fit because the logits exist a few loss_chunk positions at a
-	// time (four chunks in flight: 9.5 chunk-sized tensors); in one chunk they cover all
-	// 2048 × 128k positions (3.7 such tensors of four times the size).
+	// time (four checkpointed chunks: 6.3 chunk-sized tensors); in one chunk they cover all
+	// 2048 × 128k positions (3 such tensors of four times the size).
 	if b.SeqLen != 2048 {
 		t.Errorf("the seed recipe trains %d tokens, want 2048", b.SeqLen)
 	}

@@ -58,7 +58,8 @@ func EstimateSchedule(info *modeldir.Info, w stages.Workload, s stages.Schedule,
 }
 
 // estimateMargin is the share of the limit a planned schedule keeps free for the estimate's
-// own error (measured between −15% and +7%, see mlxrun/budget_test.go).
+// own error: within ±10% at the default loss chunk (mlxrun/budget_test.go), up to 17% off
+// with many small chunks, whose overlap depends on how far MLX runs ahead.
 const estimateMargin = 0.15
 
 // fitSchedule is the cheapest schedule whose estimated peak stays under limit with the
