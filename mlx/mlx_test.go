@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -684,4 +685,24 @@ func TestDeviceAndVersion(t *testing.T) {
 		}
 	})
 	SetDefaultStream(orig)
+}
+
+// Depends passes its first input through, value and gradient, and sends the second no
+// gradient: it only orders evaluation.
+func TestDependsPassesThrough(t *testing.T) {
+	var value, ga, gd []float32
+	inScope(t, func() {
+		f := func(args []*Array) []*Array {
+			x := Depends(args[0], args[1])
+			sq := Multiply(x, x)
+			return []*Array{Sum(sq, false)}
+		}
+		a := FromSlice([]float32{1, -2, 3}, 3)
+		dep := FromSlice([]float32{5, 6}, 2)
+		vals, g := ValueAndGrad(f, 0, 1)([]*Array{a, dep})
+		value, ga, gd = vals[0].Floats(), g[0].Floats(), g[1].Floats()
+	})
+	if value[0] != 14 || !slices.Equal(ga, []float32{2, -4, 6}) || !slices.Equal(gd, []float32{0, 0}) {
+		t.Errorf("value %v, gradient %v and %v; want 14, [2 -4 6] and [0 0]", value, ga, gd)
+	}
 }

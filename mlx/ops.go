@@ -120,7 +120,7 @@ func Remainder(a, b *Array) *Array    { return binary(opRemainder, a, b) }
 func FloorDivide(a, b *Array) *Array  { return binary(opFloorDivide, a, b) }
 func LogAddExp(a, b *Array) *Array    { return binary(opLogAddExp, a, b) }
 
-// Depends is a unchanged, computed only once dep has been: it orders work inside one graph
+// Depends returns a unchanged, computed only once dep has been: it orders work inside one graph
 // (MLX may otherwise evaluate independent branches side by side, all alive at once).
 // Gradients flow to a alone.
 func Depends(a, dep *Array) *Array { return binary(opDepends, a, dep) }
