@@ -10,6 +10,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/yai-dev/yai/ggufimport"
 	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/model"
 )
@@ -122,4 +123,28 @@ func median(v []float64) float64 {
 		return 0
 	}
 	return s[len(s)/2]
+}
+
+// BenchmarkGenerateSmolLM2 times a 32-token greedy answer of the quickstart's 4-bit SmolLM2
+// (prefill of the chat prompt included) and reports tokens per second.
+func BenchmarkGenerateSmolLM2(b *testing.B) {
+	opts := ggufimport.DefaultOptions()
+	opts.GroupSize = 32
+	dir := b.TempDir() + "/m"
+	if _, err := ggufimport.Import(testenv.SmolLM2GGUF(b), dir, opts); err != nil {
+		b.Fatal(err)
+	}
+	l := mustLoad(b, dir, "")
+	defer l.Free()
+	prompt, err := PromptTokens(l.Tokenizer, "", "Write a long story.", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 32
+	for b.Loop() {
+		if _, err := Generate(l.Model, prompt, Options{MaxTokens: n}, func(int32) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
 }

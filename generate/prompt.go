@@ -3,6 +3,7 @@ package generate
 import (
 	"errors"
 
+	"github.com/yai-dev/yai/model"
 	"github.com/yai-dev/yai/tokenizer"
 )
 
@@ -32,4 +33,22 @@ func ChatTokens(tok *tokenizer.Tokenizer, msgs []tokenizer.Message) ([]int32, er
 		return nil, err
 	}
 	return tok.Encode(text, false), nil
+}
+
+// Answer is the greedy reply to one user message, through the chat template, up to the
+// tokenizer's end of turn or maxTokens, decoded without special tokens.
+func Answer(m *model.Model, tok *tokenizer.Tokenizer, message string, maxTokens int) (string, error) {
+	ids, err := PromptTokens(tok, "", message, false)
+	if err != nil {
+		return "", err
+	}
+	var out []int32
+	_, err = Generate(m, ids, Options{MaxTokens: maxTokens, Stop: tok.EOS()}, func(id int32) error {
+		out = append(out, id)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return tok.Decode(out, true), nil
 }

@@ -130,6 +130,22 @@ type patternJSON struct {
 	Regex  *string `json:"Regex"`
 }
 
+// replacement reads a Replace step (normalizer or decoder): the string it replaces and what
+// with. Regex patterns are not supported.
+func (f *jsonFile) replacement(raw []byte, path string) (from, to string, err error) {
+	var r struct {
+		Pattern patternJSON `json:"pattern"`
+		Content string      `json:"content"`
+	}
+	if err := f.decode(raw, path, &r); err != nil {
+		return "", "", err
+	}
+	if r.Pattern.String == nil {
+		return "", "", f.errorf(path+".pattern", "only String patterns are supported in Replace")
+	}
+	return *r.Pattern.String, r.Content, nil
+}
+
 // tokenizerConfigJSON is the part of tokenizer_config.json the tokenizer uses.
 type tokenizerConfigJSON struct {
 	BOSToken     json.RawMessage `json:"bos_token"`

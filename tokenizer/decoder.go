@@ -140,17 +140,10 @@ func (f *jsonFile) parseDecoder(raw json.RawMessage, path string) (decoder, erro
 			return out
 		}, nil
 	case "Replace":
-		var r struct {
-			Pattern patternJSON `json:"pattern"`
-			Content string      `json:"content"`
-		}
-		if err := f.decode(raw, path, &r); err != nil {
+		from, to, err := f.replacement(raw, path)
+		if err != nil {
 			return nil, err
 		}
-		if r.Pattern.String == nil {
-			return nil, f.errorf(path+".pattern", "only String patterns are supported in Replace")
-		}
-		from, to := *r.Pattern.String, r.Content
 		return func(tokens []string) []string {
 			out := make([]string, len(tokens))
 			for i, t := range tokens {

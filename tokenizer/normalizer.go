@@ -46,17 +46,10 @@ func (f *jsonFile) parseNormalizer(raw json.RawMessage, path string) (normalizer
 			return p.Prepend + s
 		}, nil
 	case "Replace":
-		var r struct {
-			Pattern patternJSON `json:"pattern"`
-			Content string      `json:"content"`
-		}
-		if err := f.decode(raw, path, &r); err != nil {
+		from, to, err := f.replacement(raw, path)
+		if err != nil {
 			return nil, err
 		}
-		if r.Pattern.String == nil {
-			return nil, f.errorf(path+".pattern", "only String patterns are supported in Replace")
-		}
-		from, to := *r.Pattern.String, r.Content
 		return func(s string) string { return strings.ReplaceAll(s, from, to) }, nil
 	case "Strip":
 		var st struct {

@@ -44,25 +44,7 @@ func TestMatchesMLXLM(t *testing.T) {
 	defer tr.Close()
 	// lora_b starts at zero, so nonzero random lora_b makes the first gradients exercise
 	// both factors; mlx-lm gets the same values through the saved file.
-	err = mlx.Do(func() error {
-		ps := tr.Adapters().Params()
-		key := mlx.RandomKey(9)
-		defer key.Free()
-		next := make([]*mlx.Array, len(ps))
-		for i, p := range ps {
-			if i%2 == 1 {
-				next[i] = mlx.Normal(key, p.Shape(), mlx.Float32, 0, 0.05)
-			} else {
-				next[i] = mlx.Copy(p)
-			}
-		}
-		mlx.Eval(next...)
-		tr.Adapters().Replace(next)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	randomizeB(t, tr)
 	dir := t.TempDir()
 	initDir := filepath.Join(dir, "init")
 	if err := tr.SaveAdapters(initDir); err != nil {

@@ -5,7 +5,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/yai-dev/yai/greedy"
+	"github.com/yai-dev/yai/generate"
 	"github.com/yai-dev/yai/lora"
 	"github.com/yai-dev/yai/model"
 	"github.com/yai-dev/yai/modeldir"
@@ -58,7 +58,7 @@ func compare(modelRef, adapterDir string, prompts []string, maxTokens int) error
 	defer m.Free()
 	before := make([]string, len(prompts))
 	for i, p := range prompts {
-		if before[i], err = greedy.Chat(m, tok, p, maxTokens); err != nil {
+		if before[i], err = generate.Answer(m, tok, p, maxTokens); err != nil {
 			return err
 		}
 	}
@@ -69,7 +69,7 @@ func compare(modelRef, adapterDir string, prompts []string, maxTokens int) error
 	defer a.Free()
 	defer a.Detach()
 	for i, p := range prompts {
-		after, err := greedy.Chat(m, tok, p, maxTokens)
+		after, err := generate.Answer(m, tok, p, maxTokens)
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-"""mlx-lm's answers on a model directory, for the greedy tests. Reads JSON on stdin.
+"""mlx-lm's answers on a model directory, for the SmolLM2 tests. Reads JSON on stdin.
 
 generate DIR: {"prompts": [[ids]], "max_tokens": n} -> the greedy tokens of
               mlx_lm.generate.generate_step for each prompt (argmax sampler, no stop).
