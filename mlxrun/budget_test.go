@@ -29,12 +29,13 @@ type budgetCase struct {
 	// data, when set, writes completions whose widest batch is seq tokens: the budget then
 	// learns the sequence length from the data (max_seq_length stays at 512), as a real
 	// recipe's does.
-	data bool
-	mask bool // mask_prompt (the loss covers completions only)
+	data  bool
+	mask  bool // mask_prompt (the loss covers completions only)
+	chunk int  // the step's loss_chunk; 0 means its default
 }
 
 // writeModel generates the case's 4-bit model.
-func (c budgetCase) writeModel(t *testing.T, dir string) {
+func (c budgetCase) writeModel(t testing.TB, dir string) {
 	t.Helper()
 	dtype := c.dtype
 	if dtype == 0 {
@@ -51,7 +52,7 @@ func (c budgetCase) writeModel(t *testing.T, dir string) {
 
 // writeData writes completions of varied length, the longest at most seq tokens with the
 // tiny tokenizer (so its batch pads to seq+1), and returns the directory.
-func (c budgetCase) writeData(t *testing.T, dir string) string {
+func (c budgetCase) writeData(t testing.TB, dir string) string {
 	t.Helper()
 	tok, err := tokenizer.Load(filepath.Join(dir, "model"))
 	if err != nil {
@@ -112,13 +113,21 @@ stages:
     with: {batch_size: %d, max_seq_length: %d, mask_prompt: %v, shuffle: false}
   - id: train
     kind: step
-    with: {optimizer: adamw, grad_checkpoint: %v}
-`, c.name, modelDir, dataDir, c.rank, c.loraLayers, c.batch, maxSeq, c.mask, c.ckpt)
+    with: {optimizer: adamw, grad_checkpoint: %v, loss_chunk: %d}
+`, c.name, modelDir, dataDir, c.rank, c.loraLayers, c.batch, maxSeq, c.mask, c.ckpt, c.lossChunk())
+}
+
+// lossChunk is the loss_chunk the case trains with.
+func (c budgetCase) lossChunk() int {
+	if c.chunk > 0 {
+		return c.chunk
+	}
+	return stages.Step.Defaults().LossChunk
 }
 
 // measure trains three steps of full-length batches the way the step stage does and returns
 // the MLX peak above what was active before the model was loaded.
-func (c budgetCase) measure(t *testing.T, dir string) int64 {
+func (c budgetCase) measure(t testing.TB, dir string) int64 {
 	t.Helper()
 	before := mlx.Memory().Active
 	m, err := model.Load(dir, model.LoadOptions{})
@@ -128,7 +137,7 @@ func (c budgetCase) measure(t *testing.T, dir string) int64 {
 	defer m.Free()
 	mlx.ResetPeakMemory()
 	tr, err := train.NewTrainer(m, lora.Config{Keys: []string{"self_attn.q_proj", "self_attn.v_proj"}, NumLayers: c.loraLayers, Rank: c.rank, Alpha: 16},
-		optim.DefaultConfig(), train.Options{GradCheckpoint: c.ckpt, LossChunk: stages.Step.Defaults().LossChunk})
+		optim.DefaultConfig(), train.Options{GradCheckpoint: c.ckpt, LossChunk: c.lossChunk()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,8 +158,10 @@ func (c budgetCase) measure(t *testing.T, dir string) int64 {
 	return int64(mlx.Memory().Peak - before)
 }
 
-// check validates the case's recipe, trains it and compares the estimated peak with MLX's.
-func (c budgetCase) check(t *testing.T) {
+// estimateAndMeasure validates the case's recipe and trains it: the dry run's estimated peak,
+// MLX's measured peak, and the budget's breakdown.
+func (c budgetCase) estimateAndMeasure(t testing.TB) (est, got int64, breakdown string) {
+	t.Helper()
 	dir := t.TempDir()
 	modelDir := filepath.Join(dir, "model")
 	c.writeModel(t, modelDir)
@@ -166,12 +177,16 @@ func (c budgetCase) check(t *testing.T) {
 	if c.data && p.Budget.SeqLen != c.seq {
 		t.Fatalf("the budget's sequence is %d tokens; the data's widest batch makes %d", p.Budget.SeqLen, c.seq)
 	}
-	est := p.Budget.Peak()
-	got := c.measure(t, modelDir)
+	return p.Budget.Peak(), c.measure(t, modelDir), p.Budget.Describe(p.Limit)
+}
+
+// check holds the case's estimated peak to ±10% of MLX's.
+func (c budgetCase) check(t *testing.T) {
+	est, got, breakdown := c.estimateAndMeasure(t)
 	off := float64(est-got) / float64(got)
 	t.Logf("%-16s estimated %8.2f MB  measured %8.2f MB  %+5.1f%%", c.name, float64(est)/1e6, float64(got)/1e6, 100*off)
 	if off < -0.10 || off > 0.10 {
-		t.Errorf("estimated peak %d is %+.1f%% off the measured MLX peak %d\n%s", est, 100*off, got, p.Budget.Describe(p.Limit))
+		t.Errorf("estimated peak %d is %+.1f%% off the measured MLX peak %d\n%s", est, 100*off, got, breakdown)
 	}
 }
 

@@ -81,8 +81,10 @@ func (b Budget) Peak() int64 { return b.Floor() + b.Transient() }
 //     adapted module's input per block and float32 gradients of its output (see Estimate):
 //     derived from the promotion rule, not fitted.
 //
-// mlxrun/budget_test.go compares the estimate with the measured peak on nine configurations
-// none of these were fitted on (a 135M shape among them).
+// mlxrun's BenchmarkBudgetSweep trains the fitting configurations and prints measured peak,
+// estimate and error for each, to refit after an MLX upgrade. mlxrun/budget_test.go compares
+// the estimate with the measured peak on nine configurations none of these were fitted on
+// (a 135M shape among them).
 const (
 	keptTH, keptKV, keptTI, keptS = 3.47, 1.33, 4.28, 1.27
 	workTH, workKV, workTI, workS = 19.55, 8.6, 0.05, 1.68
