@@ -94,9 +94,9 @@ type leakConfig struct {
 // leaked holds what test-leak retains, freed by the test.
 var leaked []*mlx.Array
 
-// testLeak is a stage kind for these tests only: it needs no backend, so every environment
+// The test-leak stage kind is for these tests only: it needs no backend, so every environment
 // made in this test binary runs it.
-var testLeak = stages.Define(stages.Def[leakConfig]{
+var _ = stages.Define(stages.Def[leakConfig]{
 	Name: "test-leak", Summary: "retain memory every step (tests only)",
 	Events: []stages.Event{stages.AfterStep},
 	Build: func(c *leakConfig) (stages.Stage, error) {

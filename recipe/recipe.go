@@ -64,10 +64,7 @@ type StageDecl struct {
 	trigger *vm.Program
 }
 
-var (
-	recipeFields = stages.FieldsOf(reflect.TypeFor[Recipe]())
-	stageFields  = func() []stages.Field { f, _ := stages.Lookup(recipeFields, "stages"); return f.Fields }()
-)
+var recipeFields = stages.FieldsOf(reflect.TypeFor[Recipe]())
 
 // RecipeFields is the field spec of the recipe's top level (for the JSON Schema and docs).
 func RecipeFields() []stages.Field { return recipeFields }

@@ -167,13 +167,3 @@ func matchGPT2(s string, i int) int {
 	}
 	return whitespaceTail(s, i) - i
 }
-
-// scanSplit appends the pieces of s cut at every match of the scanner.
-func scanSplit(dst []string, s string, match func(string, int) int) []string {
-	for i := 0; i < len(s); {
-		n := match(s, i)
-		dst = append(dst, s[i:i+n])
-		i += n
-	}
-	return dst
-}

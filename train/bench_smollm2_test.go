@@ -106,11 +106,9 @@ func BenchmarkSmolLM2VersusMLXLM(b *testing.B) {
 	fmt.Print(table.String())
 }
 
-// BenchmarkPackingSmolLM2 trains the float32-scale SmolLM2-135M shape on the same
-// doc-comment completions with packing off (rows padded to a multiple of 32) and on (rows of
-// max_seq_length filled with whole examples), the same settings otherwise, and prints yai's
-// tokens/s both ways. Target: packing on ≥ 1.5× packing off.
-func BenchmarkPackingSmolLM2(b *testing.B) {
+// smolFloat32 writes the float32-scale SmolLM2-135M shape and the doc-comment completions,
+// and returns the model directory and the tokenized training set.
+func smolFloat32(b *testing.B) (string, *data.Dataset) {
 	dir := b.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	writeGoDocCompletions(b, dataDir, smolRows, smolRowBytes)
@@ -128,6 +126,15 @@ func BenchmarkPackingSmolLM2(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return modelDir, ds
+}
+
+// BenchmarkPackingSmolLM2 trains the float32-scale SmolLM2-135M shape on the same
+// doc-comment completions with packing off (rows padded to a multiple of 32) and on (rows of
+// max_seq_length filled with whole examples), the same settings otherwise, and prints yai's
+// tokens/s both ways. Target: packing on ≥ 1.5× packing off.
+func BenchmarkPackingSmolLM2(b *testing.B) {
+	modelDir, ds := smolFloat32(b)
 	cfg := lora.Config{Keys: []string{"self_attn.q_proj", "self_attn.v_proj"}, NumLayers: 8, Rank: 8, Scale: 20}
 	w := smolWindow()
 	var table strings.Builder
@@ -190,23 +197,7 @@ func fromDataBatch(db data.Batch) Batch {
 // step that fills, then the step that uses, the cache). Target: epochs 2–3 ≤ 0.5× epoch 1.
 func BenchmarkPrefixCacheSmolLM2(b *testing.B) {
 	const perEpoch, epochs = 4, 3
-	dir := b.TempDir()
-	dataDir := filepath.Join(dir, "data")
-	writeGoDocCompletions(b, dataDir, smolRows, smolRowBytes)
-	modelDir := filepath.Join(dir, "smollm2-float32")
-	spec := model.TinyPresets["smollm2-135m"]
-	spec.Dtype = mlx.Float32
-	if err := model.WriteTiny(modelDir, spec); err != nil {
-		b.Fatal(err)
-	}
-	tok, err := tokenizer.Load(modelDir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ds, err := data.LoadFile(filepath.Join(dataDir, "train.jsonl"), tok, data.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	modelDir, ds := smolFloat32(b)
 	it, err := data.NewBatches(ds, data.BatchConfig{BatchSize: 4, MaxSeqLength: smolMaxSeq, Loop: true, Pack: true, KeepOrder: true})
 	if err != nil {
 		b.Fatal(err)
