@@ -79,6 +79,7 @@ func (l *Launch) Run(ctx context.Context) ([]Exit, int, error) {
 	for r := range n {
 		env := append(slices.Clone(l.Envs), "MLX_RANK="+strconv.Itoa(r), EnvRunDir+"="+l.RunDir,
 			EnvHeartbeat+"="+heartbeat, EnvBackend+"="+l.Backend)
+		env = append(env, l.backendEnv(r)...)
 		host := l.host(r)
 		exits[r] = Exit{Rank: r, Host: host}
 		if IsLocal(host) {
@@ -207,6 +208,35 @@ func (l *Launch) host(r int) string {
 		return "127.0.0.1"
 	}
 	return l.Hosts[r].SSH
+}
+
+// backendEnv is what MLX's backend needs besides MLX_RANK and MLX_HOSTFILE. The NCCL backend
+// meets rank 0 at NCCL_HOST_IP:NCCL_PORT (the ring's first address, which nothing else
+// listens on then), reads the group's size from MLX_WORLD_SIZE, and each rank on a machine
+// takes a GPU of its own, as mlx.launch sets them.
+func (l *Launch) backendEnv(r int) []string {
+	if l.Backend != "nccl" {
+		return nil
+	}
+	ip, port, _ := net.SplitHostPort(l.Ring[0][0])
+	return []string{"NCCL_HOST_IP=" + ip, "NCCL_PORT=" + port, "MLX_WORLD_SIZE=" + strconv.Itoa(len(l.Ring)),
+		"CUDA_VISIBLE_DEVICES=" + l.gpu(r, os.Getenv("CUDA_VISIBLE_DEVICES"))}
+}
+
+// gpu is rank r's GPU: its place among the ranks on its host, counted through visible (the
+// launcher's CUDA_VISIBLE_DEVICES, for ranks on this machine) when that is set.
+func (l *Launch) gpu(r int, visible string) string {
+	i := 0
+	for o := range r {
+		if l.host(o) == l.host(r) {
+			i++
+		}
+	}
+	if visible != "" && IsLocal(l.host(r)) {
+		ids := strings.Split(visible, ",")
+		return strings.TrimSpace(ids[i%len(ids)])
+	}
+	return strconv.Itoa(i)
 }
 
 // IsLocal is mlx.launch's test: the host 127.0.0.1 runs here, anything else over ssh.
