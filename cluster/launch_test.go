@@ -6,6 +6,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -18,7 +19,7 @@ func TestNCCLRanksGetTheirEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
+	var out lockedBuffer
 	l := &Launch{
 		Command: []string{"sh", "-c", `echo "rank=$MLX_RANK world=$MLX_WORLD_SIZE at=$NCCL_HOST_IP:$NCCL_PORT gpu=$CUDA_VISIBLE_DEVICES"`},
 		Ring:    ring, Backend: "nccl", RunDir: t.TempDir(), Stdout: &out, Stderr: &out,
@@ -71,4 +72,28 @@ func TestNCCLRanksShareOutEachHostsGPUs(t *testing.T) {
 	if d := cmp.Diff([]string{"4", "5", "4"}, got); d != "" {
 		t.Errorf("this machine's GPUs through CUDA_VISIBLE_DEVICES (-want +got):\n%s", d)
 	}
+}
+
+// lockedBuffer collects the ranks' output, written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
 }

@@ -89,6 +89,9 @@ type Linear struct {
 	dropoutKey *mlx.Array
 }
 
+// Wrapped is the adapted layer.
+func (l *Linear) Wrapped() model.Linear { return l.Base }
+
 func (l *Linear) InFeatures() int  { return l.Base.InFeatures() }
 func (l *Linear) OutFeatures() int { return l.Base.OutFeatures() }
 

@@ -593,11 +593,13 @@ func TestScopedTrainingLoopIsFlat(t *testing.T) {
 				first = l
 			}
 		}
+		Synchronize() // a GPU backend frees buffers once the device is done with them
 		liveBefore, memBefore := LiveArrays(), Memory().Active
 		var last float64
 		for i := 0; i < 10000; i++ {
 			last = step()
 		}
+		Synchronize()
 		if d := LiveArrays() - liveBefore; d != 0 {
 			t.Errorf("live handles changed by %d over 10,000 steps", d)
 		}

@@ -3,6 +3,7 @@ package mlxrun
 import (
 	"context"
 	"fmt"
+	goruntime "runtime"
 
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/model"
@@ -37,10 +38,16 @@ func buildLoad(c *stages.Load4BitConfig, r *Training) (stages.Stage, error) {
 		if r.model != nil {
 			r.model.Free()
 		}
+		dense := c.Dequantized(onCUDA(), r.info.DequantizedRoom)
+		m.SetDenseProducts(dense)
 		r.model, r.tok = m, tok
 		s.Log.Info("model loaded", "dir", r.info.ModelDir, "layers", len(m.Layers),
 			"weights", stages.Bytes(m.Nbytes()).String(),
-			"mlx_active", stages.Bytes(int64(mlx.Memory().Active-before)).String())
+			"mlx_active", stages.Bytes(int64(mlx.Memory().Active-before)).String(),
+			"products", map[bool]string{false: "quantized", true: "dequantized"}[dense])
 		return nil
 	}), nil
 }
+
+// onCUDA reports whether MLX computes on an NVIDIA GPU: a GPU outside macOS.
+func onCUDA() bool { return goruntime.GOOS != "darwin" && mlx.DefaultDevice().Type == mlx.GPU }

@@ -10,6 +10,9 @@ type Embedding struct {
 	Packed         bool
 	Scales, Biases *mlx.Array
 	Quant          mlx.Quantization
+	// Dense makes the packed table's products as a head go through its dequantized copy
+	// (see packedProduct).
+	Dense bool
 }
 
 // Lookup returns the rows of tokens, (B, L) → (B, L, H). A quantized table takes the packed
@@ -31,7 +34,7 @@ func (e *Embedding) Lookup(tokens *mlx.Array) *mlx.Array {
 // AsLinear projects hidden states onto the vocabulary with the table: h @ Wᵀ.
 func (e *Embedding) AsLinear(h *mlx.Array) *mlx.Array {
 	if e.Packed {
-		return mlx.QuantizedMatmul(h, e.Weight, e.Scales, e.Biases, true, e.Quant)
+		return packedProduct(h, e.Weight, e.Scales, e.Biases, e.Quant, true, e.Dense)
 	}
 	wt := mlx.Transpose(e.Weight)
 	defer wt.Free()

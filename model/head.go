@@ -26,7 +26,7 @@ func (m *Model) ProjectBack(g *mlx.Array) *mlx.Array {
 	case nil:
 		return m.Embedding.asLinearBack(g)
 	case *QuantizedLinear:
-		return mlx.QuantizedMatmul(g, l.Weight, l.Scales, l.Biases, false, l.Quant)
+		return packedProduct(g, l.Weight, l.Scales, l.Biases, l.Quant, false, l.Dense)
 	case *DenseLinear:
 		return mlx.Matmul(g, l.Weight)
 	default:
@@ -37,7 +37,7 @@ func (m *Model) ProjectBack(g *mlx.Array) *mlx.Array {
 // asLinearBack is AsLinear's transpose: g @ W.
 func (e *Embedding) asLinearBack(g *mlx.Array) *mlx.Array {
 	if e.Packed {
-		return mlx.QuantizedMatmul(g, e.Weight, e.Scales, e.Biases, false, e.Quant)
+		return packedProduct(g, e.Weight, e.Scales, e.Biases, e.Quant, false, e.Dense)
 	}
 	return mlx.Matmul(g, e.Weight)
 }

@@ -48,10 +48,12 @@ type QuantizedLinear struct {
 	Weight, Scales, Biases *mlx.Array
 	Bias                   *mlx.Array
 	Quant                  mlx.Quantization
+	// Dense multiplies through the dequantized weight (see packedProduct).
+	Dense bool
 }
 
 func (l *QuantizedLinear) Forward(x *mlx.Array) *mlx.Array {
-	y := mlx.QuantizedMatmul(x, l.Weight, l.Scales, l.Biases, true, l.Quant)
+	y := packedProduct(x, l.Weight, l.Scales, l.Biases, l.Quant, true, l.Dense)
 	if l.Bias == nil {
 		return y
 	}

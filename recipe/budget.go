@@ -27,7 +27,14 @@ type Budget struct {
 	Recomputed  int64 // with checkpointing, the recomputed block's kept tensors: they come after the loss
 	Logits      int64 // the loss: logits and cross-entropy temporaries of the chunks in flight
 	PrefixCache int64 // the step's prefix_cache bound (hidden states kept per batch)
-	Cache       int64 // expected MLX buffer cache after a step (not active memory)
+	// Dequantized is what dequantized products add (load-4bit matmul): the weight copies
+	// alive at once, counted in Transient when Dense is set.
+	Dequantized int64
+	Dense       bool
+	// Overshoot is the step's largest single allocation, a loss chunk's float32 logits: how
+	// far MLX's peak can pass the limit MLX checks between operations.
+	Overshoot int64
+	Cache     int64 // expected MLX buffer cache after a step (not active memory)
 
 	// What the estimate was made from.
 	Tokens         int // batch × sequence length of the widest batch
@@ -50,7 +57,17 @@ func (b Budget) Floor() int64 { return b.Weights + b.LoRA + b.Gradients + b.Opti
 // backward while the loss still runs, so the two add up; only a checkpointed block's
 // recomputed tensors wait for the loss to finish.
 func (b Budget) Transient() int64 {
-	return b.Activations + b.Logits - min(b.Recomputed, b.Logits)
+	t := b.Activations + b.Logits - min(b.Recomputed, b.Logits)
+	if b.Dense {
+		t += b.Dequantized
+	}
+	return t
+}
+
+// WithDequantized is the budget of the same step with dequantized products.
+func (b Budget) WithDequantized() Budget {
+	b.Dense = true
+	return b
 }
 
 // Peak is the estimated MLX peak (active memory) during a step.
@@ -249,6 +266,9 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 	chunks := (b.LossPositions + b.LossChunk - 1) / b.LossChunk
 	cv := float64(b.LossChunk) * float64(c.VocabSize) * size
 	b.Logits = int64(lossTensors(chunks, b.GradCheckpoint) * cv)
+	b.Dense = w.Dequantized
+	b.Dequantized = dequantizedCopies(info, b.Blocks, b.GradCheckpoint, size)
+	b.Overshoot = int64(b.LossChunk) * int64(c.VocabSize) * 4
 
 	// After the step the transient buffers go back to MLX's cache, up to its limit.
 	b.Cache = b.Transient()
@@ -256,6 +276,37 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 		b.Cache = min(b.Cache, cacheLimit)
 	}
 	return b
+}
+
+// dequantizedCopies is what dequantized products keep alive at once: a head product's copy
+// of the head during the loss, and the adapted blocks' copies from their forward to their
+// backward (one block at a time when checkpointed); the frozen blocks' copies live for one
+// product each.
+func dequantizedCopies(info *modeldir.Info, blocks int, checkpointed bool, size float64) int64 {
+	c := info.Config
+	if c.Quantization == nil {
+		return 0
+	}
+	dense := func(module string) int64 {
+		if !info.Quantized(module) {
+			return 0
+		}
+		in, out := info.LinearDims(module)
+		return int64(float64(in) * float64(out) * size)
+	}
+	last := c.NumHiddenLayers - 1
+	var block int64
+	for _, m := range info.BlockModules(last) {
+		block += dense(fmt.Sprintf("model.layers.%d.%s", last, m))
+	}
+	head := dense("lm_head")
+	if c.TieWordEmbeddings {
+		head = dense("model.embed_tokens")
+	}
+	if checkpointed {
+		return max(head, block)
+	}
+	return head + int64(blocks)*block
 }
 
 // computeDtype is the dtype load-4bit converts floating tensors to (and activations take),
@@ -324,6 +375,12 @@ func (b Budget) Describe(limit int64) string {
 		line("prefix cache", b.PrefixCache, "prefix_cache bound: hidden states at the first adapted block, per batch")
 	}
 	line("logits", b.Logits, fmt.Sprintf("loss over %d positions, %d at a time × vocab, the chunks MLX holds at once", b.LossPositions, b.LossChunk))
+	switch {
+	case b.Dense:
+		line("dequantized", b.Dequantized, "matmul: dequantized: the weight copies alive at once")
+	case b.Dequantized > 0:
+		fmt.Fprintf(&w, "  %-15s %s   (not counted: matmul: auto dequantizes only on CUDA, and only when the limit holds them)\n", "dequantized", gb(b.Dequantized))
+	}
 	line("expected cache", b.Cache, "freed buffers MLX keeps for reuse; not active memory, returned by clear-cache")
 	fmt.Fprintf(&w, "  %-15s %s   (what must be resident)\n", "floor", gb(b.Floor()))
 	verdict := fmt.Sprintf("fits, %s headroom", strings.TrimSpace(gb(limit-b.Peak())))
@@ -342,6 +399,7 @@ type BudgetJSON struct {
 	Optimizer   int64 `json:"optimizer"`
 	Activations int64 `json:"activations"`
 	Logits      int64 `json:"logits"`
+	Dequantized int64 `json:"dequantized_copies,omitempty"` // counted in the peak only with matmul: dequantized
 	Cache       int64 `json:"expected_cache"`
 	Floor       int64 `json:"floor"`
 	Peak        int64 `json:"estimated_peak"`
@@ -352,6 +410,6 @@ type BudgetJSON struct {
 // JSON returns the breakdown against limit.
 func (b Budget) JSON(limit int64) *BudgetJSON {
 	return &BudgetJSON{Weights: b.Weights, LoRA: b.LoRA, Gradients: b.Gradients, Optimizer: b.Optimizer,
-		Activations: b.Activations, Logits: b.Logits, Cache: b.Cache, Floor: b.Floor(), Peak: b.Peak(),
+		Activations: b.Activations, Logits: b.Logits, Dequantized: b.Dequantized, Cache: b.Cache, Floor: b.Floor(), Peak: b.Peak(),
 		Limit: limit, Fits: b.Peak() <= limit}
 }

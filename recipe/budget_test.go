@@ -239,3 +239,37 @@ func TestBudgetPrefixCache(t *testing.T) {
 		t.Errorf("adapters on every block with a prefix cache: want a warning, got:\n%s", ds.Format())
 	}
 }
+
+// matmul: dequantized counts the copies its products keep: with checkpointing the larger of
+// the head (128256 × 4096 in bfloat16) and one block's seven projections, without it the head
+// and every adapted block's; auto leaves them out of the peak but knows whether they fit,
+// which is what the run's matmul: auto decides by.
+func TestBudgetCountsDequantizedCopies(t *testing.T) {
+	dir := t.TempDir()
+	writeLlama8BHeaders(t, dir)
+	at := func(sets ...string) *Plan {
+		p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", append([]string{"model=" + dir}, sets...), ValidateOptions{SkipData: true})
+		if p == nil || p.Budget == nil {
+			t.Fatalf("%v:\n%s", sets, ds.Format())
+		}
+		return p
+	}
+	const head = 128256 * 4096 * 2
+	const block = (4096*4096*2 + 1024*4096*2 + 3*14336*4096) * 2
+	auto := at()
+	dense := at("stages.load.with.matmul=dequantized")
+	flat := at("stages.load.with.matmul=dequantized", "stages.train.with.grad_checkpoint=false")
+	if auto.Budget.Dequantized != head || auto.Budget.Peak() != dense.Budget.Peak()-head {
+		t.Errorf("auto: copies %d (want %d) and peak %d, %d with dequantized products", auto.Budget.Dequantized, head, auto.Budget.Peak(), dense.Budget.Peak())
+	}
+	if got := flat.Budget.Transient() - at("stages.train.with.grad_checkpoint=false").Budget.Transient(); got != head+4*block {
+		t.Errorf("without checkpointing dequantized products add %d, want the head and 4 blocks: %d", got, head+4*block)
+	}
+	if !strings.Contains(dense.Describe(), "dequantized") {
+		t.Errorf("the breakdown does not show the copies:\n%s", dense.Describe())
+	}
+	// 7 GB holds the step but not with the head's copy; 64 GB holds both.
+	if auto.RunInfo().DequantizedRoom || !at("memory.limit=64GB").RunInfo().DequantizedRoom {
+		t.Errorf("room for dequantized products: %v under 7GB, want false; true under 64GB", auto.RunInfo().DequantizedRoom)
+	}
+}

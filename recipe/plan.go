@@ -376,6 +376,9 @@ func (p *Plan) RunInfo() stages.RunInfo {
 	r := p.Recipe
 	info := stages.RunInfo{Name: r.Name, RecipeDir: r.Dir, Steps: r.Steps, Seed: r.Seed, DataDir: r.Data,
 		Schedule: p.Schedule, Strict: p.Strict}
+	if p.Budget != nil {
+		info.DequantizedRoom = p.Budget.WithDequantized().Peak() <= p.Limit
+	}
 	if r.Data != "" && !filepath.IsAbs(r.Data) {
 		info.DataDir = filepath.Join(r.Dir, r.Data)
 	}

@@ -394,3 +394,29 @@ func TestPeakPerStepAndRun(t *testing.T) {
 		t.Errorf("a trigger on the step's peak fired (-want +got):\n%s", diff)
 	}
 }
+
+// limitedMemory records the limits the engine hands MLX.
+type limitedMemory struct {
+	fakeMemory
+	limits []int64
+}
+
+func (m *limitedMemory) SetLimits(memory, cache, wired int64) { m.limits = append(m.limits, memory) }
+
+// A step whose peak passes the recipe's limit lowers MLX's limit by how far the step went
+// past MLX's own, so a step like it lands inside; steps inside change nothing.
+func TestMLXLimitFollowsOvershoot(t *testing.T) {
+	const limit = 1_000_000_000 // 1GB
+	mem := &limitedMemory{fakeMemory: fakeMemory{active: 100 << 20}}
+	peaks := map[int64]int64{2: limit + 300, 4: limit + 100, 5: limit - 50, 7: limit + 200}
+	opts := quietOptions(t, &mem.fakeMemory, fakeTraining{onStep: func(s int64) { mem.peak = max(mem.peak, peaks[s]) }}.env())
+	opts.Memory = mem
+	if _, err := Run(context.Background(), plan(t, engineRecipe), opts); err != nil {
+		t.Fatal(err)
+	}
+	// the start (no budget: no margin), after step 2 (300 past), after step 4 (100 past the
+	// recipe's limit, 400 past MLX's), none after step 5 (inside), after step 7 (600 past MLX's)
+	if diff := cmp.Diff([]int64{limit, limit - 300, limit - 400, limit - 600}, mem.limits); diff != "" {
+		t.Errorf("MLX limits (-want +got):\n%s", diff)
+	}
+}

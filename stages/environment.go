@@ -28,8 +28,11 @@ type RunInfo struct {
 	// Schedule is how the step starts out computing: the pre-flight plan's choice when the
 	// whole batch does not fit the limit (zero: as the recipe says).
 	Schedule Schedule
-	Strict   bool  // run as written: no schedule changes
-	Ranks    Ranks // the process group of a distributed run; nil alone
+	Strict   bool // run as written: no schedule changes
+	// DequantizedRoom: the limit holds the estimated peak with dequantized products' copies
+	// (what load-4bit's matmul: auto needs to choose them).
+	DequantizedRoom bool
+	Ranks           Ranks // the process group of a distributed run; nil alone
 }
 
 // Schedule is how a step is computed, never what it computes: each batch in MicroBatches

@@ -5,6 +5,19 @@ import "github.com/yai-dev/yai/modeldir"
 // Load4BitConfig configures loading the recipe's 4-bit model (mlx-community format).
 type Load4BitConfig struct {
 	ComputeDtype string `yaml:"compute_dtype" default:"auto" enum:"auto,checkpoint,float32,float16,bfloat16" doc:"dtype the quantization scales and biases, norms and other floating tensors are converted to once at load (activations follow it); auto is float32 on the CPU backend, whose quantized matmul is ~70× slower on half-precision scales, and the checkpoint's dtype on a GPU"`
+	Matmul       string `yaml:"matmul" default:"auto" enum:"auto,quantized,dequantized" doc:"how quantized layers multiply inputs of 32 rows or more: quantized runs MLX's quantized kernels; dequantized dequantizes the weight for each product and runs the dense GEMM (on CUDA 2.5-4× faster at 1,024 rows), its copies adding to the step's peak as the memory budget counts; auto is dequantized on the CUDA backend when the limit leaves room for the copies, quantized otherwise"`
+}
+
+// Dequantized reports whether products go through dequantized weights, on a CUDA backend or
+// not, with room (the limit holds the estimated peak with the copies) or not.
+func (c *Load4BitConfig) Dequantized(cuda, room bool) bool {
+	switch c.Matmul {
+	case "dequantized":
+		return true
+	case "auto", "":
+		return cuda && room
+	}
+	return false
 }
 
 // ResolveDtype resolves compute_dtype for a checkpoint whose floating tensors are in
@@ -40,5 +53,6 @@ var Load4Bit = Define(Def[Load4BitConfig]{
 	},
 	Workload: func(c *Load4BitConfig, w *Workload) {
 		w.ComputeDtype = c.ComputeDtype
+		w.Dequantized = c.Matmul == "dequantized"
 	},
 })

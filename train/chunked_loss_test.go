@@ -72,6 +72,13 @@ func TestChunkedLossMatchesFullLogits(t *testing.T) {
 	defer tr.Close()
 	randomizeB(t, tr)
 	rng := rand.New(rand.NewSource(7))
+	// On a GPU float32 products run on TF32 tensor cores, and a chunk's products round
+	// differently from the whole's: measured on an H200, gradients agree to 3.4e-4 of their
+	// largest element.
+	gradTol := 1e-5
+	if mlx.DefaultDevice().Type == mlx.GPU {
+		gradTol = 2e-3
+	}
 	for _, b := range []Batch{randomBatch(rng, 3, 60), randomBatch(rng, 1, 20)} {
 		wantLoss, want := fullLogitsGradients(t, tr, b)
 		for _, chunk := range []int{0, 16, 64, 1000} {
@@ -87,7 +94,7 @@ func TestChunkedLossMatchesFullLogits(t *testing.T) {
 				t.Errorf("chunk %d: %d tokens counted, want %d", chunk, tokens, n)
 			}
 			for i, name := range tr.Adapters().ParamNames() {
-				if d := relativeToMax(got[name], want[i]); d > 1e-5 {
+				if d := relativeToMax(got[name], want[i]); d > gradTol {
 					t.Errorf("chunk %d: gradient of %s differs by %g of its largest element", chunk, name, d)
 				}
 			}

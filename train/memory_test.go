@@ -1,6 +1,7 @@
 package train
 
 import (
+	"fmt"
 	"math/rand"
 	"path/filepath"
 	"testing"
@@ -33,14 +34,22 @@ func randomBatch(rng *rand.Rand, rows, maxLen int) Batch {
 
 // TestMemoryFlat runs 300 steps (accumulation, checkpointing, dropout, two sequence-length
 // buckets, evaluations and a state save) and requires that, after warm-up, neither live
-// array handles nor MLX active memory grow.
+// array handles nor MLX active memory grow; with MLX's quantized kernels and with dequantized
+// products.
 func TestMemoryFlat(t *testing.T) {
 	modelDir, _ := makeModel(t, "float32", 4, 64, 0)
+	for _, dense := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dequantized=%v", dense), func(t *testing.T) { memoryFlat(t, modelDir, dense) })
+	}
+}
+
+func memoryFlat(t *testing.T, modelDir string, dense bool) {
 	m, err := model.Load(modelDir, model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Free()
+	m.SetDenseProducts(dense)
 	before := mlx.LiveArrays()
 	tr, err := NewTrainer(m, lora.Config{Keys: []string{"self_attn.q_proj", "self_attn.k_proj"}, NumLayers: 2, Rank: 8, Alpha: 16, Dropout: 0.1},
 		optim.DefaultConfig(), Options{GradAccumulation: 2, GradCheckpoint: true, Seed: 3})
