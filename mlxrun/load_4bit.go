@@ -38,13 +38,13 @@ func buildLoad(c *stages.Load4BitConfig, r *Training) (stages.Stage, error) {
 		if r.model != nil {
 			r.model.Free()
 		}
-		dense := c.Dequantized(onCUDA(), r.info.DequantizedRoom)
-		m.SetDenseProducts(dense)
+		dense := c.Products(onCUDA(), r.info.ProductsRoom)
+		m.SetDenseProducts(dense.Blocks, dense.Head)
 		r.model, r.tok = m, tok
 		s.Log.Info("model loaded", "dir", r.info.ModelDir, "layers", len(m.Layers),
 			"weights", stages.Bytes(m.Nbytes()).String(),
 			"mlx_active", stages.Bytes(int64(mlx.Memory().Active-before)).String(),
-			"products", map[bool]string{false: "quantized", true: "dequantized"}[dense])
+			"dequantized_products", fmt.Sprintf("blocks %v, head %v", dense.Blocks, dense.Head))
 		return nil
 	}), nil
 }

@@ -25,13 +25,13 @@ func packedProduct(x, wq, scales, biases *mlx.Array, q mlx.Quantization, transpo
 	return mlx.Matmul(x, wt)
 }
 
-// SetDenseProducts makes every quantized layer (the head included) multiply through its
-// dequantized weight for inputs of DenseMinRows rows or more, or, with dense false, through
-// MLX's quantized kernels. Reloads keep the choice.
-func (m *Model) SetDenseProducts(dense bool) {
-	m.Embedding.Dense = dense
+// SetDenseProducts makes the blocks' quantized projections and the quantized head multiply
+// through their dequantized weights for inputs of DenseMinRows rows or more, or, where false,
+// through MLX's quantized kernels. Reloads keep the choice.
+func (m *Model) SetDenseProducts(blocks, head bool) {
+	m.Embedding.Dense = head
 	if l, ok := m.LMHead.(*QuantizedLinear); ok {
-		l.Dense = dense
+		l.Dense = head
 	}
 	for _, b := range m.Layers {
 		for _, l := range []Linear{b.Attn.Q, b.Attn.K, b.Attn.V, b.Attn.O, b.MLP.Gate, b.MLP.Up, b.MLP.Down} {
@@ -39,7 +39,7 @@ func (m *Model) SetDenseProducts(dense bool) {
 				l = w.Wrapped()
 			}
 			if q, ok := l.(*QuantizedLinear); ok {
-				q.Dense = dense
+				q.Dense = blocks
 			}
 		}
 	}

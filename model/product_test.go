@@ -31,7 +31,7 @@ func TestDenseProductsMatchQuantized(t *testing.T) {
 			quantShort, _, _ := logits(t, m, short)
 			quantBack := projectBack(t, m)
 
-			m.SetDenseProducts(true)
+			m.SetDenseProducts(true, true)
 			check := func(when string) {
 				t.Helper()
 				denseLong, _, _ := logits(t, m, long)

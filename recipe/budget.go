@@ -27,10 +27,12 @@ type Budget struct {
 	Recomputed  int64 // with checkpointing, the recomputed block's kept tensors: they come after the loss
 	Logits      int64 // the loss: logits and cross-entropy temporaries of the chunks in flight
 	PrefixCache int64 // the step's prefix_cache bound (hidden states kept per batch)
-	// Dequantized is what dequantized products add (load-4bit matmul): the weight copies
-	// alive at once, counted in Transient when Dense is set.
-	Dequantized int64
-	Dense       bool
+	// Products multiply through dequantized weights (load-4bit matmul); their copies alive
+	// at once add to Transient: one adapted block's (every adapted block's without
+	// checkpointing) and the head's.
+	Products    stages.Products
+	BlockCopies int64
+	HeadCopy    int64
 	// Overshoot is the step's largest single allocation, a loss chunk's float32 logits: how
 	// far MLX's peak can pass the limit MLX checks between operations.
 	Overshoot int64
@@ -57,16 +59,29 @@ func (b Budget) Floor() int64 { return b.Weights + b.LoRA + b.Gradients + b.Opti
 // backward while the loss still runs, so the two add up; only a checkpointed block's
 // recomputed tensors wait for the loss to finish.
 func (b Budget) Transient() int64 {
-	t := b.Activations + b.Logits - min(b.Recomputed, b.Logits)
-	if b.Dense {
-		t += b.Dequantized
-	}
-	return t
+	return b.Activations + b.Logits - min(b.Recomputed, b.Logits) + b.Copies()
 }
 
-// WithDequantized is the budget of the same step with dequantized products.
-func (b Budget) WithDequantized() Budget {
-	b.Dense = true
+// Copies is what the products through dequantized weights keep alive at once: the head's
+// copy lives during the loss, the blocks' from their forward to their backward, so with
+// checkpointing (one block recomputed after the loss) they do not meet.
+func (b Budget) Copies() int64 {
+	var blocks, head int64
+	if b.Products.Blocks {
+		blocks = b.BlockCopies
+	}
+	if b.Products.Head {
+		head = b.HeadCopy
+	}
+	if b.GradCheckpoint {
+		return max(blocks, head)
+	}
+	return blocks + head
+}
+
+// With is the budget of the same step with products p.
+func (b Budget) With(p stages.Products) Budget {
+	b.Products = p
 	return b
 }
 
@@ -266,8 +281,11 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 	chunks := (b.LossPositions + b.LossChunk - 1) / b.LossChunk
 	cv := float64(b.LossChunk) * float64(c.VocabSize) * size
 	b.Logits = int64(lossTensors(chunks, b.GradCheckpoint) * cv)
-	b.Dense = w.Dequantized
-	b.Dequantized = dequantizedCopies(info, b.Blocks, b.GradCheckpoint, size)
+	b.Products = w.Products
+	b.BlockCopies, b.HeadCopy = dequantizedCopies(info, size)
+	if !b.GradCheckpoint {
+		b.BlockCopies *= int64(b.Blocks)
+	}
 	b.Overshoot = int64(b.LossChunk) * int64(c.VocabSize) * 4
 
 	// After the step the transient buffers go back to MLX's cache, up to its limit.
@@ -278,14 +296,12 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 	return b
 }
 
-// dequantizedCopies is what dequantized products keep alive at once: a head product's copy
-// of the head during the loss, and the adapted blocks' copies from their forward to their
-// backward (one block at a time when checkpointed); the frozen blocks' copies live for one
-// product each.
-func dequantizedCopies(info *modeldir.Info, blocks int, checkpointed bool, size float64) int64 {
+// dequantizedCopies are the dequantized sizes of one block's quantized projections and of
+// the head; a frozen block's copies live for one product each and stay below them.
+func dequantizedCopies(info *modeldir.Info, size float64) (block, head int64) {
 	c := info.Config
 	if c.Quantization == nil {
-		return 0
+		return 0, 0
 	}
 	dense := func(module string) int64 {
 		if !info.Quantized(module) {
@@ -295,18 +311,14 @@ func dequantizedCopies(info *modeldir.Info, blocks int, checkpointed bool, size 
 		return int64(float64(in) * float64(out) * size)
 	}
 	last := c.NumHiddenLayers - 1
-	var block int64
 	for _, m := range info.BlockModules(last) {
 		block += dense(fmt.Sprintf("model.layers.%d.%s", last, m))
 	}
-	head := dense("lm_head")
+	head = dense("lm_head")
 	if c.TieWordEmbeddings {
 		head = dense("model.embed_tokens")
 	}
-	if checkpointed {
-		return max(head, block)
-	}
-	return head + int64(blocks)*block
+	return block, head
 }
 
 // computeDtype is the dtype load-4bit converts floating tensors to (and activations take),
@@ -376,10 +388,11 @@ func (b Budget) Describe(limit int64) string {
 	}
 	line("logits", b.Logits, fmt.Sprintf("loss over %d positions, %d at a time × vocab, the chunks MLX holds at once", b.LossPositions, b.LossChunk))
 	switch {
-	case b.Dense:
-		line("dequantized", b.Dequantized, "matmul: dequantized: the weight copies alive at once")
-	case b.Dequantized > 0:
-		fmt.Fprintf(&w, "  %-15s %s   (not counted: matmul: auto dequantizes only on CUDA, and only when the limit holds them)\n", "dequantized", gb(b.Dequantized))
+	case b.Products.Blocks || b.Products.Head:
+		line("dequantized", b.Copies(), "matmul: dequantized: the weight copies alive at once")
+	case b.BlockCopies > 0:
+		all := b.With(stages.Products{Blocks: true, Head: true}).Copies()
+		fmt.Fprintf(&w, "  %-15s %s   (not counted: matmul: auto dequantizes on CUDA alone, what the limit holds)\n", "dequantized", gb(all))
 	}
 	line("expected cache", b.Cache, "freed buffers MLX keeps for reuse; not active memory, returned by clear-cache")
 	fmt.Fprintf(&w, "  %-15s %s   (what must be resident)\n", "floor", gb(b.Floor()))
@@ -399,7 +412,7 @@ type BudgetJSON struct {
 	Optimizer   int64 `json:"optimizer"`
 	Activations int64 `json:"activations"`
 	Logits      int64 `json:"logits"`
-	Dequantized int64 `json:"dequantized_copies,omitempty"` // counted in the peak only with matmul: dequantized
+	Dequantized int64 `json:"dequantized_copies,omitempty"` // matmul: dequantized
 	Cache       int64 `json:"expected_cache"`
 	Floor       int64 `json:"floor"`
 	Peak        int64 `json:"estimated_peak"`
@@ -410,6 +423,6 @@ type BudgetJSON struct {
 // JSON returns the breakdown against limit.
 func (b Budget) JSON(limit int64) *BudgetJSON {
 	return &BudgetJSON{Weights: b.Weights, LoRA: b.LoRA, Gradients: b.Gradients, Optimizer: b.Optimizer,
-		Activations: b.Activations, Logits: b.Logits, Dequantized: b.Dequantized, Cache: b.Cache, Floor: b.Floor(), Peak: b.Peak(),
+		Activations: b.Activations, Logits: b.Logits, Dequantized: b.Copies(), Cache: b.Cache, Floor: b.Floor(), Peak: b.Peak(),
 		Limit: limit, Fits: b.Peak() <= limit}
 }

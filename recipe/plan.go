@@ -377,7 +377,16 @@ func (p *Plan) RunInfo() stages.RunInfo {
 	info := stages.RunInfo{Name: r.Name, RecipeDir: r.Dir, Steps: r.Steps, Seed: r.Seed, DataDir: r.Data,
 		Schedule: p.Schedule, Strict: p.Strict}
 	if p.Budget != nil {
-		info.DequantizedRoom = p.Budget.WithDequantized().Peak() <= p.Limit
+		// with the margin the schedule keeps: the estimate is made on the CPU backend
+		room := int64(float64(p.Limit) * (1 - estimateMargin))
+		blocks := stages.Products{Blocks: true}
+		both := stages.Products{Blocks: true, Head: true}
+		switch {
+		case p.Budget.With(both).Peak() <= room:
+			info.ProductsRoom = both
+		case p.Budget.With(blocks).Peak() <= room:
+			info.ProductsRoom = blocks
+		}
 	}
 	if r.Data != "" && !filepath.IsAbs(r.Data) {
 		info.DataDir = filepath.Join(r.Dir, r.Data)

@@ -29,10 +29,10 @@ type RunInfo struct {
 	// whole batch does not fit the limit (zero: as the recipe says).
 	Schedule Schedule
 	Strict   bool // run as written: no schedule changes
-	// DequantizedRoom: the limit holds the estimated peak with dequantized products' copies
-	// (what load-4bit's matmul: auto needs to choose them).
-	DequantizedRoom bool
-	Ranks           Ranks // the process group of a distributed run; nil alone
+	// ProductsRoom is how much of the model can multiply through dequantized weights with
+	// the estimated peak inside the limit (what load-4bit's matmul: auto chooses from).
+	ProductsRoom Products
+	Ranks        Ranks // the process group of a distributed run; nil alone
 }
 
 // Schedule is how a step is computed, never what it computes: each batch in MicroBatches

@@ -190,7 +190,7 @@ func Warnf(at, format string, args ...any) Problem {
 type Workload struct {
 	// load-4bit
 	ComputeDtype string
-	Dequantized  bool // products through dequantized weights (matmul: dequantized)
+	Products     Products // what multiplies through dequantized weights (matmul: dequantized)
 	// attach-lora
 	Rank   int
 	Layers int

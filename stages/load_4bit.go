@@ -8,16 +8,22 @@ type Load4BitConfig struct {
 	Matmul       string `yaml:"matmul" default:"auto" enum:"auto,quantized,dequantized" doc:"how quantized layers multiply inputs of 32 rows or more: quantized runs MLX's quantized kernels; dequantized dequantizes the weight for each product and runs the dense GEMM (on CUDA 2.5-4× faster at 1,024 rows), its copies adding to the step's peak as the memory budget counts; auto is dequantized on the CUDA backend when the limit leaves room for the copies, quantized otherwise"`
 }
 
-// Dequantized reports whether products go through dequantized weights, on a CUDA backend or
-// not, with room (the limit holds the estimated peak with the copies) or not.
-func (c *Load4BitConfig) Dequantized(cuda, room bool) bool {
+// Products says which quantized layers multiply through dequantized weights: the blocks'
+// projections, the output head.
+type Products struct{ Blocks, Head bool }
+
+// Products resolves matmul on a CUDA backend or not, where the limit holds the copies of
+// room (see RunInfo.ProductsRoom).
+func (c *Load4BitConfig) Products(cuda bool, room Products) Products {
 	switch c.Matmul {
 	case "dequantized":
-		return true
+		return Products{Blocks: true, Head: true}
 	case "auto", "":
-		return cuda && room
+		if cuda {
+			return room
+		}
 	}
-	return false
+	return Products{}
 }
 
 // ResolveDtype resolves compute_dtype for a checkpoint whose floating tensors are in
@@ -53,6 +59,6 @@ var Load4Bit = Define(Def[Load4BitConfig]{
 	},
 	Workload: func(c *Load4BitConfig, w *Workload) {
 		w.ComputeDtype = c.ComputeDtype
-		w.Dequantized = c.Matmul == "dequantized"
+		w.Products = c.Products(false, Products{})
 	},
 })
