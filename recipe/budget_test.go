@@ -71,15 +71,16 @@ func TestBudgetLlama8BSeedRecipe(t *testing.T) {
 	if b.Floor() > 7*stages.GB || b.Peak() > 7*stages.GB || len(ds) != 0 {
 		t.Errorf("the seed recipe should fit in 7 GB without warnings: floor %d, peak %d\n%s", b.Floor(), b.Peak(), ds.Format())
 	}
-	// The seed's 2048 tokens fit because the logits exist a few loss_chunk positions at a
-	// time (four checkpointed chunks: 6.3 chunk-sized tensors); in one chunk they cover all
-	// 2048 × 128k positions (3 such tensors of four times the size).
-	if b.SeqLen != 2048 {
-		t.Errorf("the seed recipe trains %d tokens, want 2048", b.SeqLen)
+	if b.SeqLen != 1024 {
+		t.Errorf("the seed recipe trains %d tokens, want 1024", b.SeqLen)
 	}
-	p2, ds2 := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.train.with.loss_chunk=0"}, ValidateOptions{SkipData: true})
-	if p2 == nil || 2*p2.Budget.Logits < 3*b.Logits || p2.Budget.Peak() <= b.Peak() {
-		t.Errorf("with loss_chunk 0 the logits should cover all 2048 positions (%d bytes against %d):\n%s", p2.Budget.Logits, b.Logits, ds2.Format())
+	// At 2048 tokens the logits exist a few loss_chunk positions at a time (four
+	// checkpointed chunks: 6.3 chunk-sized tensors); in one chunk they cover all 2048 × 128k
+	// positions (3 such tensors of four times the size).
+	p1, _ := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.data.with.max_seq_length=2048"}, ValidateOptions{SkipData: true})
+	p2, ds2 := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.data.with.max_seq_length=2048", "stages.train.with.loss_chunk=0"}, ValidateOptions{SkipData: true})
+	if p1 == nil || p2 == nil || 2*p2.Budget.Logits < 3*p1.Budget.Logits || p2.Budget.Peak() <= p1.Budget.Peak() {
+		t.Errorf("with loss_chunk 0 the logits should cover all 2048 positions:\n%s", ds2.Format())
 	}
 	js := p.JSON()
 	if js.Budget == nil || js.Budget.Floor != p.Budget.Floor() || js.Budget.Peak != p.Budget.Peak() || !js.Budget.Fits {

@@ -79,8 +79,6 @@ type engine struct {
 
 	lastActive int64
 	deltas     []float64
-	// limitMargin is how far below the recipe's limit MLX's own limit is held (holdLimit).
-	limitMargin int64
 	// the growth window as the previous step left it, for a checkpoint of that step
 	prevActive int64
 	prevDeltas []float64
@@ -202,10 +200,7 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 	}
 
 	if ls, ok := opts.Memory.(LimitSetter); ok {
-		if p.Budget != nil {
-			e.limitMargin = min(p.Budget.Overshoot, p.Limit/4)
-		}
-		ls.SetLimits(p.Limit-e.limitMargin, int64(p.Recipe.Memory.CacheLimit), int64(p.Recipe.Memory.WiredLimit))
+		ls.SetLimits(mlxLimit(p), int64(p.Recipe.Memory.CacheLimit), int64(p.Recipe.Memory.WiredLimit))
 	}
 	e.initEnv()
 	e.log.Info("run started", "recipe", p.Recipe.Name, "dir", dir, "sha256", hash[:min(12, len(hash))], "steps", p.Recipe.Steps, "limit", stages.Bytes(p.Limit).String())
@@ -340,26 +335,14 @@ func (e *engine) beginStep(step int64) {
 	e.lastActive = e.env.MLX.Active
 }
 
-// holdLimit keeps MLX's peak inside the recipe's limit. MLX checks its limit between
-// operations and only then waits for queued work to free memory, so a step passes the limit
-// handed to MLX by what the operations in flight allocate. That limit starts below the
-// recipe's by the budget's largest allocation and is lowered to the largest overshoot
-// measured, so the steps after one that passed it stay inside.
-func (e *engine) holdLimit() {
-	ls, ok := e.opts.Memory.(LimitSetter)
-	if !ok || e.plan.Limit <= 0 {
-		return
+// mlxLimit is the limit handed to MLX. MLX checks it between operations and only then waits
+// for queued work to free memory, so an operation that starts just under it ends above it by
+// what it allocates: MLX's limit sits below the recipe's by the step's largest allocation.
+func mlxLimit(p *recipe.Plan) int64 {
+	if p.Budget == nil {
+		return p.Limit
 	}
-	if e.env.MLX.Peak <= e.plan.Limit {
-		return
-	}
-	// the step passed MLX's limit by over; never below what stays resident, where MLX
-	// would wait on every operation
-	over := e.env.MLX.Peak - (e.plan.Limit - e.limitMargin)
-	e.limitMargin = min(over, max(0, e.plan.Limit-e.env.MLX.Active))
-	ls.SetLimits(e.plan.Limit-e.limitMargin, 0, 0)
-	e.log.Info("MLX memory limit lowered", "step", e.env.Step, "peak", stages.Bytes(e.env.MLX.Peak).String(),
-		"mlx_limit", stages.Bytes(e.plan.Limit-e.limitMargin).String())
+	return p.Limit - min(p.Budget.Overshoot, p.Limit/4)
 }
 
 func median(xs []float64) float64 {
@@ -439,7 +422,6 @@ func (e *engine) endStep() {
 	}
 	e.env.Tokens += r.Tokens
 	e.sample()
-	e.holdLimit()
 	m := Metrics{
 		Step: e.env.Step, Loss: Loss(e.env.Loss), Tokens: r.Tokens, LR: r.LR, ValLoss: e.valLoss,
 		Elapsed: e.env.Elapsed, MLXActive: e.env.MLX.Active, MLXPeak: e.env.MLX.Peak,

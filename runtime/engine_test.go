@@ -403,20 +403,23 @@ type limitedMemory struct {
 
 func (m *limitedMemory) SetLimits(memory, cache, wired int64) { m.limits = append(m.limits, memory) }
 
-// A step whose peak passes the recipe's limit lowers MLX's limit by how far the step went
-// past MLX's own, so a step like it lands inside; steps inside change nothing.
-func TestMLXLimitFollowsOvershoot(t *testing.T) {
+// MLX's limit sits below the recipe's by the budget's largest allocation (none without a
+// budget, at most a quarter of the limit), and stays there whatever the steps' peaks.
+func TestMLXLimitLeavesRoomForOneAllocation(t *testing.T) {
 	const limit = 1_000_000_000 // 1GB
-	mem := &limitedMemory{fakeMemory: fakeMemory{active: 100 << 20}}
-	peaks := map[int64]int64{2: limit + 300, 4: limit + 100, 5: limit - 50, 7: limit + 200}
-	opts := quietOptions(t, &mem.fakeMemory, fakeTraining{onStep: func(s int64) { mem.peak = max(mem.peak, peaks[s]) }}.env())
-	opts.Memory = mem
-	if _, err := Run(context.Background(), plan(t, engineRecipe), opts); err != nil {
-		t.Fatal(err)
-	}
-	// the start (no budget: no margin), after step 2 (300 past), after step 4 (100 past the
-	// recipe's limit, 400 past MLX's), none after step 5 (inside), after step 7 (600 past MLX's)
-	if diff := cmp.Diff([]int64{limit, limit - 300, limit - 400, limit - 600}, mem.limits); diff != "" {
-		t.Errorf("MLX limits (-want +got):\n%s", diff)
+	for overshoot, want := range map[int64]int64{0: limit, 200 << 20: limit - 200<<20, 400 << 20: limit * 3 / 4} {
+		mem := &limitedMemory{fakeMemory: fakeMemory{active: 100 << 20}}
+		opts := quietOptions(t, &mem.fakeMemory, fakeTraining{onStep: func(s int64) { mem.peak = limit + 1 }}.env())
+		opts.Memory = mem
+		p := plan(t, engineRecipe)
+		if overshoot > 0 {
+			p.Budget = &recipe.Budget{Overshoot: overshoot}
+		}
+		if _, err := Run(context.Background(), p, opts); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]int64{want}, mem.limits); diff != "" {
+			t.Errorf("overshoot %d: MLX limits (-want +got):\n%s", overshoot, diff)
+		}
 	}
 }
