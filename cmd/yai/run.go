@@ -42,8 +42,8 @@ whole batch's, or gradient checkpointing on): the same update with less memory. 
 keeps adjusting that schedule to the batches as they come. --strict runs the recipe as
 written instead.
 
---ranks N trains data-parallel with N processes on this machine, over MLX's ring backend on
-127.0.0.1; --hostfile trains over the machines of an mlx.launch hostfile, one rank per host,
+--ranks N trains data-parallel with N processes on this machine, over the recipe's
+distributed.backend: the ring on 127.0.0.1, or NCCL with a GPU per rank; --hostfile trains over the machines of an mlx.launch hostfile, one rank per host,
 started over ssh in the same directory. Each rank takes batch_size/N rows of every batch;
 gradients are summed over the ranks and weighted by tokens, so the update is the one of a
 single process on the whole batch. Rank 0 writes the run directory; rank N writes rank-N.log
@@ -68,7 +68,7 @@ func runRun(args []string) int {
 	resumeDir := fs.String("resume", "", "continue this run directory from its newest checkpoint")
 	force := fs.Bool("force", false, "with --resume: accept recipe changes that alter the math already done")
 	strict := fs.Bool("strict", false, "run as written: no schedule that splits the batch or checkpoints to fit the limit, and a guard that would adapt saves and stops")
-	ranksN := fs.Int("ranks", 0, "train data-parallel with N processes on this machine (MLX's ring backend over 127.0.0.1)")
+	ranksN := fs.Int("ranks", 0, "train data-parallel with N processes on this machine (ring over 127.0.0.1, or NCCL with a GPU each)")
 	hostfile := fs.String("hostfile", "", "train data-parallel over the machines of an mlx.launch hostfile (JSON), one rank per host")
 	port := fs.Int("port", 32323, "with --hostfile: the ring's first port, one more per address (mlx.launch's --starting-port); the heartbeat takes the next")
 	pos, code, ok := parseFlags(fs, args)
