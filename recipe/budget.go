@@ -33,8 +33,9 @@ type Budget struct {
 	Products    stages.Products
 	BlockCopies int64
 	HeadCopy    int64
-	// Overshoot is the step's largest single allocation, a loss chunk's float32 logits: how
-	// far MLX's peak can pass the limit MLX checks between operations.
+	// Overshoot is the step's largest single allocation, a loss chunk's float32 logits or the
+	// head's dequantized copy: how far MLX's peak can pass the limit MLX checks between
+	// operations.
 	Overshoot int64
 	Cache     int64 // expected MLX buffer cache after a step (not active memory)
 
@@ -287,6 +288,9 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 		b.BlockCopies *= int64(b.Blocks)
 	}
 	b.Overshoot = int64(b.LossChunk) * int64(c.VocabSize) * 4
+	if b.Products.Head {
+		b.Overshoot = max(b.Overshoot, b.HeadCopy)
+	}
 
 	// After the step the transient buffers go back to MLX's cache, up to its limit.
 	b.Cache = b.Transient()

@@ -266,6 +266,9 @@ func TestBudgetCountsDequantizedCopies(t *testing.T) {
 	if got := flat.Budget.Transient() - at("stages.train.with.grad_checkpoint=false").Budget.Transient(); got != head+4*block {
 		t.Errorf("without checkpointing dequantized products add %d, want the head and 4 blocks: %d", got, head+4*block)
 	}
+	if auto.Budget.Overshoot != 512*128256*4 || dense.Budget.Overshoot != head {
+		t.Errorf("largest allocations %d and %d, want a 512-position chunk's float32 logits and the head's copy", auto.Budget.Overshoot, dense.Budget.Overshoot)
+	}
 	if !strings.Contains(dense.Describe(), "dequantized") {
 		t.Errorf("the breakdown does not show the copies:\n%s", dense.Describe())
 	}
