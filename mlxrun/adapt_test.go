@@ -58,7 +58,8 @@ const adaptStage = "  - {id: adapt, kind: adapt, with: {relax_after: 5}}\n" +
 
 // A limit between the peak of a split step and that of a whole-batch step: the run does not
 // stop over 1,000 steps, every step's MLX peak stays under the limit, and the losses equal
-// those of the same recipe run without a limit. With --strict the guard stops it as before.
+// those of the same recipe run without a limit. With --strict, under a limit a whole batch
+// cannot meet, the guard stops it.
 func TestAdaptKeepsStepsUnderTheLimit(t *testing.T) {
 	const steps = 1000
 	free := runRecipe(t, t.TempDir(), governedRecipe(t, steps, "2GB", quickstartData(), adaptStage))
@@ -98,7 +99,10 @@ func TestAdaptKeepsStepsUnderTheLimit(t *testing.T) {
 		worst = max(worst, m.MLXPeak)
 	}
 	t.Logf("limit %d bytes between active %d and the whole batch's peak %d; %d of %d steps split; highest peak %d", limit, base, whole, split, steps, worst)
-	strict := runRecipeStrict(t, t.TempDir(), src, true)
+	// MLX's own limit, held below the recipe's, makes evaluation wait for memory and can keep
+	// a whole batch under this limit by itself; under a third of the way it cannot.
+	tight := governedRecipe(t, steps, fmt.Sprintf("%dB", base+(whole-base)*3/10), quickstartData(), adaptStage)
+	strict := runRecipeStrict(t, t.TempDir(), tight, true)
 	if strict.ExitCode != 3 || !strings.Contains(strict.Reason, "memory guard: mlx.peak") {
 		t.Errorf("--strict: exit %d (%s), want the guard's stop", strict.ExitCode, strict.Reason)
 	}
