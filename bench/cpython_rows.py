@@ -10,7 +10,8 @@ for f in sorted(glob.glob(os.path.join(os.path.dirname(os.__file__), "*.py"))):
     rows += [json.dumps({"text": src[i:i + 3000]}) for i in range(0, len(src) - 3000, 3000)]
     if len(rows) >= 1200:
         break
-with open(os.path.join(out, "train.jsonl"), "w") as w:
+# "x": never over a dataset already there
+with open(os.path.join(out, "train.jsonl"), "x") as w:
     w.write("\n".join(rows[:1100]) + "\n")
-with open(os.path.join(out, "valid.jsonl"), "w") as w:
+with open(os.path.join(out, "valid.jsonl"), "x") as w:
     w.write("\n".join(rows[1100:1200]) + "\n")

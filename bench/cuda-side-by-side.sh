@@ -15,7 +15,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 [ -f "$MODEL/config.json" ] || go run ./cmd/yai-tinymodel -out "$MODEL" -preset llama-3.1-8b
-"$PY" bench/cpython_rows.py "$DATA"
+[ -f "$DATA/train.jsonl" ] || "$PY" bench/cpython_rows.py "$DATA"
 MODEL=$(realpath "$MODEL") DATA=$(realpath "$DATA")
 
 printf '%-15s %12s %12s %7s %12s %12s\n' max_seq_length "yai tok/s" "mlx-lm tok/s" ratio "yai peak" "mlx-lm peak"

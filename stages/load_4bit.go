@@ -5,7 +5,7 @@ import "github.com/yai-dev/yai/modeldir"
 // Load4BitConfig configures loading the recipe's 4-bit model (mlx-community format).
 type Load4BitConfig struct {
 	ComputeDtype string `yaml:"compute_dtype" default:"auto" enum:"auto,checkpoint,float32,float16,bfloat16" doc:"dtype the quantization scales and biases, norms and other floating tensors are converted to once at load (activations follow it); auto is float32 on the CPU backend, whose quantized matmul is ~70× slower on half-precision scales, and the checkpoint's dtype on a GPU"`
-	Matmul       string `yaml:"matmul" default:"auto" enum:"auto,quantized,dequantized" doc:"how quantized layers multiply inputs of 32 rows or more: quantized runs MLX's quantized kernels; dequantized dequantizes the weight for each product and runs the dense GEMM (on CUDA 2.5-4× faster at 1,024 rows), its copies adding to the step's peak as the memory budget counts; auto is dequantized on the CUDA backend when the limit leaves room for the copies, quantized otherwise"`
+	Matmul       string `yaml:"matmul" default:"auto" enum:"auto,quantized,dequantized" doc:"how quantized layers multiply inputs of 32 rows or more: quantized runs MLX's quantized kernels; dequantized dequantizes the weight for each product and runs the dense GEMM (on CUDA 2.5-4× faster at 1,024 rows), its copies adding to the step's peak as the memory budget counts; auto is dequantized on the CUDA backend for the parts (the blocks' projections, the head) whose copies the limit holds with the estimate's 15% margin, quantized otherwise"`
 }
 
 // Products says which quantized layers multiply through dequantized weights: the blocks'
