@@ -38,7 +38,8 @@ adapter_path: $WORK/mlxlm-adapters
 seed: 0
 lora_parameters: {keys: [self_attn.q_proj], rank: 16, scale: 2.0, dropout: 0.0}
 CFG
-  read -r ref refpeak < <("$PY" bench/mlxlm_lora.py "$WORK/mlxlm.yaml" 2>"$WORK/mlxlm.log" | tail -1)
+  "$PY" bench/mlxlm_lora.py "$WORK/mlxlm.yaml" > "$WORK/mlxlm.out" 2>"$WORK/mlxlm.log" || { cat "$WORK/mlxlm.log" >&2; exit 1; }
+  read -r ref refpeak < <(tail -1 "$WORK/mlxlm.out")
   cat > "$WORK/yai.yaml" <<RCP
 version: 1
 name: side-$L
@@ -52,7 +53,7 @@ stages:
   - {id: data, kind: data, after: [load], with: {format: text, batch_size: 1, max_seq_length: $L}}
   - {id: train, kind: step, with: {optimizer: adamw, lr: 1e-5, grad_checkpoint: true}}
 RCP
-  bin/yai run --runs-dir "$WORK/runs" "$WORK/yai.yaml" > "$WORK/yai.log" 2>&1
+  bin/yai run --runs-dir "$WORK/runs" "$WORK/yai.yaml" > "$WORK/yai.log" 2>&1 || { cat "$WORK/yai.log" >&2; exit 1; }
   read -r got gotpeak < <("$PY" -c '
 import json, sys
 ms = [json.loads(l) for l in open(sys.argv[1])]
@@ -60,5 +61,5 @@ w = 10
 dt = ms[-1]["elapsed"] - ms[w - 1]["elapsed"]
 print("%.0f %.2f" % (sum(m["tokens"] for m in ms[w:]) / dt, max(m["mlx_peak"] for m in ms) / 1e9))' "$(ls -d "$WORK"/runs/side-*/ | tail -1)metrics.jsonl")
   rm -rf "$WORK/runs"
-  printf '%-15s %12s %12s %6.2fx %9s GB %9s GB\n' "$L" "$got" "$ref" "$(echo "$got / $ref" | bc -l)" "$gotpeak" "$refpeak"
+  printf '%-15s %12s %12s %6.2fx %9s GB %9s GB\n' "$L" "$got" "$ref" "$(awk -v a="$got" -v b="$ref" 'BEGIN { print a / b }')" "$gotpeak" "$refpeak"
 done
