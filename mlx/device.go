@@ -41,6 +41,24 @@ func SetDefaultDevice(d Device) {
 	call("set_default_device", nil, func() C.int { return C.yai_set_default_device(C.int(d.Type), C.int(d.Index)) })
 }
 
+// DeviceInfo is what MLX reports about a device.
+type DeviceInfo struct {
+	Name         string // e.g. "NVIDIA H100 80GB HBM3"; may be empty on the CPU
+	Architecture string // e.g. "sm_90", "applegpu_g15s"
+	// ComputeCapability is the CUDA compute capability (major, minor); zero elsewhere.
+	ComputeCapability [2]int
+}
+
+// DefaultDeviceInfo describes the default device.
+func DefaultDeviceInfo() DeviceInfo {
+	var name, arch [256]C.char
+	var major, minor C.int
+	call("device_info", nil, func() C.int {
+		return C.yai_device_info(&name[0], C.int(len(name)), &arch[0], C.int(len(arch)), &major, &minor)
+	})
+	return DeviceInfo{Name: C.GoString(&name[0]), Architecture: C.GoString(&arch[0]), ComputeCapability: [2]int{int(major), int(minor)}}
+}
+
 // GPUAvailable reports whether this build of MLX has a GPU backend with a device.
 func GPUAvailable() bool { return C.yai_gpu_available() == 1 }
 

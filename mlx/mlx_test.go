@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -656,6 +657,25 @@ func TestConcurrentCallers(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// The default device's description: a CUDA GPU has a name and a compute capability, which
+// the memory estimate reads (cuBLAS's workspace depends on it); other devices have none.
+func TestDefaultDeviceInfo(t *testing.T) {
+	info := DefaultDeviceInfo()
+	t.Logf("%+v", info)
+	cuda := DefaultDevice().Type == GPU && goruntime.GOOS != "darwin"
+	if cuda && (info.Name == "" || info.ComputeCapability[0] < 5) {
+		t.Errorf("CUDA device described as %+v", info)
+	}
+	if !cuda && info.ComputeCapability != [2]int{} {
+		t.Errorf("compute capability %v outside CUDA", info.ComputeCapability)
+	}
+	defer SetDefaultDevice(DefaultDevice())
+	SetDefaultDevice(Device{Type: CPU})
+	if cpu := DefaultDeviceInfo(); cpu.ComputeCapability != [2]int{} {
+		t.Errorf("the CPU described as %+v", cpu)
 	}
 }
 

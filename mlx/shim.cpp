@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -565,6 +566,30 @@ int yai_set_default_device(int type, int index) {
 }
 int yai_gpu_available(void) { return mx::is_available(mx::Device::gpu) ? 1 : 0; }
 int yai_synchronize(void) { GUARD(mx::synchronize()) }
+int yai_device_info(char* name, int name_len, char* arch, int arch_len, int* cc_major, int* cc_minor) {
+  GUARD({
+    const auto& info = mx::device_info(mx::default_device());
+    auto text = [&](const char* key, char* out, int len) {
+      out[0] = 0;
+      auto it = info.find(key);
+      if (it != info.end()) {
+        if (auto s = std::get_if<std::string>(&it->second)) {
+          std::snprintf(out, len, "%s", s->c_str());
+        }
+      }
+    };
+    auto number = [&](const char* key) {
+      auto it = info.find(key);
+      if (it == info.end()) return 0;
+      auto n = std::get_if<size_t>(&it->second);
+      return n ? static_cast<int>(*n) : 0;
+    };
+    text("device_name", name, name_len);
+    text("architecture", arch, arch_len);
+    *cc_major = number("compute_capability_major");
+    *cc_minor = number("compute_capability_minor");
+  })
+}
 
 namespace {
 mx::Device to_device(int type, int index) { return mx::Device(type == 0 ? mx::Device::cpu : mx::Device::gpu, index); }

@@ -121,6 +121,9 @@ int yai_default_device(int* type, int* index);
 int yai_set_default_device(int type, int index);
 int yai_gpu_available(void);
 int yai_synchronize(void);
+// The default device's name and architecture (NUL-terminated, truncated to their buffers)
+// and, on CUDA, its compute capability (zero elsewhere).
+int yai_device_info(char* name, int name_len, char* arch, int arch_len, int* cc_major, int* cc_minor);
 int yai_new_stream(int type, int index, int* stream);
 int yai_default_stream(int type, int index, int* stream);
 int yai_set_default_stream(int type, int index, int stream);

@@ -152,7 +152,7 @@ func (g *governor) excess(w stages.Workload, s stages.Schedule) int64 {
 
 // workload is the recipe's step shape as the training state knows it.
 func (g *governor) workload() stages.Workload {
-	var w stages.Workload
+	w := stages.Workload{Device: Device()}
 	if l := g.r.lora; l != nil {
 		w.Rank, w.Layers, w.Keys = l.Rank, l.NumLayers, l.Keys
 	}

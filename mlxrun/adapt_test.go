@@ -52,6 +52,17 @@ stages:
 %s`, microModel(t), data, steps, limit, extra)
 }
 
+// splitLossTol is how far a split step's loss may be from the whole batch's, relative. On a
+// GPU float32 products run on TF32 tensor cores and a split batch rounds differently, more
+// as the two runs' adapters part: measured on an H100 over 1,000 governed steps, at most
+// 6.1e-4 (as the mlx-lm loss curve's tolerance, 2e-3).
+func splitLossTol() float64 {
+	if mlx.DefaultDevice().Type == mlx.GPU {
+		return 2e-3
+	}
+	return 1e-5
+}
+
 // adaptStage is the governor and a guard that calls on it after a crossing.
 const adaptStage = "  - {id: adapt, kind: adapt, with: {relax_after: 5}}\n" +
 	"  - {id: guard, kind: guard, with: {watch: [mlx.peak], buffer: 0, action: adapt}}\n"
@@ -87,7 +98,7 @@ func TestAdaptKeepsStepsUnderTheLimit(t *testing.T) {
 		if m.MicroBatches > 1 {
 			split++
 		}
-		if d := math.Abs(float64(m.Loss-free.metrics[i].Loss)) / float64(free.metrics[i].Loss); d > 1e-5 {
+		if d := math.Abs(float64(m.Loss-free.metrics[i].Loss)) / float64(free.metrics[i].Loss); d > splitLossTol() {
 			t.Errorf("step %d: loss %v, unlimited %v (%.2g relative)", m.Step, m.Loss, free.metrics[i].Loss, d)
 		}
 	}
@@ -150,7 +161,7 @@ func TestAdaptRelaxesWhenHeadroomReturns(t *testing.T) {
 		if m.MLXPeak > limit {
 			t.Errorf("step %d peaked at %d, over the limit %d", m.Step, m.MLXPeak, limit)
 		}
-		if d := math.Abs(float64(m.Loss-free.metrics[i].Loss)) / float64(free.metrics[i].Loss); d > 1e-5 {
+		if d := math.Abs(float64(m.Loss-free.metrics[i].Loss)) / float64(free.metrics[i].Loss); d > splitLossTol() {
 			t.Errorf("step %d: loss %v, unlimited %v", m.Step, m.Loss, free.metrics[i].Loss)
 		}
 	}
@@ -190,7 +201,7 @@ func TestAllocationFailureRetriesSmaller(t *testing.T) {
 		t.Fatalf("exit %d (%s)", res.ExitCode, res.Reason)
 	}
 	for i, m := range res.metrics {
-		if m.MicroBatches != 4 || m.Loss != free.metrics[i].Loss && math.Abs(float64(m.Loss-free.metrics[i].Loss))/float64(free.metrics[i].Loss) > 1e-5 {
+		if m.MicroBatches != 4 || m.Loss != free.metrics[i].Loss && math.Abs(float64(m.Loss-free.metrics[i].Loss))/float64(free.metrics[i].Loss) > splitLossTol() {
 			t.Errorf("step %d: %d micro-batches, loss %v; want 4 and %v", m.Step, m.MicroBatches, m.Loss, free.metrics[i].Loss)
 		}
 	}

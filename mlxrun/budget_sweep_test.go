@@ -21,7 +21,8 @@ func BenchmarkBudgetSweep(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			var est, got int64
 			for b.Loop() {
-				est, got, _ = c.estimateAndMeasure(b)
+				budget, peak, _ := c.estimateAndMeasure(b)
+				est, got = budget.Peak(), peak
 			}
 			b.ReportMetric(float64(got)/1e6, "measured-MB")
 			b.ReportMetric(float64(est)/1e6, "estimated-MB")

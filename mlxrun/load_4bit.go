@@ -3,7 +3,6 @@ package mlxrun
 import (
 	"context"
 	"fmt"
-	goruntime "runtime"
 
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/model"
@@ -48,6 +47,3 @@ func buildLoad(c *stages.Load4BitConfig, r *Training) (stages.Stage, error) {
 		return nil
 	}), nil
 }
-
-// onCUDA reports whether MLX computes on an NVIDIA GPU: a GPU outside macOS.
-func onCUDA() bool { return goruntime.GOOS != "darwin" && mlx.DefaultDevice().Type == mlx.GPU }

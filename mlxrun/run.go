@@ -61,6 +61,7 @@ func Environment() *stages.Environment {
 	stages.Implement(env, stages.ReloadSelective, buildReloadSelective)
 	stages.Implement(env, stages.Adapt, buildAdapt)
 	platformFigures(env)
+	env.SetDevice(Device())
 	return env
 }
 

@@ -2,7 +2,6 @@ package recipe
 
 import (
 	"fmt"
-	goruntime "runtime"
 	"strings"
 
 	"github.com/yai-dev/yai/data"
@@ -37,6 +36,9 @@ type Budget struct {
 	// head's dequantized copy: how far MLX's peak can pass the limit MLX checks between
 	// operations.
 	Overshoot int64
+	// Workspace is the scratch a matrix product allocates beside its output on this
+	// device (cuBLAS's on CUDA): it adds to the step's peak and to its largest allocation.
+	Workspace int64
 	Cache     int64 // expected MLX buffer cache after a step (not active memory)
 
 	// What the estimate was made from.
@@ -51,6 +53,7 @@ type Budget struct {
 	ActDtype       string // dtype of hidden states (the embeddings' scales dtype)
 	Optim          string
 	Quantized      string // "4-bit" or "" for a plain checkpoint
+	Device         stages.Device
 }
 
 // Floor is what must be resident for training at all: weights and training state.
@@ -60,7 +63,7 @@ func (b Budget) Floor() int64 { return b.Weights + b.LoRA + b.Gradients + b.Opti
 // backward while the loss still runs, so the two add up; only a checkpointed block's
 // recomputed tensors wait for the loss to finish.
 func (b Budget) Transient() int64 {
-	return b.Activations + b.Logits - min(b.Recomputed, b.Logits) + b.Copies()
+	return b.Activations + b.Logits - min(b.Recomputed, b.Logits) + b.Copies() + b.Workspace
 }
 
 // Copies is what the products through dequantized weights keep alive at once: the head's
@@ -173,15 +176,16 @@ func Workload(r *Recipe) stages.Workload {
 func seqBucket(maxSeq int) int { return 32 * ((maxSeq - 1 + 31) / 32) }
 
 // EstimateBudget estimates the memory of one training step of r on the model described by
-// info (config.json and safetensors headers; no weights).
+// info (config.json and safetensors headers; no weights), on the platform's device.
 func EstimateBudget(info *modeldir.Info, r *Recipe) Budget {
-	return EstimateBudgetFor(info, r, 0, "")
+	return EstimateBudgetFor(info, r, stages.Device{}, 0, "")
 }
 
-// EstimateBudgetFor is EstimateBudget on the widest batch the data really makes (its padded
-// width in tokens, from file), instead of max_seq_length; widest 0 means unknown.
-func EstimateBudgetFor(info *modeldir.Info, r *Recipe, widest int, file string) Budget {
-	w := rankWorkload(r)
+// EstimateBudgetFor is EstimateBudget on device dev and on the widest batch the data really
+// makes (its padded width in tokens, from file), instead of max_seq_length; widest 0 means
+// unknown.
+func EstimateBudgetFor(info *modeldir.Info, r *Recipe, dev stages.Device, widest int, file string) Budget {
+	w := rankWorkload(r, dev)
 	from := "max_seq_length"
 	if widest > 0 {
 		w.MaxSeqLength, from = min(widest, w.MaxSeqLength), "the widest batch of "+file
@@ -191,10 +195,11 @@ func EstimateBudgetFor(info *modeldir.Info, r *Recipe, widest int, file string) 
 	return b
 }
 
-// rankWorkload is the workload one process carries: a process holds its own share of the
-// batch, so the estimate is per rank.
-func rankWorkload(r *Recipe) stages.Workload {
+// rankWorkload is the workload one process carries on dev: a process holds its own share
+// of the batch, so the estimate is per rank.
+func rankWorkload(r *Recipe, dev stages.Device) stages.Workload {
 	w := Workload(r)
+	w.Device = dev
 	if n := r.Distributed.Ranks; n > 1 {
 		w.BatchSize = max(1, w.BatchSize/n)
 	}
@@ -206,13 +211,14 @@ func rankWorkload(r *Recipe) stages.Workload {
 // batch's real shape.
 func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 	c := info.Config
-	b := Budget{Batch: w.BatchSize, SeqLen: seqBucket(w.MaxSeqLength), GradCheckpoint: w.GradCheckpoint, Optim: w.Optimizer, SeqFrom: "max_seq_length"}
+	b := Budget{Batch: w.BatchSize, SeqLen: seqBucket(w.MaxSeqLength), GradCheckpoint: w.GradCheckpoint, Optim: w.Optimizer, SeqFrom: "max_seq_length",
+		Device: w.Device.Resolved()}
 	b.Tokens = b.Batch * b.SeqLen
 	b.Blocks = min(w.Layers, c.NumHiddenLayers)
 	if q := c.Quantization; q != nil {
 		b.Quantized = fmt.Sprintf("%d-bit", q.Default.Bits)
 	}
-	dtype, size := computeDtype(info, w.ComputeDtype)
+	dtype, size := computeDtype(info, w.ComputeDtype, b.Device.GPU())
 	for _, t := range info.Tensors {
 		b.Weights += convertedBytes(t, size)
 	}
@@ -291,6 +297,8 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 	if b.Products.Head {
 		b.Overshoot = max(b.Overshoot, b.HeadCopy)
 	}
+	b.Workspace = b.Device.MatmulWorkspace
+	b.Overshoot += b.Workspace // the product that makes it allocates its scratch too
 
 	// After the step the transient buffers go back to MLX's cache, up to its limit.
 	b.Cache = b.Transient()
@@ -325,13 +333,12 @@ func dequantizedCopies(info *modeldir.Info, size float64) (block, head int64) {
 	return block, head
 }
 
-// computeDtype is the dtype load-4bit converts floating tensors to (and activations take),
-// with its size. The dry run has no backend to ask: auto is taken as a GPU on macOS (Metal)
-// and the CPU elsewhere, which is what the shipped MLX wheels run on.
-func computeDtype(info *modeldir.Info, setting string) (string, float64) {
+// computeDtype is the dtype load-4bit converts floating tensors to (and activations take)
+// on a GPU or not, with its size.
+func computeDtype(info *modeldir.Info, setting string, gpu bool) (string, float64) {
 	checkpoint, size := info.ActivationDtype()
 	load := stages.Load4BitConfig{ComputeDtype: setting}
-	dt := load.ResolveDtype(checkpoint, goruntime.GOOS == "darwin")
+	dt := load.ResolveDtype(checkpoint, gpu)
 	switch dt {
 	case checkpoint:
 		return dt, size
@@ -398,6 +405,9 @@ func (b Budget) Describe(limit int64) string {
 		all := b.With(stages.Products{Blocks: true, Head: true}).Copies()
 		fmt.Fprintf(&w, "  %-15s %s   (not counted: matmul: auto dequantizes on CUDA alone, what the limit holds)\n", "dequantized", gb(all))
 	}
+	if b.Workspace > 0 {
+		line("matmul scratch", b.Workspace, "cuBLAS workspace of the product in flight on "+b.Device.Name)
+	}
 	line("expected cache", b.Cache, "freed buffers MLX keeps for reuse; not active memory, returned by clear-cache")
 	fmt.Fprintf(&w, "  %-15s %s   (what must be resident)\n", "floor", gb(b.Floor()))
 	verdict := fmt.Sprintf("fits, %s headroom", strings.TrimSpace(gb(limit-b.Peak())))
@@ -417,6 +427,7 @@ type BudgetJSON struct {
 	Activations int64 `json:"activations"`
 	Logits      int64 `json:"logits"`
 	Dequantized int64 `json:"dequantized_copies,omitempty"` // matmul: dequantized
+	Workspace   int64 `json:"matmul_workspace,omitempty"`   // cuBLAS's, on CUDA
 	Cache       int64 `json:"expected_cache"`
 	Floor       int64 `json:"floor"`
 	Peak        int64 `json:"estimated_peak"`
@@ -427,6 +438,6 @@ type BudgetJSON struct {
 // JSON returns the breakdown against limit.
 func (b Budget) JSON(limit int64) *BudgetJSON {
 	return &BudgetJSON{Weights: b.Weights, LoRA: b.LoRA, Gradients: b.Gradients, Optimizer: b.Optimizer,
-		Activations: b.Activations, Logits: b.Logits, Dequantized: b.Copies(), Cache: b.Cache, Floor: b.Floor(), Peak: b.Peak(),
+		Activations: b.Activations, Logits: b.Logits, Dequantized: b.Copies(), Workspace: b.Workspace, Cache: b.Cache, Floor: b.Floor(), Peak: b.Peak(),
 		Limit: limit, Fits: b.Peak() <= limit}
 }

@@ -282,3 +282,42 @@ func TestBudgetCountsDequantizedCopies(t *testing.T) {
 		}
 	}
 }
+
+// The estimate follows the device: compute_dtype auto is float32 on the CPU and the
+// checkpoint's bfloat16 on a GPU, and on CUDA a product's cuBLAS workspace (32 MiB from
+// compute capability 9, 4 MiB before) adds to the peak and to the largest allocation.
+func TestBudgetFollowsTheDevice(t *testing.T) {
+	dir := t.TempDir()
+	writeLlama8BHeaders(t, dir)
+	p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.load.with.compute_dtype=auto"}, ValidateOptions{SkipData: true})
+	if p == nil {
+		t.Fatalf("seed recipe invalid:\n%s", ds.Format())
+	}
+	on := func(d stages.Device) Budget { return EstimateBudgetFor(p.Model, p.Recipe, d, 0, "") }
+	cpu, metal := on(stages.Device{Backend: "cpu"}), on(stages.Device{Backend: "metal"})
+	hopper, ampere := on(stages.CUDADevice("H100", 9, 0)), on(stages.CUDADevice("A100", 8, 0))
+	if cpu.ActDtype != "float32" || metal.ActDtype != "bfloat16" || hopper.ActDtype != "bfloat16" {
+		t.Errorf("compute_dtype auto: CPU %s, Metal %s, CUDA %s; want float32, bfloat16, bfloat16", cpu.ActDtype, metal.ActDtype, hopper.ActDtype)
+	}
+	for _, c := range []struct {
+		name string
+		b    Budget
+		ws   int64
+	}{{"cpu", cpu, 0}, {"metal", metal, 0}, {"sm_90", hopper, 32 << 20}, {"sm_80", ampere, 4 << 20}} {
+		if c.b.Workspace != c.ws {
+			t.Errorf("%s: workspace %d, want %d", c.name, c.b.Workspace, c.ws)
+		}
+	}
+	if d := hopper.Peak() - metal.Peak(); d != 32<<20 {
+		t.Errorf("CUDA's peak is %d above Metal's, want the 32 MiB workspace", d)
+	}
+	if d := hopper.Overshoot - metal.Overshoot; d != 32<<20 {
+		t.Errorf("CUDA's largest allocation is %d above Metal's, want the 32 MiB workspace", d)
+	}
+	if out := hopper.Describe(p.Limit); !strings.Contains(out, "matmul scratch") || !strings.Contains(out, "H100 (compute capability 9.0)") {
+		t.Errorf("the CUDA breakdown does not show the workspace:\n%s", out)
+	}
+	if out := metal.Describe(p.Limit); strings.Contains(out, "matmul scratch") {
+		t.Errorf("Metal's breakdown shows a workspace:\n%s", out)
+	}
+}

@@ -27,7 +27,8 @@ type Plan struct {
 	// limit (zero: as written), with its estimate.
 	Schedule       stages.Schedule
 	ScheduleBudget *Budget
-	Strict         bool // run as written: no schedule of the plan's or a governor's
+	Strict         bool          // run as written: no schedule of the plan's or a governor's
+	Device         stages.Device // what the estimate assumes the step computes on
 	// Widest is the widest training batch in tokens (padded), from tokenizing the data;
 	// 0 when the data was not tokenized. WidestFrom names the file.
 	Widest     int
@@ -74,7 +75,7 @@ func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnosti
 		r.Dir = opts.Dir
 	}
 	l := &linter{file: r.File, overrides: r.overrides, diags: diags}
-	p := &Plan{Recipe: r, Strict: opts.Strict}
+	p := &Plan{Recipe: r, Strict: opts.Strict, Device: stages.PlatformDevice()}
 	p.Limit = int64(r.Memory.Limit.Bytes)
 	if r.Memory.Limit.Auto {
 		p.Limit = int64(float64(PhysicalMemory()) * r.Memory.AutoShare)
@@ -84,6 +85,7 @@ func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnosti
 	}
 	if opts.Env != nil {
 		l.checkRunnable(r, opts.Env)
+		p.Device = opts.Env.Device()
 	}
 	if !l.diags.HasErrors() {
 		p.Order = Order(r)
@@ -145,7 +147,7 @@ func (l *linter) checkRunnable(r *Recipe, env *stages.Environment) {
 // checkBudget estimates the run's memory: a floor above the limit can never run; a peak
 // above it is likely to cross the limit on the longest batches.
 func (l *linter) checkBudget(r *Recipe, p *Plan) {
-	b := EstimateBudgetFor(p.Model, r, p.Widest, p.WidestFrom)
+	b := EstimateBudgetFor(p.Model, r, p.Device, p.Widest, p.WidestFrom)
 	p.Budget = &b
 	if w := Workload(r); w.PrefixCache > 0 && w.Layers >= p.Model.Config.NumHiddenLayers {
 		for _, s := range r.Stages {
@@ -162,7 +164,7 @@ func (l *linter) checkBudget(r *Recipe, p *Plan) {
 		d.Detail = strings.TrimRight(b.Describe(p.Limit), "\n")
 	case b.Peak() > p.Limit:
 		if !p.Strict {
-			if s, sb, ok := fitSchedule(p.Model, rankWorkload(r), p.Limit, int64(r.Memory.CacheLimit)); ok {
+			if s, sb, ok := fitSchedule(p.Model, rankWorkload(r, p.Device), p.Limit, int64(r.Memory.CacheLimit)); ok {
 				p.Schedule, p.ScheduleBudget = s, &sb
 				return // the step will be computed in a way that fits; Describe says how
 			}
@@ -377,7 +379,7 @@ func (p *Plan) RunInfo() stages.RunInfo {
 	info := stages.RunInfo{Name: r.Name, RecipeDir: r.Dir, Steps: r.Steps, Seed: r.Seed, DataDir: r.Data,
 		Schedule: p.Schedule, Strict: p.Strict}
 	if p.Budget != nil {
-		// with the margin the schedule keeps: the estimate is made on the CPU backend
+		// with the margin the schedule keeps for the estimate's own error
 		room := int64(float64(p.Limit) * (1 - estimateMargin))
 		blocks := stages.Products{Blocks: true}
 		both := stages.Products{Blocks: true, Head: true}

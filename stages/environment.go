@@ -15,6 +15,7 @@ type Environment struct {
 	open       func(RunInfo) (state any, closeFn func(), err error)
 	stateType  reflect.Type
 	backend    string
+	device     Device
 }
 
 // RunInfo is what a backend learns about the run whose stages it builds.
@@ -75,6 +76,12 @@ func Implement[C, S any](e *Environment, k KindOf[C], build func(c *C, state S) 
 
 // Runs reports whether the environment can build stages of kind k.
 func (e *Environment) Runs(k *Kind) bool { return e.builds[k] != nil }
+
+// SetDevice records what the backend computes on, for the dry run's memory estimate.
+func (e *Environment) SetDevice(d Device) { e.device = d }
+
+// Device is what the backend computes on: the platform's device when it has not said.
+func (e *Environment) Device() Device { return e.device.Resolved() }
 
 // Backend names the environment's backend ("" when it has none).
 func (e *Environment) Backend() string { return e.backend }

@@ -188,6 +188,7 @@ func Warnf(at, format string, args ...any) Problem {
 // Workload is what the memory estimate of a training step depends on, as the recipe's stages
 // declare it (each kind adds its part; kinds absent from the recipe add their defaults).
 type Workload struct {
+	Device Device // what the step computes on (unset: the platform's device)
 	// load-4bit
 	ComputeDtype string
 	Products     Products // what multiplies through dequantized weights (matmul: dequantized)

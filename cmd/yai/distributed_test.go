@@ -180,8 +180,14 @@ func rankPID(t *testing.T, launcher, rank int) int {
 	t.Helper()
 	var pid int
 	waitFor(t, fmt.Sprintf("rank %d to start", rank), func() bool {
-		kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", launcher, launcher))
-		for _, f := range strings.Fields(string(kids)) {
+		// each thread lists the children it started: the launcher's may come from any of them
+		lists, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", launcher))
+		var kids []string
+		for _, l := range lists {
+			b, _ := os.ReadFile(l)
+			kids = append(kids, strings.Fields(string(b))...)
+		}
+		for _, f := range kids {
 			env, _ := os.ReadFile("/proc/" + f + "/environ")
 			for _, kv := range strings.Split(string(env), "\x00") {
 				if kv == "MLX_RANK="+strconv.Itoa(rank) {

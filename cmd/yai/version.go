@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/mlxrun"
 )
 
 // version is yai's own version, set at release time with -ldflags "-X main.version=…".
@@ -26,6 +27,6 @@ func runVersion(args []string) int {
 		}
 		return 2
 	}
-	fmt.Printf("yai %s\nmlx %s\ndevice %s\n", version, mlx.Version(), mlx.DefaultDevice())
+	fmt.Printf("yai %s\nmlx %s\ndevice %s, %s\n", version, mlx.Version(), mlx.DefaultDevice(), mlxrun.Device().Name)
 	return 0
 }

@@ -1,0 +1,24 @@
+package mlxrun
+
+import (
+	goruntime "runtime"
+
+	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/stages"
+)
+
+// Device is what MLX computes on, as the memory estimate needs it: the CPU, Metal (a GPU on
+// macOS) or CUDA (a GPU elsewhere) with its compute capability.
+func Device() stages.Device {
+	info := mlx.DefaultDeviceInfo()
+	switch {
+	case mlx.DefaultDevice().Type != mlx.GPU:
+		return stages.Device{Backend: "cpu", Name: "CPU " + info.Name}
+	case goruntime.GOOS == "darwin":
+		return stages.Device{Backend: "metal", Name: "Metal " + info.Name}
+	}
+	return stages.CUDADevice(info.Name, info.ComputeCapability[0], info.ComputeCapability[1])
+}
+
+// onCUDA reports whether MLX computes on an NVIDIA GPU.
+func onCUDA() bool { return goruntime.GOOS != "darwin" && mlx.DefaultDevice().Type == mlx.GPU }
