@@ -540,6 +540,39 @@ func TestMemoryFiguresFollowAllocation(t *testing.T) {
 	}
 }
 
+// The cache limit bounds what MLX keeps of freed buffers (memory.cache_limit). MLX's GPU
+// allocators check it before adding a buffer, so there the cache may pass it by one buffer:
+// of three freed 4 MiB buffers under a 2 MiB limit at most one is kept (two on no backend),
+// and a 1 MiB buffer, which fits, is kept.
+func TestCacheLimitBoundsTheCache(t *testing.T) {
+	if err := Do(func() error {
+		ClearCache()
+		defer SetCacheLimit(SetCacheLimit(2 << 20))
+		free := func(n, elems int) uint64 {
+			arrays := make([]*Array, n)
+			for i := range arrays {
+				arrays[i] = Zeros([]int{elems}, Float32)
+			}
+			Eval(arrays...)
+			for _, a := range arrays {
+				a.Free()
+			}
+			Synchronize() // a GPU backend hands a buffer back once the device has finished with it
+			defer ClearCache()
+			return Memory().Cache
+		}
+		if got := free(3, 1<<20); got > 2<<20+4<<20+4096 {
+			t.Errorf("cache %d bytes after freeing three 4 MiB buffers under a 2 MiB cache limit", got)
+		}
+		if got := free(1, 1<<18); got < 1<<20 {
+			t.Errorf("cache %d bytes after freeing a 1 MiB buffer under a 2 MiB cache limit: it fits and should be kept", got)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // mlpStep is one SGD step of a two-layer MLP on a fixed batch: the loop shape of training.
 func mlpStep(params []*Array, x, y *Array, lr float64) (loss *Array, next []*Array) {
 	lossFn := func(in []*Array) []*Array {
