@@ -89,6 +89,9 @@ func start(t *testing.T, dir string, args ...string) (*exec.Cmd, *bytes.Buffer) 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// a test that fails before the run ends leaves nothing running (a launcher's ranks
+	// follow it through their parent-death signal)
+	t.Cleanup(func() { cmd.Process.Kill() })
 	return cmd, &stderr
 }
 
