@@ -2,6 +2,7 @@ package mlxrun
 
 import (
 	goruntime "runtime"
+	"strings"
 
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/stages"
@@ -13,9 +14,9 @@ func Device() stages.Device {
 	info := mlx.DefaultDeviceInfo()
 	switch {
 	case mlx.DefaultDevice().Type != mlx.GPU:
-		return stages.Device{Backend: "cpu", Name: "CPU " + info.Name}
+		return stages.Device{Backend: "cpu", Name: strings.TrimSpace("CPU " + info.Name)}
 	case goruntime.GOOS == "darwin":
-		return stages.Device{Backend: "metal", Name: "Metal " + info.Name}
+		return stages.Device{Backend: "metal", Name: strings.TrimSpace("Metal " + info.Name)}
 	}
 	return stages.CUDADevice(info.Name, info.ComputeCapability[0], info.ComputeCapability[1])
 }
