@@ -18,14 +18,15 @@ import (
 // the steps measured so far — and applies the cheapest schedule predicted to stay under the
 // limit. Every schedule computes the same update, so the run's losses do not depend on it.
 func buildAdapt(c *stages.AdaptConfig, r *Training) (stages.Stage, error) {
-	g := &governor{cfg: c, r: r, ratio: map[stages.Schedule]float64{}}
+	g := &governor{cfg: c, r: r, ratio: map[stages.Schedule]float64{}, device: Device()}
 	return stages.StageFunc(g.run), nil
 }
 
 type governor struct {
-	cfg  *stages.AdaptConfig
-	r    *Training
-	info *modeldir.Info // the model's description, for the estimate
+	cfg    *stages.AdaptConfig
+	r      *Training
+	info   *modeldir.Info // the model's description, for the estimate
+	device stages.Device  // what the steps compute on, for the estimate
 
 	ratio       map[stages.Schedule]float64 // measured ÷ estimated step memory, per schedule
 	calibrated  stepMemory                  // the step last used for calibration
@@ -152,7 +153,7 @@ func (g *governor) excess(w stages.Workload, s stages.Schedule) int64 {
 
 // workload is the recipe's step shape as the training state knows it.
 func (g *governor) workload() stages.Workload {
-	w := stages.Workload{Device: Device()}
+	w := stages.Workload{Device: g.device}
 	if l := g.r.lora; l != nil {
 		w.Rank, w.Layers, w.Keys = l.Rank, l.NumLayers, l.Keys
 	}

@@ -22,4 +22,4 @@ func Device() stages.Device {
 }
 
 // onCUDA reports whether MLX computes on an NVIDIA GPU.
-func onCUDA() bool { return goruntime.GOOS != "darwin" && mlx.DefaultDevice().Type == mlx.GPU }
+func onCUDA() bool { return Device().Backend == "cuda" }
