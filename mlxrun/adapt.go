@@ -61,7 +61,7 @@ func (g *governor) run(ctx context.Context, s *stages.Session) error {
 		return errors.New("adapt needs a limit: set memory.limit or the stage's limit")
 	}
 	target := int64(float64(limit) * (1 - g.cfg.Margin))
-	g.calibrate()
+	g.calibrate(limit)
 
 	w := g.workload()
 	if b, ok := g.r.batches.Peek(); ok {
@@ -116,8 +116,11 @@ func (g *governor) run(ctx context.Context, s *stages.Session) error {
 	return nil
 }
 
-// calibrate learns, from the last step, how far the estimate was off for its schedule.
-func (g *governor) calibrate() {
+// calibrate learns, from the last step, how far the estimate was off for its schedule. On a
+// GPU, MLX runs ahead of the device into free memory, down to its own limit, so a peak under
+// the limit shows only that the step needed at most that much: it may lower the estimate,
+// never raise it. A peak over the limit is a shortfall on every backend.
+func (g *governor) calibrate(limit int64) {
 	last := g.r.lastStep
 	if !last.ran || last == g.calibrated {
 		return
@@ -126,7 +129,11 @@ func (g *governor) calibrate() {
 	w := g.workload()
 	w.BatchSize, w.MaxSeqLength = last.rows, last.width
 	if est := g.excess(w, last.schedule); est > 0 && last.peak > last.activeBefore {
-		g.ratio[last.schedule] = float64(last.peak-last.activeBefore) / float64(est)
+		r := float64(last.peak-last.activeBefore) / float64(est)
+		if g.device.GPU() && last.peak <= limit {
+			r = min(r, 1)
+		}
+		g.ratio[last.schedule] = r
 	}
 }
 
@@ -143,28 +150,27 @@ func (g *governor) ratioFor(s stages.Schedule) float64 {
 	return worst
 }
 
-// excess is the estimated memory a step adds to what is active when it begins: gradients,
-// and the larger of the loss and the blocks' backward (the weights, adapters and optimizer
-// state are already there).
+// excess is the estimated memory a step adds to what is active when it begins.
 func (g *governor) excess(w stages.Workload, s stages.Schedule) int64 {
-	b := recipe.EstimateSchedule(g.info, w, s, 0)
-	return b.Gradients + b.Transient()
+	return recipe.EstimateSchedule(g.info, w, s, 0).Step()
 }
 
-// workload is the recipe's step shape as the training state knows it.
+// workload is the recipe's step shape as the training state knows it: the model as loaded,
+// the adapters as attached, the data and step stages' settings.
 func (g *governor) workload() stages.Workload {
-	w := stages.Workload{Device: g.device}
+	w := g.r.loaded
+	w.Device = g.device
 	if l := g.r.lora; l != nil {
 		w.Rank, w.Layers, w.Keys = l.Rank, l.NumLayers, l.Keys
 	}
 	if d := g.r.dataCfg; d != nil {
-		w.BatchSize, w.MaxSeqLength = d.BatchSize, d.MaxSeqLength
+		stages.Data.AddWorkload(d, &w)
 	}
 	step := g.r.step
 	if step == nil {
 		step = stages.Step.Defaults()
 	}
-	w.Optimizer, w.Accumulation, w.GradCheckpoint = step.Optimizer, step.Accumulation, step.GradCheckpoint
+	stages.Step.AddWorkload(step, &w)
 	return w
 }
 

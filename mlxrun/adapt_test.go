@@ -12,6 +12,9 @@ import (
 
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/modeldir"
+	"github.com/yai-dev/yai/recipe"
+	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/train"
 )
 
@@ -21,13 +24,20 @@ var micro struct {
 	err  error
 }
 
-// microModel is the smallest generated model, for long runs.
+// microModel is the smallest generated model, for long runs. On a GPU it is the SmolLM2-135M
+// shape instead: the micro model's steps (a few MB) are smaller than the scratch cuBLAS may
+// take for one product (up to 32 MiB on Hopper), which the estimate counts whole, so its
+// schedules would differ by less than that bound; the larger model's steps take hundreds of MB.
 func microModel(t testing.TB) string {
 	t.Helper()
 	micro.once.Do(func() {
 		micro.dir, micro.err = os.MkdirTemp("", "yai-micro-")
+		preset := "micro"
+		if onGPU() {
+			preset = "smollm2-135m"
+		}
 		if micro.err == nil {
-			micro.err = model.WriteTiny(micro.dir, model.TinyPresets["micro"])
+			micro.err = model.WriteTiny(micro.dir, model.TinyPresets[preset])
 		}
 	})
 	if micro.err != nil {
@@ -36,7 +46,11 @@ func microModel(t testing.TB) string {
 	return micro.dir
 }
 
-// governedRecipe trains the micro model with batches of 8 under a guard that adapts.
+// onGPU: MLX computes on a GPU here.
+func onGPU() bool { return mlx.DefaultDevice().Type == mlx.GPU }
+
+// governedRecipe trains the micro model with batches of 8 under a guard that adapts. Its
+// products are quantized and in float32 on every backend (as auto makes them on the CPU).
 func governedRecipe(t testing.TB, steps int, limit, data string, extra string) string {
 	return fmt.Sprintf(`version: 1
 name: governed
@@ -45,7 +59,7 @@ data: %s
 steps: %d
 memory: {limit: %s}
 stages:
-  - {id: load, kind: load-4bit}
+  - {id: load, kind: load-4bit, with: {compute_dtype: float32, matmul: quantized}}
   - {id: lora, kind: attach-lora, after: [load], with: {rank: 8, layers: 2, keys: [q_proj, v_proj]}}
   - {id: data, kind: data, after: [load], with: {format: text, batch_size: 8, max_seq_length: 96, shuffle: false}}
   - {id: train, kind: step, with: {lr: 1e-3, grad_checkpoint: false}}
@@ -57,11 +71,41 @@ stages:
 // as the two runs' adapters part: measured on an H100 over 1,000 governed steps, at most
 // 6.1e-4 (as the mlx-lm loss curve's tolerance, 2e-3).
 func splitLossTol() float64 {
-	if mlx.DefaultDevice().Type == mlx.GPU {
+	if onGPU() {
 		return 2e-3
 	}
 	return 1e-5
 }
+
+// estimatedStep is what the memory estimate says a step of the recipe src needs above active
+// memory, for a batch of rows × width tokens computed with sc: what the governor predicts
+// before it has measured a step.
+func estimatedStep(t *testing.T, src string, rows, width int, sc stages.Schedule) int64 {
+	t.Helper()
+	r, ds := recipe.Load("governed.yaml", []byte(src), nil)
+	if r == nil {
+		t.Fatal(ds.Format())
+	}
+	info, err := modeldir.Inspect(r.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := recipe.Workload(r)
+	w.Device, w.BatchSize, w.MaxSeqLength = Device(), rows, width
+	return recipe.EstimateSchedule(info, w, sc, 0).Step()
+}
+
+// gpuLimit is, on a GPU, a limit under which the governor's first prediction (active plus
+// the estimate, less the default margin of 10%) fits a step needing fits above active and
+// not one needing over.
+func gpuLimit(active, fits, over int64) int64 {
+	return int64(float64(active+(fits+over)/2) / 0.9)
+}
+
+var (
+	wholeBatch  = stages.Schedule{MicroBatches: 1}
+	halvedBatch = stages.Schedule{MicroBatches: 2}
+)
 
 // adaptStage is the governor and a guard that calls on it after a crossing.
 const adaptStage = "  - {id: adapt, kind: adapt, with: {relax_after: 5}}\n" +
@@ -73,7 +117,8 @@ const adaptStage = "  - {id: adapt, kind: adapt, with: {relax_after: 5}}\n" +
 // cannot meet, the guard stops it.
 func TestAdaptKeepsStepsUnderTheLimit(t *testing.T) {
 	const steps = 1000
-	free := runRecipe(t, t.TempDir(), governedRecipe(t, steps, "2GB", quickstartData(), adaptStage))
+	freeSrc := governedRecipe(t, steps, "2GB", quickstartData(), adaptStage)
+	free := runRecipe(t, t.TempDir(), freeSrc)
 	if free.ExitCode != 0 || len(free.metrics) != steps {
 		t.Fatalf("unlimited run: exit %d, %d steps", free.ExitCode, len(free.metrics))
 	}
@@ -85,6 +130,15 @@ func TestAdaptKeepsStepsUnderTheLimit(t *testing.T) {
 		}
 	}
 	limit := base + (whole-base)*6/10 // half the batch fits, the whole does not
+	// MLX's own limit, held below the recipe's, makes evaluation wait for memory and can keep
+	// a whole batch under this limit by itself; under a third of the way it cannot.
+	tight := base + (whole-base)*3/10
+	if onGPU() {
+		// MLX runs ahead into free memory, so the unlimited peaks say little of what a step
+		// needs: the limits come from the estimate the governor starts from.
+		w, h := estimatedStep(t, freeSrc, 8, 96, wholeBatch), estimatedStep(t, freeSrc, 8, 96, halvedBatch)
+		limit, tight = gpuLimit(base, h, w), base+w*3/10
+	}
 	src := governedRecipe(t, steps, fmt.Sprintf("%dB", limit), quickstartData(), adaptStage)
 	res := runRecipe(t, t.TempDir(), src)
 	if res.ExitCode != 0 || len(res.metrics) != steps {
@@ -110,10 +164,7 @@ func TestAdaptKeepsStepsUnderTheLimit(t *testing.T) {
 		worst = max(worst, m.MLXPeak)
 	}
 	t.Logf("limit %d bytes between active %d and the whole batch's peak %d; %d of %d steps split; highest peak %d", limit, base, whole, split, steps, worst)
-	// MLX's own limit, held below the recipe's, makes evaluation wait for memory and can keep
-	// a whole batch under this limit by itself; under a third of the way it cannot.
-	tight := governedRecipe(t, steps, fmt.Sprintf("%dB", base+(whole-base)*3/10), quickstartData(), adaptStage)
-	strict := runRecipeStrict(t, t.TempDir(), tight, true)
+	strict := runRecipeStrict(t, t.TempDir(), governedRecipe(t, steps, fmt.Sprintf("%dB", tight), quickstartData(), adaptStage), true)
 	if strict.ExitCode != 3 || !strings.Contains(strict.Reason, "memory guard: mlx.peak") {
 		t.Errorf("--strict: exit %d (%s), want the guard's stop", strict.ExitCode, strict.Reason)
 	}
@@ -142,15 +193,29 @@ func phasedData(t *testing.T) string {
 // batches after relax_after steps, and the steps stay under the limit throughout.
 func TestAdaptRelaxesWhenHeadroomReturns(t *testing.T) {
 	data := phasedData(t)
-	free := runRecipe(t, t.TempDir(), governedRecipe(t, 20, "2GB", data, adaptStage))
+	freeSrc := governedRecipe(t, 20, "2GB", data, adaptStage)
+	free := runRecipe(t, t.TempDir(), freeSrc)
 	if free.ExitCode != 0 {
 		t.Fatalf("unlimited run: exit %d", free.ExitCode)
 	}
-	long, short := free.metrics[0].MLXPeak, free.metrics[10].MLXPeak
-	if short*2 > long {
-		t.Fatalf("short batches peak at %d, long ones at %d: the data does not make two phases", short, long)
+	var limit int64
+	if onGPU() { // the limit from the estimate, as in TestAdaptKeepsStepsUnderTheLimit
+		base := free.metrics[0].MLXActive
+		for _, m := range free.metrics {
+			base = min(base, m.MLXActive)
+		}
+		whole, halved := estimatedStep(t, freeSrc, 8, 96, wholeBatch), estimatedStep(t, freeSrc, 8, 96, halvedBatch)
+		if short := estimatedStep(t, freeSrc, 8, 33, wholeBatch); short >= halved {
+			t.Fatalf("a whole short batch is estimated at %d, half a long one at %d: the data does not make two phases", short, halved)
+		}
+		limit = gpuLimit(base, halved, whole)
+	} else {
+		long, short := free.metrics[0].MLXPeak, free.metrics[10].MLXPeak
+		if short*2 > long {
+			t.Fatalf("short batches peak at %d, long ones at %d: the data does not make two phases", short, long)
+		}
+		limit = short * 3 / 2
 	}
-	limit := short * 3 / 2
 	res := runRecipe(t, t.TempDir(), governedRecipe(t, 20, fmt.Sprintf("%dB", limit), data, adaptStage))
 	if res.ExitCode != 0 {
 		t.Fatalf("limited run: exit %d (%s)", res.ExitCode, res.Reason)

@@ -20,6 +20,9 @@ type Training struct {
 
 	model *model.Model
 	tok   *tokenizer.Tokenizer
+	// loaded is how load-4bit set the model up (compute dtype, dequantized products), for the
+	// governor's estimate.
+	loaded stages.Workload
 
 	lora    *lora.Config       // set by attach-lora
 	step    *stages.StepConfig // the step stage's settings, known once the stages are built

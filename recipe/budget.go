@@ -66,6 +66,10 @@ func (b Budget) Transient() int64 {
 	return b.Activations + b.Logits - min(b.Recomputed, b.Logits) + b.Copies() + b.Workspace
 }
 
+// Step is what a step adds to the memory active when it begins: the gradients, and the
+// transient (weights, adapters and optimizer state are already there).
+func (b Budget) Step() int64 { return b.Gradients + b.Transient() }
+
 // Copies is what the products through dequantized weights keep alive at once: the head's
 // copy lives during the loss, the blocks' from their forward to their backward, so with
 // checkpointing (one block recomputed after the loss) they do not meet.
