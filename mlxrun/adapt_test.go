@@ -14,6 +14,7 @@ import (
 	"github.com/yai-dev/yai/model"
 	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/recipe"
+	"github.com/yai-dev/yai/runtime"
 	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/train"
 )
@@ -67,14 +68,45 @@ stages:
 }
 
 // splitLossTol is how far a split step's loss may be from the whole batch's, relative. On a
-// GPU float32 products run on TF32 tensor cores and a split batch rounds differently, more
-// as the two runs' adapters part: measured on an H100 over 1,000 governed steps, at most
-// 6.1e-4 (as the mlx-lm loss curve's tolerance, 2e-3).
+// GPU float32 products run on TF32 tensor cores and a split batch rounds differently (2e-3,
+// as the mlx-lm loss curve's tolerance).
 func splitLossTol() float64 {
 	if onGPU() {
 		return 2e-3
 	}
 	return 1e-5
+}
+
+// lossesAgree checks a governed run's losses against those of the same recipe run whole. On
+// the CPU every step agrees to splitLossTol. On a GPU a split batch rounds differently and
+// Adam carries the difference into the adapters (train.TestScheduleKeepsTheResult), so two
+// runs part slowly, as any two runs there whose batches are computed in another order: the
+// first 50 steps agree to splitLossTol, and the mean loss of the last 100 to 3%.
+func lossesAgree(t *testing.T, got, want []runtime.Metrics) {
+	t.Helper()
+	rel := func(a, b runtime.Loss) float64 { return math.Abs(float64(a-b)) / float64(b) }
+	worst := 0.0
+	for i, m := range got {
+		if onGPU() && i >= 50 {
+			break
+		}
+		d := rel(m.Loss, want[i].Loss)
+		worst = max(worst, d)
+		if d > splitLossTol() {
+			t.Errorf("step %d: loss %v, unlimited %v (%.2g relative)", m.Step, m.Loss, want[i].Loss, d)
+		}
+	}
+	if !onGPU() || len(got) <= 100 {
+		return
+	}
+	var a, b runtime.Loss
+	for i := len(got) - 100; i < len(got); i++ {
+		a, b = a+got[i].Loss, b+want[i].Loss
+	}
+	t.Logf("losses: the first 50 steps agree to %.2g; the mean of the last 100 is %v, unlimited %v (%.2g relative)", worst, a/100, b/100, rel(a, b))
+	if rel(a, b) > 0.03 {
+		t.Errorf("mean loss of the last 100 steps %v, unlimited %v", a/100, b/100)
+	}
 }
 
 // estimatedStep is what the memory estimate says a step of the recipe src needs above active
@@ -144,25 +176,20 @@ func TestAdaptKeepsStepsUnderTheLimit(t *testing.T) {
 	if res.ExitCode != 0 || len(res.metrics) != steps {
 		t.Fatalf("limited run: exit %d (%s), %d steps", res.ExitCode, res.Reason, len(res.metrics))
 	}
-	split := 0
-	for i, m := range res.metrics {
+	split, worst := 0, int64(0)
+	for _, m := range res.metrics {
 		if m.MLXPeak > limit {
 			t.Errorf("step %d peaked at %d bytes, over the limit %d (schedule %d micro-batches)", m.Step, m.MLXPeak, limit, m.MicroBatches)
 		}
 		if m.MicroBatches > 1 {
 			split++
 		}
-		if d := math.Abs(float64(m.Loss-free.metrics[i].Loss)) / float64(free.metrics[i].Loss); d > splitLossTol() {
-			t.Errorf("step %d: loss %v, unlimited %v (%.2g relative)", m.Step, m.Loss, free.metrics[i].Loss, d)
-		}
+		worst = max(worst, m.MLXPeak)
 	}
 	if split == 0 {
 		t.Error("no step was split, yet the whole batch does not fit")
 	}
-	worst := int64(0)
-	for _, m := range res.metrics {
-		worst = max(worst, m.MLXPeak)
-	}
+	lossesAgree(t, res.metrics, free.metrics)
 	t.Logf("limit %d bytes between active %d and the whole batch's peak %d; %d of %d steps split; highest peak %d", limit, base, whole, split, steps, worst)
 	strict := runRecipeStrict(t, t.TempDir(), governedRecipe(t, steps, fmt.Sprintf("%dB", tight), quickstartData(), adaptStage), true)
 	if strict.ExitCode != 3 || !strings.Contains(strict.Reason, "memory guard: mlx.peak") {
@@ -221,15 +248,13 @@ func TestAdaptRelaxesWhenHeadroomReturns(t *testing.T) {
 		t.Fatalf("limited run: exit %d (%s)", res.ExitCode, res.Reason)
 	}
 	var schedule []int64
-	for i, m := range res.metrics {
+	for _, m := range res.metrics {
 		schedule = append(schedule, m.MicroBatches)
 		if m.MLXPeak > limit {
 			t.Errorf("step %d peaked at %d, over the limit %d", m.Step, m.MLXPeak, limit)
 		}
-		if d := math.Abs(float64(m.Loss-free.metrics[i].Loss)) / float64(free.metrics[i].Loss); d > splitLossTol() {
-			t.Errorf("step %d: loss %v, unlimited %v", m.Step, m.Loss, free.metrics[i].Loss)
-		}
 	}
+	lossesAgree(t, res.metrics, free.metrics)
 	if schedule[0] < 2 || schedule[5] < 2 || schedule[len(schedule)-1] != 1 {
 		t.Errorf("micro-batches per step %v: want a split for the six long batches, whole batches again at the end", schedule)
 	}
