@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/yai-dev/yai/lora"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/model"
 	"github.com/yai-dev/yai/modeldir"
@@ -301,5 +302,50 @@ func TestAllocationFailureRetriesSmaller(t *testing.T) {
 	strict := runRecipeStrict(t, t.TempDir(), src, true)
 	if strict.ExitCode != 1 || !strings.Contains(strict.Reason, "Unable to allocate") {
 		t.Errorf("--strict: exit %d (%s); want the allocation error", strict.ExitCode, strict.Reason)
+	}
+}
+
+// The governor learns how far the estimate was off from each step's peak. On a GPU, where MLX
+// runs ahead into free memory, a peak under the limit may lower the estimate but not raise
+// it; a peak over the limit raises it on every backend.
+func TestGovernorLearnsFromPeaksAsTheDeviceAllows(t *testing.T) {
+	info, err := modeldir.Inspect(microModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	learn := func(dev stages.Device, measured float64, limit int64) float64 {
+		g := &governor{ratio: map[stages.Schedule]float64{}, device: dev, info: info, r: &Training{
+			lora:    &lora.Config{Rank: 8, NumLayers: 2, Keys: qualifiedKeys([]string{"q_proj", "v_proj"})},
+			dataCfg: stages.Data.Defaults(),
+		}}
+		w := g.workload()
+		w.BatchSize, w.MaxSeqLength = 8, 96
+		const active = 1 << 20
+		peak := active + int64(measured*float64(g.excess(w, wholeBatch)))
+		g.r.lastStep = stepMemory{ran: true, activeBefore: active, peak: peak, schedule: wholeBatch, rows: 8, width: 96}
+		if limit < 0 { // just under the peak
+			limit = peak - 1
+		}
+		g.calibrate(limit)
+		return g.ratio[wholeBatch]
+	}
+	cpu, cuda, metal := stages.Device{Backend: "cpu"}, stages.CUDADevice("H100", 9, 0), stages.Device{Backend: "metal"}
+	for _, c := range []struct {
+		name     string
+		dev      stages.Device
+		measured float64
+		limit    int64
+		want     float64
+	}{
+		{"cpu, over the estimate", cpu, 1.5, 1 << 40, 1.5},
+		{"cpu, under it", cpu, 0.5, 1 << 40, 0.5},
+		{"cuda, over the estimate, under the limit", cuda, 1.5, 1 << 40, 1},
+		{"metal, over the estimate, under the limit", metal, 1.5, 1 << 40, 1},
+		{"cuda, under the estimate", cuda, 0.5, 1 << 40, 0.5},
+		{"cuda, over the limit", cuda, 1.5, -1, 1.5},
+	} {
+		if got := learn(c.dev, c.measured, c.limit); math.Abs(got-c.want) > 1e-6 {
+			t.Errorf("%s: learned ratio %.4f, want %.4f", c.name, got, c.want)
+		}
 	}
 }
