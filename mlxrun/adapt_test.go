@@ -26,11 +26,12 @@ var micro struct {
 	err  error
 }
 
-// microModel is the smallest generated model, for long runs. On a GPU it is the SmolLM2-135M
-// shape instead: the micro model's steps (a few MB) are smaller than the scratch cuBLAS may
-// take for one product (up to 32 MiB on Hopper), which the estimate counts whole, so its
-// schedules would differ by less than that bound; the larger model's steps take hundreds of MB.
-func microModel(t testing.TB) string {
+// governedModel is the model the governor's tests train: the micro preset, the smallest, for
+// long runs. On a GPU it is the SmolLM2-135M shape instead: the micro model's steps (a few MB)
+// are smaller than the scratch cuBLAS may take for one product (up to 32 MiB on Hopper), which
+// the estimate counts whole, so its schedules would differ by less than that bound; the larger
+// model's steps take hundreds of MB.
+func governedModel(t testing.TB) string {
 	t.Helper()
 	micro.once.Do(func() {
 		micro.dir, micro.err = os.MkdirTemp("", "yai-micro-")
@@ -51,7 +52,7 @@ func microModel(t testing.TB) string {
 // onGPU: MLX computes on a GPU here.
 func onGPU() bool { return mlx.DefaultDevice().Type == mlx.GPU }
 
-// governedRecipe trains the micro model with batches of 8 under a guard that adapts. Its
+// governedRecipe trains the governed model with batches of 8 under a guard that adapts. Its
 // products are quantized and in float32 on every backend (as auto makes them on the CPU).
 func governedRecipe(t testing.TB, steps int, limit, data string, extra string) string {
 	return fmt.Sprintf(`version: 1
@@ -65,7 +66,7 @@ stages:
   - {id: lora, kind: attach-lora, after: [load], with: {rank: 8, layers: 2, keys: [q_proj, v_proj]}}
   - {id: data, kind: data, after: [load], with: {format: text, batch_size: 8, max_seq_length: 96, shuffle: false}}
   - {id: train, kind: step, with: {lr: 1e-3, grad_checkpoint: false}}
-%s`, microModel(t), data, steps, limit, extra)
+%s`, governedModel(t), data, steps, limit, extra)
 }
 
 // splitLossTol is how far a split step's loss may be from the whole batch's, relative. On a
@@ -309,7 +310,7 @@ func TestAllocationFailureRetriesSmaller(t *testing.T) {
 // runs ahead into free memory, a peak under the limit may lower the estimate but not raise
 // it; a peak over the limit raises it on every backend.
 func TestGovernorLearnsFromPeaksAsTheDeviceAllows(t *testing.T) {
-	info, err := modeldir.Inspect(microModel(t))
+	info, err := modeldir.Inspect(governedModel(t))
 	if err != nil {
 		t.Fatal(err)
 	}
