@@ -20,6 +20,3 @@ func Device() stages.Device {
 	}
 	return stages.CUDADevice(info.Name, info.ComputeCapability[0], info.ComputeCapability[1])
 }
-
-// onCUDA reports whether MLX computes on an NVIDIA GPU.
-func onCUDA() bool { return Device().Backend == "cuda" }

@@ -17,10 +17,11 @@ func buildLoad(c *stages.Load4BitConfig, r *Training) (stages.Stage, error) {
 			return fmt.Errorf("the recipe's model was not resolved")
 		}
 		before := mlx.Memory().Active
+		dev := Device()
 		var err error
 		opts := model.LoadOptions{}
 		// "checkpoint" keeps the file's dtypes; anything else names the dtype to convert to.
-		if dt := c.ResolveDtype("checkpoint", mlx.DefaultDevice().Type == mlx.GPU); dt != "checkpoint" {
+		if dt := c.ResolveDtype("checkpoint", dev.GPU()); dt != "checkpoint" {
 			if opts.ComputeDtype, err = mlx.ParseDtype(dt); err != nil {
 				return err
 			}
@@ -37,7 +38,7 @@ func buildLoad(c *stages.Load4BitConfig, r *Training) (stages.Stage, error) {
 		if r.model != nil {
 			r.model.Free()
 		}
-		dense := c.Products(onCUDA(), r.info.ProductsRoom)
+		dense := c.Products(dev.Backend == "cuda", r.info.ProductsRoom)
 		m.SetDenseProducts(dense.Blocks, dense.Head)
 		r.model, r.tok = m, tok
 		r.loaded = stages.Workload{ComputeDtype: c.ComputeDtype, Products: dense}
