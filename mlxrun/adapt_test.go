@@ -49,9 +49,6 @@ func governedModel(t testing.TB) string {
 	return micro.dir
 }
 
-// onGPU: MLX computes on a GPU here.
-func onGPU() bool { return mlx.DefaultDevice().Type == mlx.GPU }
-
 // governedRecipe trains the governed model with batches of 8 under a guard that adapts. Its
 // products are quantized and in float32 on every backend (as auto makes them on the CPU).
 func governedRecipe(t testing.TB, steps int, limit, data string, extra string) string {

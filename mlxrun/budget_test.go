@@ -133,7 +133,7 @@ func (c budgetCase) lossChunk() int {
 func (c budgetCase) measure(t testing.TB, dir string, est int64) int64 {
 	t.Helper()
 	before := mlx.Memory().Active
-	if mlx.DefaultDevice().Type == mlx.GPU {
+	if onGPU() {
 		defer mlx.SetMemoryLimit(mlx.SetMemoryLimit(before + uint64(est)))
 	}
 	m, err := model.Load(dir, model.LoadOptions{})
@@ -195,7 +195,7 @@ func (c budgetCase) check(t *testing.T) {
 	est := b.Peak()
 	off := float64(est-got) / float64(got)
 	t.Logf("%-16s estimated %8.2f MB  measured %8.2f MB  %+5.1f%%  (largest allocation %.2f MB)", c.name, float64(est)/1e6, float64(got)/1e6, 100*off, float64(b.Overshoot)/1e6)
-	if mlx.DefaultDevice().Type == mlx.GPU {
+	if onGPU() {
 		if got > est+b.Overshoot {
 			t.Errorf("with the estimated peak %d as MLX's limit the step peaked at %d, past it by more than the largest allocation %d\n%s", est, got, b.Overshoot, breakdown)
 		}

@@ -24,7 +24,7 @@ func TestValidateEstimatesForTheEnvironmentsDevice(t *testing.T) {
 		return p
 	}
 	here := Device()
-	if gpu := mlx.DefaultDevice().Type == mlx.GPU; here.GPU() != gpu {
+	if here.GPU() != onGPU() {
 		t.Errorf("Device() = %+v on a default device of type %v", here, mlx.DefaultDevice().Type)
 	}
 	env := Environment()

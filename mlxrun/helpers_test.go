@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/model"
 	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/runtime"
@@ -35,6 +36,9 @@ func tinyModel(t testing.TB) string {
 	}
 	return tiny.dir
 }
+
+// onGPU: MLX computes on a GPU here.
+func onGPU() bool { return mlx.DefaultDevice().Type == mlx.GPU }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
