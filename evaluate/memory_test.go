@@ -14,8 +14,13 @@ import (
 )
 
 // The batch loop holds memory flat: over batches of one width, evaluating 12 batches peaks
-// no higher than evaluating 3 (give or take a few scalars freed a moment apart: 4 KB, where
-// one batch's logits alone take 1 MB), and afterwards the live arrays are those before.
+// no higher than evaluating 3, and afterwards the live arrays are those before.
+//
+// Two runs of the same batches may peak up to one intermediate apart (about 128 KB here):
+// MLX's CPU worker drops its hold on an intermediate as it finishes, racing the next
+// allocation. The bound allows 512 KB for that. One batch's logits alone take 1 MB, so
+// keeping anything the size of a row's logits per batch grows the peak by more than 2 MB over
+// the 9 further batches.
 func TestEvaluationMemoryFlat(t *testing.T) {
 	l, err := generate.Load(testmodel.Tiny(t, "tiny"), "")
 	if err != nil {
@@ -45,7 +50,7 @@ func TestEvaluationMemoryFlat(t *testing.T) {
 	before := mlx.LiveArrays()
 	few, many := peak(3), peak(12)
 	t.Logf("peak over 3 batches %d bytes, over 12 batches %d bytes", few, many)
-	if many > few+4096 {
+	if many > few+512<<10 {
 		t.Errorf("peak grew from %d to %d bytes with more batches", few, many)
 	}
 	if after := mlx.LiveArrays(); after != before {
