@@ -41,7 +41,7 @@ func buildLoad(c *stages.Load4BitConfig, r *Training) (stages.Stage, error) {
 		dense := c.Products(dev.Backend == "cuda", r.info.ProductsRoom)
 		m.SetDenseProducts(dense.Blocks, dense.Head)
 		r.model, r.tok = m, tok
-		r.loaded = stages.Workload{ComputeDtype: c.ComputeDtype, Products: dense}
+		r.loaded = stages.Workload{ComputeDtype: c.ComputeDtype, Products: dense, Matmul: c.Matmul}
 		s.Log.Info("model loaded", "dir", r.info.ModelDir, "layers", len(m.Layers),
 			"weights", stages.Bytes(m.Nbytes()).String(),
 			"mlx_active", stages.Bytes(int64(mlx.Memory().Active-before)).String(),

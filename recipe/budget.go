@@ -30,6 +30,7 @@ type Budget struct {
 	// at once add to Transient: one adapted block's (every adapted block's without
 	// checkpointing) and the head's.
 	Products    stages.Products
+	Matmul      string // load-4bit's matmul setting the products come from
 	BlockCopies int64
 	HeadCopy    int64
 	// Overshoot is the step's largest single allocation, a loss chunk's float32 logits or the
@@ -182,22 +183,45 @@ func seqBucket(maxSeq int) int { return 32 * ((maxSeq - 1 + 31) / 32) }
 // EstimateBudget estimates the memory of one training step of r on the model described by
 // info (config.json and safetensors headers; no weights), on the platform's device.
 func EstimateBudget(info *modeldir.Info, r *Recipe) Budget {
-	return EstimateBudgetFor(info, r, stages.Device{}, 0, "")
+	return EstimateBudgetFor(info, r, stages.Device{}, 0, 0, "")
 }
 
-// EstimateBudgetFor is EstimateBudget on device dev and on the widest batch the data really
-// makes (its padded width in tokens, from file), instead of max_seq_length; widest 0 means
-// unknown.
-func EstimateBudgetFor(info *modeldir.Info, r *Recipe, dev stages.Device, widest int, file string) Budget {
+// EstimateBudgetFor is EstimateBudget on device dev under limit, and on the widest batch the
+// data really makes (its padded width in tokens, from file) instead of max_seq_length; widest
+// 0 means unknown. On CUDA, matmul: auto counts the dequantized products the run will choose
+// under limit (see AutoProducts).
+func EstimateBudgetFor(info *modeldir.Info, r *Recipe, dev stages.Device, limit int64, widest int, file string) Budget {
 	w := rankWorkload(r, dev)
 	from := "max_seq_length"
 	if widest > 0 {
 		w.MaxSeqLength, from = min(widest, w.MaxSeqLength), "the widest batch of "+file
 	}
 	b := Estimate(info, w, int64(r.Memory.CacheLimit))
+	if b.matmulAuto() && b.Device.Backend == "cuda" {
+		if w.Products = AutoProducts(b, limit); w.Products != (stages.Products{}) {
+			b = Estimate(info, w, int64(r.Memory.CacheLimit))
+		}
+	}
 	b.SeqFrom = from
 	return b
 }
+
+// AutoProducts is what load-4bit's matmul: auto multiplies through dequantized weights on
+// CUDA for a step of budget b: the most of the model (the blocks' projections and the head,
+// else the blocks') whose copies keep the estimated peak inside limit, less the margin the
+// schedule keeps for the estimate's own error.
+func AutoProducts(b Budget, limit int64) stages.Products {
+	room := int64(float64(limit) * (1 - estimateMargin))
+	for _, p := range []stages.Products{{Blocks: true, Head: true}, {Blocks: true}} {
+		if b.With(p).Peak() <= room {
+			return p
+		}
+	}
+	return stages.Products{}
+}
+
+// matmulAuto reports whether the products follow load-4bit's matmul: auto.
+func (b Budget) matmulAuto() bool { return b.Matmul == "auto" || b.Matmul == "" }
 
 // rankWorkload is the workload one process carries on dev: a process holds its own share
 // of the batch, so the estimate is per rank.
@@ -292,7 +316,7 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 	chunks := (b.LossPositions + b.LossChunk - 1) / b.LossChunk
 	cv := float64(b.LossChunk) * float64(c.VocabSize) * size
 	b.Logits = int64(lossTensors(chunks, b.GradCheckpoint) * cv)
-	b.Products = w.Products
+	b.Products, b.Matmul = w.Products, w.Matmul
 	b.BlockCopies, b.HeadCopy = dequantizedCopies(info, size)
 	if !b.GradCheckpoint {
 		b.BlockCopies *= int64(b.Blocks)
@@ -402,11 +426,17 @@ func (b Budget) Describe(limit int64) string {
 		line("prefix cache", b.PrefixCache, "prefix_cache bound: hidden states at the first adapted block, per batch")
 	}
 	line("logits", b.Logits, fmt.Sprintf("loss over %d positions, %d at a time × vocab, the chunks MLX holds at once", b.LossPositions, b.LossChunk))
+	all := b.With(stages.Products{Blocks: true, Head: true}).Copies()
 	switch {
+	case b.Products.Blocks && b.Products.Head && b.matmulAuto():
+		line("dequantized", b.Copies(), "matmul: auto on CUDA, which the limit holds for the blocks and the head: the copies alive at once")
+	case b.Products.Blocks && b.matmulAuto():
+		line("dequantized", b.Copies(), "matmul: auto on CUDA, which the limit holds for the blocks, not the head too: the copies alive at once")
 	case b.Products.Blocks || b.Products.Head:
 		line("dequantized", b.Copies(), "matmul: dequantized: the weight copies alive at once")
-	case b.BlockCopies > 0:
-		all := b.With(stages.Products{Blocks: true, Head: true}).Copies()
+	case b.BlockCopies > 0 && b.matmulAuto() && b.Device.Backend == "cuda":
+		fmt.Fprintf(&w, "  %-15s %s   (not counted: the limit does not hold them, so matmul: auto keeps the quantized kernels)\n", "dequantized", gb(all))
+	case b.BlockCopies > 0 && b.matmulAuto():
 		fmt.Fprintf(&w, "  %-15s %s   (not counted: matmul: auto dequantizes on CUDA alone, what the limit holds)\n", "dequantized", gb(all))
 	}
 	if b.Workspace > 0 {

@@ -283,6 +283,56 @@ func TestBudgetCountsDequantizedCopies(t *testing.T) {
 	}
 }
 
+// On CUDA the dry run counts what matmul: auto will choose under the limit: the copies join
+// the peak and the largest allocation (so MLX's limit leaves room for the head's), and the
+// breakdown says which parts dequantize, or that none fit.
+func TestBudgetCountsAutoProductsOnCUDA(t *testing.T) {
+	dir := t.TempDir()
+	writeLlama8BHeaders(t, dir)
+	env := trainingEnvironment()
+	env.SetDevice(stages.CUDADevice("H100", 9, 0))
+	at := func(limit string) *Plan {
+		sets := []string{"model=" + dir, "memory.limit=" + limit, "stages.data.with.max_seq_length=1024"}
+		p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", sets, ValidateOptions{SkipData: true, Env: env})
+		if p == nil || p.Budget == nil {
+			t.Fatalf("%v:\n%s", sets, ds.Format())
+		}
+		return p
+	}
+	const head = 128256 * 4096 * 2
+	const block = (4096*4096*2 + 1024*4096*2 + 3*14336*4096) * 2
+	const workspace = 32 << 20
+	quantized := at("7GB").Budget
+	for _, c := range []struct {
+		limit    string
+		products stages.Products
+		copies   int64
+		says     string
+	}{
+		{"7GB", stages.Products{}, 0, "not counted: the limit does not hold them"},
+		{"7.5GB", stages.Products{Blocks: true}, block, "the limit holds for the blocks, not the head too"},
+		{"64GB", stages.Products{Blocks: true, Head: true}, max(block, head), "the limit holds for the blocks and the head"},
+	} {
+		p := at(c.limit)
+		b := p.Budget
+		if b.Products != c.products || b.Products != p.RunInfo().ProductsRoom {
+			t.Errorf("%s: the budget counts products %+v and the run is handed %+v, want %+v", c.limit, b.Products, p.RunInfo().ProductsRoom, c.products)
+		}
+		if got := b.Peak() - quantized.Peak(); got != c.copies {
+			t.Errorf("%s: the copies add %d to the peak, want %d", c.limit, got, c.copies)
+		}
+		if out := b.Describe(p.Limit); !strings.Contains(out, c.says) {
+			t.Errorf("%s: the breakdown does not say %q:\n%s", c.limit, c.says, out)
+		}
+	}
+	if got := at("64GB").Budget.Overshoot; got != head+workspace {
+		t.Errorf("with the head dequantized the largest allocation is %d, want its copy and the workspace: %d", got, head+workspace)
+	}
+	if got := quantized.Overshoot; got != 512*128256*4+workspace {
+		t.Errorf("with quantized kernels the largest allocation is %d, want a chunk's logits and the workspace", got)
+	}
+}
+
 // The estimate follows the device: compute_dtype auto is float32 on the CPU and the
 // checkpoint's bfloat16 on a GPU, and on CUDA a product's cuBLAS workspace (32 MiB from
 // compute capability 9, 4 MiB before) adds to the peak and to the largest allocation.
@@ -293,7 +343,7 @@ func TestBudgetFollowsTheDevice(t *testing.T) {
 	if p == nil {
 		t.Fatalf("seed recipe invalid:\n%s", ds.Format())
 	}
-	on := func(d stages.Device) Budget { return EstimateBudgetFor(p.Model, p.Recipe, d, 0, "") }
+	on := func(d stages.Device) Budget { return EstimateBudgetFor(p.Model, p.Recipe, d, 0, 0, "") }
 	cpu, metal := on(stages.Device{Backend: "cpu"}), on(stages.Device{Backend: "metal"})
 	hopper, ampere := on(stages.CUDADevice("H100", 9, 0)), on(stages.CUDADevice("A100", 8, 0))
 	if cpu.ActDtype != "float32" || metal.ActDtype != "bfloat16" || hopper.ActDtype != "bfloat16" {
@@ -320,4 +370,20 @@ func TestBudgetFollowsTheDevice(t *testing.T) {
 	if out := metal.Describe(p.Limit); strings.Contains(out, "matmul scratch") {
 		t.Errorf("Metal's breakdown shows a workspace:\n%s", out)
 	}
+}
+
+// trainingEnvironment can build every kind the seed recipe uses, as a training backend's
+// does, without one: the dry run on a device this machine lacks.
+func trainingEnvironment() *stages.Environment {
+	type none struct{}
+	env := stages.NewEnvironment()
+	stages.SetBackend(env, "dry", func(stages.RunInfo) (none, func(), error) { return none{}, func() {}, nil })
+	stages.Implement(env, stages.Load4Bit, func(*stages.Load4BitConfig, none) (stages.Stage, error) { return nil, nil })
+	stages.Implement(env, stages.AttachLoRA, func(*stages.AttachLoRAConfig, none) (stages.Stage, error) { return nil, nil })
+	stages.Implement(env, stages.Data, func(*stages.DataConfig, none) (stages.Stage, error) { return nil, nil })
+	stages.Implement(env, stages.Step, func(*stages.StepConfig, none) (stages.Stage, error) { return nil, nil })
+	stages.Implement(env, stages.ReloadSelective, func(*stages.ReloadSelectiveConfig, none) (stages.Stage, error) { return nil, nil })
+	stages.Implement(env, stages.Eval, func(*stages.EvalConfig, none) (stages.Stage, error) { return nil, nil })
+	stages.Implement(env, stages.SaveAdapter, func(*stages.SaveAdapterConfig, none) (stages.Stage, error) { return nil, nil })
+	return env
 }

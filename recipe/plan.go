@@ -147,7 +147,7 @@ func (l *linter) checkRunnable(r *Recipe, env *stages.Environment) {
 // checkBudget estimates the run's memory: a floor above the limit can never run; a peak
 // above it is likely to cross the limit on the longest batches.
 func (l *linter) checkBudget(r *Recipe, p *Plan) {
-	b := EstimateBudgetFor(p.Model, r, p.Device, p.Widest, p.WidestFrom)
+	b := EstimateBudgetFor(p.Model, r, p.Device, p.Limit, p.Widest, p.WidestFrom)
 	p.Budget = &b
 	if w := Workload(r); w.PrefixCache > 0 && w.Layers >= p.Model.Config.NumHiddenLayers {
 		for _, s := range r.Stages {
@@ -379,16 +379,7 @@ func (p *Plan) RunInfo() stages.RunInfo {
 	info := stages.RunInfo{Name: r.Name, RecipeDir: r.Dir, Steps: r.Steps, Seed: r.Seed, DataDir: r.Data,
 		Schedule: p.Schedule, Strict: p.Strict}
 	if p.Budget != nil {
-		// with the margin the schedule keeps for the estimate's own error
-		room := int64(float64(p.Limit) * (1 - estimateMargin))
-		blocks := stages.Products{Blocks: true}
-		both := stages.Products{Blocks: true, Head: true}
-		switch {
-		case p.Budget.With(both).Peak() <= room:
-			info.ProductsRoom = both
-		case p.Budget.With(blocks).Peak() <= room:
-			info.ProductsRoom = blocks
-		}
+		info.ProductsRoom = AutoProducts(*p.Budget, p.Limit)
 	}
 	if r.Data != "" && !filepath.IsAbs(r.Data) {
 		info.DataDir = filepath.Join(r.Dir, r.Data)

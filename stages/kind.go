@@ -192,6 +192,7 @@ type Workload struct {
 	// load-4bit
 	ComputeDtype string
 	Products     Products // what multiplies through dequantized weights (matmul: dequantized)
+	Matmul       string   // the matmul setting; with auto the plan resolves Products on CUDA
 	// attach-lora
 	Rank   int
 	Layers int

@@ -58,7 +58,7 @@ var Load4Bit = Define(Def[Load4BitConfig]{
 		return nil
 	},
 	Workload: func(c *Load4BitConfig, w *Workload) {
-		w.ComputeDtype = c.ComputeDtype
+		w.ComputeDtype, w.Matmul = c.ComputeDtype, c.Matmul
 		w.Products = c.Products(false, Products{})
 	},
 })
