@@ -41,7 +41,9 @@ func buildLoad(c *stages.Load4BitConfig, r *Training) (stages.Stage, error) {
 		dense := c.Products(dev.Backend == "cuda", r.info.ProductsRoom)
 		m.SetDenseProducts(dense.Blocks, dense.Head)
 		r.model, r.tok = m, tok
-		r.loaded = stages.Workload{ComputeDtype: c.ComputeDtype, Products: dense, Matmul: c.Matmul}
+		r.loaded = stages.Workload{}
+		stages.Load4Bit.AddWorkload(c, &r.loaded)
+		r.loaded.Products = dense // as resolved here, which the dry run's workload leaves to the plan
 		s.Log.Info("model loaded", "dir", r.info.ModelDir, "layers", len(m.Layers),
 			"weights", stages.Bytes(m.Nbytes()).String(),
 			"mlx_active", stages.Bytes(int64(mlx.Memory().Active-before)).String(),

@@ -197,10 +197,10 @@ func EstimateBudgetFor(info *modeldir.Info, r *Recipe, dev stages.Device, limit 
 		w.MaxSeqLength, from = min(widest, w.MaxSeqLength), "the widest batch of "+file
 	}
 	b := Estimate(info, w, int64(r.Memory.CacheLimit))
-	if b.matmulAuto() && b.Device.Backend == "cuda" {
-		if w.Products = AutoProducts(b, limit); w.Products != (stages.Products{}) {
-			b = Estimate(info, w, int64(r.Memory.CacheLimit))
-		}
+	load := stages.Load4BitConfig{Matmul: w.Matmul}
+	if p := load.Products(b.Device.Backend == "cuda", AutoProducts(b, limit)); p != w.Products {
+		w.Products = p
+		b = Estimate(info, w, int64(r.Memory.CacheLimit))
 	}
 	b.SeqFrom = from
 	return b
@@ -219,9 +219,6 @@ func AutoProducts(b Budget, limit int64) stages.Products {
 	}
 	return stages.Products{}
 }
-
-// matmulAuto reports whether the products follow load-4bit's matmul: auto.
-func (b Budget) matmulAuto() bool { return b.Matmul == "auto" || b.Matmul == "" }
 
 // rankWorkload is the workload one process carries on dev: a process holds its own share
 // of the batch, so the estimate is per rank.
@@ -426,18 +423,23 @@ func (b Budget) Describe(limit int64) string {
 		line("prefix cache", b.PrefixCache, "prefix_cache bound: hidden states at the first adapted block, per batch")
 	}
 	line("logits", b.Logits, fmt.Sprintf("loss over %d positions, %d at a time × vocab, the chunks MLX holds at once", b.LossPositions, b.LossChunk))
-	all := b.With(stages.Products{Blocks: true, Head: true}).Copies()
+	auto := stages.MatmulAuto(b.Matmul)
+	uncounted := func(why string) {
+		all := b.With(stages.Products{Blocks: true, Head: true}).Copies()
+		fmt.Fprintf(&w, "  %-15s %s   (not counted: %s)\n", "dequantized", gb(all), why)
+	}
 	switch {
-	case b.Products.Blocks && b.Products.Head && b.matmulAuto():
+	case auto && b.Products.Head:
 		line("dequantized", b.Copies(), "matmul: auto on CUDA, which the limit holds for the blocks and the head: the copies alive at once")
-	case b.Products.Blocks && b.matmulAuto():
+	case auto && b.Products.Blocks:
 		line("dequantized", b.Copies(), "matmul: auto on CUDA, which the limit holds for the blocks, not the head too: the copies alive at once")
-	case b.Products.Blocks || b.Products.Head:
+	case b.Products != (stages.Products{}):
 		line("dequantized", b.Copies(), "matmul: dequantized: the weight copies alive at once")
-	case b.BlockCopies > 0 && b.matmulAuto() && b.Device.Backend == "cuda":
-		fmt.Fprintf(&w, "  %-15s %s   (not counted: the limit does not hold them, so matmul: auto keeps the quantized kernels)\n", "dequantized", gb(all))
-	case b.BlockCopies > 0 && b.matmulAuto():
-		fmt.Fprintf(&w, "  %-15s %s   (not counted: matmul: auto dequantizes on CUDA alone, what the limit holds)\n", "dequantized", gb(all))
+	case b.BlockCopies == 0 || !auto:
+	case b.Device.Backend == "cuda":
+		uncounted("the limit does not hold them, so matmul: auto keeps the quantized kernels")
+	default:
+		uncounted("matmul: auto dequantizes on CUDA alone, what the limit holds")
 	}
 	if b.Workspace > 0 {
 		line("matmul scratch", b.Workspace, "cuBLAS workspace of the product in flight on "+b.Device.Name)

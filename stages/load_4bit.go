@@ -15,16 +15,17 @@ type Products struct{ Blocks, Head bool }
 // Products resolves matmul on a CUDA backend or not, where the limit holds the copies of
 // room (see RunInfo.ProductsRoom).
 func (c *Load4BitConfig) Products(cuda bool, room Products) Products {
-	switch c.Matmul {
-	case "dequantized":
+	switch {
+	case c.Matmul == "dequantized":
 		return Products{Blocks: true, Head: true}
-	case "auto", "":
-		if cuda {
-			return room
-		}
+	case MatmulAuto(c.Matmul) && cuda:
+		return room
 	}
 	return Products{}
 }
+
+// MatmulAuto reports whether a matmul setting leaves the choice to the backend and the limit.
+func MatmulAuto(setting string) bool { return setting == "auto" || setting == "" }
 
 // ResolveDtype resolves compute_dtype for a checkpoint whose floating tensors are in
 // checkpoint (a dtype name such as "float16"), on a GPU backend or not.
