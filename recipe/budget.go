@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/yai-dev/yai/data"
+	"github.com/yai-dev/yai/internal/data"
 	"github.com/yai-dev/yai/modeldir"
 
 	"github.com/yai-dev/yai/stages"
@@ -122,8 +122,8 @@ func (b Budget) Peak() int64 { return b.Floor() + b.Transient() }
 //     adapted module's input per block and float32 gradients of its output (see Estimate):
 //     derived from the promotion rule, not fitted.
 //
-// mlxrun's BenchmarkBudgetSweep trains the fitting configurations and prints measured peak,
-// estimate and error for each, to refit after an MLX upgrade. mlxrun/budget_test.go compares
+// mlxbackend's BenchmarkBudgetSweep trains the fitting configurations and prints measured peak,
+// estimate and error for each, to refit after an MLX upgrade. stages/mlxbackend/budget_test.go compares
 // the estimate with the measured peak on nine configurations none of these were fitted on
 // (a 135M shape among them).
 const (

@@ -9,10 +9,11 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/testenv"
-	"github.com/yai-dev/yai/model"
 	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // writeLlama8BHeaders writes the published config.json of
@@ -378,12 +379,12 @@ func trainingEnvironment() *stages.Environment {
 	type none struct{}
 	env := stages.NewEnvironment()
 	stages.SetBackend(env, "dry", func(stages.RunInfo) (none, func(), error) { return none{}, func() {}, nil })
-	stages.Implement(env, stages.Load4Bit, func(*stages.Load4BitConfig, none) (stages.Stage, error) { return nil, nil })
-	stages.Implement(env, stages.AttachLoRA, func(*stages.AttachLoRAConfig, none) (stages.Stage, error) { return nil, nil })
-	stages.Implement(env, stages.Data, func(*stages.DataConfig, none) (stages.Stage, error) { return nil, nil })
-	stages.Implement(env, stages.Step, func(*stages.StepConfig, none) (stages.Stage, error) { return nil, nil })
-	stages.Implement(env, stages.ReloadSelective, func(*stages.ReloadSelectiveConfig, none) (stages.Stage, error) { return nil, nil })
-	stages.Implement(env, stages.Eval, func(*stages.EvalConfig, none) (stages.Stage, error) { return nil, nil })
-	stages.Implement(env, stages.SaveAdapter, func(*stages.SaveAdapterConfig, none) (stages.Stage, error) { return nil, nil })
+	stages.Implement(env, stages.Load4Bit, func(*stages.Load4BitConfig, none) (stage.Stage, error) { return nil, nil })
+	stages.Implement(env, stages.AttachLoRA, func(*stages.AttachLoRAConfig, none) (stage.Stage, error) { return nil, nil })
+	stages.Implement(env, stages.Data, func(*stages.DataConfig, none) (stage.Stage, error) { return nil, nil })
+	stages.Implement(env, stages.Step, func(*stages.StepConfig, none) (stage.Stage, error) { return nil, nil })
+	stages.Implement(env, stages.ReloadSelective, func(*stages.ReloadSelectiveConfig, none) (stage.Stage, error) { return nil, nil })
+	stages.Implement(env, stages.Eval, func(*stages.EvalConfig, none) (stage.Stage, error) { return nil, nil })
+	stages.Implement(env, stages.SaveAdapter, func(*stages.SaveAdapterConfig, none) (stage.Stage, error) { return nil, nil })
 	return env
 }

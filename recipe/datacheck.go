@@ -7,9 +7,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/yai-dev/yai/data"
+	"github.com/yai-dev/yai/internal/data"
+	"github.com/yai-dev/yai/internal/tokenizer"
 	"github.com/yai-dev/yai/stages"
-	"github.com/yai-dev/yai/tokenizer"
 	"go.yaml.in/yaml/v3"
 )
 

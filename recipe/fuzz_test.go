@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // FuzzLoad feeds arbitrary bytes (and one override) to the recipe loader: it must never panic,
@@ -45,7 +45,7 @@ func FuzzCompileTrigger(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := RunTrigger(p, &stages.Env{Step: 3, Limit: 1 << 30}); err != nil {
+		if _, err := RunTrigger(p, &stage.Figures{Step: 3, Limit: 1 << 30}); err != nil {
 			return // runtime errors (division by zero) are reported, not panics
 		}
 	})

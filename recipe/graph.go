@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // lintGraph checks `after:` references and cycles.
@@ -120,8 +121,8 @@ func Order(r *Recipe) []*StageDecl {
 }
 
 // ByEvent groups ordered stages by the event they listen to.
-func ByEvent(ordered []*StageDecl) map[stages.Event][]*StageDecl {
-	out := map[stages.Event][]*StageDecl{}
+func ByEvent(ordered []*StageDecl) map[stage.Event][]*StageDecl {
+	out := map[stage.Event][]*StageDecl{}
 	for _, s := range ordered {
 		out[s.Event] = append(out[s.Event], s)
 	}

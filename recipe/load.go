@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/stages/stage"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -180,7 +181,7 @@ func (l *linter) lintStages(r *Recipe, list *yaml.Node) {
 		}
 		s.Event = kind.DefaultEvent()
 		if s.On != "" {
-			s.Event = stages.Event(s.On)
+			s.Event = stage.Event(s.On)
 			if !kind.Allows(s.Event) {
 				l.errorf(valueOf(s.Node, "on"), "stage kind %q cannot listen to %q (allowed: %s)", s.Kind, s.On, joinEvents(kind.Events))
 			}
@@ -241,7 +242,7 @@ func join(s []string) string {
 	return out
 }
 
-func joinEvents(es []stages.Event) string {
+func joinEvents(es []stage.Event) string {
 	s := make([]string, len(es))
 	for i, e := range es {
 		s[i] = string(e)

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/modeldir"
 )
 

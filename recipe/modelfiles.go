@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/yai-dev/yai/internal/tokenizer"
 	"github.com/yai-dev/yai/modeldir"
-	"github.com/yai-dev/yai/tokenizer"
 	"go.yaml.in/yaml/v3"
 )
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/yai-dev/yai/modeldir"
+	"github.com/yai-dev/yai/stages/stage"
 
 	"github.com/yai-dev/yai/stages"
 	"go.yaml.in/yaml/v3"
@@ -19,7 +20,7 @@ import (
 type Plan struct {
 	Recipe *Recipe
 	Order  []*StageDecl
-	Events map[stages.Event][]*StageDecl
+	Events map[stage.Event][]*StageDecl
 	Limit  int64          // memory.limit in bytes (auto resolved against this machine)
 	Model  *modeldir.Info // nil when the model was not inspected
 	Budget *Budget        // memory estimate; nil when the model was not inspected
@@ -272,7 +273,7 @@ func (p *Plan) Describe() string {
 		fmt.Fprintf(&b, "schedule: the whole batch would not fit, so each step computes %s: estimated peak %s (the update is the same; --strict runs as written)\n",
 			DescribeSchedule(p.Schedule, p.Budget.Batch), strings.TrimSpace(gb(p.ScheduleBudget.Peak())))
 	}
-	section := func(title string, ev stages.Event) {
+	section := func(title string, ev stage.Event) {
 		list := p.Events[ev]
 		if len(list) == 0 {
 			return
@@ -291,12 +292,12 @@ func (p *Plan) Describe() string {
 			b.WriteString(strings.TrimRight(line, " ") + "\n")
 		}
 	}
-	section("setup, in order", stages.Setup)
-	section("each step, before", stages.BeforeStep)
-	section("each step", stages.OnStep)
-	section("each step, after", stages.AfterStep)
-	section("after each eval", stages.OnEval)
-	section("teardown", stages.Teardown)
+	section("setup, in order", stage.Setup)
+	section("each step, before", stage.BeforeStep)
+	section("each step", stage.OnStep)
+	section("each step, after", stage.AfterStep)
+	section("after each eval", stage.OnEval)
+	section("teardown", stage.Teardown)
 	return b.String()
 }
 
@@ -351,7 +352,7 @@ func (p *Plan) JSON() *PlanJSON {
 		out.Schedule = &ScheduleJSON{MicroBatches: p.Schedule.MicroBatches, GradCheckpoint: p.Schedule.GradCheckpoint,
 			Peak: p.ScheduleBudget.Peak(), Fits: p.ScheduleBudget.Peak() <= p.Limit}
 	}
-	for _, ev := range stages.Events {
+	for _, ev := range stage.Events {
 		for _, s := range p.Events[ev] {
 			out.Stages = append(out.Stages, StageJSON{ID: s.ID, Kind: s.Kind, Event: string(s.Event), After: s.After, When: s.When, Every: s.Every, Settings: settingsMap(s)})
 		}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/expr-lang/expr/vm"
 	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/stages/stage"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -58,9 +59,9 @@ type StageDecl struct {
 	Every int      `yaml:"every" min:"1" doc:"run only on steps where step % every == 0"`
 	With  any      `yaml:"with" doc:"settings of the stage kind"`
 
-	Config  any          `yaml:"-"` // pointer to the kind's typed settings, defaults applied
-	Event   stages.Event `yaml:"-"` // On, or the kind's default
-	Node    *yaml.Node   `yaml:"-"` // the stage's mapping, for positions
+	Config  any         `yaml:"-"` // pointer to the kind's typed settings, defaults applied
+	Event   stage.Event `yaml:"-"` // On, or the kind's default
+	Node    *yaml.Node  `yaml:"-"` // the stage's mapping, for positions
 	trigger *vm.Program
 }
 

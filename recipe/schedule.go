@@ -58,7 +58,7 @@ func EstimateSchedule(info *modeldir.Info, w stages.Workload, s stages.Schedule,
 }
 
 // estimateMargin is the share of the limit a planned schedule keeps free for the estimate's
-// own error: within ±10% at the default loss chunk (mlxrun/budget_test.go), up to 17% off
+// own error: within ±10% at the default loss chunk (stages/mlxbackend/budget_test.go), up to 17% off
 // with many small chunks, whose overlap depends on how far MLX runs ahead.
 const estimateMargin = 0.15
 

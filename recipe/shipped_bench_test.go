@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/testenv"
-	"github.com/yai-dev/yai/model"
 	"github.com/yai-dev/yai/modeldir"
 )
 

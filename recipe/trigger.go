@@ -11,6 +11,7 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/stages/stage"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -28,7 +29,7 @@ func CompileTrigger(src string) (*vm.Program, error) {
 	if err := triggerLimits(src); err != nil {
 		return nil, err
 	}
-	return expr.Compile(src, expr.Env(stages.Env{}), expr.AsBool())
+	return expr.Compile(src, expr.Env(stage.Figures{}), expr.AsBool())
 }
 
 // triggerLimits checks the size and nesting of an expression before the compiler sees it.
@@ -69,7 +70,7 @@ type limitError struct {
 func (e *limitError) Error() string { return "trigger: " + e.msg }
 
 // RunTrigger evaluates a compiled trigger.
-func RunTrigger(p *vm.Program, env *stages.Env) (bool, error) {
+func RunTrigger(p *vm.Program, env *stage.Figures) (bool, error) {
 	out, err := expr.Run(p, env)
 	if err != nil {
 		return false, err
@@ -160,11 +161,11 @@ func typeWord(t string) string {
 	return "of type " + t
 }
 
-func triggerNames() []string { return stages.TriggerNames() }
+func triggerNames() []string { return stage.TriggerNames() }
 
 // Fires reports whether the stage runs now: its `every` divides the step and its `when`
 // holds on env.
-func (s *StageDecl) Fires(env *stages.Env) (bool, error) {
+func (s *StageDecl) Fires(env *stage.Figures) (bool, error) {
 	if s.Every > 0 && env.Step%int64(s.Every) != 0 {
 		return false, nil
 	}

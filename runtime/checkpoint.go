@@ -15,7 +15,7 @@ import (
 
 	"github.com/yai-dev/yai/internal/atomicfile"
 	"github.com/yai-dev/yai/internal/ioerr"
-	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // A checkpoint is a directory checkpoints/step-NNNNNNNN of a run directory holding the
@@ -55,7 +55,7 @@ func checkpointName(step int64) string { return fmt.Sprintf("step-%08d", step) }
 // checkpoint writes the run as it stands into checkpoints/, keeping the newest keep (all
 // when keep <= 0). It is called at the end of a step, or at a stop.
 func (e *engine) checkpoint(keep int) error {
-	state, ok := e.builder.State().(stages.Stateful)
+	state, ok := e.builder.State().(stage.Stateful)
 	if !ok {
 		return errNotStateful
 	}
@@ -70,10 +70,10 @@ func (e *engine) checkpoint(keep int) error {
 		switch {
 		case e.completed < e.env.Step: // stopped before this step's update: the previous step is the state
 			st.LastActive, st.Deltas = e.prevActive, e.prevDeltas
-		case e.event == stages.OnStep:
-			st.PendingAfterStep = ids(e.plan.Events[stages.AfterStep])
-		case e.event == stages.AfterStep:
-			st.PendingAfterStep = ids(e.plan.Events[stages.AfterStep][e.index+1:])
+		case e.event == stage.OnStep:
+			st.PendingAfterStep = ids(e.plan.Events[stage.AfterStep])
+		case e.event == stage.AfterStep:
+			st.PendingAfterStep = ids(e.plan.Events[stage.AfterStep][e.index+1:])
 		}
 	}
 	root := filepath.Join(e.dir, checkpointsDir)
@@ -110,7 +110,7 @@ func (e *engine) checkpoint(keep int) error {
 	return nil
 }
 
-func (e *engine) writeCheckpoint(dir string, state stages.Stateful, st engineState) error {
+func (e *engine) writeCheckpoint(dir string, state stage.Stateful, st engineState) error {
 	if err := state.SaveState(dir); err != nil {
 		return err
 	}
@@ -272,7 +272,7 @@ func (r *Resume) record(dir string) error {
 // restore loads the checkpoint into the backend and the engine, runs the after-step stages a
 // stop kept from running, and returns the first step to run.
 func (e *engine) restore(ctx context.Context) (int64, error) {
-	state, ok := e.builder.State().(stages.Stateful)
+	state, ok := e.builder.State().(stage.Stateful)
 	if !ok {
 		return 0, errors.New("resume: this build's backend cannot restore state")
 	}
@@ -290,11 +290,11 @@ func (e *engine) restore(ctx context.Context) (int64, error) {
 	e.log.Info("resumed", "from", e.resume.Checkpoint, "step", st.Step, "pending", strings.Join(st.PendingAfterStep, ","))
 	if len(st.PendingAfterStep) > 0 {
 		e.fired, e.notes, e.report, e.valLoss = nil, nil, nil, nil
-		if err := e.fireOnly(ctx, stages.AfterStep, st.PendingAfterStep); err != nil {
+		if err := e.fireOnly(ctx, stage.AfterStep, st.PendingAfterStep); err != nil {
 			return 0, err
 		}
 		if e.stop == nil && e.valLoss != nil {
-			if err := e.fire(ctx, stages.OnEval); err != nil {
+			if err := e.fire(ctx, stage.OnEval); err != nil {
 				return 0, err
 			}
 		}

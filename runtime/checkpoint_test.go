@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // lossesOf are the step losses of metrics lines.
@@ -66,7 +67,7 @@ func TestResumeAfterGuardStopRunsPendingStages(t *testing.T) {
 	opts := quietOptions(t, &fakeMemory{}, fakeTraining{trained: &trained}.env())
 	opts.RSS = func() (int64, bool) { return map[bool]int64{true: 2 * stages.GB}[trained >= 8], true }
 	first, err := Run(context.Background(), plan(t, src), opts)
-	if err != nil || first.ExitCode != stages.ExitCheckpointStop || first.Steps != 8 {
+	if err != nil || first.ExitCode != stage.ExitCheckpointStop || first.Steps != 8 {
 		t.Fatalf("guarded run: %v, exit %d after %d steps", err, first.ExitCode, first.Steps)
 	}
 	r, err := OpenResume(first.RunDir)

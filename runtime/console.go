@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // Console is the terminal: log lines scroll above one live progress line. Writes of log lines
@@ -58,7 +59,7 @@ func (c *Console) EndProgress() {
 }
 
 // progressLine renders: step 12/1000  loss 2.314  812 tok/s  active 3.2GB  cache 120MB  ETA 4m12s
-func progressLine(env stages.Env, tokPerSec float64) string {
+func progressLine(env stage.Figures, tokPerSec float64) string {
 	eta := "?"
 	if env.Step > 0 {
 		per := env.Elapsed / float64(env.Step)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/yai-dev/yai/recipe"
+	"github.com/yai-dev/yai/stages/stage"
 
 	"github.com/yai-dev/yai/internal/atomicfile"
 	"github.com/yai-dev/yai/stages"
@@ -23,7 +24,7 @@ import (
 // RunOptions is what `yai run` supplies besides the plan.
 type RunOptions struct {
 	RunsDir string              // parent of run directories; default "runs"
-	Memory  stages.Memory       // MLX memory (required)
+	Memory  stage.Memory        // MLX memory (required)
 	Env     *stages.Environment // builds the stages; default: the kinds that need no backend
 	// Resume continues a checkpoint into the new run directory (nil: a fresh run).
 	Resume  *Resume
@@ -62,8 +63,8 @@ type engine struct {
 	opts    RunOptions
 	log     *slog.Logger
 	dir     string
-	built   map[*recipe.StageDecl]stages.Stage
-	env     stages.Env
+	built   map[*recipe.StageDecl]stage.Stage
+	env     stage.Figures
 	metrics *metricsWriter
 	start   time.Time
 
@@ -73,9 +74,9 @@ type engine struct {
 	// per-step state
 	fired   []string
 	notes   map[string]any
-	report  *stages.Report // nil until the step stage reports
-	valLoss *float64       // set when an eval stage reports
-	stop    *stages.Stop
+	report  *stage.Report // nil until the step stage reports
+	valLoss *float64      // set when an eval stage reports
+	stop    *stage.Stop
 
 	lastActive int64
 	deltas     []float64
@@ -85,7 +86,7 @@ type engine struct {
 
 	completed int64 // the last step whose step event ran
 	skipped   int64 // steps whose non-finite loss or gradient was skipped
-	event     stages.Event
+	event     stage.Event
 	index     int // of the stage being considered in event, for a stop's checkpoint
 	ckptKeep  int // a checkpoint stage fired this step: keep this many
 	ckptDue   bool
@@ -95,7 +96,7 @@ type engine struct {
 
 	// distributed runs: a stop asked during a step waits for the step boundary, where every
 	// rank learns every rank's status and all stop together
-	pending *stages.Stop
+	pending *stage.Stop
 	peers   []stages.RankStatus
 }
 
@@ -125,7 +126,7 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	e := &engine{plan: p, opts: opts, built: map[*recipe.StageDecl]stages.Stage{}}
+	e := &engine{plan: p, opts: opts, built: map[*recipe.StageDecl]stage.Stage{}}
 
 	// Build every stage first: a stage that cannot be built is reported before anything is
 	// written.
@@ -216,7 +217,7 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 }
 
 func (e *engine) initEnv() {
-	e.env = stages.NewEnv()
+	e.env = stage.NewFigures()
 	e.env.Limit = e.plan.Limit
 	e.env.Steps = int64(e.plan.Recipe.Steps)
 	e.env.World = 1
@@ -226,12 +227,12 @@ func (e *engine) initEnv() {
 }
 
 // stopFor is the stop a cancelled context asks for: a signal's, or Ctrl-C's.
-func stopFor(ctx context.Context) *stages.Stop {
+func stopFor(ctx context.Context) *stage.Stop {
 	var sig SignalError
 	if errors.As(context.Cause(ctx), &sig) {
-		return &stages.Stop{Code: sig.ExitCode(), Reason: "stopped by " + sig.Name(), Checkpoint: true}
+		return &stage.Stop{Code: sig.ExitCode(), Reason: "stopped by " + sig.Name(), Checkpoint: true}
 	}
-	return &stages.Stop{Code: stages.ExitInterrupted, Reason: "interrupted", Checkpoint: true}
+	return &stage.Stop{Code: stage.ExitInterrupted, Reason: "interrupted", Checkpoint: true}
 }
 
 func (e *engine) loop(ctx context.Context, res *Result) error {
@@ -240,7 +241,7 @@ func (e *engine) loop(ctx context.Context, res *Result) error {
 	e.start = e.opts.Now()
 	e.sample()
 
-	err := e.fire(work, stages.Setup)
+	err := e.fire(work, stage.Setup)
 	first := int64(1)
 	if err == nil && e.resume != nil {
 		first, err = e.restore(work)
@@ -252,9 +253,9 @@ func (e *engine) loop(ctx context.Context, res *Result) error {
 			break
 		}
 		e.beginStep(step)
-		for _, ev := range []stages.Event{stages.BeforeStep, stages.OnStep, stages.AfterStep} {
+		for _, ev := range []stage.Event{stage.BeforeStep, stage.OnStep, stage.AfterStep} {
 			err = e.fire(work, ev)
-			if ev == stages.OnStep {
+			if ev == stage.OnStep {
 				e.completed = step
 			}
 			if err != nil || e.stop != nil {
@@ -262,7 +263,7 @@ func (e *engine) loop(ctx context.Context, res *Result) error {
 			}
 		}
 		if err == nil && e.stop == nil && e.valLoss != nil {
-			err = e.fire(work, stages.OnEval)
+			err = e.fire(work, stage.OnEval)
 		}
 		if err == nil && e.opts.Ranks != nil {
 			err = e.meet(ctx)
@@ -302,7 +303,7 @@ func (e *engine) loop(ctx context.Context, res *Result) error {
 	}
 	if e.stop == nil || e.stop.Checkpoint {
 		e.sample()
-		if terr := e.fire(work, stages.Teardown); terr != nil {
+		if terr := e.fire(work, stage.Teardown); terr != nil {
 			e.log.Error("teardown failed", "err", terr)
 			if err == nil {
 				err, res.ExitCode = terr, 1
@@ -357,22 +358,22 @@ func median(xs []float64) float64 {
 
 func (e *engine) sample() {
 	m := e.opts.Memory
-	e.env.MLX = stages.MLX{Active: m.Active(), Peak: m.Peak(), Cache: m.Cache(), Arrays: m.Arrays(), PeakRun: e.env.MLX.PeakRun}
+	e.env.MLX = stage.MLX{Active: m.Active(), Peak: m.Peak(), Cache: m.Cache(), Arrays: m.Arrays(), PeakRun: e.env.MLX.PeakRun}
 	e.env.RSS, e.rssOK = e.opts.RSS()
 	e.env.MLX.PeakRun = max(e.env.MLX.PeakRun, e.env.MLX.Peak)
 	e.env.Elapsed = e.elapsed0 + e.opts.Now().Sub(e.start).Seconds()
 }
 
 // fire runs, in order, every stage listening to ev whose `every` and `when` allow it now.
-func (e *engine) fire(ctx context.Context, ev stages.Event) error {
+func (e *engine) fire(ctx context.Context, ev stage.Event) error {
 	return e.fireOnly(ctx, ev, nil)
 }
 
 // fireOnly is fire restricted to the stages whose ids are in only (all when nil).
-func (e *engine) fireOnly(ctx context.Context, ev stages.Event, only []string) error {
+func (e *engine) fireOnly(ctx context.Context, ev stage.Event, only []string) error {
 	list := e.plan.Events[ev]
 	for i, s := range list {
-		if e.stop != nil && ev != stages.Teardown {
+		if e.stop != nil && ev != stage.Teardown {
 			return nil // a stop ends the step here; teardown still runs in full
 		}
 		if only != nil && !slices.Contains(only, s.ID) {
@@ -395,10 +396,10 @@ func (e *engine) fireOnly(ctx context.Context, ev stages.Event, only []string) e
 
 func (e *engine) runStage(ctx context.Context, s *recipe.StageDecl) error {
 	e.fired = append(e.fired, s.ID)
-	sess := &stages.Session{
+	sess := &stage.Session{
 		ID:       s.ID,
 		Log:      e.log.With("stage", s.ID),
-		Env:      e.env,
+		Figures:  e.env,
 		RunDir:   e.dir,
 		Memory:   e.opts.Memory,
 		Stopping: e.stop,
@@ -412,7 +413,7 @@ func (e *engine) runStage(ctx context.Context, s *recipe.StageDecl) error {
 }
 
 func (e *engine) endStep() {
-	var r stages.Report
+	var r stage.Report
 	if e.report != nil {
 		r = *e.report
 		e.env.Loss = r.Loss
@@ -482,10 +483,10 @@ func ids(list []*recipe.StageDecl) []string {
 	return out
 }
 
-// control is the engine side of a stages.Session.
+// control is the engine side of a stage.Session.
 type control struct{ e *engine }
 
-func (c control) Report(r stages.Report) {
+func (c control) Report(r stage.Report) {
 	c.e.report = &r
 	// How the step was computed is visible to the triggers of the rest of the step.
 	c.e.env.MicroBatches, c.e.env.Traces = int64(max(1, r.MicroBatches)), int64(r.Traces)
@@ -500,7 +501,7 @@ func (c control) ReportEval(valLoss float64) {
 	c.e.env.ValLoss = valLoss
 }
 
-func (c control) Stop(s stages.Stop) {
+func (c control) Stop(s stage.Stop) {
 	if c.e.opts.Ranks != nil {
 		if c.e.pending == nil {
 			c.e.pending = &s
@@ -512,9 +513,9 @@ func (c control) Stop(s stages.Stop) {
 	}
 }
 
-func (c control) RunKind(ctx context.Context, kind *stages.Kind) error {
+func (c control) RunKind(ctx context.Context, kind string) error {
 	for _, s := range c.e.plan.Order {
-		if s.Kind == kind.Name {
+		if s.Kind == kind {
 			if err := c.e.runStage(ctx, s); err != nil {
 				return err
 			}

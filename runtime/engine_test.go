@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // fakeMemory stands in for MLX: tests move its figures; ClearCache empties the cache.
@@ -63,24 +64,24 @@ func (f fakeTraining) env() *stages.Environment {
 	}
 	env := stages.NewEnvironment()
 	stages.SetBackend(env, "fake", func(stages.RunInfo) (fakeTraining, func(), error) { return f, nil, nil })
-	stages.Implement(env, stages.Step, func(_ *stages.StepConfig, f fakeTraining) (stages.Stage, error) {
-		return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+	stages.Implement(env, stages.Step, func(_ *stages.StepConfig, f fakeTraining) (stage.Stage, error) {
+		return stage.StageFunc(func(ctx context.Context, s *stage.Session) error {
 			if f.onStep != nil {
-				f.onStep(s.Env.Step)
+				f.onStep(s.Figures.Step)
 			}
 			*f.trained++
-			s.Report(stages.Report{Loss: 10 / float64(*f.trained), Tokens: 100, LR: 1e-4})
+			s.Report(stage.Report{Loss: 10 / float64(*f.trained), Tokens: 100, LR: 1e-4})
 			return nil
 		}), nil
 	})
-	stages.Implement(env, stages.SaveAdapter, func(_ *stages.SaveAdapterConfig, f fakeTraining) (stages.Stage, error) {
-		return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+	stages.Implement(env, stages.SaveAdapter, func(_ *stages.SaveAdapterConfig, f fakeTraining) (stage.Stage, error) {
+		return stage.StageFunc(func(ctx context.Context, s *stage.Session) error {
 			*f.saved++
 			return os.WriteFile(filepath.Join(s.RunDir, "adapters.safetensors"), []byte("x"), 0o644)
 		}), nil
 	})
-	stages.Implement(env, stages.Eval, func(_ *stages.EvalConfig, f fakeTraining) (stages.Stage, error) {
-		return stages.StageFunc(func(ctx context.Context, s *stages.Session) error {
+	stages.Implement(env, stages.Eval, func(_ *stages.EvalConfig, f fakeTraining) (stage.Stage, error) {
+		return stage.StageFunc(func(ctx context.Context, s *stage.Session) error {
 			if f.evalErr != nil {
 				return f.evalErr
 			}
@@ -286,7 +287,7 @@ func TestEngineGuardCheckpointAndStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ExitCode != stages.ExitCheckpointStop || res.Steps != 7 || saved != 1 {
+	if res.ExitCode != stage.ExitCheckpointStop || res.Steps != 7 || saved != 1 {
 		t.Errorf("exit %d after %d steps, saved %d; want 3 after 7 (1.4GB > 1.2GB), saved once", res.ExitCode, res.Steps, saved)
 	}
 	want := "memory guard: mlx.active 1.4GB crossed 1.2GB at step 7"
@@ -307,7 +308,7 @@ func TestEngineGuardAbortSkipsTeardown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ExitCode != stages.ExitAbort || res.Steps != 4 || saved != 0 {
+	if res.ExitCode != stage.ExitAbort || res.Steps != 4 || saved != 0 {
 		t.Errorf("exit %d after %d steps, saved %d; want 4 after 4, never saved", res.ExitCode, res.Steps, saved)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // A distributed run shares one run directory: rank 0 writes it as a single process would
@@ -82,9 +83,9 @@ func (e *engine) meet(ctx context.Context) error {
 		if r != e.rank() {
 			reason = fmt.Sprintf("rank %d: %s", r, s.Reason)
 		}
-		e.stop = &stages.Stop{Code: s.Stop, Checkpoint: s.Checkpoint, Reason: reason}
+		e.stop = &stage.Stop{Code: s.Stop, Checkpoint: s.Checkpoint, Reason: reason}
 		// the step is complete on every rank: nothing of it is pending at a checkpoint
-		e.event, e.index = stages.AfterStep, len(e.plan.Events[stages.AfterStep])-1
+		e.event, e.index = stage.AfterStep, len(e.plan.Events[stage.AfterStep])-1
 		break
 	}
 	return nil

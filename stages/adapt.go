@@ -1,5 +1,7 @@
 package stages
 
+import "github.com/yai-dev/yai/stages/stage"
+
 // Adapt levers.
 const (
 	LeverMicroBatches  = "micro-batches"
@@ -30,7 +32,7 @@ var Adapt = Define(Def[AdaptConfig]{
 		"It relaxes again after relax_after steps in which a cheaper schedule would have fit. " +
 		"Changes are logged with the predicted memory before and after and noted in metrics. " +
 		"A guard with action adapt runs it at once after a crossing. --strict turns it off.",
-	Events:     []Event{BeforeStep, AfterStep},
+	Events:     []stage.Event{stage.BeforeStep, stage.AfterStep},
 	Once:       true,
 	ResumeSafe: true,
 	CheckRecipe: func(c *AdaptConfig, r Recipe) []Problem {

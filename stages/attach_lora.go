@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/yai-dev/yai/modeldir"
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // AttachLoRAConfig configures the LoRA adapters added to the loaded model.
@@ -26,7 +27,7 @@ var AttachLoRA = Define(Def[AttachLoRAConfig]{
 	Doc: "Wraps the named linear modules of the last `layers` blocks with LoRA adapters " +
 		"(lora_a uniform ±1/√in, lora_b zeros, float32) and freezes every other parameter. " +
 		"Runs once, at setup, after load-4bit.",
-	Events:     []Event{Setup},
+	Events:     []stage.Event{stage.Setup},
 	Once:       true,
 	CheckModel: checkLoRAAgainstModel,
 	Workload: func(c *AttachLoRAConfig, w *Workload) {

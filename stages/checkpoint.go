@@ -1,6 +1,10 @@
 package stages
 
-import "context"
+import (
+	"context"
+
+	"github.com/yai-dev/yai/stages/stage"
+)
 
 // CheckpointConfig configures periodic checkpoints.
 type CheckpointConfig struct {
@@ -17,10 +21,10 @@ var Checkpoint = Define(Def[CheckpointConfig]{
 		"window and the resolved recipe. It is written to a temporary directory, synced, and " +
 		"renamed into checkpoints/step-N, so a half-written checkpoint is never visible. " +
 		"Usually `every: N`.",
-	Events:     []Event{AfterStep, BeforeStep, OnStep, OnEval},
+	Events:     []stage.Event{stage.AfterStep, stage.BeforeStep, stage.OnStep, stage.OnEval},
 	ResumeSafe: true,
-	Build: func(c *CheckpointConfig) (Stage, error) {
-		return StageFunc(func(ctx context.Context, s *Session) error {
+	Build: func(c *CheckpointConfig) (stage.Stage, error) {
+		return stage.StageFunc(func(ctx context.Context, s *stage.Session) error {
 			s.Checkpoint(c.Keep)
 			return nil
 		}), nil

@@ -2,6 +2,8 @@ package stages
 
 import (
 	"context"
+
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // ClearCacheConfig configures clearing MLX's buffer cache.
@@ -16,13 +18,13 @@ var ClearCache = Define(Def[ClearCacheConfig]{
 	Doc: "Calls MLX's clear_cache. Freed cache shows as a drop in mlx.cache (and, on unified " +
 		"memory, in rss). Drive it with a trigger, e.g. the seed's rule " +
 		"`when: step % (limit < 10*GB ? 5 : 10) == 0`.",
-	Events:     []Event{AfterStep, BeforeStep, OnEval, Setup, Teardown},
+	Events:     []stage.Event{stage.AfterStep, stage.BeforeStep, stage.OnEval, stage.Setup, stage.Teardown},
 	ResumeSafe: true,
 	Build:      buildClearCache,
 })
 
-func buildClearCache(c *ClearCacheConfig) (Stage, error) {
-	return StageFunc(func(ctx context.Context, s *Session) error {
+func buildClearCache(c *ClearCacheConfig) (stage.Stage, error) {
+	return stage.StageFunc(func(ctx context.Context, s *stage.Session) error {
 		before := s.Memory.Cache()
 		s.Memory.ClearCache()
 		after := s.Memory.Cache()

@@ -1,5 +1,7 @@
 package stages
 
+import "github.com/yai-dev/yai/stages/stage"
+
 // DataConfig configures the dataset read from the recipe's `data:` directory.
 type DataConfig struct {
 	Format       string `yaml:"format" default:"auto" enum:"auto,text,completions,chat" doc:"record shape of the JSONL files; auto detects it from the first record"`
@@ -22,7 +24,7 @@ var Data = Define(Def[DataConfig]{
 		"tokens, in a fresh seeded order every epoch (or in file order with shuffle: false); with " +
 		"pack: true short sequences share rows of max_seq_length instead. " +
 		"Runs once, at setup.",
-	Events: []Event{Setup},
+	Events: []stage.Event{stage.Setup},
 	Once:   true,
 	CheckRecipe: func(c *DataConfig, r Recipe) []Problem {
 		if w := r.World(); c.BatchSize%w != 0 {

@@ -3,6 +3,8 @@ package stages
 import (
 	"fmt"
 	"reflect"
+
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // Environment is the set of stage kinds one program can run: the kinds that need no backend,
@@ -11,7 +13,7 @@ import (
 type Environment struct {
 	// unmeasured are the figures this program cannot read on this platform, with the reason.
 	unmeasured map[string]string
-	builds     map[*Kind]func(config, state any) (Stage, error)
+	builds     map[*Kind]func(config, state any) (stage.Stage, error)
 	open       func(RunInfo) (state any, closeFn func(), err error)
 	stateType  reflect.Type
 	backend    string
@@ -45,11 +47,11 @@ type Schedule struct {
 
 // NewEnvironment returns an environment that runs every kind needing no backend.
 func NewEnvironment() *Environment {
-	e := &Environment{builds: map[*Kind]func(config, state any) (Stage, error){}, unmeasured: platformUnmeasured()}
+	e := &Environment{builds: map[*Kind]func(config, state any) (stage.Stage, error){}, unmeasured: platformUnmeasured()}
 	for _, k := range catalog {
 		if k.build != nil {
 			build := k.build
-			e.builds[k] = func(config, _ any) (Stage, error) { return build(config) }
+			e.builds[k] = func(config, _ any) (stage.Stage, error) { return build(config) }
 		}
 	}
 	return e
@@ -67,11 +69,11 @@ func SetBackend[S any](e *Environment, name string, open func(RunInfo) (S, func(
 
 // Implement makes the environment's backend build stages of kind k. S must be the backend's
 // state type (a mismatch is a programming error, caught when the environment is made).
-func Implement[C, S any](e *Environment, k KindOf[C], build func(c *C, state S) (Stage, error)) {
+func Implement[C, S any](e *Environment, k KindOf[C], build func(c *C, state S) (stage.Stage, error)) {
 	if e.stateType != reflect.TypeFor[S]() {
 		panic(fmt.Sprintf("stages: %s implemented over %v, but the backend state is %v", k.Name, reflect.TypeFor[S](), e.stateType))
 	}
-	e.builds[k.Kind] = func(config, state any) (Stage, error) { return build(config.(*C), state.(S)) }
+	e.builds[k.Kind] = func(config, state any) (stage.Stage, error) { return build(config.(*C), state.(S)) }
 }
 
 // Runs reports whether the environment can build stages of kind k.
@@ -107,7 +109,7 @@ type Builder struct {
 }
 
 // Build makes a stage of kind k from its decoded settings.
-func (b *Builder) Build(k *Kind, config any) (Stage, error) {
+func (b *Builder) Build(k *Kind, config any) (stage.Stage, error) {
 	build := b.env.builds[k]
 	if build == nil {
 		return nil, fmt.Errorf("stage kind %q cannot run in this build%s", k.Name, b.env.missing())

@@ -1,5 +1,7 @@
 package stages
 
+import "github.com/yai-dev/yai/stages/stage"
+
 // EvalConfig configures a validation pass.
 type EvalConfig struct {
 	Batches int    `yaml:"batches" default:"25" min:"1" doc:"validation batches per pass"`
@@ -13,6 +15,6 @@ var Eval = Define(Def[EvalConfig]{
 	Doc: "Runs the model without gradients over `batches` validation batches and reports the mean " +
 		"loss as val_loss. Usually `on: after-step` with `every: N`; at setup it gives a baseline. " +
 		"With `split: test` it evaluates test.jsonl and notes test_loss and test_ppl instead.",
-	Events:     []Event{AfterStep, Setup, Teardown},
+	Events:     []stage.Event{stage.AfterStep, stage.Setup, stage.Teardown},
 	ResumeSafe: true,
 })

@@ -3,6 +3,8 @@ package stages
 import (
 	"context"
 	"fmt"
+
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // Guard actions.
@@ -33,7 +35,7 @@ var Guard = Define(Def[GuardConfig]{
 		"fits; with --strict it saves and stops instead), checkpoint-and-stop (teardown saves " +
 		"adapters; exit code 3) or abort (exit code 4). " +
 		"An optional `when:` trigger narrows when the guard looks at all.",
-	Events:     []Event{AfterStep, BeforeStep},
+	Events:     []stage.Event{stage.AfterStep, stage.BeforeStep},
 	ResumeSafe: true,
 	Build:      buildGuard,
 	CheckRecipe: func(c *GuardConfig, r Recipe) []Problem {
@@ -59,7 +61,7 @@ func (c Crossing) String() string {
 }
 
 // Check returns the first watched figure of env above the guard's threshold, if any.
-func (c *GuardConfig) Check(env Env) (Crossing, bool) {
+func (c *GuardConfig) Check(env stage.Figures) (Crossing, bool) {
 	limit := int64(c.Limit)
 	if limit == 0 {
 		limit = env.Limit
@@ -77,13 +79,13 @@ func (c *GuardConfig) Check(env Env) (Crossing, bool) {
 	return Crossing{}, false
 }
 
-func buildGuard(c *GuardConfig) (Stage, error) {
-	return StageFunc(func(ctx context.Context, s *Session) error {
-		cross, ok := c.Check(s.Env)
+func buildGuard(c *GuardConfig) (stage.Stage, error) {
+	return stage.StageFunc(func(ctx context.Context, s *stage.Session) error {
+		cross, ok := c.Check(s.Figures)
 		if !ok {
 			return nil
 		}
-		msg := fmt.Sprintf("%s at step %d", cross, s.Env.Step)
+		msg := fmt.Sprintf("%s at step %d", cross, s.Figures.Step)
 		s.Note("guard", msg)
 		switch c.Action {
 		case GuardWarn:
@@ -93,20 +95,20 @@ func buildGuard(c *GuardConfig) (Stage, error) {
 			s.Memory.ClearCache()
 		case GuardReload:
 			s.Log.Warn("memory guard: " + msg + "; reloading")
-			return s.RunKind(ctx, ReloadSelective.Kind)
+			return s.RunKind(ctx, ReloadSelective.Name)
 		case GuardAdapt:
 			if !s.Strict {
 				s.Log.Warn("memory guard: " + msg + "; adapting the schedule")
-				return s.RunKind(ctx, Adapt.Kind)
+				return s.RunKind(ctx, Adapt.Name)
 			}
 			s.Log.Error("memory guard: " + msg + "; --strict: saving and stopping")
-			s.Stop(Stop{Code: ExitCheckpointStop, Reason: "memory guard: " + msg, Checkpoint: true})
+			s.Stop(stage.Stop{Code: stage.ExitCheckpointStop, Reason: "memory guard: " + msg, Checkpoint: true})
 		case GuardCheckpointAndStop:
 			s.Log.Error("memory guard: " + msg + "; saving and stopping")
-			s.Stop(Stop{Code: ExitCheckpointStop, Reason: "memory guard: " + msg, Checkpoint: true})
+			s.Stop(stage.Stop{Code: stage.ExitCheckpointStop, Reason: "memory guard: " + msg, Checkpoint: true})
 		case GuardAbort:
 			s.Log.Error("memory guard: " + msg + "; aborting")
-			s.Stop(Stop{Code: ExitAbort, Reason: "memory guard: " + msg})
+			s.Stop(stage.Stop{Code: stage.ExitAbort, Reason: "memory guard: " + msg})
 		}
 		return nil
 	}), nil

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/yai-dev/yai/modeldir"
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // Kind is one stage kind: its spec (plain data that lint, `yai stages` and the JSON Schema
@@ -15,10 +16,10 @@ import (
 type Kind struct {
 	Name    string
 	Summary string
-	Doc     string       // a paragraph for `yai stages NAME`
-	Config  reflect.Type // the settings struct (not a pointer)
-	Events  []Event      // events the kind may listen to; the first is the default
-	Once    bool         // at most one stage of this kind per recipe
+	Doc     string        // a paragraph for `yai stages NAME`
+	Config  reflect.Type  // the settings struct (not a pointer)
+	Events  []stage.Event // events the kind may listen to; the first is the default
+	Once    bool          // at most one stage of this kind per recipe
 	Fields  []Field
 	// Expected, when set, is the warning for a recipe that has stages but none of this kind.
 	Expected string
@@ -26,7 +27,7 @@ type Kind struct {
 	// its resume cannot change the math already done (memory, logging, evaluation, saving).
 	ResumeSafe bool
 
-	build       func(config any) (Stage, error) // nil when a backend builds the kind
+	build       func(config any) (stage.Stage, error) // nil when a backend builds the kind
 	checkModel  func(config any, m *modeldir.Info) []Problem
 	checkRecipe func(config any, r Recipe) []Problem
 	workload    func(config any, w *Workload)
@@ -36,14 +37,14 @@ type Kind struct {
 // backend's Implement) are needed; the hooks let the kind check itself in the dry run.
 type Def[C any] struct {
 	Name, Summary, Doc string
-	Events             []Event
+	Events             []stage.Event
 	Once               bool
 	Expected           string
 	ResumeSafe         bool
 
 	// Build makes the stage of a kind that needs no backend (clear-cache, guard, log).
 	// Kinds that need the training core leave it nil; a backend implements them.
-	Build func(c *C) (Stage, error)
+	Build func(c *C) (stage.Stage, error)
 	// CheckModel checks the settings against the model the dry run inspected (config.json
 	// and safetensors headers; no weights).
 	CheckModel func(c *C, m *modeldir.Info) []Problem
@@ -75,7 +76,7 @@ func Define[C any](d Def[C]) KindOf[C] {
 		Events: d.Events, Once: d.Once, Expected: d.Expected, ResumeSafe: d.ResumeSafe}
 	k.Fields = FieldsOf(k.Config)
 	if d.Build != nil {
-		k.build = func(config any) (Stage, error) { return d.Build(config.(*C)) }
+		k.build = func(config any) (stage.Stage, error) { return d.Build(config.(*C)) }
 	}
 	if d.CheckModel != nil {
 		k.checkModel = func(config any, m *modeldir.Info) []Problem { return d.CheckModel(config.(*C), m) }
@@ -116,10 +117,10 @@ func KindNames() []string {
 }
 
 // DefaultEvent is the event a stage of this kind listens to when the recipe gives no `on:`.
-func (k *Kind) DefaultEvent() Event { return k.Events[0] }
+func (k *Kind) DefaultEvent() stage.Event { return k.Events[0] }
 
 // Allows reports whether the kind may listen to e.
-func (k *Kind) Allows(e Event) bool { return slices.Contains(k.Events, e) }
+func (k *Kind) Allows(e stage.Event) bool { return slices.Contains(k.Events, e) }
 
 // NewConfig returns a pointer to a new settings struct with every default applied.
 func (k *Kind) NewConfig() any {

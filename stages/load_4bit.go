@@ -1,6 +1,9 @@
 package stages
 
-import "github.com/yai-dev/yai/modeldir"
+import (
+	"github.com/yai-dev/yai/modeldir"
+	"github.com/yai-dev/yai/stages/stage"
+)
 
 // Load4BitConfig configures loading the recipe's 4-bit model (mlx-community format).
 type Load4BitConfig struct {
@@ -50,7 +53,7 @@ var Load4Bit = Define(Def[Load4BitConfig]{
 		"and builds the network with quantized linear layers (a layer is quantized when its scales " +
 		"are present). Floating tensors are converted once to compute_dtype, which activations " +
 		"then use. A tensor the model does not use is always an error. Runs once, at setup.",
-	Events: []Event{Setup},
+	Events: []stage.Event{stage.Setup},
 	Once:   true,
 	CheckModel: func(c *Load4BitConfig, m *modeldir.Info) []Problem {
 		if m.Config.Quantization == nil {

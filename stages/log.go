@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // LogConfig configures a log line.
@@ -19,26 +21,26 @@ var Log = Define(Def[LogConfig]{
 	Summary: "log chosen figures (memory, loss, growth) as one structured line",
 	Doc: "Writes one slog line with the named figures; byte figures are printed with units. " +
 		"Every step already has a metrics.jsonl line; use log for what a person should see.",
-	Events:     []Event{AfterStep, BeforeStep, OnStep, OnEval, Setup, Teardown},
+	Events:     []stage.Event{stage.AfterStep, stage.BeforeStep, stage.OnStep, stage.OnEval, stage.Setup, stage.Teardown},
 	ResumeSafe: true,
 	Build:      buildLog,
 })
 
-func buildLog(c *LogConfig) (Stage, error) {
+func buildLog(c *LogConfig) (stage.Stage, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(strings.ToUpper(c.Level))); err != nil {
 		return nil, err
 	}
-	return StageFunc(func(ctx context.Context, s *Session) error {
+	return stage.StageFunc(func(ctx context.Context, s *stage.Session) error {
 		attrs := make([]slog.Attr, 0, len(c.Figures))
 		for _, name := range c.Figures {
-			v, ok := s.Env.Figure(name)
+			v, ok := s.Figures.Figure(name)
 			switch {
 			case !ok:
 				continue
-			case FigureUnit(name) == "bytes":
+			case stage.FigureUnit(name) == "bytes":
 				attrs = append(attrs, slog.String(name, Bytes(v).String()))
-			case FigureUnit(name) == "bytes/step":
+			case stage.FigureUnit(name) == "bytes/step":
 				attrs = append(attrs, slog.String(name, signedBytes(v)+"/step"))
 			default:
 				attrs = append(attrs, slog.Float64(name, v))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/yai-dev/yai/modeldir"
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // ReloadSelectiveConfig configures a selective reload.
@@ -19,7 +20,7 @@ var ReloadSelective = Define(Def[ReloadSelectiveConfig]{
 	Doc: "Frees every array that is not training state (LoRA weights, optimizer state, step, " +
 		"schedule and data position are kept exactly), clears the MLX cache and re-materialises " +
 		"from the model files only the tensors named. Logs memory before and after.",
-	Events:     []Event{AfterStep, BeforeStep},
+	Events:     []stage.Event{stage.AfterStep, stage.BeforeStep},
 	ResumeSafe: true,
 	CheckModel: func(c *ReloadSelectiveConfig, m *modeldir.Info) []Problem {
 		if len(m.Tensors) == 0 {

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 // Type is the kind of value a settings field holds, as lint, docs and the JSON Schema see it.
@@ -78,9 +80,9 @@ func FieldsOf(t reflect.Type) []Field {
 		switch e := sf.Tag.Get("enum"); e {
 		case "":
 		case "@figures":
-			f.Enum, f.Figures = FigureNames(), true
+			f.Enum, f.Figures = stage.FigureNames(), true
 		case "@memory-figures":
-			f.Enum, f.Figures = MemoryFigureNames(), true
+			f.Enum, f.Figures = stage.MemoryFigureNames(), true
 		default:
 			f.Enum = strings.Split(e, ",")
 		}

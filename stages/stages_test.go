@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/yai-dev/yai/modeldir"
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 func TestParseBytes(t *testing.T) {
@@ -66,7 +67,7 @@ func TestLogFiguresMatchEnv(t *testing.T) {
 	k, _ := Get("log")
 	f, _ := Lookup(k.Fields, "figures")
 	var figures []string
-	for _, n := range FigureNames() {
+	for _, n := range stage.FigureNames() {
 		if !strings.HasSuffix(n, "B") {
 			figures = append(figures, n)
 		}
@@ -76,7 +77,7 @@ func TestLogFiguresMatchEnv(t *testing.T) {
 	if diff := cmp.Diff(figures, enum); diff != "" {
 		t.Errorf("log figures enum (-env +enum):\n%s", diff)
 	}
-	env := NewEnv()
+	env := stage.NewFigures()
 	env.MLX.Cache = 42
 	if v, ok := env.Figure("mlx.cache"); !ok || v != 42 {
 		t.Errorf("Figure(mlx.cache) = %v, %v", v, ok)
@@ -87,7 +88,7 @@ func TestLogFiguresMatchEnv(t *testing.T) {
 }
 
 func TestGuardCheck(t *testing.T) {
-	env := NewEnv()
+	env := stage.NewFigures()
 	env.Limit = 7 * GB
 	g := &GuardConfig{Watch: []string{"mlx.active", "rss"}, Buffer: 0.2}
 	env.MLX.Active, env.RSS = 8*GB, 8*GB // 8 GB is within 7 GB + 20%
@@ -116,23 +117,23 @@ func (m *fakeMem) ResetPeak()    {}
 
 type fakeCtl struct {
 	notes map[string]any
-	stop  *Stop
-	kinds []*Kind
+	stop  *stage.Stop
+	kinds []string
 }
 
-func (c *fakeCtl) Report(Report)        {}
+func (c *fakeCtl) Report(stage.Report)  {}
 func (c *fakeCtl) Checkpoint(int)       {}
 func (c *fakeCtl) ReportEval(float64)   {}
-func (c *fakeCtl) Stop(s Stop)          { c.stop = &s }
+func (c *fakeCtl) Stop(s stage.Stop)    { c.stop = &s }
 func (c *fakeCtl) Note(k string, v any) { c.notes[k] = v }
-func (c *fakeCtl) RunKind(_ context.Context, kind *Kind) error {
+func (c *fakeCtl) RunKind(_ context.Context, kind string) error {
 	c.kinds = append(c.kinds, kind)
 	return nil
 }
 
-func session(mem Memory, env Env) (*Session, *fakeCtl) {
+func session(mem stage.Memory, env stage.Figures) (*stage.Session, *fakeCtl) {
 	ctl := &fakeCtl{notes: map[string]any{}}
-	return &Session{ID: "x", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Env: env, Memory: mem, Ctl: ctl}, ctl
+	return &stage.Session{ID: "x", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Figures: env, Memory: mem, Ctl: ctl}, ctl
 }
 
 func TestClearCacheStage(t *testing.T) {
@@ -141,7 +142,7 @@ func TestClearCacheStage(t *testing.T) {
 		t.Fatal(err)
 	}
 	mem := &fakeMem{cache: 5 * MB}
-	s, ctl := session(mem, NewEnv())
+	s, ctl := session(mem, stage.NewFigures())
 	if err := st.Run(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
@@ -151,24 +152,24 @@ func TestClearCacheStage(t *testing.T) {
 }
 
 func TestGuardActions(t *testing.T) {
-	env := NewEnv()
+	env := stage.NewFigures()
 	env.Limit, env.MLX.Active, env.Step = GB, 2*GB, 17
 	k, _ := Get("guard")
 	for action, check := range map[string]func(*fakeCtl, *fakeMem) string{
 		GuardCheckpointAndStop: func(c *fakeCtl, _ *fakeMem) string {
-			if c.stop == nil || c.stop.Code != ExitCheckpointStop || !c.stop.Checkpoint || !strings.Contains(c.stop.Reason, "mlx.active 2GB crossed 1.2GB at step 17") {
+			if c.stop == nil || c.stop.Code != stage.ExitCheckpointStop || !c.stop.Checkpoint || !strings.Contains(c.stop.Reason, "mlx.active 2GB crossed 1.2GB at step 17") {
 				return "no checkpoint stop naming figure, threshold and step"
 			}
 			return ""
 		},
 		GuardAbort: func(c *fakeCtl, _ *fakeMem) string {
-			if c.stop == nil || c.stop.Code != ExitAbort || c.stop.Checkpoint {
+			if c.stop == nil || c.stop.Code != stage.ExitAbort || c.stop.Checkpoint {
 				return "no abort"
 			}
 			return ""
 		},
 		GuardReload: func(c *fakeCtl, _ *fakeMem) string {
-			if !slices.Equal(c.kinds, []*Kind{ReloadSelective.Kind}) {
+			if !slices.Equal(c.kinds, []string{ReloadSelective.Name}) {
 				return "reload-selective not run"
 			}
 			return ""
@@ -204,7 +205,7 @@ func TestGuardActions(t *testing.T) {
 }
 
 // build makes a stage in an environment without a backend.
-func build(k *Kind, config any) (Stage, error) {
+func build(k *Kind, config any) (stage.Stage, error) {
 	b, err := NewEnvironment().Open(RunInfo{})
 	if err != nil {
 		return nil, err
@@ -228,12 +229,12 @@ func TestEnvironmentBackend(t *testing.T) {
 		return opened, func() { opened.closed = true }, nil
 	})
 	var got *state
-	Implement(env, Step, func(c *StepConfig, s *state) (Stage, error) {
+	Implement(env, Step, func(c *StepConfig, s *state) (stage.Stage, error) {
 		if c.Optimizer != "adamw" {
 			t.Errorf("optimizer %q, want the default adamw", c.Optimizer)
 		}
 		got = s
-		return StageFunc(func(context.Context, *Session) error { return nil }), nil
+		return stage.StageFunc(func(context.Context, *stage.Session) error { return nil }), nil
 	})
 	if !env.Runs(Step.Kind) || env.Runs(Eval.Kind) || !env.Runs(Guard.Kind) {
 		t.Errorf("Runs: step %v, eval %v, guard %v; want true, false, true", env.Runs(Step.Kind), env.Runs(Eval.Kind), env.Runs(Guard.Kind))
@@ -260,7 +261,7 @@ func TestEnvironmentBackend(t *testing.T) {
 			t.Error("Implement over another state type did not panic")
 		}
 	}()
-	Implement(env, Eval, func(c *EvalConfig, s *int) (Stage, error) { return nil, nil })
+	Implement(env, Eval, func(c *EvalConfig, s *int) (stage.Stage, error) { return nil, nil })
 }
 
 func TestKindHooks(t *testing.T) {
@@ -308,7 +309,7 @@ func (c counts) World() int        { return 1 }
 func TestOutputPath(t *testing.T) {
 	run, outside := t.TempDir(), t.TempDir()
 	os.Symlink(outside, filepath.Join(run, "link"))
-	s := &Session{RunDir: run}
+	s := &stage.Session{RunDir: run}
 	if p, err := s.OutputPath("adapters/final"); err != nil || p != filepath.Join(run, "adapters", "final") {
 		t.Errorf("adapters/final: %q, %v", p, err)
 	}

@@ -1,5 +1,7 @@
 package stages
 
+import "github.com/yai-dev/yai/stages/stage"
+
 // StepConfig configures the optimizer step run on every training step.
 type StepConfig struct {
 	Optimizer      string  `yaml:"optimizer" default:"adamw" enum:"adamw,adam,sgd" doc:"optimizer for the LoRA parameters"`
@@ -23,7 +25,7 @@ var Step = Define(Def[StepConfig]{
 		"with respect to the LoRA parameters, and applies the optimizer. Parameters, optimizer " +
 		"state and loss are evaluated at the end of every step, so no lazy graph outlives it. " +
 		"Reports loss, tokens and learning rate for triggers and metrics.",
-	Events:   []Event{OnStep},
+	Events:   []stage.Event{stage.OnStep},
 	Once:     true,
 	Expected: "no step stage: the run will not train",
 	CheckRecipe: func(c *StepConfig, r Recipe) []Problem {

@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/internal/model"
 )
 
 func main() {

@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/yai-dev/yai/generate"
+	"github.com/yai-dev/yai/internal/generate"
 	"golang.org/x/term"
 )
 

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/internal/model"
 )
 
 var built struct {

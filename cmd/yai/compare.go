@@ -5,11 +5,11 @@ import (
 	"os"
 	"strings"
 
-	"github.com/yai-dev/yai/generate"
-	"github.com/yai-dev/yai/lora"
-	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/internal/generate"
+	"github.com/yai-dev/yai/internal/lora"
+	"github.com/yai-dev/yai/internal/model"
+	"github.com/yai-dev/yai/internal/tokenizer"
 	"github.com/yai-dev/yai/modeldir"
-	"github.com/yai-dev/yai/tokenizer"
 )
 
 func init() {

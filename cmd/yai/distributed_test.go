@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/yai-dev/yai/cluster"
+	"github.com/yai-dev/yai/internal/cluster"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/runtime"
 )

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/yai-dev/yai/data"
-	"github.com/yai-dev/yai/evaluate"
+	"github.com/yai-dev/yai/internal/data"
+	"github.com/yai-dev/yai/internal/evaluate"
 )
 
 func init() {

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/yai-dev/yai/data"
-	"github.com/yai-dev/yai/evaluate"
-	"github.com/yai-dev/yai/generate"
+	"github.com/yai-dev/yai/internal/data"
+	"github.com/yai-dev/yai/internal/evaluate"
+	"github.com/yai-dev/yai/internal/generate"
 	"github.com/yai-dev/yai/internal/testmodel"
 )
 

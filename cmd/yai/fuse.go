@@ -5,8 +5,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/yai-dev/yai/fuse"
-	"github.com/yai-dev/yai/generate"
+	"github.com/yai-dev/yai/internal/fuse"
+	"github.com/yai-dev/yai/internal/generate"
 )
 
 func init() {

@@ -6,7 +6,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/yai-dev/yai/generate"
+	"github.com/yai-dev/yai/internal/generate"
 )
 
 func init() {

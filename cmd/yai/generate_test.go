@@ -10,7 +10,7 @@ import (
 
 	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/internal/testmodel"
-	"github.com/yai-dev/yai/tokenizer"
+	"github.com/yai-dev/yai/internal/tokenizer"
 )
 
 // mlxlmChat asks mlx_lm for its greedy reply to messages (chat template, generation

@@ -5,7 +5,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/yai-dev/yai/ggufimport"
+	"github.com/yai-dev/yai/internal/ggufimport"
 	"github.com/yai-dev/yai/mlx"
 )
 

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/yai-dev/yai/internal/atomicfile"
-	"github.com/yai-dev/yai/model"
+	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/recipes"
 	"github.com/yai-dev/yai/schema"
 )

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/yai-dev/yai/generate"
+	"github.com/yai-dev/yai/internal/generate"
 	"github.com/yai-dev/yai/modeldir"
 )
 

@@ -10,10 +10,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/yai-dev/yai/cluster"
-	"github.com/yai-dev/yai/mlxrun"
+	"github.com/yai-dev/yai/internal/cluster"
 	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/runtime"
+	"github.com/yai-dev/yai/stages/mlxbackend"
 	"golang.org/x/term"
 )
 
@@ -156,7 +156,7 @@ func runAsRank(plan *recipe.Plan, resume *runtime.Resume, logJSON bool, level sl
 	if backend == "" {
 		backend = d.Backend
 	}
-	ranks, err := mlxrun.JoinRanks(backend)
+	ranks, err := mlxbackend.JoinRanks(backend)
 	if err == nil && (ranks.World() != d.Ranks || ranks.Rank() != rank) {
 		err = fmt.Errorf("MLX's group is rank %d of %d, the launch asked for rank %d of %d", ranks.Rank(), ranks.World(), rank, d.Ranks)
 		ranks.Close()
@@ -172,7 +172,7 @@ func runAsRank(plan *recipe.Plan, resume *runtime.Resume, logJSON bool, level sl
 	ctx, stop := runtime.WithSignals(context.Background(), console)
 	defer stop()
 	res, err := runtime.Run(ctx, plan, runtime.RunOptions{
-		Memory: mlxrun.MLXMemory{}, Env: mlxrun.Environment(), Resume: resume,
+		Memory: mlxbackend.MLXMemory{}, Env: mlxbackend.Environment(), Resume: resume,
 		Console: console, LogJSON: logJSON, Level: level, Ranks: ranks, RunDir: dir,
 	})
 	close(finished)

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/yai-dev/yai/report"
-	"github.com/yai-dev/yai/runinfo"
+	"github.com/yai-dev/yai/internal/report"
+	"github.com/yai-dev/yai/internal/runinfo"
 )
 
 func init() {

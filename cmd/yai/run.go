@@ -7,10 +7,10 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/yai-dev/yai/mlxrun"
 	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/runtime"
 	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/stages/mlxbackend"
 	"golang.org/x/term"
 )
 
@@ -82,7 +82,7 @@ func runRun(args []string) int {
 	if world > 0 {
 		sets = append(sets, "distributed.ranks="+strconv.Itoa(world))
 	}
-	env := mlxrun.Environment()
+	env := mlxbackend.Environment()
 	var plan *recipe.Plan
 	var resume *runtime.Resume
 	switch {
@@ -129,7 +129,7 @@ func runRun(args []string) int {
 	ctx, stop := runtime.WithSignals(context.Background(), console)
 	defer stop()
 	res, err := runtime.Run(ctx, plan, runtime.RunOptions{
-		RunsDir: *runsDir, Memory: mlxrun.MLXMemory{}, Env: env, Resume: resume,
+		RunsDir: *runsDir, Memory: mlxbackend.MLXMemory{}, Env: env, Resume: resume,
 		Console: console, LogJSON: *logJSON, Level: level,
 	})
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"os"
 	"text/tabwriter"
 
-	"github.com/yai-dev/yai/runinfo"
+	"github.com/yai-dev/yai/internal/runinfo"
 	"github.com/yai-dev/yai/stages"
 )
 

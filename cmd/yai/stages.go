@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/stages/stage"
 )
 
 func init() {
@@ -36,7 +37,7 @@ func runStages(args []string) int {
 		w.Flush()
 		fmt.Println("\nTrigger names (when: expressions):")
 		w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-		for _, n := range stages.EnvNames() {
+		for _, n := range stage.FigureDocs() {
 			fmt.Fprintf(w, "  %s\t%s\t%s\n", n.Name, n.Type, n.Doc)
 		}
 		w.Flush()

@@ -6,8 +6,8 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/yai-dev/yai/mlxrun"
 	"github.com/yai-dev/yai/recipe"
+	"github.com/yai-dev/yai/stages/mlxbackend"
 )
 
 func init() {
@@ -54,7 +54,7 @@ func runValidate(args []string) int {
 	if len(pos) != 1 {
 		return usageError(fs, "want exactly one recipe file, got %d arguments", len(pos))
 	}
-	plan, diags := recipe.Validate(pos[0], sets, recipe.ValidateOptions{SkipModel: *skipModel, Strict: *strict, Env: mlxrun.Environment()})
+	plan, diags := recipe.Validate(pos[0], sets, recipe.ValidateOptions{SkipModel: *skipModel, Strict: *strict, Env: mlxbackend.Environment()})
 	if *asJSON {
 		out := struct {
 			Valid       bool               `json:"valid"`

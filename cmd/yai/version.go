@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"github.com/yai-dev/yai/mlx"
-	"github.com/yai-dev/yai/mlxrun"
+	"github.com/yai-dev/yai/stages/mlxbackend"
 )
 
 // version is yai's own version, set at release time with -ldflags "-X main.version=…".
@@ -27,6 +27,6 @@ func runVersion(args []string) int {
 		}
 		return 2
 	}
-	fmt.Printf("yai %s\nmlx %s\ndevice %s, %s\n", version, mlx.Version(), mlx.DefaultDevice(), mlxrun.Device().Name)
+	fmt.Printf("yai %s\nmlx %s\ndevice %s, %s\n", version, mlx.Version(), mlx.DefaultDevice(), mlxbackend.Device().Name)
 	return 0
 }

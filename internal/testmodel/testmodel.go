@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/yai-dev/yai/lora"
+	"github.com/yai-dev/yai/internal/lora"
+	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/mlx"
-	"github.com/yai-dev/yai/model"
 )
 
 // Tiny writes the named model.TinyPresets entry into a temporary directory.

@@ -1,0 +1,291 @@
+// Package lora adds low-rank adapters to a model's linear layers, exactly as mlx-lm's
+// LoRALinear does: y = base(x) + (scale · ((dropout(x) @ lora_a) @ lora_b)).astype(x.dtype),
+// with lora_a (in, r) uniform in ±1/√in, lora_b (r, out) zeros, both float32, on the last
+// num_layers blocks. Parameter names and the adapter files are mlx-lm's, so adapters move
+// between yai and mlx_lm both ways.
+//
+// Ownership: Adapters owns its lora_a/lora_b arrays until Free (or Detach, which also puts
+// the base layers back). The base layers stay owned by the model.
+package lora
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/yai-dev/yai/internal/model"
+	"github.com/yai-dev/yai/mlx"
+)
+
+// Config says where adapters go and how they are shaped. The zero value is mlx-lm's default
+// (rank 8, scale 20, no dropout, 16 layers, every linear key).
+type Config struct {
+	// Keys are the block-relative module names to adapt, e.g. "self_attn.q_proj". Empty
+	// means every linear layer of a block, as mlx-lm does when keys is absent.
+	Keys []string `json:"keys,omitempty" yaml:"keys,omitempty"`
+	// NumLayers counts blocks from the last one; -1 means every block, 0 means 16.
+	NumLayers int     `json:"num_layers,omitempty" yaml:"num_layers,omitempty"`
+	Rank      int     `json:"rank,omitempty" yaml:"rank,omitempty"`
+	Scale     float64 `json:"scale,omitempty" yaml:"scale,omitempty"`
+	// Alpha sets Scale = Alpha / Rank, the convention of other LoRA tools; give one or the other.
+	Alpha   float64 `json:"alpha,omitempty" yaml:"alpha,omitempty"`
+	Dropout float64 `json:"dropout,omitempty" yaml:"dropout,omitempty"`
+	// Seed drives the lora_a initialisation.
+	Seed uint64 `json:"seed,omitempty" yaml:"seed,omitempty"`
+}
+
+// AllKeys are the linear layers of a Llama block, in mlx-lm's module order.
+var AllKeys = []string{
+	"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+	"mlp.gate_proj", "mlp.down_proj", "mlp.up_proj",
+}
+
+// Resolve fills defaults and checks c against a model with numBlocks blocks. The result has
+// Scale set, Alpha cleared, explicit Keys and NumLayers.
+func (c Config) Resolve(numBlocks int) (Config, error) {
+	if c.Rank == 0 {
+		c.Rank = 8
+	}
+	if c.Rank < 0 {
+		return c, fmt.Errorf("lora: rank must be positive, got %d", c.Rank)
+	}
+	switch {
+	case c.Scale != 0 && c.Alpha != 0:
+		return c, fmt.Errorf("lora: give scale or alpha, not both (scale = alpha/rank)")
+	case c.Alpha != 0:
+		c.Scale, c.Alpha = c.Alpha/float64(c.Rank), 0
+	case c.Scale == 0:
+		c.Scale = 20
+	}
+	if c.Dropout < 0 || c.Dropout >= 1 {
+		return c, fmt.Errorf("lora: dropout must be in [0, 1), got %v", c.Dropout)
+	}
+	switch {
+	case c.NumLayers == 0:
+		c.NumLayers = min(16, numBlocks)
+	case c.NumLayers < 0:
+		c.NumLayers = numBlocks
+	case c.NumLayers > numBlocks:
+		return c, fmt.Errorf("lora: requested to train %d layers but the model only has %d", c.NumLayers, numBlocks)
+	}
+	if len(c.Keys) == 0 {
+		c.Keys = slices.Clone(AllKeys)
+	}
+	for _, k := range c.Keys {
+		if !slices.Contains(AllKeys, k) {
+			return c, fmt.Errorf("lora: unknown key %q (want one of %v)", k, AllKeys)
+		}
+	}
+	return c, nil
+}
+
+// Linear is a base linear layer plus a low-rank update. It satisfies model.Linear.
+type Linear struct {
+	Base    model.Linear
+	A, B    *mlx.Array // lora_a (in, r), lora_b (r, out), float32
+	Scale   float64
+	Dropout float64
+	// dropoutKey is set only while training; without it dropout is off, as in eval mode.
+	dropoutKey *mlx.Array
+}
+
+// Wrapped is the adapted layer.
+func (l *Linear) Wrapped() model.Linear { return l.Base }
+
+func (l *Linear) InFeatures() int  { return l.Base.InFeatures() }
+func (l *Linear) OutFeatures() int { return l.Base.OutFeatures() }
+
+// Arrays are the base layer's arrays plus lora_a and lora_b.
+func (l *Linear) Arrays() map[string]*mlx.Array {
+	m := map[string]*mlx.Array{}
+	for k, v := range l.Base.Arrays() {
+		m["linear."+k] = v
+	}
+	m["lora_a"], m["lora_b"] = l.A, l.B
+	return m
+}
+
+// Forward is mlx-lm's LoRALinear.__call__. Intermediates are freed as soon as they are
+// used so they do not outlive the evaluation that needs them.
+func (l *Linear) Forward(x *mlx.Array) *mlx.Array {
+	y := l.Base.Forward(x)
+	defer y.Free()
+	in := x
+	if l.Dropout > 0 && l.dropoutKey != nil {
+		keep := 1 - l.Dropout
+		mask := mlx.Bernoulli(l.dropoutKey, keep, x.Shape())
+		kept := mlx.Multiply(mask, x)
+		mask.Free()
+		in = mlx.MulScalar(kept, 1/keep)
+		kept.Free()
+		defer in.Free()
+	}
+	xa := mlx.Matmul(in, l.A)
+	z := mlx.Matmul(xa, l.B)
+	xa.Free()
+	scaled := mlx.MulScalar(z, l.Scale)
+	z.Free()
+	cast := mlx.AsType(scaled, x.Dtype())
+	scaled.Free()
+	defer cast.Free()
+	return mlx.Add(y, cast)
+}
+
+// Adapters are the LoRA layers attached to a model, in a fixed order: by block, then by key
+// in Config.Keys order.
+type Adapters struct {
+	Config Config // resolved
+	Layers []*Linear
+	Names  []string // module paths, e.g. "model.layers.3.self_attn.q_proj"
+	slots  []*model.Linear
+}
+
+// slot is the field of block b that holds the linear layer named key.
+func slot(b *model.Block, key string) *model.Linear {
+	switch key {
+	case "self_attn.q_proj":
+		return &b.Attn.Q
+	case "self_attn.k_proj":
+		return &b.Attn.K
+	case "self_attn.v_proj":
+		return &b.Attn.V
+	case "self_attn.o_proj":
+		return &b.Attn.O
+	case "mlp.gate_proj":
+		return &b.MLP.Gate
+	case "mlp.up_proj":
+		return &b.MLP.Up
+	case "mlp.down_proj":
+		return &b.MLP.Down
+	}
+	return nil
+}
+
+// Attach wraps the chosen linear layers of the last blocks with fresh adapters: lora_a
+// uniform in ±1/√in from Config.Seed, lora_b zeros. Run it on the MLX thread or not; it
+// takes care of that.
+func Attach(blocks []*model.Block, cfg Config) (*Adapters, error) {
+	cfg, err := cfg.Resolve(len(blocks))
+	if err != nil {
+		return nil, err
+	}
+	a := &Adapters{Config: cfg}
+	first := len(blocks) - cfg.NumLayers
+	for i := first; i < len(blocks); i++ {
+		for _, key := range cfg.Keys {
+			s := slot(blocks[i], key)
+			if _, already := (*s).(*Linear); already {
+				return nil, fmt.Errorf("lora: model.layers.%d.%s already has an adapter", i, key)
+			}
+			a.slots = append(a.slots, s)
+			a.Names = append(a.Names, fmt.Sprintf("model.layers.%d.%s", i, key))
+		}
+	}
+	err = mlx.Do(func() error {
+		root := mlx.RandomKey(cfg.Seed)
+		defer root.Free()
+		keys := mlx.RandomSplit(root, max(len(a.slots), 2))
+		defer keys.Free()
+		for i, s := range a.slots {
+			base := *s
+			in, out := base.InFeatures(), base.OutFeatures()
+			bound := 1 / math.Sqrt(float64(in))
+			k := mlx.SliceAxis(keys, 0, i, i+1)
+			k2 := mlx.Squeeze(k, 0)
+			k.Free()
+			l := &Linear{
+				Base:    base,
+				A:       mlx.Uniform(k2, -bound, bound, []int{in, cfg.Rank}, mlx.Float32),
+				B:       mlx.Zeros([]int{cfg.Rank, out}, mlx.Float32),
+				Scale:   cfg.Scale,
+				Dropout: cfg.Dropout,
+			}
+			k2.Free()
+			mlx.Eval(l.A, l.B)
+			a.Layers = append(a.Layers, l)
+		}
+		return nil
+	})
+	if err != nil {
+		a.free()
+		return nil, err
+	}
+	for i, s := range a.slots {
+		*s = a.Layers[i]
+	}
+	return a, nil
+}
+
+// FirstBlock is the index of the lowest block with an adapter.
+func (a *Adapters) FirstBlock(numBlocks int) int { return numBlocks - a.Config.NumLayers }
+
+// ParamNames are the trainable parameters' names in Params order.
+func (a *Adapters) ParamNames() []string {
+	names := make([]string, 0, 2*len(a.Names))
+	for _, n := range a.Names {
+		names = append(names, n+".lora_a", n+".lora_b")
+	}
+	return names
+}
+
+// Params are the trainable arrays: lora_a, lora_b of each layer in order.
+func (a *Adapters) Params() []*mlx.Array {
+	ps := make([]*mlx.Array, 0, 2*len(a.Layers))
+	for _, l := range a.Layers {
+		ps = append(ps, l.A, l.B)
+	}
+	return ps
+}
+
+// Swap installs ps (in Params order) without freeing anything and returns what was there.
+// The training step uses it to run the model on traced inputs, then swaps back.
+func (a *Adapters) Swap(ps []*mlx.Array) (previous []*mlx.Array) {
+	previous = a.Params()
+	for i, l := range a.Layers {
+		l.A, l.B = ps[2*i], ps[2*i+1]
+	}
+	return previous
+}
+
+// Replace installs ps, which the adapters now own, and frees the arrays they replace.
+func (a *Adapters) Replace(ps []*mlx.Array) {
+	old := a.Swap(ps)
+	for i, o := range old {
+		if o != ps[i] {
+			o.Free()
+		}
+	}
+}
+
+// SetDropoutKeys gives each layer its dropout key for the next forward pass (nil turns
+// dropout off). Keys stay owned by the caller.
+func (a *Adapters) SetDropoutKeys(keys []*mlx.Array) {
+	for i, l := range a.Layers {
+		if keys == nil {
+			l.dropoutKey = nil
+		} else {
+			l.dropoutKey = keys[i]
+		}
+	}
+}
+
+// HasDropout reports whether any layer applies dropout while training.
+func (a *Adapters) HasDropout() bool { return a.Config.Dropout > 0 }
+
+// Detach puts the base layers back into the model and frees the adapters.
+func (a *Adapters) Detach() {
+	for i, s := range a.slots {
+		*s = a.Layers[i].Base
+	}
+	a.free()
+}
+
+// Free releases the adapter arrays. The wrapped layers stay in the model, so call it only
+// when the model is done too; Detach is the way to keep using the model.
+func (a *Adapters) Free() { a.free() }
+
+func (a *Adapters) free() {
+	for _, l := range a.Layers {
+		mlx.Free(l.A, l.B)
+	}
+}

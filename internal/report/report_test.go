@@ -1,0 +1,143 @@
+package report
+
+import (
+	"bufio"
+	"encoding/json"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/yai-dev/yai/internal/runinfo"
+)
+
+// independent recomputes the summary figures straight from metrics.jsonl with a plain JSON
+// decode, sharing no code with Summarize.
+type independent struct {
+	steps, tokens           int64
+	elapsed, loss, valLoss  float64
+	peak, active, rss       int64
+	clears, reloads, guards int
+	checkpoints             int
+}
+
+func recompute(t *testing.T, dir string) independent {
+	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var in independent
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) != nil {
+			continue // the torn line
+		}
+		in.steps = int64(m["step"].(float64))
+		in.tokens += int64(m["tokens"].(float64))
+		in.elapsed = m["elapsed"].(float64)
+		in.loss = m["loss"].(float64)
+		if v, ok := m["val_loss"]; ok {
+			in.valLoss = v.(float64)
+		}
+		in.peak = max(in.peak, int64(m["mlx_peak"].(float64)))
+		in.active = max(in.active, int64(m["mlx_active"].(float64)))
+		in.rss = max(in.rss, int64(m["rss"].(float64)))
+		for _, id := range m["fired"].([]any) {
+			switch id {
+			case "clear":
+				in.clears++
+			case "reload":
+				in.reloads++
+			case "ckpt":
+				in.checkpoints++
+			}
+		}
+		if notes, ok := m["notes"].(map[string]any); ok && notes["guard"] != nil {
+			in.guards++
+		}
+	}
+	return in
+}
+
+func TestSummaryEqualsMetrics(t *testing.T) {
+	dir := fakeRun(t, t.TempDir(), "fake-20260101T000000Z", 3, true, 1)
+	r, err := runinfo.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Summarize(r)
+	in := recompute(t, dir)
+	if s.Steps != in.steps || s.Tokens != in.tokens || s.Elapsed != in.elapsed ||
+		*s.FinalLoss != in.loss || *s.FinalValLoss != in.valLoss ||
+		s.PeakMLX != in.peak || s.PeakActive != in.active || s.PeakRSS != in.rss {
+		t.Errorf("summary %+v\nfrom the file %+v", s, in)
+	}
+	if math.Abs(s.TokensPerSec-float64(in.tokens)/in.elapsed) > 1e-9 {
+		t.Errorf("tokens/s %v, want %v", s.TokensPerSec, float64(in.tokens)/in.elapsed)
+	}
+	want := map[string]int{ClearCache: in.clears, Reload: in.reloads, Guard: in.guards, Checkpoint: in.checkpoints}
+	for k, n := range want {
+		if s.Events[k] != n || n == 0 {
+			t.Errorf("%s: %d events, the file has %d", k, s.Events[k], n)
+		}
+	}
+	if !slices.Equal(s.EventSteps[Guard], []int64{33, 34}) || s.Status != "stopped by guard" || !r.Torn {
+		t.Errorf("guard steps %v, status %q, torn %v", s.EventSteps[Guard], s.Status, r.Torn)
+	}
+	text := s.Text()
+	for _, want := range []string{"steps 40", "tokens 4820", "final loss 1.0000", "final val_loss 1.6000", "clear-cache ×4", "guard ×2 (steps 33 34)", "RSS 1.18GB"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("summary text lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+// The report directory holds two PNGs that decode at the chart size and the summary; a
+// second report into the same place is refused.
+func TestWriteCharts(t *testing.T) {
+	parent := t.TempDir()
+	a := fakeRun(t, parent, "a-20260101T000000Z", 0, false, 1)
+	b := fakeRun(t, parent, "b-20260102T000000Z", -1, true, 1.3)
+	var runs []*runinfo.Run
+	for _, d := range []string{a, b} {
+		r, err := runinfo.Read(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, r)
+	}
+	out := filepath.Join(t.TempDir(), "report")
+	sums, err := Write(out, runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sums) != 2 || sums[1].Status != "running or killed" {
+		t.Errorf("summaries %+v", sums)
+	}
+	for _, name := range []string{LossChart, MemoryChart} {
+		f, err := os.Open(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if b := img.Bounds(); b.Dx() != 960 || b.Dy() != 576 {
+			t.Errorf("%s is %v, want 960×576", name, b)
+		}
+	}
+	text, _ := os.ReadFile(filepath.Join(out, SummaryFile))
+	if !strings.Contains(string(text), "a-20260101T000000Z: done") || !strings.Contains(string(text), "b-20260102T000000Z: running or killed") {
+		t.Errorf("summary.txt:\n%s", text)
+	}
+	if _, err := Write(out, runs); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("second report into %s: %v", out, err)
+	}
+}

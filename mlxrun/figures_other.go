@@ -1,8 +1,0 @@
-//go:build !darwin
-
-package mlxrun
-
-import "github.com/yai-dev/yai/stages"
-
-// platformFigures: elsewhere the engine reads the process's memory itself where it can.
-func platformFigures(*stages.Environment) {}

@@ -1,0 +1,52 @@
+package mlxbackend
+
+import (
+	"context"
+	"strings"
+
+	"github.com/yai-dev/yai/internal/lora"
+	"github.com/yai-dev/yai/stages"
+	"github.com/yai-dev/yai/stages/stage"
+)
+
+// attach-lora: fix the adapters' shape. They are created with the trainer, on first use,
+// because the optimizer state is built from them.
+func buildAttachLoRA(c *stages.AttachLoRAConfig, r *Training) (stage.Stage, error) {
+	return stage.StageFunc(func(ctx context.Context, s *stage.Session) error {
+		cfg := lora.Config{
+			Keys:      qualifiedKeys(c.Keys),
+			NumLayers: c.Layers,
+			Rank:      c.Rank,
+			Alpha:     c.Alpha,
+			Dropout:   c.Dropout,
+			Seed:      uint64(r.info.Seed),
+		}
+		r.lora = &cfg
+		t, err := r.Trainer()
+		if err != nil {
+			return err
+		}
+		a := t.Adapters()
+		s.Log.Info("adapters attached", "modules", len(a.Names), "rank", a.Config.Rank,
+			"scale", a.Config.Scale, "layers", a.Config.NumLayers, "keys", strings.Join(a.Config.Keys, ","))
+		return nil
+	}), nil
+}
+
+// qualifiedKeys turns bare module names (q_proj) into block-relative paths (self_attn.q_proj),
+// as the recipe allows either.
+func qualifiedKeys(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k
+		if strings.Contains(k, ".") {
+			continue
+		}
+		for _, full := range lora.AllKeys {
+			if strings.HasSuffix(full, "."+k) {
+				out[i] = full
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,241 @@
+package mlxbackend
+
+import (
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/yai-dev/yai/internal/lora"
+	"github.com/yai-dev/yai/internal/model"
+	"github.com/yai-dev/yai/internal/optim"
+	"github.com/yai-dev/yai/internal/tokenizer"
+	"github.com/yai-dev/yai/internal/train"
+	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/recipe"
+	"github.com/yai-dev/yai/stages"
+)
+
+// budgetCase is a tiny model and the recipe settings trained on it.
+type budgetCase struct {
+	name                                    string
+	hidden, inter, vocab, heads, kv, layers int
+	loraLayers, rank, batch, seq            int
+	ckpt                                    bool
+	dtype                                   mlx.Dtype // of scales, norms and so activations; 0 means float32
+	tied                                    bool
+	// data, when set, writes completions whose widest batch is seq tokens: the budget then
+	// learns the sequence length from the data (max_seq_length stays at 512), as a real
+	// recipe's does.
+	data  bool
+	mask  bool // mask_prompt (the loss covers completions only)
+	chunk int  // the step's loss_chunk; 0 means its default
+}
+
+// writeModel generates the case's 4-bit model.
+func (c budgetCase) writeModel(t testing.TB, dir string) {
+	t.Helper()
+	dtype := c.dtype
+	if dtype == 0 {
+		dtype = mlx.Float32
+	}
+	err := model.WriteTiny(dir, model.TinySpec{Config: model.Config{ModelType: "llama", HiddenSize: c.hidden, NumHiddenLayers: c.layers,
+		IntermediateSize: c.inter, NumAttentionHeads: c.heads, NumKeyValueHeads: c.kv, VocabSize: c.vocab, HeadDim: c.hidden / c.heads,
+		RMSNormEps: 1e-5, RopeTheta: 10000, MaxPositionEmbeddings: 4096, TieWordEmbeddings: c.tied},
+		Seed: 1, Dtype: dtype, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeData writes completions of varied length, the longest at most seq tokens with the
+// tiny tokenizer (so its batch pads to seq+1), and returns the directory.
+func (c budgetCase) writeData(t testing.TB, dir string) string {
+	t.Helper()
+	tok, err := tokenizer.Load(filepath.Join(dir, "model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	os.MkdirAll(data, 0o755)
+	var rows []string
+	words := []string{"hen", "dog", "owl", "green", "blue", "red"}
+	length := func(prompt, completion string) int {
+		text, err := tok.ApplyChatTemplate([]tokenizer.Message{{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}}, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(tok.Encode(text, false))
+	}
+	// rows from short to the longest that fits seq tokens: batches of every width up to it
+	prompt := "What is it?"
+	for completion := "It is"; ; {
+		next := completion + " " + words[len(rows)%len(words)]
+		if length(prompt, next) > c.seq {
+			break
+		}
+		completion = next
+		rows = append(rows, fmt.Sprintf(`{"prompt": %q, "completion": %q}`, prompt, completion))
+	}
+	if len(rows) < 2*c.batch {
+		t.Fatalf("only %d rows fit %d tokens", len(rows), c.seq)
+	}
+	content := strings.Join(rows, "\n") + "\n"
+	for _, f := range []string{"train.jsonl", "valid.jsonl"} {
+		if err := os.WriteFile(filepath.Join(data, f), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return data
+}
+
+func (c budgetCase) recipe(modelDir, dataDir string) string {
+	maxSeq := c.seq
+	if dataDir != "" {
+		maxSeq = 512
+	}
+	return fmt.Sprintf(`version: 1
+name: %s
+model: %s
+data: %s
+memory: {limit: 8GB}
+stages:
+  - {id: load, kind: load-4bit, with: {compute_dtype: checkpoint}}
+  - id: lora
+    kind: attach-lora
+    after: [load]
+    with: {rank: %d, alpha: 16, layers: %d, keys: [self_attn.q_proj, self_attn.v_proj]}
+  - id: data
+    kind: data
+    after: [load]
+    with: {batch_size: %d, max_seq_length: %d, mask_prompt: %v, shuffle: false}
+  - id: train
+    kind: step
+    with: {optimizer: adamw, grad_checkpoint: %v, loss_chunk: %d}
+`, c.name, modelDir, dataDir, c.rank, c.loraLayers, c.batch, maxSeq, c.mask, c.ckpt, c.lossChunk())
+}
+
+// lossChunk is the loss_chunk the case trains with.
+func (c budgetCase) lossChunk() int {
+	if c.chunk > 0 {
+		return c.chunk
+	}
+	return stages.Step.Defaults().LossChunk
+}
+
+// measure trains three steps of full-length batches the way the step stage does and returns
+// the MLX peak above what was active before the model was loaded. On a GPU, MLX runs ahead of
+// the device and holds finished work's buffers until it catches up, so an unbounded peak
+// measures the queue, not the step: there the estimate is MLX's memory limit, as yai run
+// makes a recipe's limit, and the peak says whether the step fits in it.
+func (c budgetCase) measure(t testing.TB, dir string, est int64) int64 {
+	t.Helper()
+	before := mlx.Memory().Active
+	if onGPU() {
+		defer mlx.SetMemoryLimit(mlx.SetMemoryLimit(before + uint64(est)))
+	}
+	m, err := model.Load(dir, model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	mlx.ResetPeakMemory()
+	tr, err := train.NewTrainer(m, lora.Config{Keys: []string{"self_attn.q_proj", "self_attn.v_proj"}, NumLayers: c.loraLayers, Rank: c.rank, Alpha: 16},
+		optim.DefaultConfig(), train.Options{GradCheckpoint: c.ckpt, LossChunk: c.lossChunk()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	rng := rand.New(rand.NewSource(1))
+	for range 3 {
+		b := train.Batch{Rows: c.batch, Cols: c.seq + 1, Tokens: make([]int32, c.batch*(c.seq+1)), Lengths: make([]int, c.batch)}
+		for i := range b.Tokens {
+			b.Tokens[i] = int32(rng.Intn(c.vocab))
+		}
+		for i := range b.Lengths {
+			b.Lengths[i] = c.seq
+		}
+		if _, err := tr.Step(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return int64(mlx.Memory().Peak - before)
+}
+
+// estimateAndMeasure validates the case's recipe on this program's device and trains it: the
+// dry run's budget, MLX's measured peak, and the budget's breakdown.
+func (c budgetCase) estimateAndMeasure(t testing.TB) (b recipe.Budget, got int64, breakdown string) {
+	t.Helper()
+	dir := t.TempDir()
+	modelDir := filepath.Join(dir, "model")
+	c.writeModel(t, modelDir)
+	dataDir := ""
+	opts := recipe.ValidateOptions{SkipData: true, Env: Environment()}
+	if c.data {
+		dataDir, opts.SkipData = c.writeData(t, dir), false
+	}
+	p, ds := recipe.ValidateSource(filepath.Join(dir, "budget.yaml"), []byte(c.recipe(modelDir, dataDir)), nil, opts)
+	if p == nil || p.Budget == nil {
+		t.Fatalf("recipe invalid or no budget:\n%s", ds.Format())
+	}
+	if c.data && p.Budget.SeqLen != c.seq {
+		t.Fatalf("the budget's sequence is %d tokens; the data's widest batch makes %d", p.Budget.SeqLen, c.seq)
+	}
+	return *p.Budget, c.measure(t, modelDir, p.Budget.Peak()), p.Budget.Describe(p.Limit)
+}
+
+// check holds the case's estimated peak to ±10% of MLX's. On a GPU, where the estimate is
+// MLX's limit (see measure), the step must fit it: MLX checks its limit between operations,
+// so the peak may pass it by the one allocation that crosses it (Budget.Overshoot, which a
+// run's MLX limit leaves room for), no more.
+func (c budgetCase) check(t *testing.T) {
+	b, got, breakdown := c.estimateAndMeasure(t)
+	est := b.Peak()
+	off := float64(est-got) / float64(got)
+	t.Logf("%-16s estimated %8.2f MB  measured %8.2f MB  %+5.1f%%  (largest allocation %.2f MB)", c.name, float64(est)/1e6, float64(got)/1e6, 100*off, float64(b.Overshoot)/1e6)
+	if onGPU() {
+		if got > est+b.Overshoot {
+			t.Errorf("with the estimated peak %d as MLX's limit the step peaked at %d, past it by more than the largest allocation %d\n%s", est, got, b.Overshoot, breakdown)
+		}
+		return
+	}
+	if off < -0.10 || off > 0.10 {
+		t.Errorf("estimated peak %d is %+.1f%% off the measured MLX peak %d\n%s", est, 100*off, got, breakdown)
+	}
+}
+
+// The dry-run peak within ±10% of the MLX peak of real training steps on three tiny
+// configs, none of them among the configurations the coefficients were fitted on (see
+// recipe/budget.go).
+func TestBudgetMatchesMeasuredPeak(t *testing.T) {
+	cases := []budgetCase{
+		{name: "wide-seq256", hidden: 512, inter: 1024, vocab: 2000, heads: 8, kv: 4, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 256},
+		{name: "ckpt-seq512", hidden: 256, inter: 512, vocab: 2000, heads: 4, kv: 2, layers: 6, loraLayers: 4, rank: 8, batch: 2, seq: 512, ckpt: true},
+		{name: "ckpt-batch4", hidden: 256, inter: 1024, vocab: 3000, heads: 4, kv: 4, layers: 4, loraLayers: 3, rank: 16, batch: 4, seq: 128, ckpt: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, c.check)
+	}
+}
+
+// Out of sample: configurations none of the coefficients were derived from, across depth,
+// head counts and GQA ratios, vocabularies, tied and untied heads, float32 and half-precision
+// activations, checkpointing and masked prompts; the first has the shape of a 135M model
+// (SmolLM-135M: 30 blocks, hidden 576, 9/3 heads, vocab 49152, tied) trained at batch 4 on
+// completions whose widest batch is 128 tokens, with max_seq_length 512.
+func TestBudgetHoldsOutOfSample(t *testing.T) {
+	cases := []budgetCase{
+		{name: "135m-completions", hidden: 576, inter: 1536, vocab: 49152, heads: 9, kv: 3, layers: 30, loraLayers: 8, rank: 8, batch: 4, seq: 128, tied: true, data: true},
+		{name: "gqa3-depth8", hidden: 384, inter: 1024, vocab: 6000, heads: 6, kv: 2, layers: 8, loraLayers: 3, rank: 8, batch: 2, seq: 192},
+		{name: "bf16-mqa-tied", hidden: 256, inter: 768, vocab: 5000, heads: 4, kv: 1, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 128, dtype: mlx.BFloat16, tied: true},
+		{name: "ckpt-mha-batch3", hidden: 320, inter: 640, vocab: 4000, heads: 5, kv: 5, layers: 6, loraLayers: 4, rank: 8, batch: 3, seq: 96, ckpt: true},
+		// float16 scales make MLX's CPU quantized matmul slow: the smallest of the six
+		{name: "f16-masked", hidden: 128, inter: 512, vocab: 8000, heads: 4, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 96, dtype: mlx.Float16, data: true, mask: true},
+		{name: "ckpt-vocab20k", hidden: 448, inter: 896, vocab: 20000, heads: 7, kv: 7, layers: 6, loraLayers: 3, rank: 4, batch: 1, seq: 256, ckpt: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, c.check)
+	}
+}

@@ -1,0 +1,89 @@
+package mlxbackend
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/yai-dev/yai/recipe"
+)
+
+// soakStages are the seed's full set of mechanisms: cache clearing by the seed's rule,
+// selective reloads every 5 steps and above 70% of the limit, a growth trigger and a guard
+// with the seed's 20% buffer.
+const soakStages = seedClear + reloadStages + `  - id: leak
+    kind: clear-cache
+    when: growth > 1*MB
+  - id: guard
+    kind: guard
+    with: {watch: [mlx.active], buffer: 0.2, action: checkpoint-and-stop}
+`
+
+// soakLimit is about 1.5 times the dry-run floor of the seed recipe on the tiny model.
+func soakLimit(t testing.TB, steps int) int64 {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "recipe.yaml")
+	if err := os.WriteFile(path, []byte(seedRecipe(t, steps, "1GB", soakStages)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan, diags := recipe.Validate(path, nil, recipe.ValidateOptions{})
+	if plan == nil {
+		t.Fatalf("%s", diags.Format())
+	}
+	return recipe.EstimateBudget(plan.Model, plan.Recipe).Floor() * 3 / 2
+}
+
+// soak runs the seed recipe for steps steps under soakLimit and checks that it never stops,
+// that MLX active memory never passes the limit, and that it does not drift after warm-up.
+// It returns the drift and the limit.
+func soak(t testing.TB, steps int) (drift, limit int64, res runResult) {
+	limit = soakLimit(t, steps)
+	res = runRecipe(t, t.TempDir(), seedRecipe(t, steps, fmt.Sprintf("%dB", limit), soakStages))
+	if res.ExitCode != 0 || len(res.metrics) != steps {
+		t.Fatalf("soak stopped: exit %d after %d steps: %s", res.ExitCode, len(res.metrics), res.Reason)
+	}
+	for _, m := range res.metrics {
+		if m.MLXActive > limit {
+			t.Fatalf("step %d: MLX active %d above the limit %d", m.Step, m.MLXActive, limit)
+		}
+	}
+	// Warm-up: the first reload cycles and the first epoch's batch widths.
+	warm := res.metrics[99]
+	end := res.metrics[steps-1]
+	drift = end.MLXActive - warm.MLXActive
+	if drift > 1<<20 || drift < -(1<<20) {
+		t.Errorf("MLX active drifted %d bytes between step %d and step %d", drift, warm.Step, end.Step)
+	}
+	if end.MLXArrays != warm.MLXArrays {
+		t.Errorf("live arrays %d at step %d, %d at step %d", end.MLXArrays, end.Step, warm.MLXArrays, warm.Step)
+	}
+	return drift, limit, res
+}
+
+// TestSoak1000Steps is the seed's promise at the scale of the tiny model: 1,000 steps inside
+// a limit of 1.5× the estimated floor, with no early stop.
+func TestSoak1000Steps(t *testing.T) {
+	soak(t, 1000)
+}
+
+// BenchmarkSoak5000Steps prints the soak's figures over 5,000 steps.
+func BenchmarkSoak5000Steps(b *testing.B) {
+	for range b.N {
+		drift, limit, res := soak(b, 5000)
+		var peak int64
+		reloads := 0
+		for _, m := range res.metrics {
+			peak = max(peak, m.MLXActive)
+			if fired(m, "reload") {
+				reloads++
+			}
+		}
+		last := res.metrics[len(res.metrics)-1]
+		b.ReportMetric(float64(limit), "limit-bytes")
+		b.ReportMetric(float64(peak), "max-active-bytes")
+		b.ReportMetric(float64(drift), "drift-bytes")
+		b.ReportMetric(float64(reloads), "reloads")
+		b.ReportMetric(last.Elapsed/float64(len(res.metrics))*1e3, "ms/step")
+	}
+}
