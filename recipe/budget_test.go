@@ -11,6 +11,7 @@ import (
 
 	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/testenv"
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/stages/stage"
@@ -166,7 +167,7 @@ func TestPreflightSchedule(t *testing.T) {
 		t.Errorf("the run is not handed the schedule: %+v", info.Schedule)
 	}
 	p, ds = Validate(recipe, sets, ValidateOptions{Strict: true, SkipData: true})
-	if p == nil || len(ds) != 1 || ds[0].Severity != Warning || p.Schedule != (stages.Schedule{}) {
+	if p == nil || len(ds) != 1 || ds[0].Severity != Warning || p.Schedule != (memplan.Schedule{}) {
 		t.Errorf("--strict: schedule %+v, diagnostics:\n%s", p.Schedule, ds.Format())
 	}
 }

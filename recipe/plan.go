@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/stages/stage"
 
@@ -26,7 +27,7 @@ type Plan struct {
 	Budget *Budget        // memory estimate; nil when the model was not inspected
 	// Schedule is how the step starts out computing when the whole batch would not fit the
 	// limit (zero: as written), with its estimate.
-	Schedule       stages.Schedule
+	Schedule       memplan.Schedule
 	ScheduleBudget *Budget
 	Strict         bool          // run as written: no schedule of the plan's or a governor's
 	Device         stages.Device // what the estimate assumes the step computes on

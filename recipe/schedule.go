@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/stages"
 )
@@ -12,11 +13,11 @@ import (
 // or split into up to maxMicro micro-batches (0: one row each), with checkpointing as the
 // recipe has it or on. Splitting costs little (the same arithmetic in smaller pieces); turning
 // checkpointing on recomputes the adapted blocks, about a third more work.
-func Schedules(w stages.Workload, maxMicro int) []stages.Schedule {
+func Schedules(w stages.Workload, maxMicro int) []memplan.Schedule {
 	if maxMicro <= 0 || maxMicro > w.BatchSize {
 		maxMicro = max(1, w.BatchSize)
 	}
-	var out []stages.Schedule
+	var out []memplan.Schedule
 	for _, ckpt := range []bool{w.GradCheckpoint, true} {
 		if ckpt && w.GradCheckpoint && len(out) > 0 {
 			break // the recipe already checkpoints: no second pass
@@ -27,7 +28,7 @@ func Schedules(w stages.Workload, maxMicro int) []stages.Schedule {
 			parts := (w.BatchSize + rows - 1) / rows // more parts than this change nothing
 			if !seen[parts] {
 				seen[parts] = true
-				out = append(out, stages.Schedule{MicroBatches: parts, GradCheckpoint: ckpt})
+				out = append(out, memplan.Schedule{MicroBatches: parts, GradCheckpoint: ckpt})
 			}
 		}
 	}
@@ -36,7 +37,7 @@ func Schedules(w stages.Workload, maxMicro int) []stages.Schedule {
 }
 
 // ScheduleCost is a schedule's compute relative to the whole batch without checkpointing.
-func ScheduleCost(s stages.Schedule) float64 {
+func ScheduleCost(s memplan.Schedule) float64 {
 	c := 1 + 0.02*float64(s.MicroBatches-1)
 	if s.GradCheckpoint {
 		c += 0.35
@@ -46,7 +47,7 @@ func ScheduleCost(s stages.Schedule) float64 {
 
 // EstimateSchedule is the estimate of a step of w computed with schedule s: each part holds
 // ceil(batch/parts) rows, and a split step keeps one more gradient-sized sum.
-func EstimateSchedule(info *modeldir.Info, w stages.Workload, s stages.Schedule, cacheLimit int64) Budget {
+func EstimateSchedule(info *modeldir.Info, w stages.Workload, s memplan.Schedule, cacheLimit int64) Budget {
 	parts := max(1, s.MicroBatches)
 	w.BatchSize = (w.BatchSize + parts - 1) / parts
 	w.GradCheckpoint = s.GradCheckpoint
@@ -64,18 +65,18 @@ const estimateMargin = 0.15
 
 // fitSchedule is the cheapest schedule whose estimated peak stays under limit with the
 // estimate's own error to spare; false when none does.
-func fitSchedule(info *modeldir.Info, w stages.Workload, limit, cacheLimit int64) (stages.Schedule, Budget, bool) {
+func fitSchedule(info *modeldir.Info, w stages.Workload, limit, cacheLimit int64) (memplan.Schedule, Budget, bool) {
 	for _, s := range Schedules(w, 0) {
 		b := EstimateSchedule(info, w, s, cacheLimit)
 		if float64(b.Peak()) <= (1-estimateMargin)*float64(limit) {
 			return s, b, true
 		}
 	}
-	return stages.Schedule{}, Budget{}, false
+	return memplan.Schedule{}, Budget{}, false
 }
 
 // DescribeSchedule is a schedule in words.
-func DescribeSchedule(s stages.Schedule, batch int) string {
+func DescribeSchedule(s memplan.Schedule, batch int) string {
 	out := "the whole batch"
 	if s.MicroBatches > 1 {
 		rows := (batch + s.MicroBatches - 1) / s.MicroBatches

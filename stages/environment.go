@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/stages/stage"
 )
 
@@ -30,19 +31,12 @@ type RunInfo struct {
 	Seed      int
 	// Schedule is how the step starts out computing: the pre-flight plan's choice when the
 	// whole batch does not fit the limit (zero: as the recipe says).
-	Schedule Schedule
+	Schedule memplan.Schedule
 	Strict   bool // run as written: no schedule changes
 	// ProductsRoom is how much of the model can multiply through dequantized weights with
 	// the estimated peak inside the limit (what load-4bit's matmul: auto chooses from).
 	ProductsRoom Products
 	Ranks        Ranks // the process group of a distributed run; nil alone
-}
-
-// Schedule is how a step is computed, never what it computes: each batch in MicroBatches
-// parts with token-weighted gradients, and gradient checkpointing on or off.
-type Schedule struct {
-	MicroBatches   int
-	GradCheckpoint bool
 }
 
 // NewEnvironment returns an environment that runs every kind needing no backend.

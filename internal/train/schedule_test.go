@@ -8,6 +8,7 @@ import (
 	"github.com/yai-dev/yai/internal/lora"
 	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/optim"
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/mlx"
 )
 
@@ -60,7 +61,7 @@ func TestScheduleKeepsTheResult(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		schedules := []Schedule{{MicroBatches: 3}, {MicroBatches: 3}, {MicroBatches: 2, GradCheckpoint: true}, {MicroBatches: 6},
+		schedules := []memplan.Schedule{{MicroBatches: 3}, {MicroBatches: 3}, {MicroBatches: 2, GradCheckpoint: true}, {MicroBatches: 6},
 			{MicroBatches: 1, GradCheckpoint: true}, {MicroBatches: 4}, {MicroBatches: 3}, {MicroBatches: 2}}
 		var splitPeak uint64
 		for i, b := range batches {
@@ -70,7 +71,7 @@ func TestScheduleKeepsTheResult(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if schedules[i] == (Schedule{MicroBatches: 3}) {
+			if schedules[i] == (memplan.Schedule{MicroBatches: 3}) {
 				splitPeak = max(splitPeak, mlx.Memory().Peak)
 			}
 			if d := math.Abs(r.Loss-want[i]) / want[i]; d > lossTol {

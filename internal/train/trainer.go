@@ -26,6 +26,7 @@ import (
 	"github.com/yai-dev/yai/internal/lora"
 	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/optim"
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/mlx"
 )
 
@@ -54,16 +55,6 @@ type Options struct {
 	// over the summed tokens, which is the single-process update on all the processes'
 	// batches together. A step that is not finite on one process is applied on none.
 	AllReduce func(xs []*mlx.Array) []*mlx.Array
-}
-
-// Schedule is how a step is computed, never what it computes. MicroBatches splits each batch
-// into that many parts whose token-weighted gradients add up to the whole batch's gradient,
-// so the update is the same with a fraction of the activation memory (with dropout the masks
-// are drawn per part; with the prefix cache in use the batch stays whole). GradCheckpoint
-// recomputes the adapted blocks in the backward pass.
-type Schedule struct {
-	MicroBatches   int
-	GradCheckpoint bool
 }
 
 // StepResult reports one training step.
@@ -104,7 +95,7 @@ type Trainer struct {
 	compiledFor map[string]*mlx.Array   // model arrays the compiled functions captured
 	traces      map[string]bool         // function, loss chunk and input shapes traced
 	prefix      *prefixCache            // nil when off
-	sched       Schedule                // how steps are computed now
+	sched       memplan.Schedule        // how steps are computed now
 }
 
 // NewTrainer attaches fresh adapters described by loraCfg to m and prepares the optimizer.
@@ -147,7 +138,7 @@ func NewTrainerWithAdapters(m *model.Model, a *lora.Adapters, optCfg optim.Confi
 		checkpoints: map[int]*mlx.Closure{},
 		compiled:    map[string]*mlx.Closure{},
 		traces:      map[string]bool{},
-		sched:       Schedule{MicroBatches: 1, GradCheckpoint: opts.GradCheckpoint},
+		sched:       memplan.Schedule{MicroBatches: 1, GradCheckpoint: opts.GradCheckpoint},
 	}
 	if opts.PrefixCache > 0 {
 		t.prefix = newPrefixCache(opts.PrefixCache)
@@ -216,13 +207,13 @@ func (t *Trainer) freeCompiled() {
 }
 
 // SetSchedule changes how the following steps are computed; their results stay the same.
-func (t *Trainer) SetSchedule(s Schedule) {
+func (t *Trainer) SetSchedule(s memplan.Schedule) {
 	s.MicroBatches = max(1, s.MicroBatches)
 	t.sched = s
 }
 
 // Schedule is how steps are computed now.
-func (t *Trainer) Schedule() Schedule { return t.sched }
+func (t *Trainer) Schedule() memplan.Schedule { return t.sched }
 
 // SetLossChunk changes the number of loss positions whose logits exist at once (0: all of
 // them) for the steps that follow. Each distinct value is compiled once and kept, so moving

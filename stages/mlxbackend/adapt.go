@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/yai-dev/yai/internal/train"
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/recipe"
@@ -19,7 +19,7 @@ import (
 // the steps measured so far — and applies the cheapest schedule predicted to stay under the
 // limit. Every schedule computes the same update, so the run's losses do not depend on it.
 func buildAdapt(c *stages.AdaptConfig, r *Training) (stage.Stage, error) {
-	g := &governor{cfg: c, r: r, ratio: map[stages.Schedule]float64{}, device: Device()}
+	g := &governor{cfg: c, r: r, ratio: map[memplan.Schedule]float64{}, device: Device()}
 	return stage.StageFunc(g.run), nil
 }
 
@@ -29,12 +29,12 @@ type governor struct {
 	info   *modeldir.Info // the model's description, for the estimate
 	device stages.Device  // what the steps compute on, for the estimate
 
-	ratio       map[stages.Schedule]float64 // measured ÷ estimated step memory, per schedule
-	calibrated  stepMemory                  // the step last used for calibration
-	cheaperFits int                         // steps in a row a cheaper schedule would have fit
-	cacheLimit  *uint64                     // MLX's cache limit before the governor bounded it
-	baseline    stages.Schedule             // the cheapest schedule: the recipe as written
-	quiet       bool                        // --strict was reported
+	ratio       map[memplan.Schedule]float64 // measured ÷ estimated step memory, per schedule
+	calibrated  stepMemory                   // the step last used for calibration
+	cheaperFits int                          // steps in a row a cheaper schedule would have fit
+	cacheLimit  *uint64                      // MLX's cache limit before the governor bounded it
+	baseline    memplan.Schedule             // the cheapest schedule: the recipe as written
+	quiet       bool                         // --strict was reported
 }
 
 func (g *governor) run(ctx context.Context, s *stage.Session) error {
@@ -71,10 +71,10 @@ func (g *governor) run(ctx context.Context, s *stage.Session) error {
 	options := g.schedules(w)
 	g.baseline = options[0]
 	active := s.Figures.MLX.Active
-	predict := func(sc stages.Schedule) int64 {
+	predict := func(sc memplan.Schedule) int64 {
 		return active + int64(g.ratioFor(sc)*float64(g.excess(w, sc)))
 	}
-	current := stages.Schedule(t.Schedule())
+	current := t.Schedule()
 	best, fits := options[len(options)-1], false
 	for _, sc := range options {
 		if predict(sc) <= target {
@@ -101,7 +101,7 @@ func (g *governor) run(ctx context.Context, s *stage.Session) error {
 		g.cheaperFits = 0
 	}
 	if next != current {
-		t.SetSchedule(train.Schedule(next))
+		t.SetSchedule(next)
 		msg := fmt.Sprintf("%s → %s: predicted peak %s → %s (limit %s, margin %.0f%%)",
 			recipe.DescribeSchedule(current, w.BatchSize), recipe.DescribeSchedule(next, w.BatchSize),
 			stages.Bytes(predict(current)), stages.Bytes(predict(next)), stages.Bytes(limit), 100*g.cfg.Margin)
@@ -140,7 +140,7 @@ func (g *governor) calibrate(limit int64) {
 
 // ratioFor is the calibration of a schedule: its own when measured, else the most cautious
 // of the others, else the estimate as it is.
-func (g *governor) ratioFor(s stages.Schedule) float64 {
+func (g *governor) ratioFor(s memplan.Schedule) float64 {
 	if r, ok := g.ratio[s]; ok {
 		return r
 	}
@@ -152,7 +152,7 @@ func (g *governor) ratioFor(s stages.Schedule) float64 {
 }
 
 // excess is the estimated memory a step adds to what is active when it begins.
-func (g *governor) excess(w stages.Workload, s stages.Schedule) int64 {
+func (g *governor) excess(w stages.Workload, s memplan.Schedule) int64 {
 	return recipe.EstimateSchedule(g.info, w, s, 0).Step()
 }
 
@@ -176,8 +176,8 @@ func (g *governor) workload() stages.Workload {
 }
 
 // schedules are the schedules the levers allow, cheapest first.
-func (g *governor) schedules(w stages.Workload) []stages.Schedule {
-	var out []stages.Schedule
+func (g *governor) schedules(w stages.Workload) []memplan.Schedule {
+	var out []memplan.Schedule
 	for _, s := range recipe.Schedules(w, g.cfg.MaxMicroBatches) {
 		if s.MicroBatches > 1 && !slices.Contains(g.cfg.Levers, stages.LeverMicroBatches) {
 			continue
@@ -192,7 +192,7 @@ func (g *governor) schedules(w stages.Workload) []stages.Schedule {
 
 // boundCache keeps MLX's buffer cache within the headroom while the schedule is tightened,
 // and gives the cache its own limit back when the recipe's schedule fits again.
-func (g *governor) boundCache(s stages.Schedule, headroom int64, sess *stage.Session) {
+func (g *governor) boundCache(s memplan.Schedule, headroom int64, sess *stage.Session) {
 	if !slices.Contains(g.cfg.Levers, stages.LeverCacheLimit) {
 		return
 	}

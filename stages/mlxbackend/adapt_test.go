@@ -12,7 +12,7 @@ import (
 
 	"github.com/yai-dev/yai/internal/lora"
 	"github.com/yai-dev/yai/internal/model"
-	"github.com/yai-dev/yai/internal/train"
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/recipe"
@@ -111,7 +111,7 @@ func lossesAgree(t *testing.T, got, want []runtime.Metrics) {
 // estimatedStep is what the memory estimate says a step of the recipe src needs above active
 // memory, for a batch of rows × width tokens computed with sc: what the governor predicts
 // before it has measured a step.
-func estimatedStep(t *testing.T, src string, rows, width int, sc stages.Schedule) int64 {
+func estimatedStep(t *testing.T, src string, rows, width int, sc memplan.Schedule) int64 {
 	t.Helper()
 	r, ds := recipe.Load("governed.yaml", []byte(src), nil)
 	if r == nil {
@@ -134,8 +134,8 @@ func gpuLimit(active, fits, over int64) int64 {
 }
 
 var (
-	wholeBatch  = stages.Schedule{MicroBatches: 1}
-	halvedBatch = stages.Schedule{MicroBatches: 2}
+	wholeBatch  = memplan.Schedule{MicroBatches: 1}
+	halvedBatch = memplan.Schedule{MicroBatches: 2}
 )
 
 // adaptStage is the governor and a guard that calls on it after a crossing.
@@ -278,7 +278,7 @@ func TestAdaptRelaxesWhenHeadroomReturns(t *testing.T) {
 func TestAllocationFailureRetriesSmaller(t *testing.T) {
 	src := governedRecipe(t, 6, "2GB", quickstartData(), "")
 	free := runRecipe(t, t.TempDir(), src)
-	failStep = func(s train.Schedule) error {
+	failStep = func(s memplan.Schedule) error {
 		if s.MicroBatches < 4 {
 			return &mlx.Error{Op: "eval", Msg: "[metal::malloc] Unable to allocate 1073741824 bytes"}
 		}
@@ -312,7 +312,7 @@ func TestGovernorLearnsFromPeaksAsTheDeviceAllows(t *testing.T) {
 		t.Fatal(err)
 	}
 	learn := func(dev stages.Device, measured float64, limit int64) float64 {
-		g := &governor{ratio: map[stages.Schedule]float64{}, device: dev, info: info, r: &Training{
+		g := &governor{ratio: map[memplan.Schedule]float64{}, device: dev, info: info, r: &Training{
 			lora:    &lora.Config{Rank: 8, NumLayers: 2, Keys: qualifiedKeys([]string{"q_proj", "v_proj"})},
 			dataCfg: stages.Data.Defaults(),
 		}}

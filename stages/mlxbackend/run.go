@@ -10,6 +10,7 @@ import (
 	"github.com/yai-dev/yai/internal/optim"
 	"github.com/yai-dev/yai/internal/tokenizer"
 	"github.com/yai-dev/yai/internal/train"
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/stages"
 )
 
@@ -43,7 +44,7 @@ type stepMemory struct {
 	ran          bool
 	activeBefore int64
 	peak         int64
-	schedule     stages.Schedule
+	schedule     memplan.Schedule
 	rows, width  int
 }
 
@@ -122,7 +123,7 @@ func (r *Training) Trainer() (*train.Trainer, error) {
 		return nil, err
 	}
 	if s := r.info.Schedule; s.MicroBatches > 0 && !r.info.Strict {
-		t.SetSchedule(train.Schedule(s)) // the pre-flight plan's schedule that fits the limit
+		t.SetSchedule(s) // the pre-flight plan's schedule that fits the limit
 	}
 	r.trainer = t
 	return t, nil

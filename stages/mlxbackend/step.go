@@ -9,6 +9,7 @@ import (
 
 	"github.com/yai-dev/yai/internal/data"
 	"github.com/yai-dev/yai/internal/train"
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/stages"
@@ -46,8 +47,8 @@ func buildStep(c *stages.StepConfig, r *Training) (stage.Stage, error) {
 				break
 			}
 			s.Log.Warn("step failed to allocate; retrying with a smaller schedule", "step", s.Figures.Step,
-				"from", recipe.DescribeSchedule(stages.Schedule(sched), b.Size), "to", recipe.DescribeSchedule(stages.Schedule(next), b.Size), "err", err)
-			s.Note("allocation_retry", recipe.DescribeSchedule(stages.Schedule(next), b.Size))
+				"from", recipe.DescribeSchedule(sched, b.Size), "to", recipe.DescribeSchedule(next, b.Size), "err", err)
+			s.Note("allocation_retry", recipe.DescribeSchedule(next, b.Size))
 			t.SetSchedule(next)
 			sched = next
 			res, err = stepOnce(t, b)
@@ -56,7 +57,7 @@ func buildStep(c *stages.StepConfig, r *Training) (stage.Stage, error) {
 			return err
 		}
 		r.lastStep = stepMemory{ran: true, activeBefore: int64(before), peak: int64(mlx.Memory().Peak),
-			schedule: stages.Schedule(sched), rows: b.Size, width: b.Width}
+			schedule: sched, rows: b.Size, width: b.Width}
 		report := stage.Report{Loss: res.Loss, Tokens: int64(res.Tokens), LR: res.LR,
 			MicroBatches: sched.MicroBatches, Checkpointing: sched.GradCheckpoint, Traces: t.Traces()}
 		if !res.Finite {
@@ -104,11 +105,11 @@ func stepOnce(t *train.Trainer, b data.Batch) (train.StepResult, error) {
 	return t.Step(toTrainBatch(b))
 }
 
-var failStep func(train.Schedule) error
+var failStep func(memplan.Schedule) error
 
 // smallerSchedule is the next schedule that needs less memory than s for a batch of rows:
 // twice the parts until each holds one row, then gradient checkpointing on.
-func smallerSchedule(s train.Schedule, rows int) (train.Schedule, bool) {
+func smallerSchedule(s memplan.Schedule, rows int) (memplan.Schedule, bool) {
 	if s.MicroBatches < rows {
 		s.MicroBatches = min(rows, 2*max(1, s.MicroBatches))
 		return s, true
