@@ -74,8 +74,8 @@ func TestResumeAfterGuardStopRunsPendingStages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Step() != 8 || !slices.Equal(r.state.PendingAfterStep, []string{"eval"}) {
-		t.Fatalf("checkpoint at step %d pending %v; want step 8 with eval pending", r.Step(), r.state.PendingAfterStep)
+	if r.Step() != 8 || !slices.Equal(r.ckpt.State.PendingAfterStep, []string{"eval"}) {
+		t.Fatalf("checkpoint at step %d pending %v; want step 8 with eval pending", r.Step(), r.ckpt.State.PendingAfterStep)
 	}
 	p := plan(t, strings.Replace(src, "limit: 1GB", "limit: 4GB", 1)) // the raised limit lets it finish
 	evals := 0
@@ -125,38 +125,5 @@ func TestSignalStopsWithItsCode(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(res.RunDir, "checkpoints", "step-00000004")); err != nil {
 			t.Errorf("%v: no checkpoint of step 4", sig)
 		}
-	}
-}
-
-// One process at a time holds a run directory.
-func TestRunDirLock(t *testing.T) {
-	dir := t.TempDir()
-	a, err := LockRunDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LockRunDir(dir); err == nil || !strings.Contains(err.Error(), "is in use by another yai process (pid") {
-		t.Errorf("second lock: %v", err)
-	}
-	a.Unlock()
-	b, err := LockRunDir(dir)
-	if err != nil {
-		t.Errorf("lock after unlock: %v", err)
-	}
-	b.Unlock()
-}
-
-// A killed writer can leave a torn last line; readers drop it. A torn line elsewhere is an
-// error naming the line.
-func TestReadMetricsToleratesTornLastLine(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "metrics.jsonl")
-	os.WriteFile(p, []byte("{\"step\":1,\"loss\":2}\n{\"step\":2,\"loss\":1}\n{\"step\":3,\"lo"), 0o644)
-	ms, err := ReadMetrics(p)
-	if err != nil || len(ms) != 2 || ms[1].Loss != 1 {
-		t.Errorf("got %+v, %v", ms, err)
-	}
-	os.WriteFile(p, []byte("{\"step\":1,\"loss\":2}\n{\"step\":2,\"lo\n{\"step\":3}\n"), 0o644)
-	if _, err := ReadMetrics(p); err == nil || !strings.Contains(err.Error(), "metrics.jsonl:2:") {
-		t.Errorf("torn middle line: %v", err)
 	}
 }

@@ -1,9 +1,7 @@
 package runtime
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/yai-dev/yai/internal/rundir"
 	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/stages/stage"
@@ -106,21 +105,11 @@ func plan(t *testing.T, src string) *recipe.Plan {
 
 func readMetrics(t *testing.T, dir string) []Metrics {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
-	if err != nil {
-		t.Fatal(err)
+	ms, torn, err := rundir.ReadMetrics(dir, 0)
+	if err != nil || torn {
+		t.Fatalf("metrics.jsonl: %v (torn %v)", err, torn)
 	}
-	defer f.Close()
-	var out []Metrics
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var m Metrics
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("metrics line %q: %v", sc.Text(), err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return ms
 }
 
 // firedOn lists the steps whose metrics line records the stage id as fired.

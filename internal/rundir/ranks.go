@@ -1,0 +1,65 @@
+package rundir
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// RankExit is how one rank of a launch ended: one entry of ranks.json, which the launcher
+// writes once every rank is gone.
+type RankExit struct {
+	Rank     int    `json:"rank"`
+	Host     string `json:"host"`
+	ExitCode int    `json:"exit_code"`        // -1 when a signal ended it
+	Signal   string `json:"signal,omitempty"` // the signal that ended it
+	Killed   bool   `json:"killed_by_launcher,omitempty"`
+}
+
+// WriteRanks writes ranks.json in dir.
+func WriteRanks(dir string, exits []RankExit) error {
+	data, err := json.MarshalIndent(exits, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, RanksFile), append(data, '\n'), 0o644)
+}
+
+// ReadRanks reads ranks.json in dir.
+func ReadRanks(dir string) ([]RankExit, error) {
+	var exits []RankExit
+	if err := readJSON(filepath.Join(dir, RanksFile), &exits); err != nil {
+		return nil, err
+	}
+	return exits, nil
+}
+
+// RecordRankFailure writes into a rank's result file (and log) why its distributed run ended
+// when the engine alone cannot say: a peer was lost, or the rank could not join its group.
+// The engine's own error, when it got to write one, is kept in front; when the rank could
+// not end by itself (stuck in a collective on a silent peer) this is the only record. It
+// returns the exit code the rank ends with.
+func RecordRankFailure(dir string, rank int, cause error) int {
+	res, _ := ReadResult(dir, rank)
+	if res == nil {
+		res = &Result{}
+	}
+	if res.ExitCode == 0 {
+		res.ExitCode = 1
+	}
+	if res.Error != "" {
+		res.Error += "; "
+	}
+	res.Error += "distributed run: " + cause.Error()
+	if res.Reason == "" {
+		res.Reason = cause.Error()
+	}
+	_ = WriteResult(dir, rank, *res)
+	if f, err := os.OpenFile(filepath.Join(dir, LogName(rank)), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
+		fmt.Fprintf(f, "time=%s level=ERROR msg=\"distributed run failed\" err=%q\n", time.Now().Format(time.RFC3339), cause.Error())
+		f.Close()
+	}
+	return res.ExitCode
+}
