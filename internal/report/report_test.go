@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/yai-dev/yai/internal/runinfo"
+	"github.com/yai-dev/yai/internal/rundir"
 )
 
 // independent recomputes the summary figures straight from metrics.jsonl with a plain JSON
@@ -66,7 +66,7 @@ func recompute(t *testing.T, dir string) independent {
 
 func TestSummaryEqualsMetrics(t *testing.T) {
 	dir := fakeRun(t, t.TempDir(), "fake-20260101T000000Z", 3, true, 1)
-	r, err := runinfo.Read(dir)
+	r, err := rundir.Read(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,9 +103,9 @@ func TestWriteCharts(t *testing.T) {
 	parent := t.TempDir()
 	a := fakeRun(t, parent, "a-20260101T000000Z", 0, false, 1)
 	b := fakeRun(t, parent, "b-20260102T000000Z", -1, true, 1.3)
-	var runs []*runinfo.Run
+	var runs []*rundir.Run
 	for _, d := range []string{a, b} {
-		r, err := runinfo.Read(d)
+		r, err := rundir.Read(d)
 		if err != nil {
 			t.Fatal(err)
 		}

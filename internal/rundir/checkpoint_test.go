@@ -43,6 +43,9 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "state.bin")); string(b) != "seven" {
 		t.Errorf("backend state %q", b)
 	}
+	if readHash(dir) == "" {
+		t.Errorf("the checkpoint has no recipe hash")
+	}
 }
 
 // Unfinished checkpoints (a temporary name, no engine.json, a name not written by
