@@ -2,6 +2,7 @@ package rundir
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,9 +41,10 @@ func ReadRanks(dir string) ([]RankExit, error) {
 // when the engine alone cannot say: a peer was lost, or the rank could not join its group.
 // The engine's own error, when it got to write one, is kept in front; when the rank could
 // not end by itself (stuck in a collective on a silent peer) this is the only record. It
-// returns the exit code the rank ends with.
-func RecordRankFailure(dir string, rank int, cause error) int {
-	res, _ := ReadResult(dir, rank)
+// returns the exit code the rank ends with, and what kept the record from being written
+// (the caller has nowhere else to put it but its stderr).
+func RecordRankFailure(dir string, rank int, cause error) (int, error) {
+	res, err := ReadResult(dir, rank)
 	if res == nil {
 		res = &Result{}
 	}
@@ -53,13 +55,32 @@ func RecordRankFailure(dir string, rank int, cause error) int {
 		res.Error += "; "
 	}
 	res.Error += "distributed run: " + cause.Error()
+	if err != nil { // replaced by this record: say what it was
+		res.Error += fmt.Sprintf(" (the earlier %s could not be read: %v)", RankFile(rank, ResultFile), err)
+	}
 	if res.Reason == "" {
 		res.Reason = cause.Error()
 	}
-	_ = WriteResult(dir, rank, *res)
-	if f, err := os.OpenFile(filepath.Join(dir, LogName(rank)), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
-		fmt.Fprintf(f, "time=%s level=ERROR msg=\"distributed run failed\" err=%q\n", time.Now().Format(time.RFC3339), cause.Error())
-		f.Close()
+	var errs []error
+	if err := WriteResult(dir, rank, *res); err != nil {
+		errs = append(errs, fmt.Errorf("record the failure in %s: %w", RankFile(rank, ResultFile), err))
 	}
-	return res.ExitCode
+	line := fmt.Sprintf("time=%s level=ERROR msg=\"distributed run failed\" err=%q\n", time.Now().Format(time.RFC3339), cause.Error())
+	if err := appendSynced(filepath.Join(dir, LogName(rank)), line); err != nil {
+		errs = append(errs, fmt.Errorf("record the failure in %s: %w", LogName(rank), err))
+	}
+	return res.ExitCode, errors.Join(errs...)
+}
+
+// appendSynced appends line to the file at path and syncs it.
+func appendSynced(path, line string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(line)
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
 }
