@@ -1,7 +1,6 @@
 package rundir
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -19,13 +18,9 @@ type RankExit struct {
 	Killed   bool   `json:"killed_by_launcher,omitempty"`
 }
 
-// WriteRanks writes ranks.json in dir.
+// WriteRanks writes ranks.json in dir, atomically.
 func WriteRanks(dir string, exits []RankExit) error {
-	data, err := json.MarshalIndent(exits, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, RanksFile), append(data, '\n'), 0o644)
+	return writeJSON(filepath.Join(dir, RanksFile), exits)
 }
 
 // ReadRanks reads ranks.json in dir.

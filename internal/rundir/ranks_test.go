@@ -5,13 +5,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
 
-// ranks.json reads back as written.
-func TestRanksRoundTrip(t *testing.T) {
+// ranks.json reads back as written; a write that fails leaves no partial file and keeps
+// nothing of its own beside the target.
+func TestRanksAtomic(t *testing.T) {
 	dir := t.TempDir()
 	exits := []RankExit{{Rank: 0, Host: "127.0.0.1", ExitCode: 0}, {Rank: 1, Host: "b", ExitCode: -1, Signal: "killed", Killed: true}}
 	if err := WriteRanks(dir, exits); err != nil {
@@ -24,6 +26,44 @@ func TestRanksRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(exits, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+
+	// The move into place fails (ranks.json is a directory someone made): the write reports
+	// it and leaves neither a ranks.json file nor its temporary file.
+	blocked := t.TempDir()
+	os.MkdirAll(filepath.Join(blocked, RanksFile, "x"), 0o755)
+	if err := WriteRanks(blocked, exits); err == nil {
+		t.Fatal("WriteRanks into a blocked path succeeded")
+	}
+	entries, _ := os.ReadDir(blocked)
+	if len(entries) != 1 || !entries[0].IsDir() {
+		t.Errorf("left behind: %v", entries)
+	}
+	// A write cut short (the file size limit stops it after 16 bytes) leaves the old
+	// ranks.json whole and nothing beside it.
+	t.Run("write cut short", func(t *testing.T) {
+		var old syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+			t.Skip("no file size limit here:", err)
+		}
+		short := old
+		short.Cur = 16
+		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &short); err != nil {
+			t.Skip("cannot set the file size limit:", err)
+		}
+		err := WriteRanks(dir, append(exits, exits...))
+		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+			t.Fatal(err)
+		}
+		if err == nil {
+			t.Fatal("a write over the file size limit succeeded")
+		}
+		if got, err := ReadRanks(dir); err != nil || !cmp.Equal(got, exits) {
+			t.Errorf("ranks.json after a write cut short: %+v, %v; want the old one", got, err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Errorf("left behind: %v", entries)
+		}
+	})
 }
 
 // The record of a rank failure keeps the engine's own error in front; what keeps it from
