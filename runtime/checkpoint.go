@@ -28,6 +28,7 @@ func (e *engine) checkpoint(keep int) error {
 		return errNotStateful
 	}
 	if e.rank() > 0 {
+		e.syncLog()
 		return nil // every rank holds the same state; rank 0 saves it
 	}
 	st := rundir.EngineState{Step: e.completed, Tokens: e.env.Tokens, Loss: rundir.Loss(e.env.Loss), ValLoss: e.env.ValLoss,
@@ -59,6 +60,7 @@ func (e *engine) checkpoint(keep int) error {
 		return ioerr.Writing(fmt.Sprintf("the checkpoint of step %d", st.Step), dir, err)
 	}
 	e.log.Info("checkpoint written", "step", st.Step, "dir", dir)
+	e.syncLog()
 	control{e}.Note("checkpoint", filepath.Base(dir))
 	if keep > 0 {
 		return rundir.PruneCheckpoints(e.dir, keep)

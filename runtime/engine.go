@@ -64,6 +64,7 @@ type engine struct {
 	built   map[*recipe.StageDecl]stage.Stage
 	env     stage.Figures
 	metrics *rundir.MetricsWriter
+	logFile *os.File
 	start   time.Time
 
 	builder *stages.Builder
@@ -203,8 +204,17 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 		runErr = fmt.Errorf("%s: %w", rundir.RankFile(e.rank(), rundir.MetricsFile), err)
 		res.ExitCode = 1
 	}
+	if err := e.logFile.Sync(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("%s: %w", rundir.LogName(e.rank()), err)
+		res.ExitCode = 1
+	}
 	if err := e.writeResult(res, runErr); err != nil {
 		e.log.Error("write "+rundir.RankFile(e.rank(), rundir.ResultFile), "err", err)
+		e.syncLog()
+		if runErr == nil {
+			runErr = fmt.Errorf("%s: %w", rundir.RankFile(e.rank(), rundir.ResultFile), err)
+			res.ExitCode = 1
+		}
 	}
 	return res, runErr
 }
@@ -215,12 +225,21 @@ func (e *engine) openFiles() (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	e.logFile = f
 	e.log = NewLogger(e.opts.Console, e.opts.LogJSON, e.opts.Level, f)
 	if e.metrics, err = rundir.CreateMetrics(e.dir, e.rank()); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return func() { f.Close() }, nil
+}
+
+// syncLog puts what the log holds on the disk: at each checkpoint and at the end of the run,
+// so that a run killed later keeps its log up to its last checkpoint.
+func (e *engine) syncLog() {
+	if err := e.logFile.Sync(); err != nil {
+		e.log.Warn("sync "+rundir.LogName(e.rank()), "err", err)
+	}
 }
 
 func (e *engine) initEnv() {

@@ -217,6 +217,21 @@ func TestEngineRunDirectoryContents(t *testing.T) {
 	}
 }
 
+// A result.json that cannot be written fails the run (exit 1, an error naming it) instead
+// of leaving a run that looks done without a record; the log says so too.
+func TestEngineResultWriteFailureSurfaces(t *testing.T) {
+	opts := quietOptions(t, &fakeMemory{}, fakeTraining{}.env())
+	opts.RunDir = filepath.Join(opts.RunsDir, "r")
+	os.MkdirAll(filepath.Join(opts.RunDir, "result.json", "in-the-way"), 0o755)
+	res, err := Run(context.Background(), plan(t, engineRecipe), opts)
+	if err == nil || !strings.Contains(err.Error(), "result.json") || res.ExitCode != 1 || res.Steps != 12 {
+		t.Errorf("run: %v, exit %d after %d steps; want exit 1 naming result.json after 12", err, res.ExitCode, res.Steps)
+	}
+	if log, _ := os.ReadFile(filepath.Join(opts.RunDir, "run.log")); !strings.Contains(string(log), "write result.json") {
+		t.Errorf("run.log does not say result.json was not written:\n%s", log)
+	}
+}
+
 // Two runs of the same recipe, even in the same second, leave two run directories.
 func TestEngineTwoRunsTwoDirectories(t *testing.T) {
 	mem := &fakeMemory{}
