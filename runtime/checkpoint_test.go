@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/yai-dev/yai/internal/rundir"
 	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/stages/stage"
 )
@@ -125,5 +126,37 @@ func TestSignalStopsWithItsCode(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(res.RunDir, "checkpoints", "step-00000004")); err != nil {
 			t.Errorf("%v: no checkpoint of step 4", sig)
 		}
+	}
+}
+
+// A run directory the engine wrote before internal/rundir owned the format still resumes:
+// from its newest checkpoint, with the recipe kept there, into a new directory naming it.
+func TestResumeFixtureRunDir(t *testing.T) {
+	parent := filepath.Join(t.TempDir(), "fixture-20260301T101500Z")
+	if err := os.CopyFS(parent, os.DirFS("../internal/rundir/testdata/runs/fixture-20260301T101500Z")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenResume(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, src, dir, err := r.Recipe()
+	if err != nil || r.Step() != 8 || dir != "/home/user/yai" {
+		t.Fatalf("checkpoint of step %d, recipe dir %q: %v", r.Step(), dir, err)
+	}
+	trained := int64(0)
+	opts := quietOptions(t, &fakeMemory{}, fakeTraining{trained: &trained}.env())
+	opts.Resume = r
+	res, err := Run(context.Background(), plan(t, strings.Replace(string(src), "steps: 8", "steps: 10", 1)), opts)
+	if err != nil || res.ExitCode != 0 || res.Steps != 10 || trained != 10 {
+		t.Fatalf("resumed: %v, exit %d after %d steps, trained %d", err, res.ExitCode, res.Steps, trained)
+	}
+	if ms := readMetrics(t, res.RunDir); len(ms) != 2 || ms[0].Step != 9 {
+		t.Errorf("resumed metrics %+v, want steps 9 and 10", ms)
+	}
+	got, err := rundir.ReadResult(res.RunDir, 0)
+	if err != nil || got == nil || got.Parent != parent || got.ResumedFrom != rundir.CheckpointDir(parent, 8) {
+		t.Errorf("result.json %+v, %v", got, err)
 	}
 }

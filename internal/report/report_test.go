@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/yai-dev/yai/internal/rundir"
 )
 
@@ -139,5 +140,35 @@ func TestWriteCharts(t *testing.T) {
 	}
 	if _, err := Write(out, runs); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("second report into %s: %v", out, err)
+	}
+}
+
+// Run directories the engine wrote before internal/rundir owned the format still make a
+// report (the fixtures live with the format's owner).
+func TestReportOfFixtureRuns(t *testing.T) {
+	var runs []*rundir.Run
+	for _, name := range []string{"fixture-20260301T101500Z", "fixture-20260301T101500Z-2", "fixture-20260301T101500Z-3"} {
+		r, err := rundir.Read(filepath.Join("..", "rundir", "testdata", "runs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, r)
+	}
+	sums, err := Write(filepath.Join(t.TempDir(), "report"), runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Status string
+		Steps  int64
+		Clears []int64
+	}
+	var got []row
+	for _, s := range sums {
+		got = append(got, row{s.Status, s.Steps, s.EventSteps[ClearCache]})
+	}
+	want := []row{{"done", 8, []int64{3, 6}}, {"done", 10, []int64{9}}, {"stopped by guard", 6, []int64{3, 6}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
