@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/yai-dev/yai/internal/rundir"
 	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/stages/stage"
 )
@@ -74,8 +75,8 @@ func TestResumeAfterGuardStopRunsPendingStages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Step() != 8 || !slices.Equal(r.state.PendingAfterStep, []string{"eval"}) {
-		t.Fatalf("checkpoint at step %d pending %v; want step 8 with eval pending", r.Step(), r.state.PendingAfterStep)
+	if r.Step() != 8 || !slices.Equal(r.ckpt.State.PendingAfterStep, []string{"eval"}) {
+		t.Fatalf("checkpoint at step %d pending %v; want step 8 with eval pending", r.Step(), r.ckpt.State.PendingAfterStep)
 	}
 	p := plan(t, strings.Replace(src, "limit: 1GB", "limit: 4GB", 1)) // the raised limit lets it finish
 	evals := 0
@@ -128,35 +129,34 @@ func TestSignalStopsWithItsCode(t *testing.T) {
 	}
 }
 
-// One process at a time holds a run directory.
-func TestRunDirLock(t *testing.T) {
-	dir := t.TempDir()
-	a, err := LockRunDir(dir)
+// A run directory the engine wrote before internal/rundir owned the format still resumes:
+// from its newest checkpoint, with the recipe kept there, into a new directory naming it.
+func TestResumeFixtureRunDir(t *testing.T) {
+	parent := filepath.Join(t.TempDir(), "fixture-20260301T101500Z")
+	if err := os.CopyFS(parent, os.DirFS("../internal/rundir/testdata/runs/fixture-20260301T101500Z")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenResume(parent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LockRunDir(dir); err == nil || !strings.Contains(err.Error(), "is in use by another yai process (pid") {
-		t.Errorf("second lock: %v", err)
+	defer r.Close()
+	_, src, dir, err := r.Recipe()
+	if err != nil || r.Step() != 8 || dir != "/home/user/yai" {
+		t.Fatalf("checkpoint of step %d, recipe dir %q: %v", r.Step(), dir, err)
 	}
-	a.Unlock()
-	b, err := LockRunDir(dir)
-	if err != nil {
-		t.Errorf("lock after unlock: %v", err)
+	trained := int64(0)
+	opts := quietOptions(t, &fakeMemory{}, fakeTraining{trained: &trained}.env())
+	opts.Resume = r
+	res, err := Run(context.Background(), plan(t, strings.Replace(string(src), "steps: 8", "steps: 10", 1)), opts)
+	if err != nil || res.ExitCode != 0 || res.Steps != 10 || trained != 10 {
+		t.Fatalf("resumed: %v, exit %d after %d steps, trained %d", err, res.ExitCode, res.Steps, trained)
 	}
-	b.Unlock()
-}
-
-// A killed writer can leave a torn last line; readers drop it. A torn line elsewhere is an
-// error naming the line.
-func TestReadMetricsToleratesTornLastLine(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "metrics.jsonl")
-	os.WriteFile(p, []byte("{\"step\":1,\"loss\":2}\n{\"step\":2,\"loss\":1}\n{\"step\":3,\"lo"), 0o644)
-	ms, err := ReadMetrics(p)
-	if err != nil || len(ms) != 2 || ms[1].Loss != 1 {
-		t.Errorf("got %+v, %v", ms, err)
+	if ms := readMetrics(t, res.RunDir); len(ms) != 2 || ms[0].Step != 9 {
+		t.Errorf("resumed metrics %+v, want steps 9 and 10", ms)
 	}
-	os.WriteFile(p, []byte("{\"step\":1,\"loss\":2}\n{\"step\":2,\"lo\n{\"step\":3}\n"), 0o644)
-	if _, err := ReadMetrics(p); err == nil || !strings.Contains(err.Error(), "metrics.jsonl:2:") {
-		t.Errorf("torn middle line: %v", err)
+	got, err := rundir.ReadResult(res.RunDir, 0)
+	if err != nil || got == nil || got.Parent != parent || got.ResumedFrom != rundir.CheckpointDir(parent, 8) {
+		t.Errorf("result.json %+v, %v", got, err)
 	}
 }

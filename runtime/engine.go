@@ -2,22 +2,20 @@ package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/yai-dev/yai/internal/rundir"
 	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/stages/stage"
 
-	"github.com/yai-dev/yai/internal/atomicfile"
 	"github.com/yai-dev/yai/stages"
 )
 
@@ -65,7 +63,8 @@ type engine struct {
 	dir     string
 	built   map[*recipe.StageDecl]stage.Stage
 	env     stage.Figures
-	metrics *metricsWriter
+	metrics *rundir.MetricsWriter
+	logFile *os.File
 	start   time.Time
 
 	builder *stages.Builder
@@ -164,14 +163,8 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 	var hash string
 	if e.rank() > 0 {
 		hash = "(rank " + strconv.Itoa(e.rank()) + ")"
-		closeFiles, err := e.openRankFiles()
-		if err != nil {
-			res.ExitCode = 1
-			return res, err
-		}
-		defer closeFiles()
 	} else {
-		lock, err := LockRunDir(dir)
+		lock, err := rundir.LockDir(dir)
 		if err != nil {
 			res.ExitCode = 1
 			return res, err
@@ -183,22 +176,21 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 				return res, err
 			}
 		}
-		if hash, err = writeResolvedRecipe(dir, p.Recipe); err != nil {
-			res.ExitCode = 1
-			return res, err
+		resolved, err := p.Recipe.ResolvedYAML()
+		if err == nil {
+			hash, err = rundir.WriteRecipe(dir, resolved)
 		}
-		logFile, err := os.OpenFile(filepath.Join(dir, "run.log"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			res.ExitCode = 1
 			return res, err
 		}
-		defer logFile.Close()
-		e.log = NewLogger(opts.Console, opts.LogJSON, opts.Level, logFile)
-		if e.metrics, err = newMetricsWriter(filepath.Join(dir, "metrics.jsonl")); err != nil {
-			res.ExitCode = 1
-			return res, err
-		}
 	}
+	closeFiles, err := e.openFiles()
+	if err != nil {
+		res.ExitCode = 1
+		return res, err
+	}
+	defer closeFiles()
 
 	if ls, ok := opts.Memory.(LimitSetter); ok {
 		ls.SetLimits(mlxLimit(p), int64(p.Recipe.Memory.CacheLimit), int64(p.Recipe.Memory.WiredLimit))
@@ -208,12 +200,46 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 
 	runErr := e.loop(ctx, &res)
 	opts.Console.EndProgress()
-	if err := e.metrics.close(); err != nil && runErr == nil {
-		runErr = fmt.Errorf("metrics.jsonl: %w", err)
+	if err := e.metrics.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("%s: %w", rundir.RankFile(e.rank(), rundir.MetricsFile), err)
 		res.ExitCode = 1
 	}
-	e.writeResult(res, runErr)
+	if err := e.logFile.Sync(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("%s: %w", rundir.LogName(e.rank()), err)
+		res.ExitCode = 1
+	}
+	if err := e.writeResult(res, runErr); err != nil {
+		e.log.Error("write "+rundir.RankFile(e.rank(), rundir.ResultFile), "err", err)
+		e.syncLog()
+		if runErr == nil {
+			runErr = fmt.Errorf("%s: %w", rundir.RankFile(e.rank(), rundir.ResultFile), err)
+			res.ExitCode = 1
+		}
+	}
 	return res, runErr
+}
+
+// openFiles opens this rank's log and metrics in the run directory.
+func (e *engine) openFiles() (func(), error) {
+	f, err := rundir.CreateLog(e.dir, e.rank())
+	if err != nil {
+		return nil, err
+	}
+	e.logFile = f
+	e.log = NewLogger(e.opts.Console, e.opts.LogJSON, e.opts.Level, f)
+	if e.metrics, err = rundir.CreateMetrics(e.dir, e.rank()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// syncLog puts what the log holds on the disk: at each checkpoint and at the end of the run,
+// so that a run killed later keeps its log up to its last checkpoint.
+func (e *engine) syncLog() {
+	if err := e.logFile.Sync(); err != nil {
+		e.log.Warn("sync "+rundir.LogName(e.rank()), "err", err)
+	}
 }
 
 func (e *engine) initEnv() {
@@ -423,8 +449,8 @@ func (e *engine) endStep() {
 	}
 	e.env.Tokens += r.Tokens
 	e.sample()
-	m := Metrics{
-		Step: e.env.Step, Loss: Loss(e.env.Loss), Tokens: r.Tokens, LR: r.LR, ValLoss: e.valLoss,
+	m := rundir.Metrics{
+		Step: e.env.Step, Loss: rundir.Loss(e.env.Loss), Tokens: r.Tokens, LR: r.LR, ValLoss: e.valLoss,
 		Elapsed: e.env.Elapsed, MLXActive: e.env.MLX.Active, MLXPeak: e.env.MLX.Peak,
 		MLXCache: e.env.MLX.Cache, MLXArrays: e.env.MLX.Arrays, MLXPeakRun: e.env.MLX.PeakRun,
 		MicroBatches: e.env.MicroBatches, Checkpointing: e.env.Checkpointing == 1, Traces: e.env.Traces,
@@ -445,35 +471,28 @@ func (e *engine) endStep() {
 	if e.env.Elapsed > 0 {
 		m.TokPerSec = float64(e.env.Tokens) / e.env.Elapsed
 	}
-	e.metrics.write(m)
+	e.metrics.Write(m)
 	e.opts.Console.Progress(progressLine(e.env, m.TokPerSec))
 }
 
-func (e *engine) writeResult(res Result, err error) {
-	out := ResultFile{ExitCode: res.ExitCode, Steps: res.Steps, Reason: res.Reason, Skipped: e.skipped}
+// writeResult writes this rank's result.json.
+func (e *engine) writeResult(res Result, err error) error {
+	out := rundir.Result{ExitCode: res.ExitCode, Steps: res.Steps, Reason: res.Reason, Skipped: e.skipped}
 	if err != nil {
 		out.Error = err.Error()
 	}
 	if e.resume != nil {
 		out.Parent, out.ResumedFrom = e.resume.Parent, e.resume.Checkpoint
 	}
-	data, _ := json.MarshalIndent(out, "", "  ")
-	data = append(data, '\n')
-	if werr := atomicfile.Write(filepath.Join(e.dir, e.rankFile("result.json")), data, 0o644); werr != nil {
-		e.log.Error("write result.json", "err", werr)
-	}
+	return rundir.WriteResult(e.dir, e.rank(), out)
 }
 
-// ResultFile is result.json: how a run ended.
-type ResultFile struct {
-	ExitCode    int    `json:"exit_code"`
-	Steps       int64  `json:"steps"`
-	Reason      string `json:"reason"`
-	Error       string `json:"error"`
-	Skipped     int64  `json:"skipped_nonfinite"`
-	Parent      string `json:"parent,omitempty"`       // the run this one resumed
-	ResumedFrom string `json:"resumed_from,omitempty"` // the checkpoint it started from
-}
+// Metrics and Loss are rundir's, named here too for the importers of runtime that read
+// metrics.
+type (
+	Metrics = rundir.Metrics
+	Loss    = rundir.Loss
+)
 
 func ids(list []*recipe.StageDecl) []string {
 	out := make([]string, len(list))

@@ -1,9 +1,7 @@
 package runtime
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/yai-dev/yai/internal/rundir"
 	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/stages/stage"
@@ -106,21 +105,11 @@ func plan(t *testing.T, src string) *recipe.Plan {
 
 func readMetrics(t *testing.T, dir string) []Metrics {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
-	if err != nil {
-		t.Fatal(err)
+	ms, torn, err := rundir.ReadMetrics(dir, 0)
+	if err != nil || torn {
+		t.Fatalf("metrics.jsonl: %v (torn %v)", err, torn)
 	}
-	defer f.Close()
-	var out []Metrics
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var m Metrics
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("metrics line %q: %v", sc.Text(), err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return ms
 }
 
 // firedOn lists the steps whose metrics line records the stage id as fired.
@@ -225,6 +214,21 @@ func TestEngineRunDirectoryContents(t *testing.T) {
 	sum, _ := os.ReadFile(filepath.Join(res.RunDir, "recipe.sha256"))
 	if len(strings.Fields(string(sum))[0]) != 64 {
 		t.Errorf("recipe.sha256 = %q", sum)
+	}
+}
+
+// A result.json that cannot be written fails the run (exit 1, an error naming it) instead
+// of leaving a run that looks done without a record; the log says so too.
+func TestEngineResultWriteFailureSurfaces(t *testing.T) {
+	opts := quietOptions(t, &fakeMemory{}, fakeTraining{}.env())
+	opts.RunDir = filepath.Join(opts.RunsDir, "r")
+	os.MkdirAll(filepath.Join(opts.RunDir, "result.json", "in-the-way"), 0o755)
+	res, err := Run(context.Background(), plan(t, engineRecipe), opts)
+	if err == nil || !strings.Contains(err.Error(), "result.json") || res.ExitCode != 1 || res.Steps != 12 {
+		t.Errorf("run: %v, exit %d after %d steps; want exit 1 naming result.json after 12", err, res.ExitCode, res.Steps)
+	}
+	if log, _ := os.ReadFile(filepath.Join(opts.RunDir, "run.log")); !strings.Contains(string(log), "write result.json") {
+		t.Errorf("run.log does not say result.json was not written:\n%s", log)
 	}
 }
 

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
+	"github.com/yai-dev/yai/internal/rundir"
 	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/stages/stage"
 )
@@ -23,38 +23,16 @@ func (e *engine) rank() int {
 	return e.opts.Ranks.Rank()
 }
 
-// rankFile is name as this rank writes it: name itself on rank 0, rank-N.name elsewhere.
-func (e *engine) rankFile(name string) string {
-	if e.rank() == 0 {
-		return name
-	}
-	return fmt.Sprintf("rank-%d.%s", e.rank(), name)
-}
-
 // runDir is the directory the run writes: the one the launcher named, or a new one.
 func (e *engine) runDir() (string, error) {
 	if e.opts.RunDir == "" {
 		if e.rank() > 0 {
 			return "", errors.New("a rank other than 0 needs the run directory of rank 0")
 		}
-		return NewRunDir(e.opts.RunsDir, e.plan.Recipe.Name, e.opts.Now())
+		return rundir.New(e.opts.RunsDir, e.plan.Recipe.Name, e.opts.Now())
 	}
 	// On another machine of a hostfile the directory may not exist yet.
 	return e.opts.RunDir, os.MkdirAll(e.opts.RunDir, 0o755)
-}
-
-// openRankFiles opens a non-zero rank's own log and metrics inside the run directory.
-func (e *engine) openRankFiles() (func(), error) {
-	logFile, err := os.OpenFile(filepath.Join(e.dir, e.rankFile("log")), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	e.log = NewLogger(e.opts.Console, e.opts.LogJSON, e.opts.Level, logFile)
-	if e.metrics, err = newMetricsWriter(filepath.Join(e.dir, e.rankFile("metrics.jsonl"))); err != nil {
-		logFile.Close()
-		return nil, err
-	}
-	return func() { logFile.Close() }, nil
 }
 
 // meet is the step boundary of a distributed run: every rank tells whether it wants to stop
@@ -91,22 +69,13 @@ func (e *engine) meet(ctx context.Context) error {
 	return nil
 }
 
-// RankMemory is one rank's memory in metrics.jsonl.
-type RankMemory struct {
-	Rank      int   `json:"rank"`
-	MLXActive int64 `json:"mlx_active"`
-	MLXPeak   int64 `json:"mlx_peak"`
-	MLXCache  int64 `json:"mlx_cache"`
-	RSS       int64 `json:"rss"`
-}
-
-func rankFigures(all []stages.RankStatus) []RankMemory {
+func rankFigures(all []stages.RankStatus) []rundir.RankMemory {
 	if len(all) == 0 {
 		return nil
 	}
-	out := make([]RankMemory, len(all))
+	out := make([]rundir.RankMemory, len(all))
 	for r, s := range all {
-		out[r] = RankMemory{Rank: r, MLXActive: s.Active, MLXPeak: s.Peak, MLXCache: s.Cache, RSS: s.RSS}
+		out[r] = rundir.RankMemory{Rank: r, MLXActive: s.Active, MLXPeak: s.Peak, MLXCache: s.Cache, RSS: s.RSS}
 	}
 	return out
 }

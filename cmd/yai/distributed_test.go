@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"net"
@@ -14,8 +13,8 @@ import (
 	"time"
 
 	"github.com/yai-dev/yai/internal/cluster"
+	"github.com/yai-dev/yai/internal/rundir"
 	"github.com/yai-dev/yai/mlx"
-	"github.com/yai-dev/yai/runtime"
 )
 
 // Every test here runs its ranks on 127.0.0.1 only (the launcher's loopback ring), a bounded
@@ -112,11 +111,11 @@ func TestRanksMatchOneProcessOnTheWholeBatch(t *testing.T) {
 				t.Logf("adapters within %.3g (relative) of one process's", d)
 			}
 			// rank 0 reports the loss and tokens of the whole batch, and every rank's memory
-			one, err := runtime.ReadMetrics(filepath.Join(single, "metrics.jsonl"))
+			one, _, err := rundir.ReadMetrics(single, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			many, err := runtime.ReadMetrics(filepath.Join(dp, "metrics.jsonl"))
+			many, _, err := rundir.ReadMetrics(dp, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,8 +141,7 @@ func TestRanksMatchOneProcessOnTheWholeBatch(t *testing.T) {
 					}
 				}
 			}
-			var exits []cluster.Exit
-			if err := json.Unmarshal(readFile(t, filepath.Join(dp, cluster.ExitsFile)), &exits); err != nil || len(exits) != ranks {
+			if exits, err := rundir.ReadRanks(dp); err != nil || len(exits) != ranks {
 				t.Errorf("ranks.json: %v %+v", err, exits)
 			}
 		})
@@ -220,13 +218,13 @@ func launchAndWaitForSteps(t *testing.T, dir string, ranks, steps int) (launcher
 	}
 }
 
-func readResult(t *testing.T, runDir string) runtime.ResultFile {
+func readResult(t *testing.T, runDir string, rank int) rundir.Result {
 	t.Helper()
-	var res runtime.ResultFile
-	if err := json.Unmarshal(readFile(t, filepath.Join(runDir, "result.json")), &res); err != nil {
-		t.Fatal(err)
+	res, err := rundir.ReadResult(runDir, rank)
+	if err != nil || res == nil {
+		t.Fatalf("%s of %s: %v", rundir.RankFile(rank, rundir.ResultFile), runDir, err)
 	}
-	return res
+	return *res
 }
 
 func TestKilledRankStopsTheOthers(t *testing.T) {
@@ -246,12 +244,12 @@ func TestKilledRankStopsTheOthers(t *testing.T) {
 		t.Fatalf("launch exited 0 after a rank was killed\n%s", stderr)
 	}
 	runDir := runDirs(dir)[0]
-	res := readResult(t, runDir)
+	res := readResult(t, runDir, 0)
 	if res.ExitCode == 0 || !strings.Contains(res.Error, "rank 1") {
 		t.Errorf("rank 0's result.json does not say rank 1 was lost: %+v", res)
 	}
-	var exits []cluster.Exit
-	if err := json.Unmarshal(readFile(t, filepath.Join(runDir, cluster.ExitsFile)), &exits); err != nil {
+	exits, err := rundir.ReadRanks(runDir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if exits[1].Signal != syscall.SIGKILL.String() || exits[0].ExitCode == 0 || exits[2].ExitCode == 0 {
@@ -279,7 +277,7 @@ func TestSilentRankStopsTheOthers(t *testing.T) {
 	if code == 0 {
 		t.Fatalf("launch exited 0\n%s", stderr)
 	}
-	res := readResult(t, runDirs(dir)[0])
+	res := readResult(t, runDirs(dir)[0], 0)
 	if !strings.Contains(res.Error, "rank 1 sent no heartbeat") {
 		t.Errorf("rank 0's result.json: %+v", res)
 	}
@@ -295,14 +293,11 @@ func TestGuardOnOneRankStopsEveryRank(t *testing.T) {
 		t.Fatalf("exit %d, want the guard's 3\n%s", code, stderr)
 	}
 	runDir := runDirs(dir)[0]
-	res := readResult(t, runDir)
+	res := readResult(t, runDir, 0)
 	if res.Steps != 3 || !strings.HasPrefix(res.Reason, "rank 1: ") {
 		t.Errorf("rank 0's result: %+v", res)
 	}
-	var other runtime.ResultFile
-	if err := json.Unmarshal(readFile(t, filepath.Join(runDir, "rank-1.result.json")), &other); err != nil {
-		t.Fatal(err)
-	}
+	other := readResult(t, runDir, 1)
 	if other.Steps != 3 || other.ExitCode != 3 {
 		t.Errorf("rank 1's result: %+v", other)
 	}
@@ -339,11 +334,8 @@ func TestSignalThenResumeAcrossRanks(t *testing.T) {
 	if code := exitCode(cmd.Wait()); code != 143 {
 		t.Fatalf("exit %d, want 143\n%s", code, stderr)
 	}
-	res := readResult(t, stopped)
-	var other runtime.ResultFile
-	if err := json.Unmarshal(readFile(t, filepath.Join(stopped, "rank-1.result.json")), &other); err != nil {
-		t.Fatal(err)
-	}
+	res := readResult(t, stopped, 0)
+	other := readResult(t, stopped, 1)
 	if res.ExitCode != 143 || other.ExitCode != 143 || res.Steps != other.Steps || res.Steps >= 12 {
 		t.Fatalf("rank 0 %+v, rank 1 %+v: want both stopped by SIGTERM after the same step", res, other)
 	}
@@ -356,8 +348,8 @@ func TestSignalThenResumeAcrossRanks(t *testing.T) {
 		t.Fatalf("resume: exit %d\n%s", code, stderr)
 	}
 	resumed := newRunDir(t, dir, before)
-	if readResult(t, resumed).Steps != 12 {
-		t.Errorf("resumed run: %+v", readResult(t, resumed))
+	if readResult(t, resumed, 0).Steps != 12 {
+		t.Errorf("resumed run: %+v", readResult(t, resumed, 0))
 	}
 	a := readFile(t, filepath.Join(straight, "adapters", "adapters.safetensors"))
 	if b := readFile(t, filepath.Join(resumed, "adapters", "adapters.safetensors")); string(a) != string(b) {
@@ -416,7 +408,7 @@ func TestHostfileOnLoopback(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	runDir := runDirs(dir)[0]
-	if res := readResult(t, runDir); res.Steps != 4 {
+	if res := readResult(t, runDir, 0); res.Steps != 4 {
 		t.Errorf("result %+v", res)
 	}
 	if !exists(filepath.Join(runDir, "rank-1.result.json")) {

@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/yai-dev/yai/runtime"
+	"github.com/yai-dev/yai/internal/rundir"
 )
 
 // lifecycleRecipe trains the tiny model with gradient accumulation 2, dropout (so the random
@@ -129,7 +128,7 @@ func readFile(t *testing.T, p string) []byte {
 
 func losses(t *testing.T, runDir string, upTo int64) []float64 {
 	t.Helper()
-	ms, err := runtime.ReadMetrics(filepath.Join(runDir, "metrics.jsonl"))
+	ms, _, err := rundir.ReadMetrics(runDir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +232,7 @@ func TestSignalsSaveAndExitWithTheirCode(t *testing.T) {
 			if runDir == "" && len(runDirs(dir)) > len(before) {
 				runDir = newRunDir(t, dir, before)
 			}
-			ms, _ := runtime.ReadMetrics(filepath.Join(runDir, "metrics.jsonl"))
+			ms, _, _ := rundir.ReadMetrics(runDir, 0)
 			return runDir != "" && len(ms) >= 2
 		})
 		cmd.Process.Signal(sig)
@@ -241,8 +240,7 @@ func TestSignalsSaveAndExitWithTheirCode(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d\n%s", sig, got, code, stderr)
 			continue
 		}
-		var res runtime.ResultFile
-		if err := json.Unmarshal(readFile(t, filepath.Join(runDir, "result.json")), &res); err != nil || res.ExitCode != code {
+		if res, err := rundir.ReadResult(runDir, 0); err != nil || res == nil || res.ExitCode != code {
 			t.Errorf("%v: result.json %+v (%v)", sig, res, err)
 		}
 		if !exists(filepath.Join(runDir, "adapters", "adapters.safetensors")) {
@@ -275,7 +273,7 @@ func TestResumeRefusesUnsafeChanges(t *testing.T) {
 		t.Errorf("memory.limit change: exit %d\n%s", code, stderr)
 	}
 	resumed := runDirs(dir)[1]
-	if ms, _ := runtime.ReadMetrics(filepath.Join(resumed, "metrics.jsonl")); len(ms) != 3 || ms[0].Step != 7 {
+	if ms, _, _ := rundir.ReadMetrics(resumed, 0); len(ms) != 3 || ms[0].Step != 7 {
 		t.Errorf("extended run's metrics: %+v; want steps 7 to 9", ms)
 	}
 	_, stderr, code = run(t, dir, "run", "--resume", first, "--force", "--set", "stages.train.with.lr=2e-3")
@@ -367,9 +365,8 @@ func TestNonFiniteStepStopsOrSkips(t *testing.T) {
 		t.Fatalf("skip: exit %d\n%s", code, stderr)
 	}
 	skipped := runDirs(dir)[0]
-	var res runtime.ResultFile
-	json.Unmarshal(readFile(t, filepath.Join(skipped, "result.json")), &res)
-	ms, _ := runtime.ReadMetrics(filepath.Join(skipped, "metrics.jsonl"))
+	res := readResult(t, skipped, 0)
+	ms, _, _ := rundir.ReadMetrics(skipped, 0)
 	if res.Skipped != 1 || len(ms) != 8 || !ms[4].Skipped || ms[7].SkippedTotal != 1 {
 		t.Errorf("skip: result %+v; metrics step 5 skipped %v, total %d", res, len(ms) > 4 && ms[4].Skipped, ms[len(ms)-1].SkippedTotal)
 	}

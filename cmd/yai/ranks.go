@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/yai-dev/yai/internal/cluster"
+	"github.com/yai-dev/yai/internal/rundir"
 	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/runtime"
 	"github.com/yai-dev/yai/stages/mlxbackend"
@@ -95,7 +96,7 @@ func launchRanks(plan *recipe.Plan, hf *cluster.Hostfile, port int, runsDir stri
 		fmt.Fprintln(os.Stderr, "yai run:", err)
 		return 1
 	}
-	dir, err := runtime.NewRunDir(runsDir, plan.Recipe.Name, time.Now())
+	dir, err := rundir.New(runsDir, plan.Recipe.Name, time.Now())
 	if err == nil {
 		dir, err = filepath.Abs(dir)
 	}
@@ -128,9 +129,18 @@ func runAsRank(plan *recipe.Plan, resume *runtime.Resume, logJSON bool, level sl
 	rank, _ := strconv.Atoi(os.Getenv("MLX_RANK"))
 	dir := os.Getenv(cluster.EnvRunDir)
 	timeout := time.Duration(d.PeerTimeout) * time.Second
+	// record writes why the rank failed into the run directory; when even that cannot be
+	// written, stderr is the only place left to say so.
+	record := func(cause error) int {
+		code, err := rundir.RecordRankFailure(dir, rank, cause)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "yai run: rank %d: %v\n", rank, err)
+		}
+		return code
+	}
 	fail := func(err error) int {
 		fmt.Fprintf(os.Stderr, "yai run: rank %d: %v\n", rank, err)
-		return runtime.RecordRankFailure(dir, rank, err)
+		return record(err)
 	}
 
 	finished := make(chan struct{})
@@ -188,7 +198,7 @@ func runAsRank(plan *recipe.Plan, resume *runtime.Resume, logJSON bool, level sl
 		// a lost peer is what makes a collective fail: name it when the heartbeat knows
 		select {
 		case cause := <-lost:
-			return runtime.RecordRankFailure(dir, rank, cause)
+			return record(cause)
 		case <-time.After(min(timeout, 3*time.Second)):
 		}
 	}

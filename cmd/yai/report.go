@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/yai-dev/yai/internal/report"
-	"github.com/yai-dev/yai/internal/runinfo"
+	"github.com/yai-dev/yai/internal/rundir"
 )
 
 func init() {
@@ -42,9 +42,9 @@ func reportMain(args []string, stdout, stderr io.Writer, now time.Time) int {
 	if len(pos) == 0 {
 		return usageErrorTo(stderr, fs, "give at least one run directory")
 	}
-	runs := make([]*runinfo.Run, 0, len(pos))
+	runs := make([]*rundir.Run, 0, len(pos))
 	for _, dir := range pos {
-		r, err := runinfo.Read(dir)
+		r, err := rundir.Read(dir)
 		if err != nil {
 			fmt.Fprintln(stderr, "yai report:", err)
 			return 1

@@ -135,3 +135,30 @@ func TestReportCommand(t *testing.T) {
 		t.Errorf("second report: exit %d, %q", code, stderr.String())
 	}
 }
+
+// yai runs and yai report read run directories the engine wrote before internal/rundir
+// owned the format.
+func TestRunsAndReportOfFixtureRuns(t *testing.T) {
+	fixtures := filepath.Join("..", "..", "internal", "rundir", "testdata", "runs")
+	var stdout, stderr strings.Builder
+	if code := runsMain([]string{fixtures}, &stdout, &stderr); code != 0 {
+		t.Fatalf("yai runs: exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{
+		"fixture-20260301T101500Z-3  stopped by guard  6",
+		"fixture-20260301T101500Z-2  done              10",
+		"fixture-20260301T101500Z    done              8",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("yai runs lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	stdout.Reset()
+	out := filepath.Join(t.TempDir(), "report")
+	if code := reportMain([]string{"--out", out, filepath.Join(fixtures, "fixture-20260301T101500Z")}, &stdout, &stderr, time.Now()); code != 0 {
+		t.Fatalf("yai report: exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "fixture-20260301T101500Z: done") {
+		t.Errorf("yai report printed:\n%s", stdout.String())
+	}
+}

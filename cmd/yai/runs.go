@@ -6,7 +6,7 @@ import (
 	"os"
 	"text/tabwriter"
 
-	"github.com/yai-dev/yai/internal/runinfo"
+	"github.com/yai-dev/yai/internal/rundir"
 	"github.com/yai-dev/yai/stages"
 )
 
@@ -37,7 +37,7 @@ func runsMain(args []string, stdout, stderr io.Writer) int {
 	if len(pos) == 1 {
 		dir = pos[0]
 	}
-	runs, problems, err := runinfo.List(dir)
+	runs, problems, err := rundir.List(dir)
 	if err != nil {
 		fmt.Fprintln(stderr, "yai runs:", err)
 		return 1

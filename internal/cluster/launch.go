@@ -3,20 +3,20 @@ package cluster
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/yai-dev/yai/internal/rundir"
 )
 
 // Environment variables a launched rank reads besides MLX's own MLX_RANK and MLX_HOSTFILE.
@@ -43,17 +43,8 @@ type Launch struct {
 	Stderr io.Writer
 }
 
-// Exit is how one rank ended, written to ranks.json in the run directory.
-type Exit struct {
-	Rank     int    `json:"rank"`
-	Host     string `json:"host"`
-	ExitCode int    `json:"exit_code"`        // -1 when a signal ended it
-	Signal   string `json:"signal,omitempty"` // the signal that ended it
-	Killed   bool   `json:"killed_by_launcher,omitempty"`
-}
-
-// ExitsFile is where the launcher records how every rank ended.
-const ExitsFile = "ranks.json"
+// Exit is how one rank ended: an entry of ranks.json, whose format rundir owns.
+type Exit = rundir.RankExit
 
 // Run starts every rank and waits for all. Signals the launcher receives are passed on to
 // every rank. It returns how each ended and the launch's exit code: rank 0's when it ended
@@ -169,9 +160,8 @@ func (l *Launch) Run(ctx context.Context) ([]Exit, int, error) {
 	outputs.Wait()
 	code := ExitCode(exits)
 	if l.RunDir != "" {
-		data, _ := json.MarshalIndent(exits, "", "  ")
-		if err := os.WriteFile(filepath.Join(l.RunDir, ExitsFile), append(data, '\n'), 0o644); err != nil {
-			return exits, code, err
+		if err := rundir.WriteRanks(l.RunDir, exits); err != nil {
+			return exits, code, fmt.Errorf("record how the ranks ended: %w", err)
 		}
 	}
 	return exits, code, nil

@@ -12,7 +12,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
-	"github.com/yai-dev/yai/internal/runinfo"
+	"github.com/yai-dev/yai/internal/rundir"
 )
 
 // Chart size: 10 × 6 inches at 96 dots per inch, 960 × 576 pixels.
@@ -51,7 +51,7 @@ var (
 )
 
 // WriteCharts draws loss.png and memory.png for runs into dir.
-func WriteCharts(dir string, runs []*runinfo.Run) error {
+func WriteCharts(dir string, runs []*rundir.Run) error {
 	loss, err := lossPlot(runs)
 	if err != nil {
 		return err
@@ -94,7 +94,7 @@ func newPlot(title, ylabel string) *plot.Plot {
 }
 
 // label names a series, prefixed by the run when several runs share the chart.
-func label(runs []*runinfo.Run, r *runinfo.Run, what string) string {
+func label(runs []*rundir.Run, r *rundir.Run, what string) string {
 	if len(runs) == 1 {
 		return what
 	}
@@ -104,7 +104,7 @@ func label(runs []*runinfo.Run, r *runinfo.Run, what string) string {
 // headroom is how much to stretch the y axis so a legend of n lines sits above the data.
 func headroom(n int) float64 { return 1 + 0.045*float64(n) }
 
-func lossPlot(runs []*runinfo.Run) (*plot.Plot, error) {
+func lossPlot(runs []*rundir.Run) (*plot.Plot, error) {
 	p := newPlot("Loss per step", "loss")
 	for i, r := range runs {
 		var train, val plotter.XYs
@@ -140,7 +140,7 @@ func lossPlot(runs []*runinfo.Run) (*plot.Plot, error) {
 }
 
 // memoryUnit picks GB or MB for the largest figure.
-func memoryUnit(runs []*runinfo.Run) (float64, string) {
+func memoryUnit(runs []*rundir.Run) (float64, string) {
 	var top int64
 	for _, r := range runs {
 		for _, s := range r.Steps {
@@ -153,18 +153,18 @@ func memoryUnit(runs []*runinfo.Run) (float64, string) {
 	return 1e6, "MB"
 }
 
-func memoryPlot(runs []*runinfo.Run) (*plot.Plot, error) {
+func memoryPlot(runs []*rundir.Run) (*plot.Plot, error) {
 	unit, name := memoryUnit(runs)
 	p := newPlot("Memory per step", name)
 	figures := []struct {
 		what   string
 		dashes []vg.Length
-		value  func(runinfo.Step) int64
+		value  func(rundir.Metrics) int64
 	}{
-		{"MLX active", activeDashes, func(s runinfo.Step) int64 { return s.MLXActive }},
-		{"MLX peak", peakDashes, func(s runinfo.Step) int64 { return s.MLXPeak }},
-		{"MLX cache", cacheDashes, func(s runinfo.Step) int64 { return s.MLXCache }},
-		{"RSS", rssDashes, func(s runinfo.Step) int64 { return s.RSSBytes() }},
+		{"MLX active", activeDashes, func(s rundir.Metrics) int64 { return s.MLXActive }},
+		{"MLX peak", peakDashes, func(s rundir.Metrics) int64 { return s.MLXPeak }},
+		{"MLX cache", cacheDashes, func(s rundir.Metrics) int64 { return s.MLXCache }},
+		{"RSS", rssDashes, func(s rundir.Metrics) int64 { return s.RSSBytes() }},
 	}
 	thresholds := map[string]float64{} // label → bytes, each drawn once
 	events := map[string]plotter.XYs{}

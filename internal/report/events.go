@@ -1,6 +1,6 @@
 package report
 
-import "github.com/yai-dev/yai/internal/runinfo"
+import "github.com/yai-dev/yai/internal/rundir"
 
 // Event kinds marked on the memory chart.
 const (
@@ -24,7 +24,7 @@ type Event struct {
 // Events lists the memory actions of a run, by step: a clear-cache or reload-selective stage
 // that fired, a guard that found a figure over its threshold (it notes "guard"), a
 // save-adapter stage that fired during the loop (a checkpoint).
-func Events(r *runinfo.Run) []Event {
+func Events(r *rundir.Run) []Event {
 	var out []Event
 	for _, s := range r.Steps {
 		seen := map[string]bool{}

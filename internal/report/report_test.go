@@ -11,7 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/yai-dev/yai/internal/runinfo"
+	"github.com/google/go-cmp/cmp"
+	"github.com/yai-dev/yai/internal/rundir"
 )
 
 // independent recomputes the summary figures straight from metrics.jsonl with a plain JSON
@@ -66,7 +67,7 @@ func recompute(t *testing.T, dir string) independent {
 
 func TestSummaryEqualsMetrics(t *testing.T) {
 	dir := fakeRun(t, t.TempDir(), "fake-20260101T000000Z", 3, true, 1)
-	r, err := runinfo.Read(dir)
+	r, err := rundir.Read(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,9 +104,9 @@ func TestWriteCharts(t *testing.T) {
 	parent := t.TempDir()
 	a := fakeRun(t, parent, "a-20260101T000000Z", 0, false, 1)
 	b := fakeRun(t, parent, "b-20260102T000000Z", -1, true, 1.3)
-	var runs []*runinfo.Run
+	var runs []*rundir.Run
 	for _, d := range []string{a, b} {
-		r, err := runinfo.Read(d)
+		r, err := rundir.Read(d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,5 +140,35 @@ func TestWriteCharts(t *testing.T) {
 	}
 	if _, err := Write(out, runs); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("second report into %s: %v", out, err)
+	}
+}
+
+// Run directories the engine wrote before internal/rundir owned the format still make a
+// report (the fixtures live with the format's owner).
+func TestReportOfFixtureRuns(t *testing.T) {
+	var runs []*rundir.Run
+	for _, name := range []string{"fixture-20260301T101500Z", "fixture-20260301T101500Z-2", "fixture-20260301T101500Z-3"} {
+		r, err := rundir.Read(filepath.Join("..", "rundir", "testdata", "runs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, r)
+	}
+	sums, err := Write(filepath.Join(t.TempDir(), "report"), runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Status string
+		Steps  int64
+		Clears []int64
+	}
+	var got []row
+	for _, s := range sums {
+		got = append(got, row{s.Status, s.Steps, s.EventSteps[ClearCache]})
+	}
+	want := []row{{"done", 8, []int64{3, 6}}, {"done", 10, []int64{9}}, {"stopped by guard", 6, []int64{3, 6}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/yai-dev/yai/internal/runinfo"
+	"github.com/yai-dev/yai/internal/rundir"
 	"github.com/yai-dev/yai/stages"
 )
 
@@ -27,7 +27,7 @@ type Summary struct {
 }
 
 // Summarize computes r's summary from its metrics.
-func Summarize(r *runinfo.Run) Summary {
+func Summarize(r *rundir.Run) Summary {
 	s := Summary{Run: r.Name, Status: r.Status(), Events: map[string]int{}, EventSteps: map[string][]int64{}}
 	for _, st := range r.Steps {
 		s.Steps = st.Step

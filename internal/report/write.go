@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/yai-dev/yai/internal/atomicfile"
-	"github.com/yai-dev/yai/internal/runinfo"
+	"github.com/yai-dev/yai/internal/rundir"
 )
 
 // SummaryFile holds the text summaries beside the charts.
@@ -14,7 +14,7 @@ const SummaryFile = "summary.txt"
 
 // Write creates outDir, which must not exist, holding loss.png, memory.png and summary.txt
 // for runs, and returns the summaries.
-func Write(outDir string, runs []*runinfo.Run) ([]Summary, error) {
+func Write(outDir string, runs []*rundir.Run) ([]Summary, error) {
 	sums := make([]Summary, len(runs))
 	var text strings.Builder
 	for i, r := range runs {

@@ -1,4 +1,4 @@
-package runinfo
+package rundir
 
 import (
 	"os"
@@ -7,13 +7,6 @@ import (
 	"testing"
 	"time"
 )
-
-func write(t *testing.T, dir, name, body string) {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // A run being written (or killed mid-write) reads: the torn last line is dropped, a missing
 // result.json means running or killed; a bad line before the end is an error naming it.

@@ -1,4 +1,4 @@
-package runtime
+package rundir
 
 import (
 	"errors"
@@ -10,16 +10,13 @@ import (
 	"syscall"
 )
 
-// lockFile is the file in a run directory that its one writer holds locked.
-const lockFile = ".lock"
+// Lock is a held lock on a run directory (its .lock file).
+type Lock struct{ f *os.File }
 
-// RunLock is a held lock on a run directory.
-type RunLock struct{ f *os.File }
-
-// LockRunDir takes the run directory's lock, so that one process at a time writes to it or
+// LockDir takes the run directory's lock, so that one process at a time writes to it or
 // resumes from it. The lock is the kernel's (flock): it goes with the process, even killed.
-func LockRunDir(dir string) (*RunLock, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o644)
+func LockDir(dir string) (*Lock, error) {
+	f, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock run directory: %w", err)
 	}
@@ -38,11 +35,11 @@ func LockRunDir(dir string) (*RunLock, error) {
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return &RunLock{f: f}, nil
+	return &Lock{f: f}, nil
 }
 
 // Unlock releases the lock.
-func (l *RunLock) Unlock() {
+func (l *Lock) Unlock() {
 	if l != nil && l.f != nil {
 		syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 		l.f.Close()

@@ -1,14 +1,42 @@
-package runinfo
+package rundir
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/yai-dev/yai/internal/atomicfile"
 	"github.com/yai-dev/yai/stages"
 )
+
+// WriteRecipe stores the resolved recipe (the recipe as run, overrides applied) in dir as
+// recipe.yaml, with its sha256 in recipe.sha256 (sha256sum's format), and returns the hash.
+func WriteRecipe(dir string, resolved []byte) (string, error) {
+	sum := sha256.Sum256(resolved)
+	hash := hex.EncodeToString(sum[:])
+	if err := atomicfile.Write(filepath.Join(dir, RecipeFile), resolved, 0o644); err != nil {
+		return "", err
+	}
+	line := hash + "  " + RecipeFile + "\n"
+	return hash, atomicfile.Write(filepath.Join(dir, HashFile), []byte(line), 0o644)
+}
+
+// readHash is the hash recipe.sha256 holds, "" when it is missing or empty.
+func readHash(dir string) string {
+	data, err := os.ReadFile(filepath.Join(dir, HashFile))
+	if err != nil {
+		return ""
+	}
+	if f := strings.Fields(string(data)); len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}
 
 // Recipe is what a report needs from the run's resolved recipe: which stage ids are of which
 // kind (metrics name the stages that fired by id) and the guard's threshold.

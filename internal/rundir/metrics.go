@@ -1,4 +1,4 @@
-package runtime
+package rundir
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 
 	"github.com/sourcegraph/conc"
 )
@@ -44,9 +45,18 @@ type Metrics struct {
 	Ranks []RankMemory `json:"ranks,omitempty"`
 }
 
-// metricsWriter appends lines to metrics.jsonl on its own goroutine, so the training thread
+// RankMemory is one rank's memory in metrics.jsonl.
+type RankMemory struct {
+	Rank      int   `json:"rank"`
+	MLXActive int64 `json:"mlx_active"`
+	MLXPeak   int64 `json:"mlx_peak"`
+	MLXCache  int64 `json:"mlx_cache"`
+	RSS       int64 `json:"rss"`
+}
+
+// MetricsWriter appends lines to metrics.jsonl on its own goroutine, so the training thread
 // never waits on the disk.
-type metricsWriter struct {
+type MetricsWriter struct {
 	ch  chan metricsItem
 	wg  conc.WaitGroup
 	err error
@@ -58,13 +68,14 @@ type metricsItem struct {
 	synced chan error
 }
 
-func newMetricsWriter(path string) (*metricsWriter, error) {
-	// O_EXCL: the run directory is new, and metrics are never appended to an old run.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+// CreateMetrics creates rank's metrics file in dir. It must not exist: the run directory is
+// new, and metrics are never appended to an old run.
+func CreateMetrics(dir string, rank int) (*MetricsWriter, error) {
+	f, err := os.OpenFile(filepath.Join(dir, RankFile(rank, MetricsFile)), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	w := &metricsWriter{ch: make(chan metricsItem, 256)}
+	w := &MetricsWriter{ch: make(chan metricsItem, 256)}
 	w.wg.Go(func() {
 		buf := bufio.NewWriter(f)
 		enc := json.NewEncoder(buf)
@@ -99,32 +110,29 @@ func newMetricsWriter(path string) (*metricsWriter, error) {
 	return w, nil
 }
 
-func (w *metricsWriter) write(m Metrics) { w.ch <- metricsItem{line: m} }
+// Write queues a line. Lines go out in order; an error is kept and returned by Sync and Close.
+func (w *MetricsWriter) Write(m Metrics) { w.ch <- metricsItem{line: m} }
 
-// flush waits until every line written so far is on the disk: a checkpoint of step N is
+// Sync waits until every line written so far is on the disk: a checkpoint of step N is
 // only written once metrics.jsonl holds step N.
-func (w *metricsWriter) flush() error {
+func (w *MetricsWriter) Sync() error {
 	done := make(chan error, 1)
 	w.ch <- metricsItem{synced: done}
 	return <-done
 }
 
-// close waits for every line to reach the disk.
-func (w *metricsWriter) close() error {
+// Close waits for every line to reach the disk and closes the file.
+func (w *MetricsWriter) Close() error {
 	close(w.ch)
 	w.wg.Wait()
 	return w.err
 }
 
-// ReadMetrics reads a metrics.jsonl. A last line without its newline is a line the writer
-// was cut off in (a killed run): it is dropped, not an error. Any other bad line is.
-func ReadMetrics(path string) ([]Metrics, error) {
-	ms, _, err := ReadMetricsTorn(path)
-	return ms, err
-}
-
-// ReadMetricsTorn is ReadMetrics that also tells whether a torn last line was dropped.
-func ReadMetricsTorn(path string) (ms []Metrics, torn bool, err error) {
+// ReadMetrics reads rank's metrics file in dir. A last line without its newline is a line
+// the writer was cut off in (a killed run): it is dropped, not an error, and torn says so.
+// Any other bad line is an error naming the file and line.
+func ReadMetrics(dir string, rank int) (ms []Metrics, torn bool, err error) {
+	path := filepath.Join(dir, RankFile(rank, MetricsFile))
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, false, err
