@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/yai-dev/yai/internal/atomicfile"
 )
 
 // A checkpoint is a directory checkpoints/step-NNNNNNNN of a run directory holding the
@@ -84,7 +86,7 @@ func WriteCheckpoint(runDir string, st EngineState, recipe []byte, save func(dir
 		err = os.Rename(tmp, final)
 	}
 	if err == nil {
-		err = syncPath(root)
+		err = atomicfile.Sync(root)
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -182,19 +184,10 @@ func syncTree(dir string) error {
 	}
 	for _, en := range entries {
 		if en.Type().IsRegular() {
-			if err := syncPath(filepath.Join(dir, en.Name())); err != nil {
+			if err := atomicfile.Sync(filepath.Join(dir, en.Name())); err != nil {
 				return err
 			}
 		}
 	}
-	return syncPath(dir)
-}
-
-func syncPath(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return atomicfile.Sync(dir)
 }
