@@ -14,7 +14,8 @@ package mlx
 
 /*
 #cgo CXXFLAGS: -std=c++20 -O2
-#cgo LDFLAGS: -lstdc++
+#cgo !darwin LDFLAGS: -lstdc++
+#cgo darwin LDFLAGS: -lc++
 #include <stdlib.h>
 #include "shim.h"
 */
