@@ -553,7 +553,7 @@ func (t *Trainer) frozen(bi batchInputs) *mlx.Array {
 	p := bi.packing()
 	defer p.Free()
 	for _, b := range t.model.Layers[:t.firstBlock] {
-		next := b.ForwardWith(h, p)
+		next := b.Forward(h, nil, p)
 		h.Free()
 		h = next
 	}
@@ -584,7 +584,7 @@ func (t *Trainer) forwardLoss(in []*mlx.Array, chunk int, grad bool) []*mlx.Arra
 		if t.sched.GradCheckpoint {
 			next = t.checkpointed(i, h, p)
 		} else {
-			next = t.model.Layers[i].ForwardWith(h, p)
+			next = t.model.Layers[i].Forward(h, nil, p)
 		}
 		if owned {
 			h.Free()
@@ -628,7 +628,7 @@ func (t *Trainer) checkpointed(i int, h *mlx.Array, p *model.Packing) *mlx.Array
 			if extra > 0 {
 				packed = &model.Packing{Positions: in[1], Mask: in[2]}
 			}
-			return []*mlx.Array{block.ForwardWith(in[0], packed)}
+			return []*mlx.Array{block.Forward(in[0], nil, packed)}
 		})
 		t.checkpoints[key] = c
 	}
