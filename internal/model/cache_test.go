@@ -12,11 +12,7 @@ import (
 // in one pass, on the tiny Llama-3 model (precomputed RoPE frequencies, grouped-query
 // attention). Freeing the caches leaves no array behind.
 func TestCachedForwardMatchesWholeSequence(t *testing.T) {
-	dir := t.TempDir()
-	if err := WriteTiny(dir, TinyPresets["tiny"]); err != nil {
-		t.Fatal(err)
-	}
-	m := mustLoad(t, dir)
+	m := mustLoad(t, writeTinyPreset(t, "tiny"))
 	defer m.Free()
 	const n = 300
 	rows := randomTokens(6, 2, n, m.Config.VocabSize)

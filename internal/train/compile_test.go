@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/yai-dev/yai/internal/lora"
-	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/optim"
 )
 
@@ -14,12 +13,7 @@ import (
 // dropout, accumulation and an evaluation, equal the compiled ones up to the rounding of
 // fused kernels, and it holds no compiled trace.
 func TestEagerMatchesCompiled(t *testing.T) {
-	modelDir, _ := makeModel(t, "float32", 3, 64, 0)
-	m, err := model.Load(modelDir, model.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Free()
+	m := loadModel(t, 3)
 	cfg := lora.Config{NumLayers: 2, Rank: 4, Scale: 2, Dropout: 0.1, Seed: 3}
 	run := func(eager bool) (losses []float64, traces int) {
 		tr, err := NewTrainer(m, cfg, optim.DefaultConfig(), Options{Eager: eager, GradAccumulation: 2, Seed: 1})
