@@ -122,13 +122,9 @@ func (d *decoder) prefill(prompt []int32) []int32 {
 	for len(prompt) > 1 {
 		n := min(PrefillStep, len(prompt)-1)
 		s := mlx.NewScope()
-		h := d.hidden(mlx.FromSlice(prompt[:n], 1, n))
+		h := d.m.Hidden(mlx.FromSlice(prompt[:n], 1, n), d.caches...)
 		h.Free()
-		state := make([]*mlx.Array, 0, 2*len(d.caches))
-		for _, c := range d.caches {
-			state = append(state, c.keys, c.values)
-		}
-		mlx.Eval(state...)
+		mlx.Eval(d.caches.State()...)
 		s.Close()
 		mlx.ClearCache()
 		prompt = prompt[n:]

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/mlx"
 )
 
@@ -93,7 +94,7 @@ func memoryFlat(t *testing.T, l *Loaded, smp Sampling) {
 	_, err := Generate(l.Model, prompt, Options{MaxTokens: n, Sampling: smp}, func(tok int32) error {
 		mlx.Synchronize() // let the step in flight finish, so the figure is deterministic
 		pos := len(prompt) + len(live) + 1
-		capacity := (pos + cacheStep - 1) / cacheStep * cacheStep
+		capacity := (pos + model.CacheStep - 1) / model.CacheStep * model.CacheStep
 		live = append(live, mlx.LiveArrays())
 		rest = append(rest, int64(mlx.Memory().Active)-int64(capacity*perPosition))
 		return nil

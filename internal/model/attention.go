@@ -6,8 +6,8 @@ import (
 	"github.com/yai-dev/yai/mlx"
 )
 
-// Attention is grouped-query self-attention with rotary positions. The projections are
-// exported so LoRA can wrap them.
+// Attention is grouped-query self-attention with rotary positions: mlx-lm's llama
+// Attention. The projections are exported so LoRA can wrap them.
 type Attention struct {
 	Q, K, V, O Linear
 	NumHeads   int
@@ -17,70 +17,79 @@ type Attention struct {
 	RoPE       mlx.RoPE
 }
 
-// Forward runs attention over x (B, L, H) with the given mask (mlx.CausalMask or
-// mlx.NoMask), as mlx-lm's llama Attention without a cache.
-func (a *Attention) Forward(x *mlx.Array, mask string) *mlx.Array {
-	return a.forward(x, mask, nil)
-}
-
-// ForwardPacked runs attention over packed rows (see Packing).
-func (a *Attention) ForwardPacked(x *mlx.Array, p *Packing) *mlx.Array {
-	return a.forward(x, "array", p)
-}
-
-func (a *Attention) forward(x *mlx.Array, mask string, p *Packing) *mlx.Array {
-	shape := x.Shape()
-	b, l := shape[0], shape[1]
-	q := a.heads(a.Q.Forward(x), b, l, a.NumHeads)
-	k := a.heads(a.K.Forward(x), b, l, a.NumKVHeads)
-	v := a.heads(a.V.Forward(x), b, l, a.NumKVHeads)
-	var qr, kr, maskArray *mlx.Array
-	if p != nil {
-		qr, kr, maskArray = p.rope(a.RoPE, q), p.rope(a.RoPE, k), p.Mask
-	} else {
-		qr, kr = a.RoPE.Apply(q, 0), a.RoPE.Apply(k, 0)
-	}
-	mlx.Free(q, k)
-	out := mlx.ScaledDotProductAttention(qr, kr, v, a.Scale, mask, maskArray)
-	mlx.Free(qr, kr, v)
-	// (B, heads, L, D) → (B, L, heads·D)
-	t := mlx.Transpose(out, 0, 2, 1, 3)
-	out.Free()
-	merged := mlx.Reshape(t, b, l, -1)
-	t.Free()
+// Forward runs attention over x (B, L, H). It is the one attention of training, evaluation,
+// prefill and decoding; cache and p are both optional:
+//   - cache, when set, holds the keys and values of earlier positions: x's positions follow
+//     them, attend to them, and are appended to them (prefill and decoding);
+//   - p, when set, packs several examples per row (see Packing; training on packed rows).
+//
+// Without either, x's positions start at 0 and attend causally (training, evaluation).
+func (a *Attention) Forward(x *mlx.Array, cache Cache, p *Packing) *mlx.Array {
+	b, l := x.Dim(0), x.Dim(1)
+	q := splitHeads(a.Q.Forward(x), b, l, a.NumHeads)
+	k := splitHeads(a.K.Forward(x), b, l, a.NumKVHeads)
+	v := splitHeads(a.V.Forward(x), b, l, a.NumKVHeads)
+	out := attend(q, k, v, a.RoPE, a.Scale, cache, p)
+	merged := mergeHeads(out)
 	defer merged.Free()
 	return a.O.Forward(merged)
 }
 
-// heads splits a projection (B, L, n·D) into (B, n, L, D), freeing its input.
-func (a *Attention) heads(p *mlx.Array, b, l, n int) *mlx.Array {
+// attend is the part of attention every family shares, mlx-lm's rope-then-cache-then-
+// scaled_dot_product_attention: it rotates queries and keys (B, heads, L, D) to their
+// positions (from the cache's offset, or the packing's), appends keys and values to the
+// cache, and attends with the mask those positions call for. It frees q, k and v and
+// returns (B, heads, L, D).
+func attend(q, k, v *mlx.Array, rope mlx.RoPE, scale float32, cache Cache, p *Packing) *mlx.Array {
+	var qr, kr, maskArray *mlx.Array
+	mask := MaskFor(q.Dim(2))
+	switch {
+	case p != nil && cache != nil:
+		panic("model: attention over packed rows takes no cache")
+	case p != nil:
+		qr, kr, mask, maskArray = p.rope(rope, q), p.rope(rope, k), "array", p.Mask
+	default:
+		offset := 0
+		if cache != nil {
+			offset = cache.Offset()
+		}
+		qr, kr = rope.Apply(q, offset), rope.Apply(k, offset)
+	}
+	mlx.Free(q, k)
+	keys, values := kr, v
+	if cache != nil {
+		keys, values = cache.Update(kr, v)
+		mlx.Free(kr, v)
+	}
+	out := mlx.ScaledDotProductAttention(qr, keys, values, scale, mask, maskArray)
+	mlx.Free(qr, keys, values)
+	return out
+}
+
+// MaskFor is the attention mask mlx-lm uses for l new positions: causal, or none for a
+// single token (which may attend to everything cached before it).
+func MaskFor(l int) string {
+	if l == 1 {
+		return mlx.NoMask
+	}
+	return mlx.CausalMask
+}
+
+// splitHeads splits a projection (B, L, n·D) into (B, n, L, D), freeing its input.
+func splitHeads(p *mlx.Array, b, l, n int) *mlx.Array {
 	r := mlx.Reshape(p, b, l, n, -1)
 	p.Free()
 	defer r.Free()
 	return mlx.Transpose(r, 0, 2, 1, 3)
 }
 
+// mergeHeads is splitHeads' inverse, (B, n, L, D) → (B, L, n·D), freeing its input.
+func mergeHeads(x *mlx.Array) *mlx.Array {
+	b, l := x.Dim(0), x.Dim(2)
+	t := mlx.Transpose(x, 0, 2, 1, 3)
+	x.Free()
+	defer t.Free()
+	return mlx.Reshape(t, b, l, -1)
+}
+
 func attentionScale(headDim int) float32 { return float32(math.Pow(float64(headDim), -0.5)) }
-
-// MLP is the SwiGLU feed-forward block: down(silu(gate(x)) · up(x)).
-type MLP struct {
-	Gate, Up, Down Linear
-}
-
-func (m *MLP) Forward(x *mlx.Array) *mlx.Array {
-	g := m.Gate.Forward(x)
-	u := m.Up.Forward(x)
-	h := swiglu(g, u)
-	mlx.Free(g, u)
-	defer h.Free()
-	return m.Down.Forward(h)
-}
-
-// swiglu is silu(gate) · x, with silu(g) = g · sigmoid(g) as mlx.nn.silu computes it.
-func swiglu(gate, x *mlx.Array) *mlx.Array {
-	s := mlx.Sigmoid(gate)
-	silu := mlx.Multiply(gate, s)
-	s.Free()
-	defer silu.Free()
-	return mlx.Multiply(silu, x)
-}

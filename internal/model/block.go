@@ -11,22 +11,11 @@ type Block struct {
 	NormEps      float32
 }
 
-// Forward computes h + attn(norm(h)), then that + mlp(norm(that)).
-func (b *Block) Forward(h *mlx.Array, mask string) *mlx.Array {
-	return b.forward(h, mask, nil)
-}
-
-// ForwardWith is Forward over packed rows when p is set, over plain causal rows otherwise.
-func (b *Block) ForwardWith(h *mlx.Array, p *Packing) *mlx.Array {
-	if p == nil {
-		return b.forward(h, MaskFor(h.Dim(1)), nil)
-	}
-	return b.forward(h, "array", p)
-}
-
-func (b *Block) forward(h *mlx.Array, mask string, p *Packing) *mlx.Array {
+// Forward computes h + attn(norm(h)), then that + mlp(norm(that)). The cache and the
+// packing are optional, as in Attention.Forward.
+func (b *Block) Forward(h *mlx.Array, cache Cache, p *Packing) *mlx.Array {
 	n := mlx.RMSNorm(h, b.InputNorm, b.NormEps)
-	r := b.Attn.forward(n, mask, p)
+	r := b.Attn.Forward(n, cache, p)
 	n.Free()
 	h2 := mlx.Add(h, r)
 	r.Free()

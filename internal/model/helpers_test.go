@@ -106,3 +106,13 @@ func mustLoad(t testing.TB, dir string) *Model {
 	}
 	return m
 }
+
+// writeTinyPreset writes the named TinyPresets model into a temporary directory.
+func writeTinyPreset(tb testing.TB, preset string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := WriteTiny(dir, TinyPresets[preset]); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/yai-dev/yai/mlx"
@@ -40,26 +41,32 @@ func (m *Model) Head(h *mlx.Array) *mlx.Array {
 	return m.Project(n)
 }
 
-// MaskFor is the attention mask mlx-lm uses for a sequence of length l: causal, or none for
-// a single token.
-func MaskFor(l int) string {
-	if l == 1 {
-		return mlx.NoMask
-	}
-	return mlx.CausalMask
+// Forward computes logits (B, L, V) for tokens (B, L). caches are optional: none for a
+// pass over whole sequences (training, evaluation), or one per block (NewCaches) to
+// continue from the positions they hold and append the new ones (prefill, decoding).
+func (m *Model) Forward(tokens *mlx.Array, caches ...Cache) *mlx.Array {
+	h := m.Hidden(tokens, caches...)
+	defer h.Free()
+	return m.Head(h)
 }
 
-// Forward computes logits (B, L, V) for tokens (B, L).
-func (m *Model) Forward(tokens *mlx.Array) *mlx.Array {
+// Hidden embeds tokens (B, L) and runs them through every block: the hidden states (B, L, H)
+// the head takes. caches are as in Forward.
+func (m *Model) Hidden(tokens *mlx.Array, caches ...Cache) *mlx.Array {
+	if len(caches) != 0 && len(caches) != len(m.Layers) {
+		panic(fmt.Sprintf("model: %d caches for %d blocks", len(caches), len(m.Layers)))
+	}
 	h := m.Embed(tokens)
-	mask := MaskFor(tokens.Dim(1))
-	for _, layer := range m.Layers {
-		next := layer.Forward(h, mask)
+	for i, layer := range m.Layers {
+		var c Cache
+		if caches != nil {
+			c = caches[i]
+		}
+		next := layer.Forward(h, c, nil)
 		h.Free()
 		h = next
 	}
-	defer h.Free()
-	return m.Head(h)
+	return h
 }
 
 // Parameters are the model's weights by mlx-lm name (model.embed_tokens.weight,

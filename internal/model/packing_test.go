@@ -43,7 +43,7 @@ func TestPackedRowsMatchSeparateRows(t *testing.T) {
 		p := NewPacking(mlx.FromSlice(segs, 1, width), mlx.FromSlice(pos, width))
 		h := m.Embed(mlx.FromSlice(tokens, 1, width))
 		for _, blk := range m.Layers {
-			h = blk.ForwardWith(h, p)
+			h = blk.Forward(h, nil, p)
 		}
 		got = m.Head(h).Floats()
 		return nil

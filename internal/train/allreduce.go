@@ -24,3 +24,23 @@ func AllSumOver(g *mlx.Group) func(xs []*mlx.Array) []*mlx.Array {
 		return out
 	}
 }
+
+// reduceAcross turns this process's mean gradients and loss into the token-weighted means
+// over every process: sum over processes of (mean × tokens), over the summed tokens.
+func (t *Trainer) reduceAcross(grads []*mlx.Array, loss, ntoks *mlx.Array) ([]*mlx.Array, *mlx.Array, *mlx.Array, *mlx.Array) {
+	w := mlx.AsType(ntoks, mlx.Float32)
+	xs := make([]*mlx.Array, 0, len(grads)+2)
+	for _, g := range grads {
+		xs = append(xs, mlx.Multiply(g, w))
+	}
+	xs = append(xs, mlx.Multiply(loss, w), w)
+	sums := t.opts.AllReduce(xs)
+	total := sums[len(sums)-1]
+	out := make([]*mlx.Array, len(grads))
+	for i := range grads {
+		out[i] = mlx.Divide(sums[i], total)
+	}
+	mean := mlx.Divide(sums[len(grads)], total)
+	// A sum holding a NaN or an infinity is one on every process, so all agree.
+	return out, mean, mlx.AsType(total, ntoks.Dtype()), allFinite(append([]*mlx.Array{mean}, out...))
+}

@@ -110,3 +110,8 @@ func (b Batch) Parts(k int) []Batch {
 	}
 	return out
 }
+
+func splitTokens(tokens *mlx.Array) (inputs, targets *mlx.Array) {
+	n := tokens.Dim(1)
+	return mlx.SliceAxis(tokens, 1, 0, n-1), mlx.SliceAxis(tokens, 1, 1, n)
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/mlx"
 )
@@ -32,6 +33,19 @@ func makeModel(tb testing.TB, dtype string, layers, hidden, dataRows int) (model
 	}
 	runPython(tb, args...)
 	return modelDir, dataDir
+}
+
+// loadModel loads a model made by makeModel (float32, hidden size 64, no data) with the given
+// number of layers; the test's cleanup frees it.
+func loadModel(tb testing.TB, layers int) *model.Model {
+	tb.Helper()
+	modelDir, _ := makeModel(tb, "float32", layers, 64, 0)
+	m, err := model.Load(modelDir, model.LoadOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(m.Free)
+	return m
 }
 
 // batchFrom turns a (B, L) token array and (B, 2) offsets/lengths array into a Batch.

@@ -68,3 +68,16 @@ func (c *prefixCache) free() {
 	}
 	c.used = 0
 }
+
+// prefixBytes is the size of the hidden states entering the first adapted block for b,
+// whose model inputs are tokens: (rows, input columns, hidden).
+func (t *Trainer) prefixBytes(b Batch, tokens *mlx.Array) int64 {
+	rows, cols := tokens.Dim(0), tokens.Dim(1)
+	if b.Segments == nil {
+		cols-- // plain rows: the inputs drop the last token
+	}
+	return int64(rows) * int64(cols) * int64(t.model.Config.HiddenSize) * int64(t.model.Embedding.OutputDtype().Size())
+}
+
+// PrefixCacheBytes is the memory the prefix cache holds (0 when off).
+func (t *Trainer) PrefixCacheBytes() int64 { return t.prefix.Bytes() }

@@ -1,0 +1,125 @@
+package model
+
+import "github.com/yai-dev/yai/mlx"
+
+// Cache keeps one block's keys and values between forward passes, so that a pass computes
+// only its new positions: they start at Offset and attend to every position cached before
+// them. It is mlx-lm's cache interface (mlx_lm/models/cache.py); KVCache is its KVCache.
+// A nil Cache means none: the pass sees only its own positions, as in training.
+type Cache interface {
+	// Offset is the number of positions cached, which is the position of the next one.
+	Offset() int
+	// Update appends keys and values (B, kv heads, L, D), already rotated, and returns the
+	// keys and values of every cached position, owned by the caller's scope.
+	Update(keys, values *mlx.Array) (allKeys, allValues *mlx.Array)
+	// State is the arrays the cache holds, to evaluate between passes.
+	State() []*mlx.Array
+	// Free releases what the cache holds and empties it.
+	Free()
+}
+
+// Caches are a model's caches, one per block (see Model.NewCaches).
+type Caches []Cache
+
+// NewCaches returns an empty KVCache for every block, as mlx-lm's make_prompt_cache.
+func (m *Model) NewCaches() Caches {
+	cs := make(Caches, len(m.Layers))
+	for i := range cs {
+		cs[i] = &KVCache{}
+	}
+	return cs
+}
+
+// State is every cache's arrays.
+func (cs Caches) State() []*mlx.Array {
+	var out []*mlx.Array
+	for _, c := range cs {
+		out = append(out, c.State()...)
+	}
+	return out
+}
+
+// Free frees every cache.
+func (cs Caches) Free() {
+	for _, c := range cs {
+		c.Free()
+	}
+}
+
+// CacheStep is how many positions a KVCache grows by at a time (mlx-lm's KVCache.step):
+// growing in blocks keeps the arrays' shapes, and so memory, unchanged between blocks.
+const CacheStep = 256
+
+// KVCache holds one block's rotated keys and values, (B, kv heads, capacity, head dim),
+// filled up to its offset. It is mlx-lm's KVCache. The zero value is an empty cache; its
+// arrays are detached from every scope and live until Free.
+type KVCache struct {
+	keys, values *mlx.Array
+	offset       int
+}
+
+func (c *KVCache) Offset() int { return c.offset }
+
+// Update writes keys and values (B, kv heads, L, D) at the current offset and returns the
+// filled part of the cache, owned by the caller's scope.
+func (c *KVCache) Update(k, v *mlx.Array) (keys, values *mlx.Array) {
+	prev := c.offset
+	l := k.Dim(2)
+	if c.keys == nil || prev+l > c.keys.Dim(2) {
+		c.grow(k, v, l)
+	}
+	c.offset += l
+	c.keys = c.replace(c.keys, k, prev)
+	c.values = c.replace(c.values, v, prev)
+	return mlx.SliceAxis(c.keys, 2, 0, c.offset), mlx.SliceAxis(c.values, 2, 0, c.offset)
+}
+
+// grow adds enough CacheStep blocks of zeros for l more positions, as mlx-lm does
+// (trimming a partly used last block first).
+func (c *KVCache) grow(k, v *mlx.Array, l int) {
+	n := (CacheStep + l - 1) / CacheStep * CacheStep
+	ks, vs := k.Shape(), v.Shape()
+	newK := mlx.Zeros([]int{ks[0], ks[1], n, ks[3]}, k.Dtype())
+	newV := mlx.Zeros([]int{vs[0], vs[1], n, vs[3]}, v.Dtype())
+	if c.keys == nil {
+		mlx.Detach(newK, newV)
+		c.keys, c.values = newK, newV
+		return
+	}
+	if c.offset%CacheStep != 0 {
+		c.keys = swap(c.keys, mlx.SliceAxis(c.keys, 2, 0, c.offset))
+		c.values = swap(c.values, mlx.SliceAxis(c.values, 2, 0, c.offset))
+	}
+	c.keys = swap(c.keys, mlx.Concatenate([]*mlx.Array{c.keys, newK}, 2))
+	c.values = swap(c.values, mlx.Concatenate([]*mlx.Array{c.values, newV}, 2))
+	mlx.Free(newK, newV)
+}
+
+// replace writes update into dst at position at along the sequence axis.
+func (c *KVCache) replace(dst, update *mlx.Array, at int) *mlx.Array {
+	shape := dst.Shape()
+	start := []int{0, 0, at, 0}
+	stop := []int{shape[0], shape[1], at + update.Dim(2), shape[3]}
+	return swap(dst, mlx.SliceUpdate(dst, update, start, stop, nil))
+}
+
+// swap frees old and returns next, detached: the cache owns it. Freeing the handle does not
+// free the buffer while next's graph still reads it; once evaluated, MLX reuses it in place.
+func swap(old, next *mlx.Array) *mlx.Array {
+	old.Free()
+	mlx.Detach(next)
+	return next
+}
+
+// State is the whole buffers, filled or not (nil before the first Update).
+func (c *KVCache) State() []*mlx.Array {
+	if c.keys == nil {
+		return nil
+	}
+	return []*mlx.Array{c.keys, c.values}
+}
+
+func (c *KVCache) Free() {
+	mlx.Free(c.keys, c.values)
+	c.keys, c.values, c.offset = nil, nil, 0
+}
