@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 )
 
 // Problem is one thing wrong with a model directory's files, named by file and tensor, that
@@ -104,27 +103,13 @@ func (c *checker) fail(name, format string, args ...any) {
 func (c *checker) run() {
 	cfg := c.info.Config
 	for name := range c.left {
-		if strings.Contains(name, "self_attn.rotary_emb.inv_freq") || (cfg.TieWordEmbeddings && name == "lm_head.weight") {
+		if cfg.Unused(name) {
 			delete(c.left, name) // mlx-lm's sanitize drops these
 		}
 	}
-	h, q, kv := cfg.HiddenSize, cfg.NumAttentionHeads*cfg.HeadDim, cfg.NumKeyValueHeads*cfg.HeadDim
-	c.embedding("model.embed_tokens", cfg.VocabSize, h)
-	for i := range cfg.NumHiddenLayers {
-		p := fmt.Sprintf("model.layers.%d.", i)
-		c.linear(p+"self_attn.q_proj", h, q, cfg.QKVBias(), "num_attention_heads × head_dim")
-		c.linear(p+"self_attn.k_proj", h, kv, cfg.QKVBias(), "num_key_value_heads × head_dim")
-		c.linear(p+"self_attn.v_proj", h, kv, cfg.QKVBias(), "num_key_value_heads × head_dim")
-		c.linear(p+"self_attn.o_proj", q, h, cfg.OBias(), "hidden_size")
-		c.linear(p+"mlp.gate_proj", h, cfg.IntermediateSize, cfg.MLPBias, "intermediate_size")
-		c.linear(p+"mlp.up_proj", h, cfg.IntermediateSize, cfg.MLPBias, "intermediate_size")
-		c.linear(p+"mlp.down_proj", cfg.IntermediateSize, h, cfg.MLPBias, "hidden_size")
-		c.bind(p+"input_layernorm.weight", []int64{int64(h)}, floatClass, "hidden_size")
-		c.bind(p+"post_attention_layernorm.weight", []int64{int64(h)}, floatClass, "hidden_size")
-	}
-	c.bind("model.norm.weight", []int64{int64(h)}, floatClass, "hidden_size")
-	if !cfg.TieWordEmbeddings {
-		c.linear("lm_head", h, cfg.VocabSize, false, "vocab_size")
+	for _, m := range cfg.Layout().Modules() {
+		q, quantized := cfg.ModuleQuant(c, m)
+		BindModule(c, m, q, quantized)
 	}
 	var rest []string
 	for name := range c.left {
@@ -140,132 +125,44 @@ func (c *checker) run() {
 	}
 }
 
-// dtype classes, as the loader accepts them.
-type dtypeClass int
-
-const (
-	floatClass  dtypeClass = iota // F16, BF16, F32
-	packedClass                   // U32 packed quantized weights
-	scaleClass                    // float, or U8 for the microscaling modes
-)
-
-func (k dtypeClass) accepts(dtype string) bool {
-	switch k {
-	case floatClass:
-		return dtype == "F16" || dtype == "BF16" || dtype == "F32"
-	case packedClass:
-		return dtype == "U32"
-	}
-	return dtype == "F16" || dtype == "BF16" || dtype == "F32" || dtype == "U8"
-}
-
-func (k dtypeClass) String() string {
-	return [...]string{"F16, BF16 or F32", "U32", "F16, BF16, F32 or U8"}[k]
-}
-
-// bind checks one tensor's presence, shape and dtype; why names the config.json fields the
-// expected shape comes from.
-func (c *checker) bind(name string, shape []int64, class dtypeClass, why string) {
+// Stored implements Tensors over the headers.
+func (c *checker) Stored(name string) (Stored, bool) {
 	t, ok := c.info.Tensors[name]
 	if !ok {
-		c.fail(name, "missing (the model needs it: %s, shape %v)", c.info.Config.ModelType, shape)
+		return Stored{}, false
+	}
+	shape := make([]int, len(t.Shape))
+	for i, d := range t.Shape {
+		shape[i] = int(d)
+	}
+	return Stored{Shape: shape, Uint32: t.Dtype == "U32", Uint8: t.Dtype == "U8"}, true
+}
+
+// Bind checks one tensor's presence, shape and dtype; the problems name the config.json
+// fields the expected shape comes from.
+func (c *checker) Bind(want Tensor) {
+	name := want.Name
+	t, ok := c.info.Tensors[name]
+	if !ok {
+		c.fail(name, "missing (the model needs it: %s, shape %v)", c.info.Config.ModelType, want.Shape)
 		return
 	}
 	delete(c.left, name)
+	shape := make([]int64, len(want.Shape))
+	for i, d := range want.Shape {
+		shape[i] = int64(d)
+	}
 	if !slices.Equal(t.Shape, shape) {
-		c.fail(name, "shape %v, expected %v (from config.json: %s)", t.Shape, shape, why)
+		c.fail(name, "shape %v, expected %v (from config.json: %s)", t.Shape, shape, want.Why)
 		return
 	}
-	if !class.accepts(t.Dtype) {
-		c.fail(name, "dtype %s, expected %s", t.Dtype, class)
+	if !want.Class.Accepts(t.Dtype) {
+		c.fail(name, "dtype %s, expected %s", t.Dtype, want.Class)
 	}
 }
 
-// quantization decides, as the loader does, whether the module at path is quantized and how:
-// a per-layer entry of config.json wins, else the packing is inferred from the stored shapes.
-func (c *checker) quantization(path string, in int) (q Quant, quantized bool) {
-	scales, hasScales := c.info.Tensors[path+".scales"]
-	weight, hasWeight := c.info.Tensors[path+".weight"]
-	qc := c.info.Config.Quantization
-	override, overridden := qc.For(path)
-	if overridden && override == nil {
-		if hasScales {
-			c.fail(path+".scales", "config.json quantization marks %s as not quantized", path)
-			delete(c.left, path+".scales")
-			delete(c.left, path+".biases")
-		}
-		return q, false
-	}
-	if !hasScales {
-		if hasWeight && weight.Dtype == "U32" {
-			c.fail(path+".scales", "missing: %s.weight is packed (U32) but has no scales", path)
-			delete(c.left, path+".weight")
-			delete(c.left, path+".biases")
-			return q, true
-		}
-		return q, false
-	}
-	if overridden && override.GroupSize > 0 {
-		return *override, true
-	}
-	if overridden {
-		return qc.Default, true
-	}
-	if !hasWeight || len(scales.Shape) != 2 || len(weight.Shape) != 2 || scales.Shape[1] == 0 || in == 0 {
-		return Quant{GroupSize: 64, Bits: 4, Mode: "affine"}, true // shapes are reported by bind
-	}
-	q = Quant{GroupSize: in / int(scales.Shape[1]), Bits: int(weight.Shape[1]) * 32 / in, Mode: "affine"}
-	if scales.Dtype == "U8" {
-		switch {
-		case q.Bits == 4 && q.GroupSize == 16:
-			q.Mode = "nvfp4"
-		case q.Bits == 4 && q.GroupSize == 32:
-			q.Mode = "mxfp4"
-		case q.Bits == 8 && q.GroupSize == 32:
-			q.Mode = "mxfp8"
-		default:
-			c.fail(path+".scales", "cannot infer the quantization mode of %d bits with group size %d", q.Bits, q.GroupSize)
-		}
-	}
-	return q, true
-}
+// Fail implements Tensors.
+func (c *checker) Fail(name, problem string) { c.fail(name, "%s", problem) }
 
-// packed checks the weight, scales and (affine) biases of a quantized module.
-func (c *checker) packed(path string, in, out int, q Quant, why string) {
-	if q.Bits <= 0 || q.GroupSize <= 0 || in*q.Bits%32 != 0 || in%q.GroupSize != 0 {
-		c.fail(path+".weight", "cannot be packed with %d bits in groups of %d (%d inputs)", q.Bits, q.GroupSize, in)
-		for _, suffix := range []string{".weight", ".scales", ".biases"} {
-			delete(c.left, path+suffix)
-		}
-		return
-	}
-	if _, ok := c.info.Tensors[path+".scales"]; !ok {
-		return // reported by quantization
-	}
-	c.bind(path+".weight", []int64{int64(out), int64(in * q.Bits / 32)}, packedClass, why+", packed "+itoa(q.Bits)+"-bit")
-	c.bind(path+".scales", []int64{int64(out), int64(in / q.GroupSize)}, scaleClass, why+", groups of "+itoa(q.GroupSize))
-	if q.Mode == "" || q.Mode == "affine" {
-		c.bind(path+".biases", []int64{int64(out), int64(in / q.GroupSize)}, scaleClass, why+", groups of "+itoa(q.GroupSize))
-	}
-}
-
-func (c *checker) linear(path string, in, out int, bias bool, why string) {
-	if q, ok := c.quantization(path, in); ok {
-		c.packed(path, in, out, q, why)
-	} else {
-		c.bind(path+".weight", []int64{int64(out), int64(in)}, floatClass, why+" by its inputs")
-	}
-	if bias {
-		c.bind(path+".bias", []int64{int64(out)}, floatClass, why)
-	}
-}
-
-func (c *checker) embedding(path string, vocab, hidden int) {
-	if q, ok := c.quantization(path, hidden); ok {
-		c.packed(path, hidden, vocab, q, "vocab_size")
-		return
-	}
-	c.bind(path+".weight", []int64{int64(vocab), int64(hidden)}, floatClass, "vocab_size by hidden_size")
-}
-
-func itoa(i int) string { return fmt.Sprint(i) }
+// Drop implements Tensors.
+func (c *checker) Drop(name string) { delete(c.left, name) }
