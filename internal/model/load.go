@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/modeldir"
 )
 
 // LoadOptions tune Load.
@@ -112,37 +112,15 @@ func (m *Model) evalLoaded() {
 	mlx.Eval(arrays...)
 }
 
-// dtype classes a tensor may belong to.
-type dtypeClass int
-
-const (
-	floatTensor  dtypeClass = iota // float16, bfloat16, float32
-	packedTensor                   // uint32 packed quantized weights
-	scaleTensor                    // float, or uint8 for the microscaling modes
-)
-
-func (c dtypeClass) accepts(dt mlx.Dtype) bool {
-	switch c {
-	case floatTensor:
-		return dt == mlx.Float16 || dt == mlx.BFloat16 || dt == mlx.Float32
-	case packedTensor:
-		return dt == mlx.Uint32
-	default:
-		return dt == mlx.Float16 || dt == mlx.BFloat16 || dt == mlx.Float32 || dt == mlx.Uint8
-	}
-}
-
-func (c dtypeClass) String() string {
-	return [...]string{"float16, bfloat16 or float32", "uint32", "float16, bfloat16, float32 or uint8"}[c]
-}
-
-// binder builds the model's layers from the config and binds each weight to its tensor,
-// collecting every problem it finds.
+// binder builds the model's layers from the config's layout and binds each weight to its
+// tensor, collecting every problem it finds. It is the layout's modeldir.Tensors over the
+// checkpoint's arrays.
 type binder struct {
 	ts   *tensorSet
 	only func(string) bool
 	m    *Model
 	errs []error
+	dst  [4]**mlx.Array // where the module being bound keeps each modeldir.Role
 }
 
 func (b *binder) fail(name, problem string) {
@@ -151,54 +129,115 @@ func (b *binder) fail(name, problem string) {
 
 func (b *binder) build() {
 	c := b.m.Config
-	// mlx-lm's sanitize: precomputed rotary frequencies are unused, and a tied model
-	// ignores a stored lm_head.
 	for _, name := range b.ts.remaining() {
-		if strings.Contains(name, "self_attn.rotary_emb.inv_freq") || (c.TieWordEmbeddings && name == "lm_head.weight") {
+		if c.Unused(name) { // mlx-lm's sanitize
 			b.ts.drop(name)
 		}
 	}
 	rope, freqs := newRoPE(c)
 	b.m.ropeFreqs = freqs
-	b.m.Embedding = b.embedding("model.embed_tokens", c.VocabSize, c.HiddenSize)
-	q, kv := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
-	for i := 0; i < c.NumHiddenLayers; i++ {
-		p := fmt.Sprintf("model.layers.%d.", i)
+	layout := c.Layout()
+	b.m.Embedding = b.embedding(layout.Embedding)
+	for _, l := range layout.Layers {
 		blk := &Block{
 			Attn: &Attention{
-				Q:          b.linear(p+"self_attn.q_proj", c.HiddenSize, q, c.QKVBias()),
-				K:          b.linear(p+"self_attn.k_proj", c.HiddenSize, kv, c.QKVBias()),
-				V:          b.linear(p+"self_attn.v_proj", c.HiddenSize, kv, c.QKVBias()),
-				O:          b.linear(p+"self_attn.o_proj", q, c.HiddenSize, c.OBias()),
+				Q:          b.linear(l.Q),
+				K:          b.linear(l.K),
+				V:          b.linear(l.V),
+				O:          b.linear(l.O),
 				NumHeads:   c.NumAttentionHeads,
 				NumKVHeads: c.NumKeyValueHeads,
 				HeadDim:    c.HeadDim,
 				Scale:      attentionScale(c.HeadDim),
 				RoPE:       rope,
 			},
-			MLP: &MLP{
-				Gate: b.linear(p+"mlp.gate_proj", c.HiddenSize, c.IntermediateSize, c.MLPBias),
-				Up:   b.linear(p+"mlp.up_proj", c.HiddenSize, c.IntermediateSize, c.MLPBias),
-				Down: b.linear(p+"mlp.down_proj", c.IntermediateSize, c.HiddenSize, c.MLPBias),
-			},
+			MLP:     &MLP{Gate: b.linear(l.Gate), Up: b.linear(l.Up), Down: b.linear(l.Down)},
 			NormEps: float32(c.RMSNormEps),
 		}
-		b.bind(p+"input_layernorm.weight", &blk.InputNorm, []int{c.HiddenSize}, floatTensor)
-		b.bind(p+"post_attention_layernorm.weight", &blk.PostAttnNorm, []int{c.HiddenSize}, floatTensor)
+		b.norm(l.InputNorm, &blk.InputNorm)
+		b.norm(l.PostAttnNorm, &blk.PostAttnNorm)
 		b.m.Layers = append(b.m.Layers, blk)
 	}
-	b.bind("model.norm.weight", &b.m.Norm, []int{c.HiddenSize}, floatTensor)
-	if !c.TieWordEmbeddings {
-		b.m.LMHead = b.linear("lm_head", c.HiddenSize, c.VocabSize, false)
+	b.norm(layout.Norm, &b.m.Norm)
+	if layout.LMHead != nil {
+		b.m.LMHead = b.linear(*layout.LMHead)
 	}
 	for _, name := range b.ts.remaining() {
 		b.fail(name, "unexpected tensor: the model has no such weight")
 	}
 }
 
-// bind checks the tensor called name and, when selected, stores it in *dst. The slot is
-// recorded either way so Reload can fill it later.
-func (b *binder) bind(name string, dst **mlx.Array, shape []int, class dtypeClass) {
+// module binds m's tensors into weight, scales, biases and bias (by modeldir.Role).
+func (b *binder) module(m modeldir.Module, q modeldir.Quant, quantized bool, weight, scales, biases, bias **mlx.Array) {
+	b.dst = [4]**mlx.Array{modeldir.WeightRole: weight, modeldir.ScalesRole: scales, modeldir.BiasesRole: biases, modeldir.BiasRole: bias}
+	modeldir.BindModule(b, m, q, quantized)
+	b.dst = [4]**mlx.Array{}
+}
+
+func (b *binder) linear(m modeldir.Module) Linear {
+	if q, ok := b.m.Config.ModuleQuant(b, m); ok {
+		l := &QuantizedLinear{Quant: quant(q)}
+		b.module(m, q, true, &l.Weight, &l.Scales, &l.Biases, &l.Bias)
+		return l
+	}
+	l := &DenseLinear{}
+	b.module(m, modeldir.Quant{}, false, &l.Weight, nil, nil, &l.Bias)
+	return l
+}
+
+func (b *binder) embedding(m modeldir.Module) *Embedding {
+	e := &Embedding{}
+	q, ok := b.m.Config.ModuleQuant(b, m)
+	if ok {
+		e.Quant, e.Packed = quant(q), true
+	}
+	b.module(m, q, ok, &e.Weight, &e.Scales, &e.Biases, nil)
+	return e
+}
+
+func (b *binder) norm(m modeldir.Module, dst **mlx.Array) {
+	b.module(m, modeldir.Quant{}, false, dst, nil, nil, nil)
+}
+
+// Stored implements modeldir.Tensors over the checkpoint's arrays.
+func (b *binder) Stored(name string) (modeldir.Stored, bool) {
+	a, ok := b.ts.arrays[name]
+	if !ok {
+		return modeldir.Stored{}, false
+	}
+	return modeldir.Stored{Shape: a.Shape(), Uint32: a.Dtype() == mlx.Uint32, Uint8: a.Dtype() == mlx.Uint8}, true
+}
+
+// Fail implements modeldir.Tensors.
+func (b *binder) Fail(name, problem string) { b.fail(name, problem) }
+
+// Drop implements modeldir.Tensors.
+func (b *binder) Drop(name string) {
+	if _, ok := b.ts.arrays[name]; ok {
+		b.ts.drop(name)
+	}
+}
+
+// accepts reports whether dt is one of the class's dtypes.
+func accepts(class modeldir.DtypeClass, dt mlx.Dtype) bool {
+	return slices.ContainsFunc(class.Dtypes(), func(name string) bool {
+		d, err := mlx.ParseDtype(name)
+		return err == nil && d == dt
+	})
+}
+
+// dtypeNames lists the class's dtypes by MLX's names: "float16, bfloat16 or float32".
+func dtypeNames(class modeldir.DtypeClass) string {
+	return class.Format(func(name string) string {
+		d, _ := mlx.ParseDtype(name)
+		return d.String()
+	})
+}
+
+// Bind checks the tensor t names and, when selected, stores it where the module being bound
+// keeps its role. The slot is recorded either way so Reload can fill it later.
+func (b *binder) Bind(t modeldir.Tensor) {
+	name, dst, shape := t.Name, b.dst[t.Role], t.Shape
 	a, ok := b.ts.arrays[name]
 	if !ok {
 		b.fail(name, "missing")
@@ -209,8 +248,8 @@ func (b *binder) bind(name string, dst **mlx.Array, shape []int, class dtypeClas
 		b.ts.drop(name)
 		return
 	}
-	if !class.accepts(a.Dtype()) {
-		b.fail(name, fmt.Sprintf("dtype %s, expected %s", a.Dtype(), class))
+	if !accepts(t.Class, a.Dtype()) {
+		b.fail(name, fmt.Sprintf("dtype %s, expected %s", a.Dtype(), dtypeNames(t.Class)))
 		b.ts.drop(name)
 		return
 	}
@@ -234,92 +273,4 @@ func (m *Model) converted(a *mlx.Array) *mlx.Array {
 	mlx.Eval(c)
 	a.Free()
 	return c
-}
-
-// quantization decides whether the layer at path is quantized and how: a per-layer entry
-// of config.json wins, else the packing is inferred from the stored shapes as mlx-lm's
-// infer_quant_config does. A layer is quantized iff path.scales exists.
-func (b *binder) quantization(path string, in int) (q mlx.Quantization, quantized bool) {
-	scales, hasScales := b.ts.arrays[path+".scales"]
-	override, overridden := b.m.Config.Quantization.For(path)
-	if overridden && override == nil {
-		if hasScales {
-			b.fail(path+".scales", "config.json quantization marks "+path+" as not quantized")
-		}
-		return q, false
-	}
-	if !hasScales {
-		return q, false
-	}
-	weight, hasWeight := b.ts.arrays[path+".weight"]
-	if overridden && override.GroupSize > 0 {
-		return quant(*override), true
-	}
-	if overridden { // `true`: the defaults
-		return quant(b.m.Config.Quantization.Default), true
-	}
-	if !hasWeight || scales.Ndim() != 2 || weight.Ndim() != 2 || scales.Dim(1) == 0 {
-		return mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"}, true // shapes are reported by bind
-	}
-	q = mlx.Quantization{GroupSize: in / scales.Dim(1), Bits: weight.Dim(1) * 32 / in, Mode: "affine"}
-	if scales.Dtype() == mlx.Uint8 {
-		switch {
-		case q.Bits == 4 && q.GroupSize == 16:
-			q.Mode = "nvfp4"
-		case q.Bits == 4 && q.GroupSize == 32:
-			q.Mode = "mxfp4"
-		case q.Bits == 8 && q.GroupSize == 32:
-			q.Mode = "mxfp8"
-		default:
-			b.fail(path+".scales", fmt.Sprintf("cannot infer the quantization mode of %d bits with group size %d", q.Bits, q.GroupSize))
-		}
-	}
-	return q, true
-}
-
-// packed binds the weight, scales and (affine) biases of a quantized layer.
-func (b *binder) packed(path string, in, out int, q mlx.Quantization, w, s, bs **mlx.Array) {
-	if q.Bits <= 0 || q.GroupSize <= 0 || in*q.Bits%32 != 0 || in%q.GroupSize != 0 {
-		b.fail(path+".weight", fmt.Sprintf("cannot be packed with %d bits in groups of %d (%d inputs)", q.Bits, q.GroupSize, in))
-		for _, suffix := range []string{".weight", ".scales", ".biases"} {
-			if _, ok := b.ts.arrays[path+suffix]; ok {
-				b.ts.drop(path + suffix)
-			}
-		}
-		return
-	}
-	b.bind(path+".weight", w, []int{out, in * q.Bits / 32}, packedTensor)
-	b.bind(path+".scales", s, []int{out, in / q.GroupSize}, scaleTensor)
-	if q.Mode == "" || q.Mode == "affine" {
-		b.bind(path+".biases", bs, []int{out, in / q.GroupSize}, scaleTensor)
-	}
-}
-
-func (b *binder) linear(path string, in, out int, bias bool) Linear {
-	var l Linear
-	var biasSlot **mlx.Array
-	if q, ok := b.quantization(path, in); ok {
-		ql := &QuantizedLinear{Quant: q}
-		b.packed(path, in, out, q, &ql.Weight, &ql.Scales, &ql.Biases)
-		l, biasSlot = ql, &ql.Bias
-	} else {
-		dl := &DenseLinear{}
-		b.bind(path+".weight", &dl.Weight, []int{out, in}, floatTensor)
-		l, biasSlot = dl, &dl.Bias
-	}
-	if bias {
-		b.bind(path+".bias", biasSlot, []int{out}, floatTensor)
-	}
-	return l
-}
-
-func (b *binder) embedding(path string, vocab, hidden int) *Embedding {
-	e := &Embedding{}
-	if q, ok := b.quantization(path, hidden); ok {
-		e.Quant, e.Packed = q, true
-		b.packed(path, hidden, vocab, q, &e.Weight, &e.Scales, &e.Biases)
-		return e
-	}
-	b.bind(path+".weight", &e.Weight, []int{vocab, hidden}, floatTensor)
-	return e
 }
