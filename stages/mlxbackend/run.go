@@ -21,9 +21,6 @@ type Training struct {
 
 	model *model.Model
 	tok   *tokenizer.Tokenizer
-	// loaded is how load-4bit set the model up (compute dtype, dequantized products), for the
-	// governor's estimate.
-	loaded stages.Workload
 
 	lora    *lora.Config       // set by attach-lora
 	step    *stages.StepConfig // the step stage's settings, known once the stages are built
@@ -49,7 +46,8 @@ type stepMemory struct {
 }
 
 // Environment is the stage environment of a program that trains over MLX: the kinds that
-// need no backend, plus the training kinds built here over one Training per run.
+// need no backend, plus the training kinds built here over one Training per run. It asks
+// MLX once what it computes on, for the plan.
 func Environment() *stages.Environment {
 	env := stages.NewEnvironment()
 	stages.SetBackend(env, "mlx", func(info stages.RunInfo) (*Training, func(), error) {
@@ -122,7 +120,7 @@ func (r *Training) Trainer() (*train.Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s := r.info.Schedule; s.MicroBatches > 0 && !r.info.Strict {
+	if s := r.info.Decision.Schedule; s.MicroBatches > 0 && !r.info.Strict {
 		t.SetSchedule(s) // the pre-flight plan's schedule that fits the limit
 	}
 	r.trainer = t

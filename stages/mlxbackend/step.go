@@ -11,7 +11,6 @@ import (
 	"github.com/yai-dev/yai/internal/train"
 	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/mlx"
-	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/stages/stage"
 )
@@ -47,8 +46,8 @@ func buildStep(c *stages.StepConfig, r *Training) (stage.Stage, error) {
 				break
 			}
 			s.Log.Warn("step failed to allocate; retrying with a smaller schedule", "step", s.Figures.Step,
-				"from", recipe.DescribeSchedule(sched, b.Size), "to", recipe.DescribeSchedule(next, b.Size), "err", err)
-			s.Note("allocation_retry", recipe.DescribeSchedule(next, b.Size))
+				"from", memplan.DescribeSchedule(sched, b.Size), "to", memplan.DescribeSchedule(next, b.Size), "err", err)
+			s.Note("allocation_retry", memplan.DescribeSchedule(next, b.Size))
 			t.SetSchedule(next)
 			sched = next
 			res, err = stepOnce(t, b)
