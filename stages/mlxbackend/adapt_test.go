@@ -274,14 +274,13 @@ func TestAdaptRelaxesWhenHeadroomReturns(t *testing.T) {
 func TestAllocationFailureRetriesSmaller(t *testing.T) {
 	src := governedRecipe(t, 6, "2GB", quickstartData(), "")
 	free := runRecipe(t, t.TempDir(), src)
-	failStep = func(s memplan.Schedule) error {
+	failing := environment(func(s memplan.Schedule) error {
 		if s.MicroBatches < 4 {
 			return &mlx.Error{Op: "eval", Msg: "[metal::malloc] Unable to allocate 1073741824 bytes"}
 		}
 		return nil
-	}
-	defer func() { failStep = nil }()
-	res := runRecipe(t, t.TempDir(), src)
+	})
+	res := runRecipeIn(t, failing, t.TempDir(), src, false)
 	if res.ExitCode != 0 {
 		t.Fatalf("exit %d (%s)", res.ExitCode, res.Reason)
 	}
@@ -293,7 +292,7 @@ func TestAllocationFailureRetriesSmaller(t *testing.T) {
 	if note, _ := res.metrics[0].Notes["allocation_retry"].(string); !strings.Contains(note, "4 micro-batches") {
 		t.Errorf("step 1 notes %v; want the retry recorded", res.metrics[0].Notes)
 	}
-	strict := runRecipeStrict(t, t.TempDir(), src, true)
+	strict := runRecipeIn(t, failing, t.TempDir(), src, true)
 	if strict.ExitCode != 1 || !strings.Contains(strict.Reason, "Unable to allocate") {
 		t.Errorf("--strict: exit %d (%s); want the allocation error", strict.ExitCode, strict.Reason)
 	}

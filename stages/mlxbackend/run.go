@@ -33,6 +33,11 @@ type Training struct {
 	random  *data.NumpyRandom // shared by training and validation batches, as mlx-lm does
 
 	lastStep stepMemory // what the last step did to MLX memory, for the governor
+
+	// failStep, when set, fails a step computed with a schedule the way Metal and CUDA
+	// report running out of memory (the CPU backend never does): tests set it through
+	// environment.
+	failStep func(memplan.Schedule) error
 }
 
 // stepMemory is the memory of one step as the governor models it: the step's peak above what
@@ -48,10 +53,13 @@ type stepMemory struct {
 // Environment is the stage environment of a program that trains over MLX: the kinds that
 // need no backend, plus the training kinds built here over one Training per run. It asks
 // MLX once what it computes on, for the plan.
-func Environment() *stages.Environment {
+func Environment() *stages.Environment { return environment(nil) }
+
+// environment is Environment whose runs fail steps as failStep says (nil: never).
+func environment(failStep func(memplan.Schedule) error) *stages.Environment {
 	env := stages.NewEnvironment()
 	stages.SetBackend(env, "mlx", func(info stages.RunInfo) (*Training, func(), error) {
-		t := &Training{info: info}
+		t := &Training{info: info, failStep: failStep}
 		return t, t.Close, nil
 	})
 	stages.Implement(env, stages.Load4Bit, buildLoad)

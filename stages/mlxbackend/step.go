@@ -38,7 +38,7 @@ func buildStep(c *stages.StepConfig, r *Training) (stage.Stage, error) {
 		b = rankSlice(b, r.info.Ranks) // this rank's rows of the global batch
 		sched := t.Schedule()
 		before := mlx.Memory().Active
-		res, err := stepOnce(t, b)
+		res, err := r.stepOnce(t, b)
 		for err != nil && mlx.IsAllocationError(err) && !s.Strict {
 			// The backend ran out of memory: the same step, computed with less, may fit.
 			next, ok := smallerSchedule(sched, b.Size)
@@ -50,7 +50,7 @@ func buildStep(c *stages.StepConfig, r *Training) (stage.Stage, error) {
 			s.Note("allocation_retry", memplan.DescribeSchedule(next, b.Size))
 			t.SetSchedule(next)
 			sched = next
-			res, err = stepOnce(t, b)
+			res, err = r.stepOnce(t, b)
 		}
 		if err != nil {
 			return err
@@ -93,18 +93,15 @@ func nonFiniteCause(ds *data.Dataset, b data.Batch, tokens int, cfg *stages.Data
 	return fmt.Sprintf("the loss or a gradient overflowed on %s; lower lr or set max_grad_norm", where)
 }
 
-// stepOnce runs the trainer's step; failStep stands in for the backend in tests that need a
-// step to fail the way Metal or CUDA report running out of memory.
-func stepOnce(t *train.Trainer, b data.Batch) (train.StepResult, error) {
-	if failStep != nil {
-		if err := failStep(t.Schedule()); err != nil {
+// stepOnce runs the trainer's step, failed first as r.failStep says.
+func (r *Training) stepOnce(t *train.Trainer, b data.Batch) (train.StepResult, error) {
+	if r.failStep != nil {
+		if err := r.failStep(t.Schedule()); err != nil {
 			return train.StepResult{}, err
 		}
 	}
 	return t.Step(toTrainBatch(b))
 }
-
-var failStep func(memplan.Schedule) error
 
 // smallerSchedule is the next schedule that needs less memory than s for a batch of rows:
 // twice the parts until each holds one row, then gradient checkpointing on.
