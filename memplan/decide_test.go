@@ -69,7 +69,7 @@ func TestDecide(t *testing.T) {
 			want: Decision{ComputeDtype: "bfloat16", MLXLimit: 64*gbytes - chunk - hopperWS, CacheLimit: 1 << 30}},
 		{name: "cpu, dequantized and float16 as written", dev: Device{Backend: "cpu", Name: "CPU"}, limit: 64 * gbytes,
 			edit:   func(w *Workload) { w.Matmul, w.ComputeDtype = "dequantized", "float16" },
-			want:   Decision{ComputeDtype: "float16", Convert: true, Products: Products{Blocks: true, Head: true}, MLXLimit: 64*gbytes - headCopy/2*2, CacheLimit: 1 << 30},
+			want:   Decision{ComputeDtype: "float16", Convert: true, Products: Products{Blocks: true, Head: true}, MLXLimit: 64*gbytes - headCopy, CacheLimit: 1 << 30},
 			copies: headCopy},
 	} {
 		w := seedWorkload()

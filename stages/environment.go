@@ -68,11 +68,12 @@ func Implement[C, S any](e *Environment, k KindOf[C], build func(c *C, state S) 
 // Runs reports whether the environment can build stages of kind k.
 func (e *Environment) Runs(k *Kind) bool { return e.builds[k] != nil }
 
-// SetDevice records what the backend computes on, for the dry run's memory estimate.
+// SetDevice records what the backend computes on, for the run's memory plan.
 func (e *Environment) SetDevice(d memplan.Device) { e.device = d }
 
-// Device is what the backend computes on: the platform's device when it has not said.
-func (e *Environment) Device() memplan.Device { return e.device.Resolved() }
+// Device is what the backend computes on: unset when it has not said (the plan then
+// assumes the platform's device).
+func (e *Environment) Device() memplan.Device { return e.device }
 
 // Backend names the environment's backend ("" when it has none).
 func (e *Environment) Backend() string { return e.backend }
