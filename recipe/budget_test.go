@@ -51,10 +51,10 @@ func TestBudgetLlama8BSeedRecipe(t *testing.T) {
 		t.Fatalf("headers-only file takes %d bytes of disk; its data should be a hole", sys.Blocks*512)
 	}
 	p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir}, ValidateOptions{SkipData: true})
-	if p == nil || p.Budget == nil {
+	if p == nil || p.Decision.Budget == nil {
 		t.Fatalf("seed recipe invalid:\n%s", ds.Format())
 	}
-	b := *p.Budget
+	b := *p.Decision.Budget
 	out := p.Describe()
 	t.Logf("\n%s%s", ds.Format(), out)
 	for _, term := range []string{"memory budget (limit 7.00 GB)", "weights", "lora params", "gradients", "optimizer", "activations", "logits", "expected cache", "floor", "estimated peak"} {
@@ -81,11 +81,11 @@ func TestBudgetLlama8BSeedRecipe(t *testing.T) {
 	// positions (3 such tensors of four times the size).
 	p1, _ := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.data.with.max_seq_length=2048"}, ValidateOptions{SkipData: true})
 	p2, ds2 := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.data.with.max_seq_length=2048", "stages.train.with.loss_chunk=0"}, ValidateOptions{SkipData: true})
-	if p1 == nil || p2 == nil || 2*p2.Budget.Logits < 3*p1.Budget.Logits || p2.Budget.Peak() <= p1.Budget.Peak() {
+	if p1 == nil || p2 == nil || 2*p2.Decision.Budget.Logits < 3*p1.Decision.Budget.Logits || p2.Decision.Budget.Peak() <= p1.Decision.Budget.Peak() {
 		t.Errorf("with loss_chunk 0 the logits should cover all 2048 positions:\n%s", ds2.Format())
 	}
 	js := p.JSON()
-	if js.Budget == nil || js.Budget.Floor != p.Budget.Floor() || js.Budget.Peak != p.Budget.Peak() || !js.Budget.Fits {
+	if js.Budget == nil || js.Budget.Floor != p.Decision.Budget.Floor() || js.Budget.Peak != p.Decision.Budget.Peak() || !js.Budget.Fits {
 		t.Errorf("--json budget = %+v", js.Budget)
 	}
 }
@@ -130,10 +130,10 @@ func TestBudgetGoldenQuickstart(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, ds := Validate("../recipes/quickstart-tiny.yaml", []string{"model=" + dir}, ValidateOptions{})
-	if p == nil || p.Budget == nil {
+	if p == nil || p.Decision.Budget == nil {
 		t.Fatalf("quickstart invalid:\n%s", ds.Format())
 	}
-	golden(t, "budget-quickstart.txt", p.Budget.Describe(p.Limit))
+	golden(t, "budget-quickstart.txt", p.Decision.Budget.Describe(p.Limit))
 }
 
 // Over the limit, the dry run plans the cheapest schedule that fits — here the batch of 4
@@ -148,27 +148,27 @@ func TestPreflightSchedule(t *testing.T) {
 	if p == nil || len(ds) != 0 {
 		t.Fatalf("batch 4 at 7GB:\n%s", ds.Format())
 	}
-	if p.Budget.Peak() <= p.Limit {
-		t.Fatalf("the whole batch fits (%d ≤ %d): the case tests nothing", p.Budget.Peak(), p.Limit)
+	if p.Decision.Budget.Peak() <= p.Limit {
+		t.Fatalf("the whole batch fits (%d ≤ %d): the case tests nothing", p.Decision.Budget.Peak(), p.Limit)
 	}
-	if p.Schedule.MicroBatches < 2 || p.ScheduleBudget == nil || float64(p.ScheduleBudget.Peak()) > (1-estimateMargin)*float64(p.Limit) {
-		t.Fatalf("schedule %+v with estimate %v; want a split that fits with 10%% to spare", p.Schedule, p.ScheduleBudget)
+	if p.Decision.Schedule.MicroBatches < 2 || p.Decision.ScheduleBudget == nil || float64(p.Decision.ScheduleBudget.Peak()) > (1-memplan.EstimateMargin)*float64(p.Limit) {
+		t.Fatalf("schedule %+v with estimate %v; want a split that fits with 10%% to spare", p.Decision.Schedule, p.Decision.ScheduleBudget)
 	}
 	// It is the cheapest: one part fewer does not fit.
-	fewer := p.Schedule
+	fewer := p.Decision.Schedule
 	fewer.MicroBatches--
-	if b := EstimateSchedule(p.Model, Workload(p.Recipe), fewer, 0); float64(b.Peak()) <= (1-estimateMargin)*float64(p.Limit) {
+	if b := p.Decision.EstimateSchedule(p.Model, Workload(p.Recipe), fewer); float64(b.Peak()) <= (1-memplan.EstimateMargin)*float64(p.Limit) {
 		t.Errorf("%+v would fit too (%d), and splits less", fewer, b.Peak())
 	}
-	if d := p.Describe(); !strings.Contains(d, "schedule: the whole batch would not fit, so each step computes "+fmt.Sprint(p.Schedule.MicroBatches)+" micro-batches") {
+	if d := p.Describe(); !strings.Contains(d, "schedule: the whole batch would not fit, so each step computes "+fmt.Sprint(p.Decision.Schedule.MicroBatches)+" micro-batches") {
 		t.Errorf("plan does not say the schedule:\n%s", d)
 	}
-	if info := p.RunInfo(); info.Schedule != p.Schedule {
-		t.Errorf("the run is not handed the schedule: %+v", info.Schedule)
+	if info := p.RunInfo(); info.Decision.Schedule != p.Decision.Schedule {
+		t.Errorf("the run is not handed the schedule: %+v", info.Decision.Schedule)
 	}
 	p, ds = Validate(recipe, sets, ValidateOptions{Strict: true, SkipData: true})
-	if p == nil || len(ds) != 1 || ds[0].Severity != Warning || p.Schedule != (memplan.Schedule{}) {
-		t.Errorf("--strict: schedule %+v, diagnostics:\n%s", p.Schedule, ds.Format())
+	if p == nil || len(ds) != 1 || ds[0].Severity != Warning || p.Decision.Schedule != (memplan.Schedule{}) {
+		t.Errorf("--strict: schedule %+v, diagnostics:\n%s", p.Decision.Schedule, ds.Format())
 	}
 }
 
@@ -176,13 +176,13 @@ func TestPreflightSchedule(t *testing.T) {
 func TestBudgetIsPerRank(t *testing.T) {
 	dir := t.TempDir()
 	writeLlama8BHeaders(t, dir)
-	budget := func(sets ...string) Budget {
+	budget := func(sets ...string) memplan.Budget {
 		t.Helper()
 		p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", append([]string{"model=" + dir, "stages.data.with.batch_size=4"}, sets...), ValidateOptions{SkipData: true})
-		if p == nil || p.Budget == nil {
+		if p == nil || p.Decision.Budget == nil {
 			t.Fatalf("invalid:\n%s", ds.Format())
 		}
-		return *p.Budget
+		return *p.Decision.Budget
 	}
 	one, four := budget(), budget("distributed.ranks=4")
 	if one.Batch != 4 || four.Batch != 1 {
@@ -198,12 +198,12 @@ func TestBudgetIsPerRank(t *testing.T) {
 func TestBudgetCountsComputeDtype(t *testing.T) {
 	dir := t.TempDir()
 	writeLlama8BHeaders(t, dir)
-	at := func(dtype string) Budget {
+	at := func(dtype string) memplan.Budget {
 		p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "memory.limit=64GB", "stages.load.with.compute_dtype=" + dtype}, ValidateOptions{SkipData: true})
-		if p == nil || p.Budget == nil {
+		if p == nil || p.Decision.Budget == nil {
 			t.Fatalf("compute_dtype %s:\n%s", dtype, ds.Format())
 		}
-		return *p.Budget
+		return *p.Decision.Budget
 	}
 	half, full := at("checkpoint"), at("float32")
 	info, err := modeldir.Inspect(dir)
@@ -234,7 +234,7 @@ func TestBudgetPrefixCache(t *testing.T) {
 	if p == nil || base == nil || len(ds) != 0 {
 		t.Fatalf("prefix_cache 200MB:\n%s", ds.Format())
 	}
-	if got := p.Budget.Floor() - base.Budget.Floor(); got != 200*stages.MB || !strings.Contains(p.Describe(), "prefix cache") {
+	if got := p.Decision.Budget.Floor() - base.Decision.Budget.Floor(); got != 200*stages.MB || !strings.Contains(p.Describe(), "prefix cache") {
 		t.Errorf("prefix_cache adds %d bytes to the floor, want 200 MB", got)
 	}
 	_, ds = Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.train.with.prefix_cache=200MB", "stages.lora.with.layers=32"}, ValidateOptions{SkipData: true})
@@ -245,14 +245,13 @@ func TestBudgetPrefixCache(t *testing.T) {
 
 // matmul: dequantized counts the copies its products keep: with checkpointing the larger of
 // the head (128256 × 4096 in bfloat16) and one block's seven projections, without it the head
-// and every adapted block's; auto leaves them out of the peak but says which of them the limit
-// holds, which is what the run's matmul: auto chooses from.
+// and every adapted block's; auto off CUDA leaves them out.
 func TestBudgetCountsDequantizedCopies(t *testing.T) {
 	dir := t.TempDir()
 	writeLlama8BHeaders(t, dir)
 	at := func(sets ...string) *Plan {
 		p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", append([]string{"model=" + dir}, sets...), ValidateOptions{SkipData: true})
-		if p == nil || p.Budget == nil {
+		if p == nil || p.Decision.Budget == nil {
 			t.Fatalf("%v:\n%s", sets, ds.Format())
 		}
 		return p
@@ -261,26 +260,24 @@ func TestBudgetCountsDequantizedCopies(t *testing.T) {
 	const block = (4096*4096*2 + 1024*4096*2 + 3*14336*4096) * 2
 	auto := at()
 	dense := at("stages.load.with.matmul=dequantized")
-	if auto.Budget.Copies() != 0 || dense.Budget.Peak()-auto.Budget.Peak() != head {
-		t.Errorf("auto counts %d of copies (want 0); dequantized adds %d to the peak, want the head's %d", auto.Budget.Copies(), dense.Budget.Peak()-auto.Budget.Peak(), head)
+	if auto.Decision.Budget.Copies() != 0 || dense.Decision.Budget.Peak()-auto.Decision.Budget.Peak() != head {
+		t.Errorf("auto counts %d of copies (want 0); dequantized adds %d to the peak, want the head's %d", auto.Decision.Budget.Copies(), dense.Decision.Budget.Peak()-auto.Decision.Budget.Peak(), head)
 	}
 	flat := at("stages.load.with.matmul=dequantized", "stages.train.with.grad_checkpoint=false")
-	if got := flat.Budget.Transient() - at("stages.train.with.grad_checkpoint=false").Budget.Transient(); got != head+4*block {
+	if got := flat.Decision.Budget.Transient() - at("stages.train.with.grad_checkpoint=false").Decision.Budget.Transient(); got != head+4*block {
 		t.Errorf("without checkpointing dequantized products add %d, want the head and 4 blocks: %d", got, head+4*block)
 	}
-	if auto.Budget.Overshoot != 512*128256*4 || dense.Budget.Overshoot != head {
-		t.Errorf("largest allocations %d and %d, want a 512-position chunk's float32 logits and the head's copy", auto.Budget.Overshoot, dense.Budget.Overshoot)
+	if auto.Decision.Budget.Overshoot != 512*128256*4 || dense.Decision.Budget.Overshoot != head {
+		t.Errorf("largest allocations %d and %d, want a 512-position chunk's float32 logits and the head's copy", auto.Decision.Budget.Overshoot, dense.Decision.Budget.Overshoot)
 	}
 	if !strings.Contains(dense.Describe(), "dequantized") {
 		t.Errorf("the breakdown does not show the copies:\n%s", dense.Describe())
 	}
-	// At 1,024 tokens (5.6 GB estimated, with the 15% margin the schedule keeps) 7 GB holds
-	// neither copy, 7.5 GB one block's, 64 GB the head's too.
-	for limit, want := range map[string]stages.Products{
-		"7GB": {}, "7.5GB": {Blocks: true}, "64GB": {Blocks: true, Head: true},
-	} {
-		if got := at("memory.limit="+limit, "stages.data.with.max_seq_length=1024").RunInfo().ProductsRoom; got != want {
-			t.Errorf("under %s the limit holds dequantized products %+v, want %+v", limit, got, want)
+	// Off CUDA auto keeps the quantized kernels whatever the limit (on CUDA it dequantizes
+	// what the limit holds: TestBudgetCountsAutoProductsOnCUDA); the run is handed the same.
+	for _, limit := range []string{"7GB", "64GB"} {
+		if got := at("memory.limit="+limit, "stages.data.with.max_seq_length=1024").RunInfo().Decision.Products; got != (memplan.Products{}) {
+			t.Errorf("under %s off CUDA the run dequantizes %+v", limit, got)
 		}
 	}
 }
@@ -292,11 +289,11 @@ func TestBudgetCountsAutoProductsOnCUDA(t *testing.T) {
 	dir := t.TempDir()
 	writeLlama8BHeaders(t, dir)
 	env := trainingEnvironment()
-	env.SetDevice(stages.CUDADevice("H100", 9, 0))
+	env.SetDevice(memplan.CUDADevice("H100", 9, 0))
 	at := func(limit string) *Plan {
 		sets := []string{"model=" + dir, "memory.limit=" + limit, "stages.data.with.max_seq_length=1024"}
 		p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", sets, ValidateOptions{SkipData: true, Env: env})
-		if p == nil || p.Budget == nil {
+		if p == nil || p.Decision.Budget == nil {
 			t.Fatalf("%v:\n%s", sets, ds.Format())
 		}
 		return p
@@ -304,21 +301,21 @@ func TestBudgetCountsAutoProductsOnCUDA(t *testing.T) {
 	const head = 128256 * 4096 * 2
 	const block = (4096*4096*2 + 1024*4096*2 + 3*14336*4096) * 2
 	const workspace = 32 << 20
-	quantized := at("7GB").Budget
+	quantized := at("7GB").Decision.Budget
 	for _, c := range []struct {
 		limit    string
-		products stages.Products
+		products memplan.Products
 		copies   int64
 		says     string
 	}{
-		{"7GB", stages.Products{}, 0, "not counted: the limit does not hold them"},
-		{"7.5GB", stages.Products{Blocks: true}, block, "the limit holds for the blocks, not the head too"},
-		{"64GB", stages.Products{Blocks: true, Head: true}, max(block, head), "the limit holds for the blocks and the head"},
+		{"7GB", memplan.Products{}, 0, "not counted: the limit does not hold them"},
+		{"7.5GB", memplan.Products{Blocks: true}, block, "the limit holds for the blocks, not the head too"},
+		{"64GB", memplan.Products{Blocks: true, Head: true}, max(block, head), "the limit holds for the blocks and the head"},
 	} {
 		p := at(c.limit)
-		b := p.Budget
-		if b.Products != c.products || b.Products != p.RunInfo().ProductsRoom {
-			t.Errorf("%s: the budget counts products %+v and the run is handed %+v, want %+v", c.limit, b.Products, p.RunInfo().ProductsRoom, c.products)
+		b := p.Decision.Budget
+		if b.Products != c.products || b.Products != p.RunInfo().Decision.Products {
+			t.Errorf("%s: the budget counts products %+v and the run is handed %+v, want %+v", c.limit, b.Products, p.RunInfo().Decision.Products, c.products)
 		}
 		if got := b.Peak() - quantized.Peak(); got != c.copies {
 			t.Errorf("%s: the copies add %d to the peak, want %d", c.limit, got, c.copies)
@@ -327,50 +324,11 @@ func TestBudgetCountsAutoProductsOnCUDA(t *testing.T) {
 			t.Errorf("%s: the breakdown does not say %q:\n%s", c.limit, c.says, out)
 		}
 	}
-	if got := at("64GB").Budget.Overshoot; got != head+workspace {
+	if got := at("64GB").Decision.Budget.Overshoot; got != head+workspace {
 		t.Errorf("with the head dequantized the largest allocation is %d, want its copy and the workspace: %d", got, head+workspace)
 	}
 	if got := quantized.Overshoot; got != 512*128256*4+workspace {
 		t.Errorf("with quantized kernels the largest allocation is %d, want a chunk's logits and the workspace", got)
-	}
-}
-
-// The estimate follows the device: compute_dtype auto is float32 on the CPU and the
-// checkpoint's bfloat16 on a GPU, and on CUDA a product's cuBLAS workspace (32 MiB from
-// compute capability 9, 4 MiB before) adds to the peak and to the largest allocation.
-func TestBudgetFollowsTheDevice(t *testing.T) {
-	dir := t.TempDir()
-	writeLlama8BHeaders(t, dir)
-	p, ds := Validate("../recipes/llama-3.1-8b-7gb.yaml", []string{"model=" + dir, "stages.load.with.compute_dtype=auto"}, ValidateOptions{SkipData: true})
-	if p == nil {
-		t.Fatalf("seed recipe invalid:\n%s", ds.Format())
-	}
-	on := func(d stages.Device) Budget { return EstimateBudgetFor(p.Model, p.Recipe, d, 0, 0, "") }
-	cpu, metal := on(stages.Device{Backend: "cpu"}), on(stages.Device{Backend: "metal"})
-	hopper, ampere := on(stages.CUDADevice("H100", 9, 0)), on(stages.CUDADevice("A100", 8, 0))
-	if cpu.ActDtype != "float32" || metal.ActDtype != "bfloat16" || hopper.ActDtype != "bfloat16" {
-		t.Errorf("compute_dtype auto: CPU %s, Metal %s, CUDA %s; want float32, bfloat16, bfloat16", cpu.ActDtype, metal.ActDtype, hopper.ActDtype)
-	}
-	for _, c := range []struct {
-		name string
-		b    Budget
-		ws   int64
-	}{{"cpu", cpu, 0}, {"metal", metal, 0}, {"sm_90", hopper, 32 << 20}, {"sm_80", ampere, 4 << 20}} {
-		if c.b.Workspace != c.ws {
-			t.Errorf("%s: workspace %d, want %d", c.name, c.b.Workspace, c.ws)
-		}
-	}
-	if d := hopper.Peak() - metal.Peak(); d != 32<<20 {
-		t.Errorf("CUDA's peak is %d above Metal's, want the 32 MiB workspace", d)
-	}
-	if d := hopper.Overshoot - metal.Overshoot; d != 32<<20 {
-		t.Errorf("CUDA's largest allocation is %d above Metal's, want the 32 MiB workspace", d)
-	}
-	if out := hopper.Describe(p.Limit); !strings.Contains(out, "matmul scratch") || !strings.Contains(out, "H100 (compute capability 9.0)") {
-		t.Errorf("the CUDA breakdown does not show the workspace:\n%s", out)
-	}
-	if out := metal.Describe(p.Limit); strings.Contains(out, "matmul scratch") {
-		t.Errorf("Metal's breakdown shows a workspace:\n%s", out)
 	}
 }
 

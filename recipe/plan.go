@@ -24,13 +24,10 @@ type Plan struct {
 	Events map[stage.Event][]*StageDecl
 	Limit  int64          // memory.limit in bytes (auto resolved against this machine)
 	Model  *modeldir.Info // nil when the model was not inspected
-	Budget *Budget        // memory estimate; nil when the model was not inspected
-	// Schedule is how the step starts out computing when the whole batch would not fit the
-	// limit (zero: as written), with its estimate.
-	Schedule       memplan.Schedule
-	ScheduleBudget *Budget
-	Strict         bool          // run as written: no schedule of the plan's or a governor's
-	Device         stages.Device // what the estimate assumes the step computes on
+	// Decision is how the run meets the limit: device, compute dtype, products, MLX's
+	// limits, the starting schedule and the memory estimate (nil without the model).
+	Decision memplan.Decision
+	Strict   bool // run as written: no schedule of the plan's or a governor's
 	// Widest is the widest training batch in tokens (padded), from tokenizing the data;
 	// 0 when the data was not tokenized. WidestFrom names the file.
 	Widest     int
@@ -77,7 +74,7 @@ func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnosti
 		r.Dir = opts.Dir
 	}
 	l := &linter{file: r.File, overrides: r.overrides, diags: diags}
-	p := &Plan{Recipe: r, Strict: opts.Strict, Device: stages.PlatformDevice()}
+	p := &Plan{Recipe: r, Strict: opts.Strict}
 	p.Limit = int64(r.Memory.Limit.Bytes)
 	if r.Memory.Limit.Auto {
 		p.Limit = int64(float64(PhysicalMemory()) * r.Memory.AutoShare)
@@ -85,9 +82,10 @@ func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnosti
 			l.errorf(memoryNode(r, "limit"), "limit: auto cannot read this machine's memory; give a size such as 7GB")
 		}
 	}
+	var device memplan.Device // the platform's, unless the program's environment says
 	if opts.Env != nil {
 		l.checkRunnable(r, opts.Env)
-		p.Device = opts.Env.Device()
+		device = opts.Env.Device()
 	}
 	if !l.diags.HasErrors() {
 		p.Order = Order(r)
@@ -99,8 +97,8 @@ func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnosti
 	if !opts.SkipModel && !opts.SkipData {
 		l.checkData(r, p)
 	}
-	if p.Model != nil && !l.diags.HasErrors() {
-		l.checkBudget(r, p)
+	if !l.diags.HasErrors() {
+		l.decide(r, p, device)
 	}
 	sortDiagnostics(l.diags, r.File)
 	if l.diags.HasErrors() {
@@ -146,12 +144,19 @@ func (l *linter) checkRunnable(r *Recipe, env *stages.Environment) {
 	}
 }
 
-// checkBudget estimates the run's memory: a floor above the limit can never run; a peak
-// above it is likely to cross the limit on the longest batches.
-func (l *linter) checkBudget(r *Recipe, p *Plan) {
-	b := EstimateBudgetFor(p.Model, r, p.Device, p.Limit, p.Widest, p.WidestFrom)
-	p.Budget = &b
-	if w := Workload(r); w.PrefixCache > 0 && w.Layers >= p.Model.Config.NumHiddenLayers {
+// decide makes the run's memory decision and checks its estimate: a floor above the limit
+// can never run; a peak above it is likely to cross the limit on the longest batches, unless
+// the decision computes the step in a way that fits.
+func (l *linter) decide(r *Recipe, p *Plan, device memplan.Device) {
+	w := Workload(r)
+	p.Decision = memplan.Decide(memplan.Inputs{Model: p.Model, Workload: w, Device: device,
+		Limit: p.Limit, CacheLimit: int64(r.Memory.CacheLimit), Ranks: r.Distributed.Ranks,
+		Widest: p.Widest, WidestFrom: p.WidestFrom, Strict: p.Strict})
+	b := p.Decision.Budget
+	if b == nil {
+		return
+	}
+	if w.PrefixCache > 0 && w.Layers >= p.Model.Config.NumHiddenLayers {
 		for _, s := range r.Stages {
 			if s.Kind == stages.Step.Name {
 				l.warnf(valueOf(s.Node, "with"), "prefix_cache: the adapters cover all %d blocks, so no block is frozen and the cache keeps only the embeddings", p.Model.Config.NumHiddenLayers)
@@ -164,13 +169,7 @@ func (l *linter) checkBudget(r *Recipe, p *Plan) {
 	case b.Floor() > p.Limit:
 		d := l.errorf(at, "limit: %s is below the estimated floor of %s (weights and training state)", stages.Bytes(p.Limit), stages.Bytes(b.Floor()))
 		d.Detail = strings.TrimRight(b.Describe(p.Limit), "\n")
-	case b.Peak() > p.Limit:
-		if !p.Strict {
-			if s, sb, ok := fitSchedule(p.Model, rankWorkload(r, p.Device), p.Limit, int64(r.Memory.CacheLimit)); ok {
-				p.Schedule, p.ScheduleBudget = s, &sb
-				return // the step will be computed in a way that fits; Describe says how
-			}
-		}
+	case b.Peak() > p.Limit && p.Decision.ScheduleBudget == nil:
 		d := l.warnf(at, "limit: estimated peak %s is above the limit %s; lower batch_size, max_seq_length or layers, or turn on grad_checkpoint", stages.Bytes(b.Peak()), stages.Bytes(p.Limit))
 		d.Detail = strings.TrimRight(b.Describe(p.Limit), "\n")
 	}
@@ -267,13 +266,7 @@ func (p *Plan) Describe() string {
 		fmt.Fprintf(&b, "model %s: %s, %d layers, hidden %d, vocab %d, %s, %d tensors\n  at %s\n",
 			r.Model, m.Config.ModelType, m.Config.NumHiddenLayers, m.Config.HiddenSize, m.Config.VocabSize, q, len(m.Tensors), m.Dir)
 	}
-	if p.Budget != nil {
-		b.WriteString(p.Budget.Describe(p.Limit))
-	}
-	if p.ScheduleBudget != nil {
-		fmt.Fprintf(&b, "schedule: the whole batch would not fit, so each step computes %s: estimated peak %s (the update is the same; --strict runs as written)\n",
-			DescribeSchedule(p.Schedule, p.Budget.Batch), strings.TrimSpace(gb(p.ScheduleBudget.Peak())))
-	}
+	b.WriteString(p.Decision.Describe(p.Limit))
 	section := func(title string, ev stage.Event) {
 		list := p.Events[ev]
 		if len(list) == 0 {
@@ -304,12 +297,12 @@ func (p *Plan) Describe() string {
 
 // PlanJSON is the plan as `yai validate --json` prints it.
 type PlanJSON struct {
-	File   string      `json:"file"`
-	Name   string      `json:"name"`
-	Steps  int         `json:"steps"`
-	Limit  int64       `json:"limit"`
-	Model  *ModelJSON  `json:"model,omitempty"`
-	Budget *BudgetJSON `json:"memory_budget,omitempty"`
+	File   string              `json:"file"`
+	Name   string              `json:"name"`
+	Steps  int                 `json:"steps"`
+	Limit  int64               `json:"limit"`
+	Model  *ModelJSON          `json:"model,omitempty"`
+	Budget *memplan.BudgetJSON `json:"memory_budget,omitempty"`
 	// Schedule is how each step will be computed when the whole batch would not fit.
 	Schedule *ScheduleJSON `json:"schedule,omitempty"`
 	Stages   []StageJSON   `json:"stages"`
@@ -346,12 +339,12 @@ func (p *Plan) JSON() *PlanJSON {
 			out.Model.Bits = q.Default.Bits
 		}
 	}
-	if p.Budget != nil {
-		out.Budget = p.Budget.JSON(p.Limit)
+	if d := p.Decision; d.Budget != nil {
+		out.Budget = d.Budget.JSON(p.Limit)
 	}
-	if p.ScheduleBudget != nil {
-		out.Schedule = &ScheduleJSON{MicroBatches: p.Schedule.MicroBatches, GradCheckpoint: p.Schedule.GradCheckpoint,
-			Peak: p.ScheduleBudget.Peak(), Fits: p.ScheduleBudget.Peak() <= p.Limit}
+	if d := p.Decision; d.ScheduleBudget != nil {
+		out.Schedule = &ScheduleJSON{MicroBatches: d.Schedule.MicroBatches, GradCheckpoint: d.Schedule.GradCheckpoint,
+			Peak: d.ScheduleBudget.Peak(), Fits: d.ScheduleBudget.Peak() <= p.Limit}
 	}
 	for _, ev := range stage.Events {
 		for _, s := range p.Events[ev] {
@@ -378,11 +371,7 @@ func settingsMap(s *StageDecl) map[string]any {
 // RunInfo is what a backend learns about the run of this plan.
 func (p *Plan) RunInfo() stages.RunInfo {
 	r := p.Recipe
-	info := stages.RunInfo{Name: r.Name, RecipeDir: r.Dir, Steps: r.Steps, Seed: r.Seed, DataDir: r.Data,
-		Schedule: p.Schedule, Strict: p.Strict}
-	if p.Budget != nil {
-		info.ProductsRoom = AutoProducts(*p.Budget, p.Limit)
-	}
+	info := stages.RunInfo{Steps: r.Steps, Seed: r.Seed, DataDir: r.Data, Decision: p.Decision, Strict: p.Strict}
 	if r.Data != "" && !filepath.IsAbs(r.Data) {
 		info.DataDir = filepath.Join(r.Dir, r.Data)
 	}

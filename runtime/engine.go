@@ -362,15 +362,9 @@ func (e *engine) beginStep(step int64) {
 	e.lastActive = e.env.MLX.Active
 }
 
-// mlxLimit is the limit handed to MLX. MLX checks it between operations and only then waits
-// for queued work to free memory, so an operation that starts just under it ends above it by
-// what it allocates: MLX's limit sits below the recipe's by the step's largest allocation.
-func mlxLimit(p *recipe.Plan) int64 {
-	if p.Budget == nil {
-		return p.Limit
-	}
-	return p.Limit - min(p.Budget.Overshoot, p.Limit/4)
-}
+// mlxLimit is the limit handed to MLX, as the plan decided it: below the recipe's by the
+// step's largest allocation (see memplan).
+func mlxLimit(p *recipe.Plan) int64 { return p.Decision.MLXLimit }
 
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)

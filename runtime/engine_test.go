@@ -408,23 +408,24 @@ type limitedMemory struct {
 
 func (m *limitedMemory) SetLimits(memory, cache, wired int64) { m.limits = append(m.limits, memory) }
 
-// MLX's limit sits below the recipe's by the budget's largest allocation (none without a
-// budget, at most a quarter of the limit), and stays there whatever the steps' peaks.
-func TestMLXLimitLeavesRoomForOneAllocation(t *testing.T) {
+// MLX's limit is the plan's decision (memplan decides it below the recipe's by the step's
+// largest allocation), and stays there whatever the steps' peaks.
+func TestMLXLimitIsTheDecisions(t *testing.T) {
 	const limit = 1_000_000_000 // 1GB
-	for overshoot, want := range map[int64]int64{0: limit, 200 << 20: limit - 200<<20, 400 << 20: limit * 3 / 4} {
+	for _, want := range []int64{limit, limit - 200<<20, limit * 3 / 4} {
 		mem := &limitedMemory{fakeMemory: fakeMemory{active: 100 << 20}}
 		opts := quietOptions(t, &mem.fakeMemory, fakeTraining{onStep: func(s int64) { mem.peak = limit + 1 }}.env())
 		opts.Memory = mem
 		p := plan(t, engineRecipe)
-		if overshoot > 0 {
-			p.Budget = &recipe.Budget{Overshoot: overshoot}
+		if p.Decision.MLXLimit != limit {
+			t.Fatalf("without the model MLX's limit is %d, want the recipe's %d", p.Decision.MLXLimit, limit)
 		}
+		p.Decision.MLXLimit = want
 		if _, err := Run(context.Background(), p, opts); err != nil {
 			t.Fatal(err)
 		}
 		if diff := cmp.Diff([]int64{want}, mem.limits); diff != "" {
-			t.Errorf("overshoot %d: MLX limits (-want +got):\n%s", overshoot, diff)
+			t.Errorf("MLX limits (-want +got):\n%s", diff)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/stages/stage"
 )
@@ -30,7 +31,7 @@ var AttachLoRA = Define(Def[AttachLoRAConfig]{
 	Events:     []stage.Event{stage.Setup},
 	Once:       true,
 	CheckModel: checkLoRAAgainstModel,
-	Workload: func(c *AttachLoRAConfig, w *Workload) {
+	Workload: func(c *AttachLoRAConfig, w *memplan.Workload) {
 		w.Rank, w.Layers, w.Keys = c.Rank, c.Layers, c.Keys
 	},
 })

@@ -1,6 +1,9 @@
 package stages
 
-import "github.com/yai-dev/yai/stages/stage"
+import (
+	"github.com/yai-dev/yai/memplan"
+	"github.com/yai-dev/yai/stages/stage"
+)
 
 // DataConfig configures the dataset read from the recipe's `data:` directory.
 type DataConfig struct {
@@ -33,7 +36,7 @@ var Data = Define(Def[DataConfig]{
 		}
 		return nil
 	},
-	Workload: func(c *DataConfig, w *Workload) {
+	Workload: func(c *DataConfig, w *memplan.Workload) {
 		w.BatchSize, w.MaxSeqLength, w.Pack = c.BatchSize, c.MaxSeqLength, c.Pack
 	},
 })

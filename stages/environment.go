@@ -18,25 +18,20 @@ type Environment struct {
 	open       func(RunInfo) (state any, closeFn func(), err error)
 	stateType  reflect.Type
 	backend    string
-	device     Device
+	device     memplan.Device
 }
 
 // RunInfo is what a backend learns about the run whose stages it builds.
 type RunInfo struct {
-	Name      string // the recipe's name
-	RecipeDir string // relative paths of the recipe resolve here
-	ModelDir  string // the resolved model directory
-	DataDir   string // the resolved data directory ("" when the recipe has none)
-	Steps     int
-	Seed      int
-	// Schedule is how the step starts out computing: the pre-flight plan's choice when the
-	// whole batch does not fit the limit (zero: as the recipe says).
-	Schedule memplan.Schedule
-	Strict   bool // run as written: no schedule changes
-	// ProductsRoom is how much of the model can multiply through dequantized weights with
-	// the estimated peak inside the limit (what load-4bit's matmul: auto chooses from).
-	ProductsRoom Products
-	Ranks        Ranks // the process group of a distributed run; nil alone
+	ModelDir string // the resolved model directory
+	DataDir  string // the resolved data directory ("" when the recipe has none)
+	Steps    int
+	Seed     int
+	// Decision is the plan's: the device, compute dtype and products the model is set up
+	// with, MLX's limits, and the schedule the step starts with.
+	Decision memplan.Decision
+	Strict   bool  // run as written: no schedule changes
+	Ranks    Ranks // the process group of a distributed run; nil alone
 }
 
 // NewEnvironment returns an environment that runs every kind needing no backend.
@@ -73,11 +68,12 @@ func Implement[C, S any](e *Environment, k KindOf[C], build func(c *C, state S) 
 // Runs reports whether the environment can build stages of kind k.
 func (e *Environment) Runs(k *Kind) bool { return e.builds[k] != nil }
 
-// SetDevice records what the backend computes on, for the dry run's memory estimate.
-func (e *Environment) SetDevice(d Device) { e.device = d }
+// SetDevice records what the backend computes on, for the run's memory plan.
+func (e *Environment) SetDevice(d memplan.Device) { e.device = d }
 
-// Device is what the backend computes on: the platform's device when it has not said.
-func (e *Environment) Device() Device { return e.device.Resolved() }
+// Device is what the backend computes on: unset when it has not said (the plan then
+// assumes the platform's device).
+func (e *Environment) Device() memplan.Device { return e.device }
 
 // Backend names the environment's backend ("" when it has none).
 func (e *Environment) Backend() string { return e.backend }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/stages/stage"
 )
@@ -30,7 +31,7 @@ type Kind struct {
 	build       func(config any) (stage.Stage, error) // nil when a backend builds the kind
 	checkModel  func(config any, m *modeldir.Info) []Problem
 	checkRecipe func(config any, r Recipe) []Problem
-	workload    func(config any, w *Workload)
+	workload    func(config any, w *memplan.Workload)
 }
 
 // Def declares a stage kind whose settings are C. Only Name, Summary, Events and Build (or a
@@ -50,8 +51,8 @@ type Def[C any] struct {
 	CheckModel func(c *C, m *modeldir.Info) []Problem
 	// CheckRecipe checks what the settings imply about the recipe's other stages.
 	CheckRecipe func(c *C, r Recipe) []Problem
-	// Workload adds what the memory estimate needs from this kind's settings.
-	Workload func(c *C, w *Workload)
+	// Workload adds what the memory estimate needs from this kind's settings, as written.
+	Workload func(c *C, w *memplan.Workload)
 }
 
 // KindOf is a declared kind whose settings are C. Backends implement kinds through it, so a
@@ -85,7 +86,7 @@ func Define[C any](d Def[C]) KindOf[C] {
 		k.checkRecipe = func(config any, r Recipe) []Problem { return d.CheckRecipe(config.(*C), r) }
 	}
 	if d.Workload != nil {
-		k.workload = func(config any, w *Workload) { d.Workload(config.(*C), w) }
+		k.workload = func(config any, w *memplan.Workload) { d.Workload(config.(*C), w) }
 	}
 	catalog[d.Name] = k
 	return KindOf[C]{k}
@@ -148,7 +149,7 @@ func (k *Kind) CheckRecipe(config any, r Recipe) []Problem {
 }
 
 // AddWorkload adds what one stage's settings contribute to the memory estimate.
-func (k *Kind) AddWorkload(config any, w *Workload) {
+func (k *Kind) AddWorkload(config any, w *memplan.Workload) {
 	if k.workload != nil {
 		k.workload(config, w)
 	}
@@ -184,28 +185,4 @@ func Errorf(at, format string, args ...any) Problem {
 // Warnf is a warning at a setting.
 func Warnf(at, format string, args ...any) Problem {
 	return Problem{Warning: true, At: at, Summary: fmt.Sprintf(format, args...)}
-}
-
-// Workload is what the memory estimate of a training step depends on, as the recipe's stages
-// declare it (each kind adds its part; kinds absent from the recipe add their defaults).
-type Workload struct {
-	Device Device // what the step computes on (unset: the platform's device)
-	// load-4bit
-	ComputeDtype string
-	Products     Products // what multiplies through dequantized weights (matmul: dequantized)
-	Matmul       string   // the matmul setting; with auto the plan resolves Products on CUDA
-	// attach-lora
-	Rank   int
-	Layers int
-	Keys   []string
-	// data
-	BatchSize    int
-	MaxSeqLength int
-	Pack         bool
-	// step
-	Optimizer      string
-	Accumulation   int
-	GradCheckpoint bool
-	LossChunk      int
-	PrefixCache    int64
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/stages/stage"
 )
@@ -239,7 +240,7 @@ func TestEnvironmentBackend(t *testing.T) {
 	if !env.Runs(Step.Kind) || env.Runs(Eval.Kind) || !env.Runs(Guard.Kind) {
 		t.Errorf("Runs: step %v, eval %v, guard %v; want true, false, true", env.Runs(Step.Kind), env.Runs(Eval.Kind), env.Runs(Guard.Kind))
 	}
-	b, err := env.Open(RunInfo{Name: "r", Steps: 7})
+	b, err := env.Open(RunInfo{Steps: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +291,7 @@ func TestKindHooks(t *testing.T) {
 	if got := Guard.CheckRecipe(guard, counts{ReloadSelective.Kind: 1}); len(got) != 0 {
 		t.Errorf("guard with reload stage: %+v", got)
 	}
-	var w Workload
+	var w memplan.Workload
 	step := Step.Defaults()
 	step.Optimizer, step.GradCheckpoint = "sgd", false
 	Step.AddWorkload(step, &w)

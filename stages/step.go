@@ -1,6 +1,9 @@
 package stages
 
-import "github.com/yai-dev/yai/stages/stage"
+import (
+	"github.com/yai-dev/yai/memplan"
+	"github.com/yai-dev/yai/stages/stage"
+)
 
 // StepConfig configures the optimizer step run on every training step.
 type StepConfig struct {
@@ -35,7 +38,7 @@ var Step = Define(Def[StepConfig]{
 		}
 		return nil
 	},
-	Workload: func(c *StepConfig, w *Workload) {
+	Workload: func(c *StepConfig, w *memplan.Workload) {
 		w.Optimizer, w.Accumulation, w.GradCheckpoint = c.Optimizer, c.Accumulation, c.GradCheckpoint
 		w.LossChunk, w.PrefixCache = c.LossChunk, int64(c.PrefixCache)
 	},

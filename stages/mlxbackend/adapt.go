@@ -9,7 +9,6 @@ import (
 	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/modeldir"
-	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/stages/stage"
 )
@@ -18,16 +17,16 @@ import (
 // the next batch's shape — the memory estimate's prediction, scaled by how far off it was on
 // the steps measured so far — and applies the cheapest schedule predicted to stay under the
 // limit. Every schedule computes the same update, so the run's losses do not depend on it.
+// The estimate is the run's plan's: on its device, with its compute dtype and products.
 func buildAdapt(c *stages.AdaptConfig, r *Training) (stage.Stage, error) {
-	g := &governor{cfg: c, r: r, ratio: map[memplan.Schedule]float64{}, device: Device()}
+	g := &governor{cfg: c, r: r, ratio: map[memplan.Schedule]float64{}}
 	return stage.StageFunc(g.run), nil
 }
 
 type governor struct {
-	cfg    *stages.AdaptConfig
-	r      *Training
-	info   *modeldir.Info // the model's description, for the estimate
-	device stages.Device  // what the steps compute on, for the estimate
+	cfg  *stages.AdaptConfig
+	r    *Training
+	info *modeldir.Info // the model's description, for the estimate
 
 	ratio       map[memplan.Schedule]float64 // measured ÷ estimated step memory, per schedule
 	calibrated  stepMemory                   // the step last used for calibration
@@ -93,7 +92,7 @@ func (g *governor) run(ctx context.Context, s *stage.Session) error {
 	switch {
 	case predict(current) > target || !slices.Contains(options, current):
 		next, g.cheaperFits = best, 0
-	case recipe.ScheduleCost(best) < recipe.ScheduleCost(current):
+	case memplan.ScheduleCost(best) < memplan.ScheduleCost(current):
 		if g.cheaperFits++; g.cheaperFits >= g.cfg.RelaxAfter {
 			next, g.cheaperFits = best, 0
 		}
@@ -103,7 +102,7 @@ func (g *governor) run(ctx context.Context, s *stage.Session) error {
 	if next != current {
 		t.SetSchedule(next)
 		msg := fmt.Sprintf("%s → %s: predicted peak %s → %s (limit %s, margin %.0f%%)",
-			recipe.DescribeSchedule(current, w.BatchSize), recipe.DescribeSchedule(next, w.BatchSize),
+			memplan.DescribeSchedule(current, w.BatchSize), memplan.DescribeSchedule(next, w.BatchSize),
 			stages.Bytes(predict(current)), stages.Bytes(predict(next)), stages.Bytes(limit), 100*g.cfg.Margin)
 		if !fits {
 			msg += "; no schedule is predicted to fit"
@@ -131,7 +130,7 @@ func (g *governor) calibrate(limit int64) {
 	w.BatchSize, w.MaxSeqLength = last.rows, last.width
 	if est := g.excess(w, last.schedule); est > 0 && last.peak > last.activeBefore {
 		r := float64(last.peak-last.activeBefore) / float64(est)
-		if g.device.GPU() && last.peak <= limit {
+		if g.r.info.Decision.Device.GPU() && last.peak <= limit {
 			r = min(r, 1)
 		}
 		g.ratio[last.schedule] = r
@@ -152,15 +151,14 @@ func (g *governor) ratioFor(s memplan.Schedule) float64 {
 }
 
 // excess is the estimated memory a step adds to what is active when it begins.
-func (g *governor) excess(w stages.Workload, s memplan.Schedule) int64 {
-	return recipe.EstimateSchedule(g.info, w, s, 0).Step()
+func (g *governor) excess(w memplan.Workload, s memplan.Schedule) int64 {
+	return g.r.info.Decision.EstimateSchedule(g.info, w, s).Step()
 }
 
-// workload is the recipe's step shape as the training state knows it: the model as loaded,
-// the adapters as attached, the data and step stages' settings.
-func (g *governor) workload() stages.Workload {
-	w := g.r.loaded
-	w.Device = g.device
+// workload is the recipe's step shape as the training state knows it: the adapters as
+// attached, the data and step stages' settings (the model is set up as the plan decided).
+func (g *governor) workload() memplan.Workload {
+	var w memplan.Workload
 	if l := g.r.lora; l != nil {
 		w.Rank, w.Layers, w.Keys = l.Rank, l.NumLayers, l.Keys
 	}
@@ -176,9 +174,9 @@ func (g *governor) workload() stages.Workload {
 }
 
 // schedules are the schedules the levers allow, cheapest first.
-func (g *governor) schedules(w stages.Workload) []memplan.Schedule {
+func (g *governor) schedules(w memplan.Workload) []memplan.Schedule {
 	var out []memplan.Schedule
-	for _, s := range recipe.Schedules(w, g.cfg.MaxMicroBatches) {
+	for _, s := range memplan.Schedules(w, g.cfg.MaxMicroBatches) {
 		if s.MicroBatches > 1 && !slices.Contains(g.cfg.Levers, stages.LeverMicroBatches) {
 			continue
 		}

@@ -113,17 +113,13 @@ func lossesAgree(t *testing.T, got, want []runtime.Metrics) {
 // before it has measured a step.
 func estimatedStep(t *testing.T, src string, rows, width int, sc memplan.Schedule) int64 {
 	t.Helper()
-	r, ds := recipe.Load("governed.yaml", []byte(src), nil)
-	if r == nil {
+	p, ds := recipe.ValidateSource("governed.yaml", []byte(src), nil, recipe.ValidateOptions{SkipData: true, Env: Environment()})
+	if p == nil {
 		t.Fatal(ds.Format())
 	}
-	info, err := modeldir.Inspect(r.Model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := recipe.Workload(r)
-	w.Device, w.BatchSize, w.MaxSeqLength = Device(), rows, width
-	return recipe.EstimateSchedule(info, w, sc, 0).Step()
+	w := recipe.Workload(p.Recipe)
+	w.BatchSize, w.MaxSeqLength = rows, width
+	return p.Decision.EstimateSchedule(p.Model, w, sc).Step()
 }
 
 // gpuLimit is, on a GPU, a limit under which the governor's first prediction (active plus
@@ -278,14 +274,13 @@ func TestAdaptRelaxesWhenHeadroomReturns(t *testing.T) {
 func TestAllocationFailureRetriesSmaller(t *testing.T) {
 	src := governedRecipe(t, 6, "2GB", quickstartData(), "")
 	free := runRecipe(t, t.TempDir(), src)
-	failStep = func(s memplan.Schedule) error {
+	failing := environment(func(s memplan.Schedule) error {
 		if s.MicroBatches < 4 {
 			return &mlx.Error{Op: "eval", Msg: "[metal::malloc] Unable to allocate 1073741824 bytes"}
 		}
 		return nil
-	}
-	defer func() { failStep = nil }()
-	res := runRecipe(t, t.TempDir(), src)
+	})
+	res := runRecipeIn(t, failing, t.TempDir(), src, false)
 	if res.ExitCode != 0 {
 		t.Fatalf("exit %d (%s)", res.ExitCode, res.Reason)
 	}
@@ -297,7 +292,7 @@ func TestAllocationFailureRetriesSmaller(t *testing.T) {
 	if note, _ := res.metrics[0].Notes["allocation_retry"].(string); !strings.Contains(note, "4 micro-batches") {
 		t.Errorf("step 1 notes %v; want the retry recorded", res.metrics[0].Notes)
 	}
-	strict := runRecipeStrict(t, t.TempDir(), src, true)
+	strict := runRecipeIn(t, failing, t.TempDir(), src, true)
 	if strict.ExitCode != 1 || !strings.Contains(strict.Reason, "Unable to allocate") {
 		t.Errorf("--strict: exit %d (%s); want the allocation error", strict.ExitCode, strict.Reason)
 	}
@@ -311,8 +306,10 @@ func TestGovernorLearnsFromPeaksAsTheDeviceAllows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	learn := func(dev stages.Device, measured float64, limit int64) float64 {
-		g := &governor{ratio: map[memplan.Schedule]float64{}, device: dev, info: info, r: &Training{
+	learn := func(dev memplan.Device, measured float64, limit int64) float64 {
+		plan := memplan.Decide(memplan.Inputs{Model: info, Workload: memplan.Workload{ComputeDtype: "auto", Matmul: "auto"}, Device: dev})
+		g := &governor{ratio: map[memplan.Schedule]float64{}, info: info, r: &Training{
+			info:    stages.RunInfo{Decision: plan},
 			lora:    &lora.Config{Rank: 8, NumLayers: 2, Keys: qualifiedKeys([]string{"q_proj", "v_proj"})},
 			dataCfg: stages.Data.Defaults(),
 		}}
@@ -327,10 +324,10 @@ func TestGovernorLearnsFromPeaksAsTheDeviceAllows(t *testing.T) {
 		g.calibrate(limit)
 		return g.ratio[wholeBatch]
 	}
-	cpu, cuda, metal := stages.Device{Backend: "cpu"}, stages.CUDADevice("H100", 9, 0), stages.Device{Backend: "metal"}
+	cpu, cuda, metal := memplan.Device{Backend: "cpu"}, memplan.CUDADevice("H100", 9, 0), memplan.Device{Backend: "metal"}
 	for _, c := range []struct {
 		name     string
-		dev      stages.Device
+		dev      memplan.Device
 		measured float64
 		limit    int64
 		want     float64

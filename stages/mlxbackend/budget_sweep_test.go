@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// BenchmarkBudgetSweep trains the configurations recipe/budget.go's coefficients were fitted
+// BenchmarkBudgetSweep trains the configurations memplan/budget.go's coefficients were fitted
 // on and reports, for each, MLX's measured peak, the dry run's estimate and how far off it
 // is. Rerun it after an MLX upgrade or a change to the step, then refit:
 //

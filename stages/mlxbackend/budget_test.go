@@ -13,6 +13,7 @@ import (
 	"github.com/yai-dev/yai/internal/optim"
 	"github.com/yai-dev/yai/internal/tokenizer"
 	"github.com/yai-dev/yai/internal/train"
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/stages"
@@ -166,7 +167,7 @@ func (c budgetCase) measure(t testing.TB, dir string, est int64) int64 {
 
 // estimateAndMeasure validates the case's recipe on this program's device and trains it: the
 // dry run's budget, MLX's measured peak, and the budget's breakdown.
-func (c budgetCase) estimateAndMeasure(t testing.TB) (b recipe.Budget, got int64, breakdown string) {
+func (c budgetCase) estimateAndMeasure(t testing.TB) (b memplan.Budget, got int64, breakdown string) {
 	t.Helper()
 	dir := t.TempDir()
 	modelDir := filepath.Join(dir, "model")
@@ -177,13 +178,13 @@ func (c budgetCase) estimateAndMeasure(t testing.TB) (b recipe.Budget, got int64
 		dataDir, opts.SkipData = c.writeData(t, dir), false
 	}
 	p, ds := recipe.ValidateSource(filepath.Join(dir, "budget.yaml"), []byte(c.recipe(modelDir, dataDir)), nil, opts)
-	if p == nil || p.Budget == nil {
+	if p == nil || p.Decision.Budget == nil {
 		t.Fatalf("recipe invalid or no budget:\n%s", ds.Format())
 	}
-	if c.data && p.Budget.SeqLen != c.seq {
-		t.Fatalf("the budget's sequence is %d tokens; the data's widest batch makes %d", p.Budget.SeqLen, c.seq)
+	if c.data && p.Decision.Budget.SeqLen != c.seq {
+		t.Fatalf("the budget's sequence is %d tokens; the data's widest batch makes %d", p.Decision.Budget.SeqLen, c.seq)
 	}
-	return *p.Budget, c.measure(t, modelDir, p.Budget.Peak()), p.Budget.Describe(p.Limit)
+	return *p.Decision.Budget, c.measure(t, modelDir, p.Decision.Budget.Peak()), p.Decision.Budget.Describe(p.Limit)
 }
 
 // check holds the case's estimated peak to ±10% of MLX's. On a GPU, where the estimate is
@@ -208,7 +209,7 @@ func (c budgetCase) check(t *testing.T) {
 
 // The dry-run peak within ±10% of the MLX peak of real training steps on three tiny
 // configs, none of them among the configurations the coefficients were fitted on (see
-// recipe/budget.go).
+// memplan/budget.go).
 func TestBudgetMatchesMeasuredPeak(t *testing.T) {
 	cases := []budgetCase{
 		{name: "wide-seq256", hidden: 512, inter: 1024, vocab: 2000, heads: 8, kv: 4, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 256},

@@ -4,19 +4,20 @@ import (
 	goruntime "runtime"
 	"strings"
 
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/mlx"
-	"github.com/yai-dev/yai/stages"
 )
 
-// Device is what MLX computes on, as the memory estimate needs it: the CPU, Metal (a GPU on
-// macOS) or CUDA (a GPU elsewhere) with its compute capability.
-func Device() stages.Device {
+// Device is what MLX computes on, as the memory plan needs it: the CPU, Metal (a GPU on
+// macOS) or CUDA (a GPU elsewhere) with its compute capability. Environment asks it once;
+// a run reads it from its plan's decision.
+func Device() memplan.Device {
 	info := mlx.DefaultDeviceInfo()
 	switch {
 	case mlx.DefaultDevice().Type != mlx.GPU:
-		return stages.Device{Backend: "cpu", Name: strings.TrimSpace("CPU " + info.Name)}
+		return memplan.Device{Backend: "cpu", Name: strings.TrimSpace("CPU " + info.Name)}
 	case goruntime.GOOS == "darwin":
-		return stages.Device{Backend: "metal", Name: strings.TrimSpace("Metal " + info.Name)}
+		return memplan.Device{Backend: "metal", Name: strings.TrimSpace("Metal " + info.Name)}
 	}
-	return stages.CUDADevice(info.Name, info.ComputeCapability[0], info.ComputeCapability[1])
+	return memplan.CUDADevice(info.Name, info.ComputeCapability[0], info.ComputeCapability[1])
 }

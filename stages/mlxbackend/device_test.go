@@ -4,9 +4,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/recipe"
-	"github.com/yai-dev/yai/stages"
 )
 
 // The dry run estimates for the device the program's environment computes on: the device
@@ -18,7 +18,7 @@ func TestValidateEstimatesForTheEnvironmentsDevice(t *testing.T) {
 	src := []byte(c.recipe(filepath.Join(dir, "model"), ""))
 	validate := func(env recipe.ValidateOptions) *recipe.Plan {
 		p, ds := recipe.ValidateSource(filepath.Join(dir, "device.yaml"), src, nil, env)
-		if p == nil || p.Budget == nil {
+		if p == nil || p.Decision.Budget == nil {
 			t.Fatalf("recipe invalid:\n%s", ds.Format())
 		}
 		return p
@@ -29,12 +29,12 @@ func TestValidateEstimatesForTheEnvironmentsDevice(t *testing.T) {
 	}
 	env := Environment()
 	p := validate(recipe.ValidateOptions{SkipData: true, Env: env})
-	if p.Device != here || p.Budget.Workspace != here.MatmulWorkspace {
-		t.Errorf("plan on %+v with workspace %d, want %+v", p.Device, p.Budget.Workspace, here)
+	if p.Decision.Device != here || p.Decision.Budget.Workspace != here.MatmulWorkspace {
+		t.Errorf("plan on %+v with workspace %d, want %+v", p.Decision.Device, p.Decision.Budget.Workspace, here)
 	}
-	env.SetDevice(stages.CUDADevice("H100", 9, 0))
+	env.SetDevice(memplan.CUDADevice("H100", 9, 0))
 	p = validate(recipe.ValidateOptions{SkipData: true, Env: env})
-	if p.Device.Backend != "cuda" || p.Budget.Workspace != 32<<20 {
-		t.Errorf("plan on %+v with workspace %d, want CUDA's 32 MiB", p.Device, p.Budget.Workspace)
+	if p.Decision.Device.Backend != "cuda" || p.Decision.Budget.Workspace != 32<<20 {
+		t.Errorf("plan on %+v with workspace %d, want CUDA's 32 MiB", p.Decision.Device, p.Decision.Budget.Workspace)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/runtime"
+	"github.com/yai-dev/yai/stages"
 )
 
 var tiny struct {
@@ -73,12 +74,17 @@ func runRecipe(t testing.TB, runsDir, src string, sets ...string) runResult {
 // runRecipeStrict is runRecipe, as `yai run --strict` when strict.
 func runRecipeStrict(t testing.TB, runsDir, src string, strict bool, sets ...string) runResult {
 	t.Helper()
+	return runRecipeIn(t, Environment(), runsDir, src, strict, sets...)
+}
+
+// runRecipeIn is runRecipeStrict in the environment env.
+func runRecipeIn(t testing.TB, env *stages.Environment, runsDir, src string, strict bool, sets ...string) runResult {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "recipe.yaml")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := Environment()
 	plan, diags := recipe.Validate(path, sets, recipe.ValidateOptions{Env: env, Strict: strict})
 	if plan == nil {
 		t.Fatalf("recipe invalid:\n%s", diags.Format())

@@ -11,19 +11,22 @@ import (
 	"github.com/yai-dev/yai/stages/stage"
 )
 
-// load-4bit: read the model's weights (quantized or not) and its tokenizer.
+// load-4bit: read the model's weights (quantized or not) and its tokenizer, converted to the
+// compute dtype and with the dequantized products the run's plan decided.
 func buildLoad(c *stages.Load4BitConfig, r *Training) (stage.Stage, error) {
 	return stage.StageFunc(func(ctx context.Context, s *stage.Session) error {
 		if r.info.ModelDir == "" {
 			return fmt.Errorf("the recipe's model was not resolved")
 		}
+		plan := r.info.Decision
+		if plan.ComputeDtype == "" {
+			return fmt.Errorf("the run's plan decided no compute dtype: the model was not inspected")
+		}
 		before := mlx.Memory().Active
-		dev := Device()
 		var err error
 		opts := model.LoadOptions{}
-		// "checkpoint" keeps the file's dtypes; anything else names the dtype to convert to.
-		if dt := c.ResolveDtype("checkpoint", dev.GPU()); dt != "checkpoint" {
-			if opts.ComputeDtype, err = mlx.ParseDtype(dt); err != nil {
+		if plan.Convert { // else the checkpoint's dtypes stay
+			if opts.ComputeDtype, err = mlx.ParseDtype(plan.ComputeDtype); err != nil {
 				return err
 			}
 		}
@@ -39,15 +42,13 @@ func buildLoad(c *stages.Load4BitConfig, r *Training) (stage.Stage, error) {
 		if r.model != nil {
 			r.model.Free()
 		}
-		dense := c.Products(dev.Backend == "cuda", r.info.ProductsRoom)
+		dense := plan.Products
 		m.SetDenseProducts(dense.Blocks, dense.Head)
 		r.model, r.tok = m, tok
-		r.loaded = stages.Workload{}
-		stages.Load4Bit.AddWorkload(c, &r.loaded)
-		r.loaded.Products = dense // as resolved here, which the dry run's workload leaves to the plan
 		s.Log.Info("model loaded", "dir", r.info.ModelDir, "layers", len(m.Layers),
 			"weights", stages.Bytes(m.Nbytes()).String(),
 			"mlx_active", stages.Bytes(int64(mlx.Memory().Active-before)).String(),
+			"compute_dtype", fmt.Sprintf("%s (%s)", plan.ComputeDtype, c.ComputeDtype), "matmul", c.Matmul,
 			"dequantized_products", fmt.Sprintf("blocks %v, head %v", dense.Blocks, dense.Head))
 		return nil
 	}), nil

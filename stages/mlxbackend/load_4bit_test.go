@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/recipe"
-	"github.com/yai-dev/yai/stages"
 )
 
 // load-4bit's matmul reaches the model, as the run log says, and dequantized products
@@ -19,14 +19,14 @@ import (
 // That the copies are made is model.TestDenseProductsMatchQuantized's part.
 func TestMatmulSettingReachesTheModel(t *testing.T) {
 	src := governedRecipe(t, 4, "2GB", quickstartData(), "")
-	products := map[string]stages.Products{"quantized": {}, "dequantized": {Blocks: true, Head: true}}
+	products := map[string]memplan.Products{"quantized": {}, "dequantized": {Blocks: true, Head: true}}
 	plan, ds := recipe.ValidateSource(filepath.Join(t.TempDir(), "recipe.yaml"), []byte(src), []string{"stages.load.with.matmul=auto"}, recipe.ValidateOptions{Env: Environment()})
-	if plan == nil || plan.Budget == nil {
+	if plan == nil || plan.Decision.Budget == nil {
 		t.Fatalf("recipe invalid:\n%s", ds.Format())
 	}
-	products["auto"] = plan.Budget.Products
-	if cuda := Device().Backend == "cuda"; cuda == (products["auto"] == stages.Products{}) {
-		t.Fatalf("on %s the dry run counts the products %+v for matmul: auto", Device().Name, products["auto"])
+	products["auto"] = plan.Decision.Products
+	if cuda := plan.Decision.Device.Backend == "cuda"; cuda == (products["auto"] == memplan.Products{}) {
+		t.Fatalf("on %s the plan decides the products %+v for matmul: auto", plan.Decision.Device.Name, products["auto"])
 	}
 	runs := map[string]runResult{}
 	for mode, p := range products {

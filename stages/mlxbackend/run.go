@@ -21,9 +21,6 @@ type Training struct {
 
 	model *model.Model
 	tok   *tokenizer.Tokenizer
-	// loaded is how load-4bit set the model up (compute dtype, dequantized products), for the
-	// governor's estimate.
-	loaded stages.Workload
 
 	lora    *lora.Config       // set by attach-lora
 	step    *stages.StepConfig // the step stage's settings, known once the stages are built
@@ -36,6 +33,11 @@ type Training struct {
 	random  *data.NumpyRandom // shared by training and validation batches, as mlx-lm does
 
 	lastStep stepMemory // what the last step did to MLX memory, for the governor
+
+	// failStep, when set, fails a step computed with a schedule the way Metal and CUDA
+	// report running out of memory (the CPU backend never does): tests set it through
+	// environment.
+	failStep func(memplan.Schedule) error
 }
 
 // stepMemory is the memory of one step as the governor models it: the step's peak above what
@@ -49,11 +51,15 @@ type stepMemory struct {
 }
 
 // Environment is the stage environment of a program that trains over MLX: the kinds that
-// need no backend, plus the training kinds built here over one Training per run.
-func Environment() *stages.Environment {
+// need no backend, plus the training kinds built here over one Training per run. It asks
+// MLX once what it computes on, for the plan.
+func Environment() *stages.Environment { return environment(nil) }
+
+// environment is Environment whose runs fail steps as failStep says (nil: never).
+func environment(failStep func(memplan.Schedule) error) *stages.Environment {
 	env := stages.NewEnvironment()
 	stages.SetBackend(env, "mlx", func(info stages.RunInfo) (*Training, func(), error) {
-		t := &Training{info: info}
+		t := &Training{info: info, failStep: failStep}
 		return t, t.Close, nil
 	})
 	stages.Implement(env, stages.Load4Bit, buildLoad)
@@ -122,7 +128,7 @@ func (r *Training) Trainer() (*train.Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s := r.info.Schedule; s.MicroBatches > 0 && !r.info.Strict {
+	if s := r.info.Decision.Schedule; s.MicroBatches > 0 && !r.info.Strict {
 		t.SetSchedule(s) // the pre-flight plan's schedule that fits the limit
 	}
 	r.trainer = t

@@ -31,7 +31,7 @@ func soakLimit(t testing.TB, steps int) int64 {
 	if plan == nil {
 		t.Fatalf("%s", diags.Format())
 	}
-	return recipe.EstimateBudget(plan.Model, plan.Recipe).Floor() * 3 / 2
+	return plan.Decision.Budget.Floor() * 3 / 2
 }
 
 // soak runs the seed recipe for steps steps under soakLimit and checks that it never stops,

@@ -11,7 +11,6 @@ import (
 	"github.com/yai-dev/yai/internal/train"
 	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/mlx"
-	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/stages/stage"
 )
@@ -39,7 +38,7 @@ func buildStep(c *stages.StepConfig, r *Training) (stage.Stage, error) {
 		b = rankSlice(b, r.info.Ranks) // this rank's rows of the global batch
 		sched := t.Schedule()
 		before := mlx.Memory().Active
-		res, err := stepOnce(t, b)
+		res, err := r.stepOnce(t, b)
 		for err != nil && mlx.IsAllocationError(err) && !s.Strict {
 			// The backend ran out of memory: the same step, computed with less, may fit.
 			next, ok := smallerSchedule(sched, b.Size)
@@ -47,11 +46,11 @@ func buildStep(c *stages.StepConfig, r *Training) (stage.Stage, error) {
 				break
 			}
 			s.Log.Warn("step failed to allocate; retrying with a smaller schedule", "step", s.Figures.Step,
-				"from", recipe.DescribeSchedule(sched, b.Size), "to", recipe.DescribeSchedule(next, b.Size), "err", err)
-			s.Note("allocation_retry", recipe.DescribeSchedule(next, b.Size))
+				"from", memplan.DescribeSchedule(sched, b.Size), "to", memplan.DescribeSchedule(next, b.Size), "err", err)
+			s.Note("allocation_retry", memplan.DescribeSchedule(next, b.Size))
 			t.SetSchedule(next)
 			sched = next
-			res, err = stepOnce(t, b)
+			res, err = r.stepOnce(t, b)
 		}
 		if err != nil {
 			return err
@@ -94,18 +93,15 @@ func nonFiniteCause(ds *data.Dataset, b data.Batch, tokens int, cfg *stages.Data
 	return fmt.Sprintf("the loss or a gradient overflowed on %s; lower lr or set max_grad_norm", where)
 }
 
-// stepOnce runs the trainer's step; failStep stands in for the backend in tests that need a
-// step to fail the way Metal or CUDA report running out of memory.
-func stepOnce(t *train.Trainer, b data.Batch) (train.StepResult, error) {
-	if failStep != nil {
-		if err := failStep(t.Schedule()); err != nil {
+// stepOnce runs the trainer's step, failed first as r.failStep says.
+func (r *Training) stepOnce(t *train.Trainer, b data.Batch) (train.StepResult, error) {
+	if r.failStep != nil {
+		if err := r.failStep(t.Schedule()); err != nil {
 			return train.StepResult{}, err
 		}
 	}
 	return t.Step(toTrainBatch(b))
 }
-
-var failStep func(memplan.Schedule) error
 
 // smallerSchedule is the next schedule that needs less memory than s for a batch of rows:
 // twice the parts until each holds one row, then gradient checkpointing on.

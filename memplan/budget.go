@@ -1,4 +1,4 @@
-package recipe
+package memplan
 
 import (
 	"fmt"
@@ -6,8 +6,6 @@ import (
 
 	"github.com/yai-dev/yai/internal/data"
 	"github.com/yai-dev/yai/modeldir"
-
-	"github.com/yai-dev/yai/stages"
 )
 
 // Budget is the pre-flight memory estimate of a recipe, per term, in bytes. It is computed
@@ -29,7 +27,7 @@ type Budget struct {
 	// Products multiply through dequantized weights (load-4bit matmul); their copies alive
 	// at once add to Transient: one adapted block's (every adapted block's without
 	// checkpointing) and the head's.
-	Products    stages.Products
+	Products    Products
 	Matmul      string // load-4bit's matmul setting the products come from
 	BlockCopies int64
 	HeadCopy    int64
@@ -54,7 +52,7 @@ type Budget struct {
 	ActDtype       string // dtype of hidden states (the embeddings' scales dtype)
 	Optim          string
 	Quantized      string // "4-bit" or "" for a plain checkpoint
-	Device         stages.Device
+	Device         Device
 }
 
 // Floor is what must be resident for training at all: weights and training state.
@@ -89,7 +87,7 @@ func (b Budget) Copies() int64 {
 }
 
 // With is the budget of the same step with products p.
-func (b Budget) With(p stages.Products) Budget {
+func (b Budget) With(p Products) Budget {
 	b.Products = p
 	return b
 }
@@ -119,7 +117,7 @@ func (b Budget) Peak() int64 { return b.Floor() + b.Transient() }
 //     peak rises by exactly the loss term over every vocabulary, without and with
 //     checkpointing, except the recomputed block's tensors, which come after the loss.
 //   - With half-precision activations the float32 LoRA branch adds a float32 copy of each
-//     adapted module's input per block and float32 gradients of its output (see Estimate):
+//     adapted module's input per block and float32 gradients of its output (see estimate):
 //     derived from the promotion rule, not fitted.
 //
 // mlxbackend's BenchmarkBudgetSweep trains the fitting configurations and prints measured peak,
@@ -156,94 +154,38 @@ func lossTensors(chunks int, checkpointed bool) float64 {
 	return ys[0]
 }
 
-// Workload collects what the recipe's stages declare about the step's shape: each kind that
-// shapes the estimate adds its settings, or its defaults when the recipe has no such stage.
-func Workload(r *Recipe) stages.Workload {
-	var w stages.Workload
-	seen := map[*stages.Kind]bool{}
-	for _, d := range r.Stages {
-		if kind, ok := stages.Get(d.Kind); ok && d.Config != nil {
-			kind.AddWorkload(d.Config, &w)
-			seen[kind] = true
-		}
-	}
-	for _, kind := range stages.Kinds() {
-		if kind.ShapesWorkload() && !seen[kind] {
-			kind.AddWorkload(kind.NewConfig(), &w)
-		}
-	}
-	return w
-}
-
 // seqBucket is the widest input the step sees for max_seq_length: batches are padded to a
 // multiple of 32 (at most max_seq_length), then to 1 + a multiple of 32 before the step,
 // whose inputs drop the last token.
 func seqBucket(maxSeq int) int { return 32 * ((maxSeq - 1 + 31) / 32) }
 
-// EstimateBudget estimates the memory of one training step of r on the model described by
-// info (config.json and safetensors headers; no weights), on the platform's device.
-func EstimateBudget(info *modeldir.Info, r *Recipe) Budget {
-	return EstimateBudgetFor(info, r, stages.Device{}, 0, 0, "")
-}
-
-// EstimateBudgetFor is EstimateBudget on device dev under limit, and on the widest batch the
-// data really makes (its padded width in tokens, from file) instead of max_seq_length; widest
-// 0 means unknown. On CUDA, matmul: auto counts the dequantized products the run will choose
-// under limit (see AutoProducts).
-func EstimateBudgetFor(info *modeldir.Info, r *Recipe, dev stages.Device, limit int64, widest int, file string) Budget {
-	w := rankWorkload(r, dev)
-	from := "max_seq_length"
-	if widest > 0 {
-		w.MaxSeqLength, from = min(widest, w.MaxSeqLength), "the widest batch of "+file
-	}
-	b := Estimate(info, w, int64(r.Memory.CacheLimit))
-	load := stages.Load4BitConfig{Matmul: w.Matmul}
-	if p := load.Products(b.Device.Backend == "cuda", AutoProducts(b, limit)); p != w.Products {
-		w.Products = p
-		b = Estimate(info, w, int64(r.Memory.CacheLimit))
-	}
-	b.SeqFrom = from
-	return b
-}
-
-// AutoProducts is what load-4bit's matmul: auto multiplies through dequantized weights on
+// autoProducts is what load-4bit's matmul: auto multiplies through dequantized weights on
 // CUDA for a step of budget b: the most of the model (the blocks' projections and the head,
 // else the blocks') whose copies keep the estimated peak inside limit, less the margin the
 // schedule keeps for the estimate's own error.
-func AutoProducts(b Budget, limit int64) stages.Products {
-	room := int64(float64(limit) * (1 - estimateMargin))
-	for _, p := range []stages.Products{{Blocks: true, Head: true}, {Blocks: true}} {
+func autoProducts(b Budget, limit int64) Products {
+	room := int64(float64(limit) * (1 - EstimateMargin))
+	for _, p := range []Products{{Blocks: true, Head: true}, {Blocks: true}} {
 		if b.With(p).Peak() <= room {
 			return p
 		}
 	}
-	return stages.Products{}
+	return Products{}
 }
 
-// rankWorkload is the workload one process carries on dev: a process holds its own share
-// of the batch, so the estimate is per rank.
-func rankWorkload(r *Recipe, dev stages.Device) stages.Workload {
-	w := Workload(r)
-	w.Device = dev
-	if n := r.Distributed.Ranks; n > 1 {
-		w.BatchSize = max(1, w.BatchSize/n)
-	}
-	return w
-}
-
-// Estimate is the memory of one training step of workload w on the model described by
-// info, with MLX's cache capped at cacheLimit (0: uncapped). The governor calls it with a
-// batch's real shape.
-func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
+// estimate is the memory of one training step of workload w on the model described by
+// info, set up as d decided: on its device, in its compute dtype, with its products, and
+// MLX's cache capped at its cache limit (0: uncapped).
+func (d Decision) estimate(info *modeldir.Info, w Workload) Budget {
 	c := info.Config
 	b := Budget{Batch: w.BatchSize, SeqLen: seqBucket(w.MaxSeqLength), GradCheckpoint: w.GradCheckpoint, Optim: w.Optimizer, SeqFrom: "max_seq_length",
-		Device: w.Device.Resolved()}
+		Device: d.Device}
 	b.Tokens = b.Batch * b.SeqLen
 	b.Blocks = min(w.Layers, c.NumHiddenLayers)
 	if q := c.Quantization; q != nil {
 		b.Quantized = fmt.Sprintf("%d-bit", q.Default.Bits)
 	}
-	dtype, size := computeDtype(info, w.ComputeDtype, b.Device.GPU())
+	dtype, size := d.ComputeDtype, dtypeSize(d.ComputeDtype)
 	for _, t := range info.Tensors {
 		b.Weights += convertedBytes(t, size)
 	}
@@ -313,7 +255,7 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 	chunks := (b.LossPositions + b.LossChunk - 1) / b.LossChunk
 	cv := float64(b.LossChunk) * float64(c.VocabSize) * size
 	b.Logits = int64(lossTensors(chunks, b.GradCheckpoint) * cv)
-	b.Products, b.Matmul = w.Products, w.Matmul
+	b.Products, b.Matmul = d.Products, w.Matmul
 	b.BlockCopies, b.HeadCopy = dequantizedCopies(info, size)
 	if !b.GradCheckpoint {
 		b.BlockCopies *= int64(b.Blocks)
@@ -327,8 +269,8 @@ func Estimate(info *modeldir.Info, w stages.Workload, cacheLimit int64) Budget {
 
 	// After the step the transient buffers go back to MLX's cache, up to its limit.
 	b.Cache = b.Transient()
-	if cacheLimit > 0 {
-		b.Cache = min(b.Cache, cacheLimit)
+	if d.CacheLimit > 0 {
+		b.Cache = min(b.Cache, d.CacheLimit)
 	}
 	return b
 }
@@ -358,19 +300,12 @@ func dequantizedCopies(info *modeldir.Info, size float64) (block, head int64) {
 	return block, head
 }
 
-// computeDtype is the dtype load-4bit converts floating tensors to (and activations take)
-// on a GPU or not, with its size.
-func computeDtype(info *modeldir.Info, setting string, gpu bool) (string, float64) {
-	checkpoint, size := info.ActivationDtype()
-	load := stages.Load4BitConfig{ComputeDtype: setting}
-	dt := load.ResolveDtype(checkpoint, gpu)
-	switch dt {
-	case checkpoint:
-		return dt, size
-	case "float32":
-		return dt, 4
+// dtypeSize is the size in bytes of an element of a floating dtype.
+func dtypeSize(dtype string) float64 {
+	if dtype == "float32" {
+		return 4
 	}
-	return dt, 2
+	return 2
 }
 
 // convertedBytes is a tensor's size once loaded: floating tensors take the compute dtype's
@@ -388,12 +323,18 @@ func convertedBytes(t modeldir.TensorInfo, size float64) int64 {
 	return int64(float64(t.Bytes()/from) * size)
 }
 
+// Decimal byte units, as recipes write them.
+const (
+	megabyte = 1000 * 1000
+	gigabyte = 1000 * megabyte
+)
+
 // gb prints bytes in GB with two decimals, or MB below 0.1 GB, for aligned columns.
 func gb(v int64) string {
-	if v < 100*stages.MB {
-		return fmt.Sprintf("%7.2f MB", float64(v)/float64(stages.MB))
+	if v < 100*megabyte {
+		return fmt.Sprintf("%7.2f MB", float64(v)/float64(megabyte))
 	}
-	return fmt.Sprintf("%7.2f GB", float64(v)/float64(stages.GB))
+	return fmt.Sprintf("%7.2f GB", float64(v)/float64(gigabyte))
 }
 
 // Describe renders the breakdown against limit, one term a line.
@@ -423,9 +364,9 @@ func (b Budget) Describe(limit int64) string {
 		line("prefix cache", b.PrefixCache, "prefix_cache bound: hidden states at the first adapted block, per batch")
 	}
 	line("logits", b.Logits, fmt.Sprintf("loss over %d positions, %d at a time × vocab, the chunks MLX holds at once", b.LossPositions, b.LossChunk))
-	auto := stages.MatmulAuto(b.Matmul)
+	auto := matmulAuto(b.Matmul)
 	uncounted := func(why string) {
-		all := b.With(stages.Products{Blocks: true, Head: true}).Copies()
+		all := b.With(Products{Blocks: true, Head: true}).Copies()
 		fmt.Fprintf(&w, "  %-15s %s   (not counted: %s)\n", "dequantized", gb(all), why)
 	}
 	switch {
@@ -433,7 +374,7 @@ func (b Budget) Describe(limit int64) string {
 		line("dequantized", b.Copies(), "matmul: auto on CUDA, which the limit holds for the blocks and the head: the copies alive at once")
 	case auto && b.Products.Blocks:
 		line("dequantized", b.Copies(), "matmul: auto on CUDA, which the limit holds for the blocks, not the head too: the copies alive at once")
-	case b.Products != (stages.Products{}):
+	case b.Products != (Products{}):
 		line("dequantized", b.Copies(), "matmul: dequantized: the weight copies alive at once")
 	case b.BlockCopies == 0 || !auto:
 	case b.Device.Backend == "cuda":
