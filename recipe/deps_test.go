@@ -9,9 +9,10 @@ import (
 	"github.com/yai-dev/yai/internal/testenv"
 )
 
-// dryRunPackages are the packages `yai validate` runs through: the recipe compiler, the stage
-// specs, the JSON Schema and the model description. None may need libmlx.
-var dryRunPackages = []string{"./recipe", "./stages", "./schema", "./modeldir"}
+// dryRunPackages are the packages `yai validate` runs through: the recipe compiler, the memory
+// plan, the stage catalog and contract, the JSON Schema, the model description, and the
+// engine (which a program embeds without a backend). None may need libmlx.
+var dryRunPackages = []string{"./recipe", "./memplan", "./stages", "./stages/stage", "./schema", "./modeldir", "./runtime"}
 
 // The dry run links no native code: no package it depends on is yai/mlx or uses cgo.
 func TestDryRunNeedsNoCgo(t *testing.T) {

@@ -193,7 +193,7 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 	defer closeFiles()
 
 	if ls, ok := opts.Memory.(LimitSetter); ok {
-		ls.SetLimits(mlxLimit(p), int64(p.Recipe.Memory.CacheLimit), int64(p.Recipe.Memory.WiredLimit))
+		ls.SetLimits(p.Decision.MLXLimit, p.Decision.CacheLimit, int64(p.Recipe.Memory.WiredLimit))
 	}
 	e.initEnv()
 	e.log.Info("run started", "recipe", p.Recipe.Name, "dir", dir, "sha256", hash[:min(12, len(hash))], "steps", p.Recipe.Steps, "limit", stages.Bytes(p.Limit).String())
@@ -361,10 +361,6 @@ func (e *engine) beginStep(step int64) {
 	}
 	e.lastActive = e.env.MLX.Active
 }
-
-// mlxLimit is the limit handed to MLX, as the plan decided it: below the recipe's by the
-// step's largest allocation (see memplan).
-func mlxLimit(p *recipe.Plan) int64 { return p.Decision.MLXLimit }
 
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
