@@ -43,13 +43,10 @@ type Launch struct {
 	Stderr io.Writer
 }
 
-// Exit is how one rank ended: an entry of ranks.json, whose format rundir owns.
-type Exit = rundir.RankExit
-
 // Run starts every rank and waits for all. Signals the launcher receives are passed on to
 // every rank. It returns how each ended and the launch's exit code: rank 0's when it ended
 // by itself (the ranks agree on how a run stops), otherwise the first failure's.
-func (l *Launch) Run(ctx context.Context) ([]Exit, int, error) {
+func (l *Launch) Run(ctx context.Context) ([]rundir.RankExit, int, error) {
 	n := len(l.Ring)
 	if n == 0 || (l.Hosts != nil && len(l.Hosts) != n) {
 		return nil, 1, fmt.Errorf("launch: %d hosts for %d ranks", len(l.Hosts), n)
@@ -65,14 +62,14 @@ func (l *Launch) Run(ctx context.Context) ([]Exit, int, error) {
 	defer cleanup()
 
 	cmds := make([]*exec.Cmd, n)
-	exits := make([]Exit, n)
+	exits := make([]rundir.RankExit, n)
 	var outputs sync.WaitGroup
 	for r := range n {
 		env := append(slices.Clone(l.Envs), "MLX_RANK="+strconv.Itoa(r), EnvRunDir+"="+l.RunDir,
 			EnvHeartbeat+"="+heartbeat, EnvBackend+"="+l.Backend)
 		env = append(env, l.backendEnv(r)...)
 		host := l.host(r)
-		exits[r] = Exit{Rank: r, Host: host}
+		exits[r] = rundir.RankExit{Rank: r, Host: host}
 		if IsLocal(host) {
 			cmds[r] = exec.Command(l.Command[0], l.Command[1:]...)
 			cmds[r].Env = append(os.Environ(), append(env, "MLX_HOSTFILE="+hostfile)...)
@@ -170,7 +167,7 @@ func (l *Launch) Run(ctx context.Context) ([]Exit, int, error) {
 // ExitCode is the launch's exit code: rank 0's when it ended by itself with one (the ranks
 // agree on how a run stops), else that of the first rank that failed, 128 + the signal for
 // a rank a signal ended.
-func ExitCode(exits []Exit) int {
+func ExitCode(exits []rundir.RankExit) int {
 	if e := exits[0]; e.Signal == "" && !e.Killed && e.ExitCode != 0 {
 		return e.ExitCode
 	}
