@@ -36,7 +36,7 @@ func soakLimit(t testing.TB, steps int) int64 {
 }
 
 // soakWarmup is the step after which MLX active memory and the live arrays must stay flat:
-// the first reload cycles and every batch width of the data have been met by then.
+// the first reload cycles and the first epoch's batch widths have been met by then.
 const soakWarmup = 100
 
 // soak runs the seed recipe for steps steps under soakLimit and checks that it never stops,
@@ -71,9 +71,9 @@ func soak(t testing.TB, steps int) (drift, limit int64, res runResult) {
 // TestSoak is the seed's promise at the scale of the tiny model: a long run inside a limit of
 // 1.5× the estimated floor, with no early stop, no step over the limit, and MLX active memory
 // and live arrays flat after warm-up. The default tier runs 500 steps: flat over the 400
-// after warm-up, which cross the end of the first epoch of the 400 quickstart rows (a new
-// shuffled order, every row again), each step through the clearing and reload cycles 80
-// times over. The long tier runs the seed's 1,000 steps (two epoch ends).
+// after warm-up, 80 reload cycles and 40 cache clearings, across the end of the first epoch
+// of the 400 quickstart rows (at batch 1) into a newly shuffled one. The long tier runs the
+// seed's 1,000 steps, across two epoch ends.
 func TestSoak(t *testing.T) {
 	soak(t, testenv.Size(t, "steps", 500, 1000))
 }
