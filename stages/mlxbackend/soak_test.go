@@ -71,7 +71,7 @@ func soak(t testing.TB, steps int) (drift, limit int64, res runResult) {
 // TestSoak is the seed's promise at the scale of the tiny model: a long run inside a limit of
 // 1.5× the estimated floor, with no early stop, no step over the limit, and MLX active memory
 // and live arrays flat after warm-up. The default tier runs 500 steps: flat over the 400
-// after warm-up, 80 reload cycles and 40 cache clearings, across the end of the first epoch
+// after warm-up, 80 selective reloads and cache clearings, across the end of the first epoch
 // of the 400 quickstart rows (at batch 1) into a newly shuffled one. The long tier runs the
 // seed's 1,000 steps, across two epoch ends.
 func TestSoak(t *testing.T) {
