@@ -21,7 +21,7 @@ func mlxlmChat(t *testing.T, modelDir, adapter string, messages []tokenizer.Mess
 		adapter = "-"
 	}
 	msgs, _ := json.Marshal(messages)
-	script := filepath.Join(testenv.ModuleRoot(t), "generate", "testdata", "mlxlm_generate.py")
+	script := filepath.Join(testenv.ModuleRoot(t), "internal", "generate", "testdata", "mlxlm_generate.py")
 	cmd := exec.Command(testenv.Python(t), script, "chat", modelDir, adapter, string(msgs), fmt.Sprint(maxTokens))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -37,7 +37,7 @@ func mlxlmTokens(t *testing.T, dir string, prompt []int32, maxTokens int) []int3
 	for i, id := range prompt {
 		ids[i] = fmt.Sprint(id)
 	}
-	script := filepath.Join(testenv.ModuleRoot(t), "generate", "testdata", "mlxlm_generate.py")
+	script := filepath.Join(testenv.ModuleRoot(t), "internal", "generate", "testdata", "mlxlm_generate.py")
 	var ref struct{ Tokens []int32 }
 	if err := json.Unmarshal(python(t, script, "generate", dir, "-", strings.Join(ids, ","), fmt.Sprint(maxTokens)), &ref); err != nil {
 		t.Fatal(err)
