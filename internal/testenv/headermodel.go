@@ -75,7 +75,7 @@ func WriteHeaderModel(t testing.TB, dir string, c modeldir.Config) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"tokenizer.json", "tokenizer_config.json"} {
-		b, err := os.ReadFile(filepath.Join(ModuleRoot(t), "model", "tinytokenizer", name))
+		b, err := os.ReadFile(filepath.Join(ModuleRoot(t), "internal", "model", "tinytokenizer", name))
 		if err != nil {
 			t.Fatal(err)
 		}
