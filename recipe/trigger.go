@@ -81,7 +81,7 @@ func RunTrigger(p *vm.Program, env *stage.Figures) (bool, error) {
 
 var (
 	unknownName  = regexp.MustCompile(`^unknown name (\S+)`)
-	unknownField = regexp.MustCompile(`^type stages\.(\w+) has no field (\S+)`)
+	unknownField = regexp.MustCompile(`^type stage\.(\w+) has no field (\S+)`)
 	expectedBool = regexp.MustCompile(`^expected bool, but got (\S+)`)
 )
 
