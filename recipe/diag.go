@@ -1,6 +1,10 @@
-// Package runtime turns a recipe file into a checked plan and executes it: loading and
-// versioning, lint with positioned diagnostics, --set overrides, the stage graph, trigger
-// compilation, the step loop with its events, run directories, metrics and logging.
+// Package recipe turns a recipe file into a checked plan without running it: loading and
+// versioning, --set overrides, lint against the stage specs, the stage graph, trigger
+// compilation, the model's headers and the data, and the memory estimate. Every problem is
+// a Diagnostic (this file): a severity, a summary and detail, and the range it came from (a
+// file's line and column or a --set override); all of them are collected and reported
+// together, as text (`recipe.yaml:12:9: error: …`) or as JSON. Executing a plan belongs to
+// package runtime.
 package recipe
 
 import (

@@ -218,6 +218,44 @@ func TestValidateJSON(t *testing.T) {
 	}
 }
 
+// validate exits 1 with the error on stderr when it cannot write its result to stdout: a
+// dry run whose answer was lost has not passed. Stdout is a file opened read-only (every
+// write fails) and, where the system has one, /dev/full (every write finds no space).
+func TestValidateReportsUnwritableStdout(t *testing.T) {
+	dir := cliRecipe(t, "")
+	bin, _ := yai(t)
+	readOnly := filepath.Join(dir, "stdout.txt")
+	if err := os.WriteFile(readOnly, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outs := []string{readOnly}
+	if _, err := os.Stat("/dev/full"); err == nil {
+		outs = append(outs, "/dev/full")
+	}
+	for _, out := range outs {
+		for _, args := range [][]string{{"validate", "--json", "r.yaml"}, {"validate", "r.yaml"}} {
+			flag := os.O_RDONLY
+			if out == "/dev/full" {
+				flag = os.O_WRONLY
+			}
+			stdout, err := os.OpenFile(out, flag, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin, args...)
+			cmd.Dir = dir
+			var stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = stdout, &stderr
+			err = cmd.Run()
+			stdout.Close()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(stderr.String(), "yai validate: writing the") {
+				t.Errorf("yai %s > %s: %v, want exit 1 and the write error on stderr:\n%s", strings.Join(args, " "), out, err, stderr.String())
+			}
+		}
+	}
+}
+
 // Hostile and malformed inputs through the command: each gets its located first line on
 // stderr and exit 1 (never a crash, never the usage code); warnings alone exit 0.
 func TestValidateMalformedCLI(t *testing.T) {

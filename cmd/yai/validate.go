@@ -29,7 +29,8 @@ warns). --ranks and --hostfile check the recipe for that many ranks, as yai run 
 it (batch_size must divide by them). Prints every problem at once, then the plan.
 --skip-model skips the model and the data.
 
-Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error.`
+Exit status: 0 valid (warnings allowed), 1 invalid or the result could not be written to
+stdout, 2 usage error.`
 
 func runValidate(args []string) int {
 	fs := newFlagSet("validate", validateUsage)
@@ -69,12 +70,17 @@ func runValidate(args []string) int {
 		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(out)
+		if err := enc.Encode(out); err != nil {
+			fmt.Fprintln(os.Stderr, "yai validate: writing the JSON:", err)
+			return 1
+		}
 	} else {
 		fmt.Fprint(os.Stderr, diags.Format())
 		if plan != nil {
-			fmt.Print(plan.Describe())
-			fmt.Printf("%s is valid\n", pos[0])
+			if _, err := fmt.Printf("%s%s is valid\n", plan.Describe(), pos[0]); err != nil {
+				fmt.Fprintln(os.Stderr, "yai validate: writing the plan:", err)
+				return 1
+			}
 		}
 	}
 	if plan == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/yai-dev/yai/internal/lora"
 	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/optim"
+	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/internal/tokenizer"
 	"github.com/yai-dev/yai/internal/train"
 	"github.com/yai-dev/yai/memplan"
@@ -33,6 +34,24 @@ type budgetCase struct {
 	data  bool
 	mask  bool // mask_prompt (the loss covers completions only)
 	chunk int  // the step's loss_chunk; 0 means its default
+	// long: checked in the long tier only (YAI_TEST_LONG=1). The largest cases, each of whose
+	// settings another case of the default tier checks at a smaller size.
+	long bool
+}
+
+// checkCases checks each case as a subtest: in the default tier those not marked long, in
+// the long tier all of them.
+func checkCases(t *testing.T, cases []budgetCase) {
+	var run, later []string
+	for _, c := range cases {
+		if c.long && !testenv.Long() {
+			later = append(later, c.name)
+			continue
+		}
+		run = append(run, c.name)
+		t.Run(c.name, c.check)
+	}
+	t.Logf("%s tier: %d of %d cases %v; %s=1 adds %v", testenv.Tier(), len(run), len(cases), run, testenv.LongEnv, later)
 }
 
 // writeModel generates the case's 4-bit model.
@@ -209,34 +228,33 @@ func (c budgetCase) check(t *testing.T) {
 
 // The dry-run peak within ±10% of the MLX peak of real training steps on three tiny
 // configs, none of them among the configurations the coefficients were fitted on (see
-// memplan/budget.go).
+// memplan/budget.go). The default tier checks two: a wide model without checkpointing, a
+// checkpointed one at batch 4; the long tier adds checkpointing over 512 positions, the
+// costliest of the three.
 func TestBudgetMatchesMeasuredPeak(t *testing.T) {
-	cases := []budgetCase{
+	checkCases(t, []budgetCase{
 		{name: "wide-seq256", hidden: 512, inter: 1024, vocab: 2000, heads: 8, kv: 4, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 256},
-		{name: "ckpt-seq512", hidden: 256, inter: 512, vocab: 2000, heads: 4, kv: 2, layers: 6, loraLayers: 4, rank: 8, batch: 2, seq: 512, ckpt: true},
+		{name: "ckpt-seq512", hidden: 256, inter: 512, vocab: 2000, heads: 4, kv: 2, layers: 6, loraLayers: 4, rank: 8, batch: 2, seq: 512, ckpt: true, long: true},
 		{name: "ckpt-batch4", hidden: 256, inter: 1024, vocab: 3000, heads: 4, kv: 4, layers: 4, loraLayers: 3, rank: 16, batch: 4, seq: 128, ckpt: true},
-	}
-	for _, c := range cases {
-		t.Run(c.name, c.check)
-	}
+	})
 }
 
 // Out of sample: configurations none of the coefficients were derived from, across depth,
 // head counts and GQA ratios, vocabularies, tied and untied heads, float32 and half-precision
 // activations, checkpointing and masked prompts; the first has the shape of a 135M model
 // (SmolLM-135M: 30 blocks, hidden 576, 9/3 heads, vocab 49152, tied) trained at batch 4 on
-// completions whose widest batch is 128 tokens, with max_seq_length 512.
+// completions whose widest batch is 128 tokens, with max_seq_length 512. That one, by far
+// the costliest, runs in the long tier; the default tier checks the other five, which
+// between them cover every setting it has (depth, GQA, a vocabulary in the tens of
+// thousands, tied heads, a sequence length learned from the data) at a smaller size.
 func TestBudgetHoldsOutOfSample(t *testing.T) {
-	cases := []budgetCase{
-		{name: "135m-completions", hidden: 576, inter: 1536, vocab: 49152, heads: 9, kv: 3, layers: 30, loraLayers: 8, rank: 8, batch: 4, seq: 128, tied: true, data: true},
+	checkCases(t, []budgetCase{
+		{name: "135m-completions", hidden: 576, inter: 1536, vocab: 49152, heads: 9, kv: 3, layers: 30, loraLayers: 8, rank: 8, batch: 4, seq: 128, tied: true, data: true, long: true},
 		{name: "gqa3-depth8", hidden: 384, inter: 1024, vocab: 6000, heads: 6, kv: 2, layers: 8, loraLayers: 3, rank: 8, batch: 2, seq: 192},
 		{name: "bf16-mqa-tied", hidden: 256, inter: 768, vocab: 5000, heads: 4, kv: 1, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 128, dtype: mlx.BFloat16, tied: true},
 		{name: "ckpt-mha-batch3", hidden: 320, inter: 640, vocab: 4000, heads: 5, kv: 5, layers: 6, loraLayers: 4, rank: 8, batch: 3, seq: 96, ckpt: true},
 		// float16 scales make MLX's CPU quantized matmul slow: the smallest of the six
 		{name: "f16-masked", hidden: 128, inter: 512, vocab: 8000, heads: 4, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 96, dtype: mlx.Float16, data: true, mask: true},
 		{name: "ckpt-vocab20k", hidden: 448, inter: 896, vocab: 20000, heads: 7, kv: 7, layers: 6, loraLayers: 3, rank: 4, batch: 1, seq: 256, ckpt: true},
-	}
-	for _, c := range cases {
-		t.Run(c.name, c.check)
-	}
+	})
 }

@@ -89,6 +89,7 @@ func runRecipeIn(t testing.TB, env *stages.Environment, runsDir, src string, str
 	if plan == nil {
 		t.Fatalf("recipe invalid:\n%s", diags.Format())
 	}
+	defer keepLimits()()
 	res, err := runtime.Run(context.Background(), plan, runtime.RunOptions{
 		RunsDir: runsDir, Memory: MLXMemory{}, Env: env,
 		Console: runtime.NewConsole(io.Discard, false),
@@ -101,6 +102,23 @@ func runRecipeIn(t testing.TB, env *stages.Environment, runsDir, src string, str
 		out.metrics = readMetrics(t, filepath.Join(res.RunDir, "metrics.jsonl"))
 	}
 	return out
+}
+
+// keepLimits records MLX's memory, cache and wired limits and returns what restores them. A
+// run hands its recipe's limits to MLX and the adapt stage may bound the cache; none of that
+// may outlive the run in this test binary, where a later test measures MLX's peaks (on the
+// CPU backend a low memory limit makes evaluation wait, which lowers them).
+func keepLimits() (restore func()) {
+	memory := mlx.MemoryLimit()
+	cache := mlx.SetCacheLimit(0)
+	mlx.SetCacheLimit(cache)
+	wired := mlx.SetWiredLimit(0)
+	mlx.SetWiredLimit(wired)
+	return func() {
+		mlx.SetMemoryLimit(memory)
+		mlx.SetCacheLimit(cache)
+		mlx.SetWiredLimit(wired)
+	}
 }
 
 func readMetrics(t testing.TB, path string) []runtime.Metrics {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/recipe"
 )
 
@@ -34,10 +35,17 @@ func soakLimit(t testing.TB, steps int) int64 {
 	return plan.Decision.Budget.Floor() * 3 / 2
 }
 
+// soakWarmup is the step after which MLX active memory and the live arrays must stay flat:
+// the first reload cycles and the first epoch's batch widths have been met by then.
+const soakWarmup = 100
+
 // soak runs the seed recipe for steps steps under soakLimit and checks that it never stops,
-// that MLX active memory never passes the limit, and that it does not drift after warm-up.
-// It returns the drift and the limit.
+// that MLX active memory never passes the limit, and that it does not drift between the end
+// of the warm-up and the last step. It returns the drift and the limit.
 func soak(t testing.TB, steps int) (drift, limit int64, res runResult) {
+	if steps < 2*soakWarmup || steps%10 != 0 {
+		t.Fatalf("a soak of %d steps: want a multiple of 10 (the clearing and reload periods) of at least %d", steps, 2*soakWarmup)
+	}
 	limit = soakLimit(t, steps)
 	res = runRecipe(t, t.TempDir(), seedRecipe(t, steps, fmt.Sprintf("%dB", limit), soakStages))
 	if res.ExitCode != 0 || len(res.metrics) != steps {
@@ -48,8 +56,7 @@ func soak(t testing.TB, steps int) (drift, limit int64, res runResult) {
 			t.Fatalf("step %d: MLX active %d above the limit %d", m.Step, m.MLXActive, limit)
 		}
 	}
-	// Warm-up: the first reload cycles and the first epoch's batch widths.
-	warm := res.metrics[99]
+	warm := res.metrics[soakWarmup-1]
 	end := res.metrics[steps-1]
 	drift = end.MLXActive - warm.MLXActive
 	if drift > 1<<20 || drift < -(1<<20) {
@@ -61,10 +68,14 @@ func soak(t testing.TB, steps int) (drift, limit int64, res runResult) {
 	return drift, limit, res
 }
 
-// TestSoak1000Steps is the seed's promise at the scale of the tiny model: 1,000 steps inside
-// a limit of 1.5× the estimated floor, with no early stop.
-func TestSoak1000Steps(t *testing.T) {
-	soak(t, 1000)
+// TestSoak is the seed's promise at the scale of the tiny model: a long run inside a limit of
+// 1.5× the estimated floor, with no early stop, no step over the limit, and MLX active memory
+// and live arrays flat after warm-up. The default tier runs 500 steps: flat over the 400
+// after warm-up, 80 selective reloads and cache clearings, across the end of the first epoch
+// of the 400 quickstart rows (at batch 1) into a newly shuffled one. The long tier runs the
+// seed's 1,000 steps, across two epoch ends.
+func TestSoak(t *testing.T) {
+	soak(t, testenv.Size(t, "steps", 500, 1000))
 }
 
 // BenchmarkSoak5000Steps prints the soak's figures over 5,000 steps.
