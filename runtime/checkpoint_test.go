@@ -17,7 +17,7 @@ import (
 )
 
 // lossesOf are the step losses of metrics lines.
-func lossesOf(ms []Metrics) []float64 {
+func lossesOf(ms []rundir.Metrics) []float64 {
 	var out []float64
 	for _, m := range ms {
 		out = append(out, float64(m.Loss))

@@ -477,13 +477,6 @@ func (e *engine) writeResult(res Result, err error) error {
 	return rundir.WriteResult(e.dir, e.rank(), out)
 }
 
-// Metrics and Loss are rundir's, named here too for the importers of runtime that read
-// metrics.
-type (
-	Metrics = rundir.Metrics
-	Loss    = rundir.Loss
-)
-
 func ids(list []*recipe.StageDecl) []string {
 	out := make([]string, len(list))
 	for i, s := range list {

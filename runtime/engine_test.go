@@ -103,7 +103,7 @@ func plan(t *testing.T, src string) *recipe.Plan {
 	return p
 }
 
-func readMetrics(t *testing.T, dir string) []Metrics {
+func readMetrics(t *testing.T, dir string) []rundir.Metrics {
 	t.Helper()
 	ms, torn, err := rundir.ReadMetrics(dir, 0)
 	if err != nil || torn {
@@ -113,7 +113,7 @@ func readMetrics(t *testing.T, dir string) []Metrics {
 }
 
 // firedOn lists the steps whose metrics line records the stage id as fired.
-func firedOn(ms []Metrics, id string) []int64 {
+func firedOn(ms []rundir.Metrics, id string) []int64 {
 	out := []int64{}
 	for _, m := range ms {
 		if slices.Contains(m.Fired, id) {

@@ -12,12 +12,12 @@ import (
 
 	"github.com/yai-dev/yai/internal/lora"
 	"github.com/yai-dev/yai/internal/model"
+	"github.com/yai-dev/yai/internal/rundir"
 	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/recipe"
-	"github.com/yai-dev/yai/runtime"
 	"github.com/yai-dev/yai/stages"
 )
 
@@ -82,9 +82,9 @@ func splitLossTol() float64 {
 // Adam carries the difference into the adapters (train.TestScheduleKeepsTheResult), so two
 // runs part slowly, as any two runs there whose batches are computed in another order: the
 // first 50 steps agree to splitLossTol, and the mean loss of the last 100 to 3%.
-func lossesAgree(t *testing.T, got, want []runtime.Metrics) {
+func lossesAgree(t *testing.T, got, want []rundir.Metrics) {
 	t.Helper()
-	rel := func(a, b runtime.Loss) float64 { return math.Abs(float64(a-b)) / float64(b) }
+	rel := func(a, b rundir.Loss) float64 { return math.Abs(float64(a-b)) / float64(b) }
 	worst := 0.0
 	for i, m := range got {
 		if onGPU() && i >= 50 {
@@ -99,7 +99,7 @@ func lossesAgree(t *testing.T, got, want []runtime.Metrics) {
 	if !onGPU() || len(got) <= 100 {
 		return
 	}
-	var a, b runtime.Loss
+	var a, b rundir.Loss
 	for i := len(got) - 100; i < len(got); i++ {
 		a, b = a+got[i].Loss, b+want[i].Loss
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/yai-dev/yai/internal/model"
+	"github.com/yai-dev/yai/internal/rundir"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/recipe"
 	"github.com/yai-dev/yai/runtime"
@@ -61,7 +62,7 @@ func quickstartData() string { return repoPath("recipes", "data", "quickstart") 
 // runResult is what a test run left behind.
 type runResult struct {
 	runtime.Result
-	metrics []runtime.Metrics
+	metrics []rundir.Metrics
 }
 
 // runRecipe validates src (written as recipe.yaml in a temp dir) and runs it over MLX,
@@ -121,18 +122,18 @@ func keepLimits() (restore func()) {
 	}
 }
 
-func readMetrics(t testing.TB, path string) []runtime.Metrics {
+func readMetrics(t testing.TB, path string) []rundir.Metrics {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []runtime.Metrics
+	var out []rundir.Metrics
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var m runtime.Metrics
+		var m rundir.Metrics
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
@@ -141,7 +142,7 @@ func readMetrics(t testing.TB, path string) []runtime.Metrics {
 	return out
 }
 
-func fired(m runtime.Metrics, id string) bool {
+func fired(m rundir.Metrics, id string) bool {
 	for _, f := range m.Fired {
 		if f == id {
 			return true
