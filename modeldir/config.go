@@ -33,6 +33,34 @@ type Config struct {
 	MLPBias       bool
 	// Quantization is nil for a plain checkpoint.
 	Quantization *Quantization
+
+	// Family is the architecture model_type names; the fields below are what it varies.
+	Family *Family
+	// NormPlusOne: RMS norms scale by 1 + weight (Gemma) instead of weight.
+	NormPlusOne bool
+	// Activation is the gated MLP's: "silu" (SwiGLU) or "gelu_approx" (GeGLU, tanh form).
+	Activation string
+	// EmbedScale multiplies the embedded tokens when nonzero (Gemma's √hidden_size).
+	EmbedScale float64
+	// QueryScale is attention's scale; zero means head_dim^-0.5.
+	QueryScale float64
+	// AttnSoftcap and FinalSoftcap cap attention scores and logits at ±cap with tanh when
+	// nonzero (Gemma 2).
+	AttnSoftcap, FinalSoftcap float64
+	// ClipResidual clips float16 residual sums to float16's range (Gemma 3).
+	ClipResidual bool
+	// SlidingWindow is how far back a sliding-window layer attends, and Windows each
+	// layer's window (0: full attention; nil: every layer full). See Layer.Window.
+	SlidingWindow int
+	Windows       []int
+}
+
+// Window is block i's attention window, 0 for full attention.
+func (c *Config) Window(i int) int {
+	if i < len(c.Windows) {
+		return c.Windows[i]
+	}
+	return 0
 }
 
 // RopeScaling is config.json's rope_scaling.
@@ -86,15 +114,6 @@ func (q *Quantization) For(path string) (settings *Quant, overridden bool) {
 	return s, ok
 }
 
-// QKVBias reports whether the q, k and v projections carry a bias.
-func (c *Config) QKVBias() bool { return c.AttentionBias || c.ModelType == "qwen2" }
-
-// OBias reports whether the output projection carries a bias.
-func (c *Config) OBias() bool { return c.AttentionBias }
-
-// supportedTypes are the model_type values this package runs (mistral is llama to mlx-lm).
-var supportedTypes = map[string]bool{"llama": true, "mistral": true, "qwen2": true}
-
 // rawConfig mirrors the config.json keys read; pointers tell "absent" from zero.
 type rawConfig struct {
 	ModelType             string          `json:"model_type"`
@@ -113,7 +132,6 @@ type rawConfig struct {
 	TieWordEmbeddings     *bool           `json:"tie_word_embeddings"`
 	AttentionBias         bool            `json:"attention_bias"`
 	MLPBias               bool            `json:"mlp_bias"`
-	LayerTypes            []string        `json:"layer_types"`
 	Quantization          json.RawMessage `json:"quantization"`
 }
 
@@ -137,13 +155,13 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, err
 	}
-	if !supportedTypes[raw.ModelType] {
-		return nil, fmt.Errorf("unsupported model_type %q (supported: llama, mistral, qwen2)", raw.ModelType)
+	var all Raw
+	if err := json.Unmarshal(data, &all); err != nil {
+		return nil, err
 	}
-	for _, t := range raw.LayerTypes {
-		if t != "full_attention" {
-			return nil, fmt.Errorf("unsupported layer type %q (only full_attention)", t)
-		}
+	family, err := FamilyOf(raw.ModelType)
+	if err != nil {
+		return nil, err
 	}
 	c := &Config{
 		ModelType:         raw.ModelType,
@@ -156,13 +174,11 @@ func ParseConfig(data []byte) (*Config, error) {
 		RopeScaling:       raw.RopeScaling,
 		AttentionBias:     raw.AttentionBias,
 		MLPBias:           raw.MLPBias,
-		// mlx-lm's defaults, which differ between llama and qwen2.
+		// llama's defaults; a family's Configure changes its own.
 		RopeTheta:         10000,
 		TieWordEmbeddings: true,
-	}
-	if raw.ModelType == "qwen2" {
-		c.RopeTheta = 1000000
-		c.MaxPositionEmbeddings = 32768
+		Family:            family,
+		Activation:        "silu",
 	}
 	for name, v := range map[string]int{"hidden_size": c.HiddenSize, "num_hidden_layers": c.NumHiddenLayers,
 		"intermediate_size": c.IntermediateSize, "num_attention_heads": c.NumAttentionHeads, "vocab_size": c.VocabSize} {
@@ -182,7 +198,7 @@ func ParseConfig(data []byte) (*Config, error) {
 		return nil, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", c.NumAttentionHeads, c.NumKeyValueHeads)
 	}
 	c.HeadDim = c.HiddenSize / c.NumAttentionHeads
-	if raw.HeadDim != nil && raw.ModelType != "qwen2" { // qwen2 in mlx-lm always derives it
+	if raw.HeadDim != nil {
 		c.HeadDim = *raw.HeadDim
 	}
 	if raw.RopeTheta != nil {
@@ -193,6 +209,14 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 	if raw.TieWordEmbeddings != nil {
 		c.TieWordEmbeddings = *raw.TieWordEmbeddings
+	}
+	if family.Configure != nil {
+		if err := family.Configure(c, all); err != nil {
+			return nil, err
+		}
+	}
+	if c.HeadDim <= 0 {
+		return nil, fmt.Errorf("head_dim must be positive, got %d", c.HeadDim)
 	}
 	switch k := c.RopeScaling.Kind(); k {
 	case "default":

@@ -22,19 +22,52 @@ const (
 	NormModule
 )
 
-// Module is one weight-holding module of the architecture.
+// Module is one weight-holding module of the architecture. The zero Module (no Path) is a
+// module the family does not have.
 type Module struct {
 	Kind    ModuleKind
 	Path    string // mlx-lm's name, "model.layers.0.self_attn.q_proj"; tensors add ".weight" etc.
 	In, Out int
 	Bias    bool
 	Why     string // the config.json fields Out comes from, for diagnostics
+	// Experts, when nonzero, stacks that many (Out, In) matrices: a mixture of experts'
+	// SwitchLinear, whose weight is (Experts, Out, In).
+	Experts int
 }
 
-// Layer is one transformer block's modules.
+// Rope is how a layer rotates positions: mlx-lm's initialize_rope arguments.
+type Rope struct {
+	Dims        int // rotated features of each head (head_dim, or fewer with a partial factor)
+	Base        float64
+	Traditional bool
+	Scaling     *RopeScaling // nil: none
+	// MaxPositions is max_position_embeddings, which some scalings read.
+	MaxPositions int
+}
+
+// Layer is one transformer block: its modules (the zero Module where the family has none),
+// its attention window and its rotary positions.
+//
+// The norms are named for where they apply: InputNorm before attention, PostAttnNorm on
+// attention's output (Gemma), PreFFNorm before the feed-forward (llama's
+// post_attention_layernorm), PostFFNorm on its output (Gemma).
 type Layer struct {
-	Q, K, V, O, Gate, Up, Down Module
-	InputNorm, PostAttnNorm    Module
+	Q, K, V, O   Module
+	QKV          Module // a fused q, k, v projection (Phi-3); Q, K and V are then absent
+	QNorm, KNorm Module // per-head RMS norms of queries and keys (Qwen3, Gemma 3)
+	Gate, Up     Module
+	GateUp       Module // a fused gate and up projection (Phi-3); Gate and Up are then absent
+	Down         Module
+	// A mixture of experts replaces Gate, Up and Down: Router scores the experts (Out of
+	// them), each token runs through ExpertsPerToken of ExpertGate/Up/Down.
+	Router                           Module
+	ExpertGate, ExpertUp, ExpertDown Module
+	InputNorm, PostAttnNorm          Module
+	PreFFNorm, PostFFNorm            Module
+	// Window, when nonzero, lets each position attend only to the Window positions up to
+	// it (a sliding-window layer).
+	Window int
+	Rope   Rope
 }
 
 // Layout is a model's modules, as config.json describes them.
@@ -45,41 +78,76 @@ type Layout struct {
 	LMHead    *Module // nil when the head is the tied embedding
 }
 
-// Layout describes the modules of the model c configures (llama, mistral, qwen2).
+// Layout describes the modules of the model c configures, as its family lays them out.
 func (c *Config) Layout() *Layout {
-	h, q, kv, ff := c.HiddenSize, c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim, c.IntermediateSize
-	linear := func(path string, in, out int, bias bool, why string) Module {
-		return Module{Kind: LinearModule, Path: path, In: in, Out: out, Bias: bias, Why: why}
-	}
-	norm := func(path string) Module { return Module{Kind: NormModule, Path: path, Out: h, Why: "hidden_size"} }
+	h := c.HiddenSize
 	l := &Layout{
 		Embedding: Module{Kind: EmbeddingModule, Path: "model.embed_tokens", In: h, Out: c.VocabSize, Why: "vocab_size"},
-		Norm:      norm("model.norm"),
+		Norm:      c.Norm("model.norm", h),
+	}
+	layer := LlamaLayer
+	if c.Family != nil && c.Family.Layer != nil {
+		layer = c.Family.Layer
 	}
 	for i := range c.NumHiddenLayers {
-		p := fmt.Sprintf("model.layers.%d.", i)
-		l.Layers = append(l.Layers, Layer{
-			Q:            linear(p+"self_attn.q_proj", h, q, c.QKVBias(), "num_attention_heads × head_dim"),
-			K:            linear(p+"self_attn.k_proj", h, kv, c.QKVBias(), "num_key_value_heads × head_dim"),
-			V:            linear(p+"self_attn.v_proj", h, kv, c.QKVBias(), "num_key_value_heads × head_dim"),
-			O:            linear(p+"self_attn.o_proj", q, h, c.OBias(), "hidden_size"),
-			Gate:         linear(p+"mlp.gate_proj", h, ff, c.MLPBias, "intermediate_size"),
-			Up:           linear(p+"mlp.up_proj", h, ff, c.MLPBias, "intermediate_size"),
-			Down:         linear(p+"mlp.down_proj", ff, h, c.MLPBias, "hidden_size"),
-			InputNorm:    norm(p + "input_layernorm"),
-			PostAttnNorm: norm(p + "post_attention_layernorm"),
-		})
+		l.Layers = append(l.Layers, layer(c, i))
 	}
 	if !c.TieWordEmbeddings {
-		head := linear("lm_head", h, c.VocabSize, false, "vocab_size")
+		head := c.Linear("lm_head", h, c.VocabSize, false, "vocab_size")
 		l.LMHead = &head
 	}
 	return l
 }
 
+// Linear is a projection module.
+func (c *Config) Linear(path string, in, out int, bias bool, why string) Module {
+	return Module{Kind: LinearModule, Path: path, In: in, Out: out, Bias: bias, Why: why}
+}
+
+// Norm is an RMS norm's scale of size n.
+func (c *Config) Norm(path string, n int) Module {
+	why := "hidden_size"
+	if n != c.HiddenSize {
+		why = "head_dim"
+	}
+	return Module{Kind: NormModule, Path: path, Out: n, Why: why}
+}
+
+// DefaultRope is the rotary embedding of a layer with the config's own settings.
+func (c *Config) DefaultRope() Rope {
+	return Rope{Dims: c.HeadDim, Base: c.RopeTheta, Traditional: c.RopeTraditional, Scaling: c.RopeScaling, MaxPositions: c.MaxPositionEmbeddings}
+}
+
+// LlamaLayer is mlx-lm's llama block i: q, k, v, o projections (biases as attention_bias
+// says), a SwiGLU MLP, and pre-norms before each.
+func LlamaLayer(c *Config, i int) Layer {
+	h, q, kv, ff := c.HiddenSize, c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim, c.IntermediateSize
+	p := fmt.Sprintf("model.layers.%d.", i)
+	return Layer{
+		Q:         c.Linear(p+"self_attn.q_proj", h, q, c.AttentionBias, "num_attention_heads × head_dim"),
+		K:         c.Linear(p+"self_attn.k_proj", h, kv, c.AttentionBias, "num_key_value_heads × head_dim"),
+		V:         c.Linear(p+"self_attn.v_proj", h, kv, c.AttentionBias, "num_key_value_heads × head_dim"),
+		O:         c.Linear(p+"self_attn.o_proj", q, h, c.AttentionBias, "hidden_size"),
+		Gate:      c.Linear(p+"mlp.gate_proj", h, ff, c.MLPBias, "intermediate_size"),
+		Up:        c.Linear(p+"mlp.up_proj", h, ff, c.MLPBias, "intermediate_size"),
+		Down:      c.Linear(p+"mlp.down_proj", ff, h, c.MLPBias, "hidden_size"),
+		InputNorm: c.Norm(p+"input_layernorm", h),
+		PreFFNorm: c.Norm(p+"post_attention_layernorm", h),
+		Window:    c.Window(i),
+		Rope:      c.DefaultRope(),
+	}
+}
+
 // Modules lists the layer's modules in the order the loader binds them.
 func (l *Layer) Modules() []Module {
-	return []Module{l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down, l.InputNorm, l.PostAttnNorm}
+	var out []Module
+	for _, m := range []Module{l.Q, l.K, l.V, l.QKV, l.O, l.QNorm, l.KNorm, l.Gate, l.Up, l.GateUp, l.Down,
+		l.Router, l.ExpertGate, l.ExpertUp, l.ExpertDown, l.InputNorm, l.PostAttnNorm, l.PreFFNorm, l.PostFFNorm} {
+		if m.Path != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // Modules lists every module in the order the loader binds them.

@@ -93,8 +93,12 @@ func TestModuleQuant(t *testing.T) {
 
 // The layout names every tensor of a family, with its shape and dtype class, as mlx-lm does.
 func TestLayoutTensors(t *testing.T) {
-	cfg := &modeldir.Config{ModelType: "qwen2", HiddenSize: 64, NumHiddenLayers: 1, IntermediateSize: 128,
-		NumAttentionHeads: 4, NumKeyValueHeads: 2, HeadDim: 16, VocabSize: 1000}
+	cfg, err := modeldir.ParseConfig([]byte(`{"model_type": "qwen2", "hidden_size": 64, "num_hidden_layers": 1,
+		"intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000,
+		"rms_norm_eps": 1e-6, "tie_word_embeddings": false}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	f := &fakeTensors{stored: map[string]modeldir.Stored{
 		"model.embed_tokens.scales":              {Shape: []int{1000, 2}},
 		"model.embed_tokens.weight":              {Shape: []int{1000, 8}, Uint32: true},

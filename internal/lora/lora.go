@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/mlx"
@@ -34,14 +35,56 @@ type Config struct {
 	Seed uint64 `json:"seed,omitempty" yaml:"seed,omitempty"`
 }
 
-// AllKeys are the linear layers of a Llama block, in mlx-lm's module order.
-var AllKeys = []string{
+// llamaOrder is the order adapters of a Llama block are made in (and their random draws
+// taken); other projections follow, sorted.
+var llamaOrder = []string{
 	"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
 	"mlp.gate_proj", "mlp.down_proj", "mlp.up_proj",
 }
 
+// Keys lists the projections of block b an adapter can wrap, by their names within the
+// block.
+func Keys(b *model.Block) []string {
+	var out, rest []string
+	for _, k := range llamaOrder {
+		if b.Linears()[k] != nil {
+			out = append(out, k)
+		}
+	}
+	for k := range b.Linears() {
+		if !slices.Contains(llamaOrder, k) {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	return append(out, rest...)
+}
+
+// resolveKeys qualifies bare module names (q_proj) by suffix against the block's
+// projections, and checks that each names one; no keys means all of them.
+func resolveKeys(keys []string, b *model.Block) ([]string, error) {
+	all := Keys(b)
+	if len(keys) == 0 {
+		return all, nil
+	}
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		for _, full := range all {
+			if full == k || strings.HasSuffix(full, "."+k) {
+				out[i] = full
+				break
+			}
+		}
+		if out[i] == "" {
+			return nil, fmt.Errorf("lora: key %q names no projection of the block (it has %s)", k, strings.Join(all, ", "))
+		}
+	}
+	return out, nil
+}
+
 // Resolve fills defaults and checks c against a model with numBlocks blocks. The result has
-// Scale set, Alpha cleared, explicit Keys and NumLayers.
+// Scale set, Alpha cleared and explicit NumLayers; Attach resolves the keys against the
+// blocks.
 func (c Config) Resolve(numBlocks int) (Config, error) {
 	if c.Rank == 0 {
 		c.Rank = 8
@@ -67,14 +110,6 @@ func (c Config) Resolve(numBlocks int) (Config, error) {
 		c.NumLayers = numBlocks
 	case c.NumLayers > numBlocks:
 		return c, fmt.Errorf("lora: requested to train %d layers but the model only has %d", c.NumLayers, numBlocks)
-	}
-	if len(c.Keys) == 0 {
-		c.Keys = slices.Clone(AllKeys)
-	}
-	for _, k := range c.Keys {
-		if !slices.Contains(AllKeys, k) {
-			return c, fmt.Errorf("lora: unknown key %q (want one of %v)", k, AllKeys)
-		}
 	}
 	return c, nil
 }
@@ -140,26 +175,9 @@ type Adapters struct {
 	slots  []*model.Linear
 }
 
-// slot is the field of block b that holds the linear layer named key.
-func slot(b *model.Block, key string) *model.Linear {
-	switch key {
-	case "self_attn.q_proj":
-		return &b.Attn.Q
-	case "self_attn.k_proj":
-		return &b.Attn.K
-	case "self_attn.v_proj":
-		return &b.Attn.V
-	case "self_attn.o_proj":
-		return &b.Attn.O
-	case "mlp.gate_proj":
-		return &b.MLP.Gate
-	case "mlp.up_proj":
-		return &b.MLP.Up
-	case "mlp.down_proj":
-		return &b.MLP.Down
-	}
-	return nil
-}
+// slot is the field of block b that holds the projection named key (mlx-lm's name within
+// the block, "self_attn.q_proj"), nil when the block has none.
+func slot(b *model.Block, key string) *model.Linear { return b.Linears()[key] }
 
 // Attach wraps the chosen linear layers of the last blocks with fresh adapters: lora_a
 // uniform in ±1/√in from Config.Seed, lora_b zeros. Run it on the MLX thread or not; it
@@ -169,11 +187,19 @@ func Attach(blocks []*model.Block, cfg Config) (*Adapters, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Adapters{Config: cfg}
 	first := len(blocks) - cfg.NumLayers
+	if cfg.NumLayers > 0 {
+		if cfg.Keys, err = resolveKeys(cfg.Keys, blocks[first]); err != nil {
+			return nil, err
+		}
+	}
+	a := &Adapters{Config: cfg}
 	for i := first; i < len(blocks); i++ {
 		for _, key := range cfg.Keys {
 			s := slot(blocks[i], key)
+			if s == nil {
+				return nil, fmt.Errorf("lora: model.layers.%d has no %s", i, key)
+			}
 			if _, already := (*s).(*Linear); already {
 				return nil, fmt.Errorf("lora: model.layers.%d.%s already has an adapter", i, key)
 			}

@@ -3,6 +3,7 @@ package lora
 import (
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,10 +24,10 @@ func blocks(t *testing.T, n, d int) ([]*model.Block, func()) {
 	var bs []*model.Block
 	_ = mlx.Do(func() error {
 		for range n {
-			bs = append(bs, &model.Block{
-				Attn: &model.Attention{Q: lin(d, d), K: lin(d, d/2), V: lin(d, d/2), O: lin(d, d)},
-				MLP:  &model.MLP{Gate: lin(d, 2*d), Up: lin(d, 2*d), Down: lin(2*d, d)},
-			})
+			bs = append(bs, model.NewBlock(
+				&model.Attention{Q: lin(d, d), K: lin(d, d/2), V: lin(d, d/2), O: lin(d, d)},
+				&model.MLP{Gate: lin(d, 2*d), Up: lin(d, 2*d), Down: lin(2*d, d)},
+			))
 		}
 		return nil
 	})
@@ -38,8 +39,8 @@ func TestResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Scale != 2 || c.NumLayers != 8 || len(c.Keys) != 7 {
-		t.Errorf("resolved %+v: want scale 2, 8 layers, all 7 keys", c)
+	if c.Scale != 2 || c.NumLayers != 8 {
+		t.Errorf("resolved %+v: want scale 2, 8 layers", c)
 	}
 	d, _ := Config{}.Resolve(32)
 	if d.Rank != 8 || d.Scale != 20 || d.NumLayers != 16 {
@@ -48,7 +49,6 @@ func TestResolve(t *testing.T) {
 	for _, bad := range []Config{
 		{Scale: 2, Alpha: 32},
 		{NumLayers: 9},
-		{Keys: []string{"self_attn.qproj"}},
 		{Dropout: 1},
 		{Rank: -1},
 	} {
@@ -160,4 +160,23 @@ func TestAttachInitForwardSaveLoadDetach(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Detach()
+}
+
+// A key that names no projection of the block is one error listing those it has; a bare
+// name is qualified by suffix.
+func TestAttachResolvesKeysAgainstTheBlock(t *testing.T) {
+	bs, free := blocks(t, 2, 8)
+	defer free()
+	if _, err := Attach(bs, Config{Keys: []string{"self_attn.qproj"}, NumLayers: 1, Rank: 2, Scale: 1}); err == nil ||
+		!strings.Contains(err.Error(), `"self_attn.qproj"`) || !strings.Contains(err.Error(), "self_attn.q_proj, self_attn.k_proj") {
+		t.Errorf("Attach with an unknown key: %v", err)
+	}
+	a, err := Attach(bs, Config{Keys: []string{"v_proj"}, NumLayers: 1, Rank: 2, Scale: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Detach()
+	if !slices.Equal(a.Names, []string{"model.layers.1.self_attn.v_proj"}) {
+		t.Errorf("names %v", a.Names)
+	}
 }

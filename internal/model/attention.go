@@ -7,14 +7,25 @@ import (
 )
 
 // Attention is grouped-query self-attention with rotary positions: mlx-lm's llama
-// Attention. The projections are exported so LoRA can wrap them.
+// Attention and the variations families make of it. The projections are exported so LoRA
+// can wrap them.
 type Attention struct {
 	Q, K, V, O Linear
-	NumHeads   int
-	NumKVHeads int
-	HeadDim    int
-	Scale      float32
-	RoPE       mlx.RoPE
+	// QKV, set instead of Q, K and V, projects queries, keys and values at once (Phi-3).
+	QKV Linear
+	// QNorm and KNorm, when set, normalize each head's queries and keys before the rotary
+	// embedding (Qwen3, Gemma 3).
+	QNorm, KNorm *mlx.Array
+	Norm         Norm
+	NumHeads     int
+	NumKVHeads   int
+	HeadDim      int
+	Scale        float32
+	RoPE         mlx.RoPE
+	// Window, when nonzero, limits each position to the Window positions up to it.
+	Window int
+	// Softcap, when nonzero, caps the scores at ±Softcap with tanh (Gemma 2).
+	Softcap float32
 }
 
 // Forward runs attention over x (B, L, H). It is the one attention of training, evaluation,
@@ -26,13 +37,36 @@ type Attention struct {
 // Without either, x's positions start at 0 and attend causally (training, evaluation).
 func (a *Attention) Forward(x *mlx.Array, cache Cache, p *Packing) *mlx.Array {
 	b, l := x.Dim(0), x.Dim(1)
-	q := splitHeads(a.Q.Forward(x), b, l, a.NumHeads)
-	k := splitHeads(a.K.Forward(x), b, l, a.NumKVHeads)
-	v := splitHeads(a.V.Forward(x), b, l, a.NumKVHeads)
-	out := attend(q, k, v, a.RoPE, a.Scale, cache, p)
+	qp, kp, vp := a.project(x)
+	q := a.headNorm(splitHeads(qp, b, l, a.NumHeads), a.QNorm)
+	k := a.headNorm(splitHeads(kp, b, l, a.NumKVHeads), a.KNorm)
+	v := splitHeads(vp, b, l, a.NumKVHeads)
+	out := a.attend(q, k, v, cache, p)
 	merged := mergeHeads(out)
 	defer merged.Free()
 	return a.O.Forward(merged)
+}
+
+// project computes the queries, keys and values (B, L, heads·D), from one fused projection
+// or three.
+func (a *Attention) project(x *mlx.Array) (q, k, v *mlx.Array) {
+	if a.QKV == nil {
+		return a.Q.Forward(x), a.K.Forward(x), a.V.Forward(x)
+	}
+	qkv := a.QKV.Forward(x)
+	defer qkv.Free()
+	qd, kvd := a.NumHeads*a.HeadDim, a.NumKVHeads*a.HeadDim
+	parts := mlx.SplitAt(qkv, []int{qd, qd + kvd}, -1)
+	return parts[0], parts[1], parts[2]
+}
+
+// headNorm normalizes each head of x (B, heads, L, D) with w when set, freeing x.
+func (a *Attention) headNorm(x, w *mlx.Array) *mlx.Array {
+	if w == nil {
+		return x
+	}
+	defer x.Free()
+	return a.Norm.Apply(x, w)
 }
 
 // attend is the part of attention every family shares, mlx-lm's rope-then-cache-then-
@@ -40,7 +74,8 @@ func (a *Attention) Forward(x *mlx.Array, cache Cache, p *Packing) *mlx.Array {
 // positions (from the cache's offset, or the packing's), appends keys and values to the
 // cache, and attends with the mask those positions call for. It frees q, k and v and
 // returns (B, heads, L, D).
-func attend(q, k, v *mlx.Array, rope mlx.RoPE, scale float32, cache Cache, p *Packing) *mlx.Array {
+func (a *Attention) attend(q, k, v *mlx.Array, cache Cache, p *Packing) *mlx.Array {
+	rope, scale := a.RoPE, a.Scale
 	var qr, kr, maskArray *mlx.Array
 	mask := MaskFor(q.Dim(2))
 	switch {

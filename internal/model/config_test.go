@@ -20,9 +20,13 @@ func TestParseConfigAppliesMLXLMDefaults(t *testing.T) {
 	}
 	want := &Config{ModelType: "mistral", HiddenSize: 64, NumHiddenLayers: 1, IntermediateSize: 128,
 		NumAttentionHeads: 4, NumKeyValueHeads: 4, VocabSize: 10, HeadDim: 16, RMSNormEps: 1e-6,
-		RopeTheta: 10000, TieWordEmbeddings: true,
+		RopeTheta: 10000, TieWordEmbeddings: true, Activation: "silu",
 		Quantization: &Quantization{Default: modeldir.Quant{GroupSize: 64, Bits: 4, Mode: "affine"},
 			Layers: map[string]*modeldir.Quant{"lm_head": nil, "model.layers.0.mlp.down_proj": {GroupSize: 32, Bits: 8, Mode: "affine"}}}}
+	if c.Family == nil || c.Family.Name != "llama" {
+		t.Errorf("family %+v, want llama's", c.Family)
+	}
+	c.Family = nil
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
@@ -33,7 +37,8 @@ func TestParseConfigRejectsBadShapes(t *testing.T) {
 		"heads not a multiple": `{"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 1, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 3, "vocab_size": 10, "rms_norm_eps": 1e-6}`,
 		"no eps":               `{"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 1, "intermediate_size": 128, "num_attention_heads": 4, "vocab_size": 10}`,
 		"zero vocab":           `{"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 1, "intermediate_size": 128, "num_attention_heads": 4, "vocab_size": 0, "rms_norm_eps": 1e-6}`,
-		"sliding layers":       `{"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 1, "intermediate_size": 128, "num_attention_heads": 4, "vocab_size": 10, "rms_norm_eps": 1e-6, "layer_types": ["sliding_attention"]}`,
+		"sliding, no window":   `{"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 1, "intermediate_size": 128, "num_attention_heads": 4, "vocab_size": 10, "rms_norm_eps": 1e-6, "layer_types": ["sliding_attention"]}`,
+		"unknown layer type":   `{"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 1, "intermediate_size": 128, "num_attention_heads": 4, "vocab_size": 10, "rms_norm_eps": 1e-6, "layer_types": ["linear_attention"]}`,
 	} {
 		if _, err := ParseConfig([]byte(src)); err == nil {
 			t.Errorf("%s: accepted", name)

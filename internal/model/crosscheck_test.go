@@ -76,7 +76,7 @@ func TestLoadsModelsWrittenByMLXLM(t *testing.T) {
 		{name: "4bit-g32-tied-llama3-bf16", config: baseConfig(map[string]any{"tie_word_embeddings": true, "rope_scaling": llama3, "rope_theta": 500000.0}),
 			flags: []string{"--bits", "4", "--group-size", "32", "--dtype", "bfloat16"},
 			check: func(t *testing.T, m *Model) {
-				if m.LMHead != nil || m.ropeFreqs == nil {
+				if m.LMHead != nil || m.Layers[0].Attn.RoPE.Freqs == nil {
 					t.Errorf("want tied embeddings and precomputed llama3 frequencies")
 				}
 			}},
@@ -84,8 +84,8 @@ func TestLoadsModelsWrittenByMLXLM(t *testing.T) {
 			flags: []string{"--bits", "8", "--group-size", "64", "--dtype", "float16", "--shard-bytes", "60000",
 				"--override", "model.layers.1.mlp.down_proj=4:32", "--override", "lm_head=none"},
 			check: func(t *testing.T, m *Model) {
-				down := m.Layers[1].MLP.Down.(*QuantizedLinear)
-				if down.Quant.Bits != 4 || down.Quant.GroupSize != 32 || isQuantized(m.LMHead) || m.Layers[0].MLP.Down.(*QuantizedLinear).Quant.Bits != 8 {
+				down := m.Layers[1].FF.(*MLP).Down.(*QuantizedLinear)
+				if down.Quant.Bits != 4 || down.Quant.GroupSize != 32 || isQuantized(m.LMHead) || m.Layers[0].FF.(*MLP).Down.(*QuantizedLinear).Quant.Bits != 8 {
 					t.Errorf("per-layer quantization not applied: down_proj %+v, lm_head %T", down.Quant, m.LMHead)
 				}
 			}},

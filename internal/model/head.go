@@ -8,7 +8,7 @@ import "github.com/yai-dev/yai/mlx"
 
 // HeadNorm applies the final RMS norm.
 func (m *Model) HeadNorm(h *mlx.Array) *mlx.Array {
-	return mlx.RMSNorm(h, m.Norm, float32(m.Config.RMSNormEps))
+	return Norm{Eps: float32(m.Config.RMSNormEps), PlusOne: m.Config.NormPlusOne}.Apply(h, m.Norm)
 }
 
 // Project maps normed hidden states onto the vocabulary: (…, H) → (…, V).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/modeldir"
@@ -134,29 +135,10 @@ func (b *binder) build() {
 			b.ts.drop(name)
 		}
 	}
-	rope, freqs := newRoPE(c)
-	b.m.ropeFreqs = freqs
 	layout := c.Layout()
 	b.m.Embedding = b.embedding(layout.Embedding)
 	for _, l := range layout.Layers {
-		blk := &Block{
-			Attn: &Attention{
-				Q:          b.linear(l.Q),
-				K:          b.linear(l.K),
-				V:          b.linear(l.V),
-				O:          b.linear(l.O),
-				NumHeads:   c.NumAttentionHeads,
-				NumKVHeads: c.NumKeyValueHeads,
-				HeadDim:    c.HeadDim,
-				Scale:      attentionScale(c.HeadDim),
-				RoPE:       rope,
-			},
-			MLP:     &MLP{Gate: b.linear(l.Gate), Up: b.linear(l.Up), Down: b.linear(l.Down)},
-			NormEps: float32(c.RMSNormEps),
-		}
-		b.norm(l.InputNorm, &blk.InputNorm)
-		b.norm(l.PostAttnNorm, &blk.PostAttnNorm)
-		b.m.Layers = append(b.m.Layers, blk)
+		b.m.Layers = append(b.m.Layers, b.block(l))
 	}
 	b.norm(layout.Norm, &b.m.Norm)
 	if layout.LMHead != nil {
@@ -165,6 +147,61 @@ func (b *binder) build() {
 	for _, name := range b.ts.remaining() {
 		b.fail(name, "unexpected tensor: the model has no such weight")
 	}
+}
+
+// block builds one block from its layout, binding every module the family gives it.
+func (b *binder) block(l modeldir.Layer) *Block {
+	c := b.m.Config
+	norm := Norm{Eps: float32(c.RMSNormEps), PlusOne: c.NormPlusOne}
+	scale := attentionScale(c.HeadDim)
+	if c.QueryScale > 0 {
+		scale = float32(c.QueryScale)
+	}
+	blk := &Block{
+		Attn: &Attention{
+			Norm:       norm,
+			NumHeads:   c.NumAttentionHeads,
+			NumKVHeads: c.NumKeyValueHeads,
+			HeadDim:    c.HeadDim,
+			Scale:      scale,
+			RoPE:       b.m.rope(l.Rope),
+			Window:     l.Window,
+			Softcap:    float32(c.AttnSoftcap),
+		},
+		Norm:         norm,
+		ClipResidual: c.ClipResidual,
+		linears:      map[string]*Linear{},
+	}
+	a := blk.Attn
+	mlp := &MLP{Activation: c.Activation}
+	for _, p := range []struct {
+		m   modeldir.Module
+		dst *Linear
+	}{{l.Q, &a.Q}, {l.K, &a.K}, {l.V, &a.V}, {l.QKV, &a.QKV}, {l.O, &a.O},
+		{l.Gate, &mlp.Gate}, {l.Up, &mlp.Up}, {l.GateUp, &mlp.GateUp}, {l.Down, &mlp.Down}} {
+		if p.m.Path != "" {
+			*p.dst = b.linear(p.m)
+			blk.linears[relative(p.m.Path)] = p.dst
+		}
+	}
+	blk.FF = mlp
+	for _, p := range []struct {
+		m   modeldir.Module
+		dst **mlx.Array
+	}{{l.QNorm, &a.QNorm}, {l.KNorm, &a.KNorm}, {l.InputNorm, &blk.InputNorm}, {l.PostAttnNorm, &blk.PostAttnNorm},
+		{l.PreFFNorm, &blk.PreFFNorm}, {l.PostFFNorm, &blk.PostFFNorm}} {
+		if p.m.Path != "" {
+			b.norm(p.m, p.dst)
+		}
+	}
+	return blk
+}
+
+// relative is a block module's name within its block: "self_attn.q_proj" for
+// "model.layers.3.self_attn.q_proj".
+func relative(path string) string {
+	parts := strings.SplitN(path, ".", 4)
+	return parts[len(parts)-1]
 }
 
 // module binds m's tensors into weight, scales, biases and bias (by modeldir.Role).

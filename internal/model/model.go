@@ -5,9 +5,10 @@ import (
 	"sort"
 
 	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/modeldir"
 )
 
-// Model is a Llama-family causal language model. It owns its weights.
+// Model is a causal language model of any family modeldir describes. It owns its weights.
 type Model struct {
 	Config    *Config
 	Embedding *Embedding
@@ -16,7 +17,9 @@ type Model struct {
 	// LMHead projects onto the vocabulary; nil when the embeddings are tied.
 	LMHead Linear
 
-	ropeFreqs *mlx.Array
+	// ropes are the rotary embeddings of the layers, one per distinct spec.
+	ropeSpecs []modeldir.Rope
+	ropes     []mlx.RoPE
 	// compute is the dtype floating tensors were converted to at load (see
 	// LoadOptions.ComputeDtype); Bool when they kept the checkpoint's.
 	compute mlx.Dtype
@@ -31,8 +34,16 @@ type slot struct {
 	dtype mlx.Dtype
 }
 
-// Embed looks up token ids (B, L) int32 and returns hidden states (B, L, H).
-func (m *Model) Embed(tokens *mlx.Array) *mlx.Array { return m.Embedding.Lookup(tokens) }
+// Embed looks up token ids (B, L) int32 and returns hidden states (B, L, H), scaled where
+// the family scales them (Gemma).
+func (m *Model) Embed(tokens *mlx.Array) *mlx.Array {
+	h := m.Embedding.Lookup(tokens)
+	if m.Config.EmbedScale == 0 {
+		return h
+	}
+	defer h.Free()
+	return mlx.MulScalar(h, m.Config.EmbedScale)
+}
 
 // Head applies the final norm and projects onto the vocabulary: (B, L, H) → (B, L, V).
 func (m *Model) Head(h *mlx.Array) *mlx.Array {
@@ -114,5 +125,8 @@ func (m *Model) FreeTensors(only func(name string) bool) {
 // through Reload. Calling it twice does nothing.
 func (m *Model) Free() {
 	m.FreeTensors(func(string) bool { return true })
-	m.ropeFreqs.Free()
+	for _, r := range m.ropes {
+		r.Freqs.Free()
+	}
+	m.ropes, m.ropeSpecs = nil, nil
 }

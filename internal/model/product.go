@@ -34,7 +34,8 @@ func (m *Model) SetDenseProducts(blocks, head bool) {
 		l.Dense = head
 	}
 	for _, b := range m.Layers {
-		for _, l := range []Linear{b.Attn.Q, b.Attn.K, b.Attn.V, b.Attn.O, b.MLP.Gate, b.MLP.Up, b.MLP.Down} {
+		for _, slot := range b.linears {
+			l := *slot
 			for w, ok := l.(Wrapper); ok; w, ok = l.(Wrapper) {
 				l = w.Wrapped()
 			}

@@ -4,21 +4,35 @@ import (
 	"math"
 
 	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/modeldir"
 )
 
-// newRoPE builds the rotary embedding mlx-lm's initialize_rope builds for this config. Llama-3
-// scaling precomputes the frequencies once; the returned array (nil otherwise) is owned by
-// the model.
-func newRoPE(c *Config) (mlx.RoPE, *mlx.Array) {
-	r := mlx.RoPE{Dims: c.HeadDim, Traditional: c.RopeTraditional, Base: float32(c.RopeTheta), Scale: 1}
-	switch c.RopeScaling.Kind() {
+// rope returns the rotary embedding mlx-lm's initialize_rope builds for spec, one per
+// distinct spec: layers that share settings share it, and its precomputed frequencies
+// (Llama-3 scaling), which the model owns.
+func (m *Model) rope(spec modeldir.Rope) mlx.RoPE {
+	for i, s := range m.ropeSpecs {
+		if s.Dims == spec.Dims && s.Base == spec.Base && s.Traditional == spec.Traditional &&
+			s.Scaling == spec.Scaling && s.MaxPositions == spec.MaxPositions {
+			return m.ropes[i]
+		}
+	}
+	r := newRoPE(spec)
+	m.ropeSpecs, m.ropes = append(m.ropeSpecs, spec), append(m.ropes, r)
+	return r
+}
+
+// newRoPE builds the rotary embedding of spec; its Freqs, when set, belong to the caller.
+func newRoPE(spec modeldir.Rope) mlx.RoPE {
+	r := mlx.RoPE{Dims: spec.Dims, Traditional: spec.Traditional, Base: float32(spec.Base), Scale: 1}
+	switch spec.Scaling.Kind() {
 	case "linear":
-		r.Scale = float32(1 / c.RopeScaling.Factor)
+		r.Scale = float32(1 / spec.Scaling.Factor)
 	case "llama3":
-		r.Freqs = llama3Freqs(c.HeadDim, c.RopeTheta, c.RopeScaling)
+		r.Freqs = llama3Freqs(spec.Dims, spec.Base, spec.Scaling)
 		r.Base = 0
 	}
-	return r, r.Freqs
+	return r
 }
 
 // llama3Freqs follows rope_utils.Llama3RoPE op for op, in float32, so the frequencies are

@@ -314,7 +314,7 @@ func TestGovernorLearnsFromPeaksAsTheDeviceAllows(t *testing.T) {
 		plan := memplan.Decide(memplan.Inputs{Model: info, Workload: memplan.Workload{ComputeDtype: "auto", Matmul: "auto"}, Device: dev})
 		g := &governor{ratio: map[memplan.Schedule]float64{}, info: info, r: &Training{
 			info:    stages.RunInfo{Decision: plan},
-			lora:    &lora.Config{Rank: 8, NumLayers: 2, Keys: qualifiedKeys([]string{"q_proj", "v_proj"})},
+			lora:    &lora.Config{Rank: 8, NumLayers: 2, Keys: []string{"self_attn.q_proj", "self_attn.v_proj"}},
 			dataCfg: stages.Data.Defaults(),
 		}}
 		w := g.workload()

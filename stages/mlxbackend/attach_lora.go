@@ -14,7 +14,7 @@ import (
 func buildAttachLoRA(c *stages.AttachLoRAConfig, r *Training) (stage.Stage, error) {
 	return stage.StageFunc(func(ctx context.Context, s *stage.Session) error {
 		cfg := lora.Config{
-			Keys:      qualifiedKeys(c.Keys),
+			Keys:      c.Keys, // bare names (q_proj) are qualified by lora.Attach
 			NumLayers: c.Layers,
 			Rank:      c.Rank,
 			Alpha:     c.Alpha,
@@ -31,22 +31,4 @@ func buildAttachLoRA(c *stages.AttachLoRAConfig, r *Training) (stage.Stage, erro
 			"scale", a.Config.Scale, "layers", a.Config.NumLayers, "keys", strings.Join(a.Config.Keys, ","))
 		return nil
 	}), nil
-}
-
-// qualifiedKeys turns bare module names (q_proj) into block-relative paths (self_attn.q_proj),
-// as the recipe allows either.
-func qualifiedKeys(keys []string) []string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = k
-		if strings.Contains(k, ".") {
-			continue
-		}
-		for _, full := range lora.AllKeys {
-			if strings.HasSuffix(full, "."+k) {
-				out[i] = full
-			}
-		}
-	}
-	return out
 }
