@@ -106,6 +106,13 @@ func TestLoadsModelsWrittenByMLXLM(t *testing.T) {
 				}
 			}},
 	}
+	checkReferenceModels(t, cases)
+}
+
+// checkReferenceModels writes each case's model with mlx-lm's own module, loads it, runs the
+// case's check and compares the logits with mlx-lm's.
+func checkReferenceModels(t *testing.T, cases []referenceModel) {
+	t.Helper()
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
