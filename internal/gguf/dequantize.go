@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 )
 
 // Dequantize turns n weights stored as t into float32, block by block, computing each value
@@ -44,8 +46,24 @@ func Dequantize(t TensorType, data []byte, n int) ([]float32, error) {
 	return out, nil
 }
 
-// SupportedTypes names the types Dequantize handles.
-func SupportedTypes() string { return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K" }
+// SupportedTypes names the types Dequantize handles, in type number order.
+func SupportedTypes() string {
+	var names []string
+	for _, t := range supportedTypes() {
+		names = append(names, t.String())
+	}
+	return strings.Join(names, ", ")
+}
+
+// supportedTypes lists the keys of dequantizers, sorted by type number.
+func supportedTypes() []TensorType {
+	types := make([]TensorType, 0, len(dequantizers))
+	for t := range dequantizers {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	return types
+}
 
 // CanDequantize reports whether Dequantize handles t.
 func CanDequantize(t TensorType) bool { _, ok := dequantizers[t]; return ok }
@@ -57,6 +75,10 @@ var dequantizers = map[TensorType]func(dst []float32, block []byte){
 	Q8_0: dequantQ8_0,
 	Q4_0: dequantQ4_0,
 	Q4_1: dequantQ4_1,
+	Q5_0: dequantQ5_0,
+	Q5_1: dequantQ5_1,
+	Q2_K: dequantQ2K,
+	Q3_K: dequantQ3K,
 	Q4_K: dequantQ4K,
 	Q5_K: dequantQ5K,
 	Q6_K: dequantQ6K,
@@ -111,6 +133,68 @@ func dequantQ4_1(dst []float32, b []byte) {
 	for i := range 16 {
 		dst[i] = float32(d*float32(qs[i]&0x0f)) + m
 		dst[i+16] = float32(d*float32(qs[i]>>4)) + m
+	}
+}
+
+// Q5_0: d (f16), 4 bytes of fifth bits (bit i for weight i), 16 bytes of nibbles as Q4_0;
+// d·(q-16).
+func dequantQ5_0(dst []float32, b []byte) {
+	d := half(b)
+	qh := binary.LittleEndian.Uint32(b[2:])
+	qs := b[6:]
+	for i := range 16 {
+		lo := qs[i]&0x0f | byte(qh>>i&1)<<4
+		hi := qs[i]>>4 | byte(qh>>(i+16)&1)<<4
+		dst[i] = d * float32(int8(lo)-16)
+		dst[i+16] = d * float32(int8(hi)-16)
+	}
+}
+
+// Q5_1: d, m (f16), 4 bytes of fifth bits, 16 bytes of nibbles; d·q + m.
+func dequantQ5_1(dst []float32, b []byte) {
+	d, m := half(b), half(b[2:])
+	qh := binary.LittleEndian.Uint32(b[4:])
+	qs := b[8:]
+	for i := range 16 {
+		lo := qs[i]&0x0f | byte(qh>>i&1)<<4
+		hi := qs[i]>>4 | byte(qh>>(i+16)&1)<<4
+		dst[i] = float32(d*float32(lo)) + m
+		dst[i+16] = float32(d*float32(hi)) + m
+	}
+}
+
+// Q2_K: 16 bytes of 4-bit scale and min pairs, 64 bytes of 2-bit weights (two chunks of 32
+// bytes, four shifts each), d, dmin (f16); (d·sc)·q - dmin·m, one pair per 16 weights.
+func dequantQ2K(dst []float32, b []byte) {
+	scales, qs := b[:16], b[16:80]
+	d, dmin := half(b[80:]), half(b[82:])
+	for j := range 16 {
+		dl := d * float32(scales[j]&0x0f)
+		ml := dmin * float32(scales[j]>>4)
+		for l := range 16 {
+			k := j*16 + l
+			q := qs[k/128*32+k%32] >> uint(2*(k%128/32)) & 3
+			dst[k] = float32(dl*float32(q)) - ml
+		}
+	}
+}
+
+// Q3_K: 32 bytes of high-bit masks, 64 bytes of 2-bit weights (as Q2_K), 12 bytes of 6-bit
+// scales, d (f16); (d·(sc-32))·(q - 4 when the mask bit is clear), one scale per 16 weights.
+func dequantQ3K(dst []float32, b []byte) {
+	hmask, qs, sc := b[:32], b[32:96], b[96:108]
+	d := half(b[108:])
+	for j := range 16 {
+		s := sc[j%8]>>uint(4*(j/8))&0x0f | (sc[8+j%4]>>uint(2*(j/4))&3)<<4
+		dl := d * float32(int8(s)-32)
+		for l := range 16 {
+			k := j*16 + l
+			q := int8(qs[k/128*32+k%32] >> uint(2*(k%128/32)) & 3)
+			if hmask[k%32]>>uint(k/32)&1 == 0 {
+				q -= 4
+			}
+			dst[k] = dl * float32(q)
+		}
 	}
 }
 

@@ -16,8 +16,11 @@ from gguf.quants import dequantize, quantize
 
 # Types the gguf package can quantize itself; for the others, random blocks with sane scales.
 QUANTIZABLE = [T.F32, T.F16, T.BF16, T.Q8_0, T.Q4_0, T.Q4_1]
-# Byte ranges of each K-quant block holding float16 scales (d, dmin).
-HALF_FIELDS = {T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208]}
+# Offsets of the float16 scales (d, dmin) in each block of the types written as random blocks.
+HALF_FIELDS = {
+    T.Q5_0: [0], T.Q5_1: [0, 2], T.Q2_K: [80, 82], T.Q3_K: [108],
+    T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
+}
 
 
 def random_blocks(rng, qtype, rows, cols):
