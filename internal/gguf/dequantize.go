@@ -82,6 +82,16 @@ var dequantizers = map[TensorType]func(dst []float32, block []byte){
 	Q4_K: dequantQ4K,
 	Q5_K: dequantQ5K,
 	Q6_K: dequantQ6K,
+
+	IQ4_NL:  dequantIQ4NL,
+	IQ4_XS:  dequantIQ4XS,
+	IQ2_XXS: dequantIQ2XXS,
+	IQ2_XS:  dequantIQ2XS,
+	IQ2_S:   dequantIQ2S,
+	IQ3_XXS: dequantIQ3XXS,
+	IQ3_S:   dequantIQ3S,
+	IQ1_S:   dequantIQ1S,
+	IQ1_M:   dequantIQ1M,
 }
 
 // HalfToFloat converts IEEE binary16 bits to float32 exactly (numpy's float16 → float32).

@@ -17,9 +17,12 @@ from gguf.quants import dequantize, quantize
 # Types the gguf package can quantize itself; for the others, random blocks with sane scales.
 QUANTIZABLE = [T.F32, T.F16, T.BF16, T.Q8_0, T.Q4_0, T.Q4_1]
 # Offsets of the float16 scales (d, dmin) in each block of the types written as random blocks.
+# IQ1_M's d is spread over the top nibbles of its four u16 scales at 48 (see random_blocks).
 HALF_FIELDS = {
     T.Q5_0: [0], T.Q5_1: [0, 2], T.Q2_K: [80, 82], T.Q3_K: [108],
     T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
+    T.IQ4_NL: [0], T.IQ4_XS: [0], T.IQ2_XXS: [0], T.IQ2_XS: [0], T.IQ2_S: [0],
+    T.IQ3_XXS: [0], T.IQ3_S: [0], T.IQ1_S: [0], T.IQ1_M: [],
 }
 
 
@@ -29,6 +32,12 @@ def random_blocks(rng, qtype, rows, cols):
     for off in HALF_FIELDS[qtype]:
         h = (rng.standard_normal((rows, cols // block)) * 0.01).astype(np.float16)
         raw[:, :, off:off + 2] = h.view(np.uint8).reshape(rows, cols // block, 2)
+    if qtype == T.IQ1_M:
+        d = (rng.standard_normal((rows, cols // block)) * 0.01).astype(np.float16).view(np.uint16)
+        sc = raw[:, :, 48:56].copy().view(np.uint16)
+        for i in range(4):
+            sc[..., i] = (sc[..., i] & 0x0FFF) | (((d >> (4 * i)) & 0xF) << 12)
+        raw[:, :, 48:56] = sc.view(np.uint8)
     return raw.reshape(rows, -1)
 
 
