@@ -92,6 +92,10 @@ var dequantizers = map[TensorType]func(dst []float32, block []byte){
 	IQ3_S:   dequantIQ3S,
 	IQ1_S:   dequantIQ1S,
 	IQ1_M:   dequantIQ1M,
+
+	TQ1_0: dequantTQ1_0,
+	TQ2_0: dequantTQ2_0,
+	MXFP4: dequantMXFP4,
 }
 
 // HalfToFloat converts IEEE binary16 bits to float32 exactly (numpy's float16 → float32).
@@ -266,5 +270,61 @@ func dequantQ6K(dst []float32, b []byte) {
 		q := int8(lo|hi<<4) - 32
 		ds := d * float32(int8(scales[k/16]))
 		dst[k] = ds * float32(q)
+	}
+}
+
+// pow3 are the multipliers that shift a TQ1_0 byte's base-3 digits to the top.
+var pow3 = [5]uint8{1, 3, 9, 27, 81}
+
+// TQ1_0: 48 bytes of five ternary digits each (a fixed-point fraction of 3^5: multiplying by
+// 3^p moves digit p to the top), 4 bytes of four more, d (f16); d·(digit-1).
+func dequantTQ1_0(dst []float32, b []byte) {
+	qs, qh := b[:48], b[48:52]
+	d := half(b[52:])
+	digit := func(x, p uint8) float32 {
+		// The uint8 product wraps, as the gguf package's does.
+		return float32(int8((uint16(x*pow3[p])*3)>>8) - 1)
+	}
+	for p := range uint8(5) {
+		for m := range 32 {
+			dst[int(p)*32+m] = d * digit(qs[m], p)
+		}
+		for m := range 16 {
+			dst[160+int(p)*16+m] = d * digit(qs[32+m], p)
+		}
+	}
+	for p := range uint8(4) {
+		for m := range 4 {
+			dst[240+int(p)*4+m] = d * digit(qh[m], p)
+		}
+	}
+}
+
+// TQ2_0: 64 bytes of 2-bit weights (two chunks of 32 bytes, four shifts each), d (f16);
+// d·(q-1).
+func dequantTQ2_0(dst []float32, b []byte) {
+	qs := b[:64]
+	d := half(b[64:])
+	for k := range qk {
+		q := qs[k/128*32+k%32] >> uint(2*(k%128/32)) & 3
+		dst[k] = d * float32(int8(q)-1)
+	}
+}
+
+// kvaluesMXFP4 are the e2m1 values, doubled (the scale is halved to match).
+var kvaluesMXFP4 = [16]int8{0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12}
+
+// MXFP4: an E8M0 exponent e, 16 bytes of nibbles as Q4_0; 2^(e-128)·kvalue.
+func dequantMXFP4(dst []float32, b []byte) {
+	e := uint32(b[0])
+	bits := (e - 1) << 23
+	if e < 2 {
+		bits = 0x00200000 << e // subnormal halves
+	}
+	d := math.Float32frombits(bits)
+	qs := b[1:]
+	for i := range 16 {
+		dst[i] = d * float32(kvaluesMXFP4[qs[i]&0x0f])
+		dst[i+16] = d * float32(kvaluesMXFP4[qs[i]>>4])
 	}
 }

@@ -23,6 +23,7 @@ HALF_FIELDS = {
     T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
     T.IQ4_NL: [0], T.IQ4_XS: [0], T.IQ2_XXS: [0], T.IQ2_XS: [0], T.IQ2_S: [0],
     T.IQ3_XXS: [0], T.IQ3_S: [0], T.IQ1_S: [0], T.IQ1_M: [],
+    T.TQ1_0: [52], T.TQ2_0: [64], T.MXFP4: [],  # MXFP4's E8M0 scale is finite for every byte
 }
 
 
