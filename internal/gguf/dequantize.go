@@ -46,7 +46,7 @@ func Dequantize(t TensorType, data []byte, n int) ([]float32, error) {
 	return out, nil
 }
 
-// SupportedTypes names the types Dequantize handles, in type number order.
+// SupportedTypes names the types Dequantize handles, sorted by name.
 func SupportedTypes() string {
 	var names []string
 	for _, t := range supportedTypes() {
@@ -55,13 +55,13 @@ func SupportedTypes() string {
 	return strings.Join(names, ", ")
 }
 
-// supportedTypes lists the keys of dequantizers, sorted by type number.
+// supportedTypes lists the keys of dequantizers, sorted by name.
 func supportedTypes() []TensorType {
 	types := make([]TensorType, 0, len(dequantizers))
 	for t := range dequantizers {
 		types = append(types, t)
 	}
-	slices.Sort(types)
+	slices.SortFunc(types, func(a, b TensorType) int { return strings.Compare(a.String(), b.String()) })
 	return types
 }
 
