@@ -96,6 +96,7 @@ var dequantizers = map[TensorType]func(dst []float32, block []byte){
 	TQ1_0: dequantTQ1_0,
 	TQ2_0: dequantTQ2_0,
 	MXFP4: dequantMXFP4,
+	NVFP4: dequantNVFP4,
 }
 
 // HalfToFloat converts IEEE binary16 bits to float32 exactly (numpy's float16 → float32).
@@ -327,4 +328,30 @@ func dequantMXFP4(dst []float32, b []byte) {
 		dst[i] = d * float32(kvaluesMXFP4[qs[i]&0x0f])
 		dst[i+16] = d * float32(kvaluesMXFP4[qs[i]>>4])
 	}
+}
+
+// NVFP4: four unsigned E4M3 scales (one per 16 weights), then per 16 weights 8 bytes of
+// nibbles (low nibbles first) indexing kvaluesMXFP4; scale/2·kvalue.
+func dequantNVFP4(dst []float32, b []byte) {
+	for s := range 4 {
+		d := ue4m3Half(b[s])
+		q := b[4+8*s : 12+8*s]
+		for j := range 8 {
+			dst[16*s+j] = d * float32(kvaluesMXFP4[q[j]&0x0f])
+			dst[16*s+8+j] = d * float32(kvaluesMXFP4[q[j]>>4])
+		}
+	}
+}
+
+// ue4m3Half is half an unsigned E4M3 value (bias 7, the byte's top bit ignored), 0 for the
+// bytes 0x00 and 0x7f as in the gguf package. Every such value is exact in float32.
+func ue4m3Half(x byte) float32 {
+	if x == 0 || x == 0x7f {
+		return 0
+	}
+	exp, man := int(x>>3&0x0f), float64(x&7)
+	if exp == 0 {
+		return float32(math.Ldexp(man, -10))
+	}
+	return float32(math.Ldexp(1+man/8, exp-8))
 }

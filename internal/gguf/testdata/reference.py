@@ -23,7 +23,8 @@ HALF_FIELDS = {
     T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
     T.IQ4_NL: [0], T.IQ4_XS: [0], T.IQ2_XXS: [0], T.IQ2_XS: [0], T.IQ2_S: [0],
     T.IQ3_XXS: [0], T.IQ3_S: [0], T.IQ1_S: [0], T.IQ1_M: [],
-    T.TQ1_0: [52], T.TQ2_0: [64], T.MXFP4: [],  # MXFP4's E8M0 scale is finite for every byte
+    # The E8M0 and E4M3 scales of MXFP4 and NVFP4 are finite for every byte.
+    T.TQ1_0: [52], T.TQ2_0: [64], T.MXFP4: [], T.NVFP4: [],
 }
 
 
@@ -39,6 +40,8 @@ def random_blocks(rng, qtype, rows, cols):
         for i in range(4):
             sc[..., i] = (sc[..., i] & 0x0FFF) | (((d >> (4 * i)) & 0xF) << 12)
         raw[:, :, 48:56] = sc.view(np.uint8)
+    if qtype == T.NVFP4:  # E4M3's zeros, subnormals, normals and the ignored top bit
+        raw[0, :2, :4] = np.array([[0x00, 0x7F, 0x01, 0x07], [0x08, 0x80, 0xFF, 0xFE]], dtype=np.uint8)
     return raw.reshape(rows, -1)
 
 
