@@ -53,11 +53,11 @@ func planWeights(g *gguf.File, h *hyper, quant *quantSpec) ([]weightPlan, error)
 			fail(t, "unexpected for this %s model (maps to %s)", h.arch, name)
 			continue
 		}
+		seen[name] = true // present: a wrong shape or type is its problem, not a missing tensor
 		if !slices.Equal(t.Shape(), want) {
 			fail(t, "shape %v, the metadata implies %v", t.Shape(), want)
 			continue
 		}
-		seen[name] = true // present, even when of a type reported below
 		if !gguf.CanDequantize(t.Type) {
 			unsupported[t.Type]++
 			continue
