@@ -145,6 +145,10 @@ func (b *binder) build() {
 		b.m.LMHead = b.linear(*layout.LMHead)
 	}
 	for _, name := range b.ts.remaining() {
+		if modeldir.PerExpert(name) {
+			b.fail(name, modeldir.PerExpertProblem)
+			continue
+		}
 		b.fail(name, "unexpected tensor: the model has no such weight")
 	}
 }
