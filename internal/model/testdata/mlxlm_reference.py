@@ -6,8 +6,8 @@
         weights, casts and quantizes it as mlx_lm.convert does, and saves it with
         mlx_lm.utils.save_model / save_config.
 
-    mlxlm_reference.py logits MODEL_DIR TOKENS OUT [--dtype D]
-        loads MODEL_DIR (converting its floating parameters to D when given) with mlx_lm.utils.load (load_model when it has no tokenizer) and writes the logits for TOKENS
+    mlxlm_reference.py logits MODEL_DIR TOKENS OUT [--dtype D] [--adapter DIR]
+        loads MODEL_DIR (converting its floating parameters to D when given) with mlx_lm.utils.load (load_model when it has no tokenizer), adds the LoRA adapters of DIR with mlx_lm.tuner.utils.load_adapters when given, and writes the logits for TOKENS
         ("1,2,3;4,5,6": one row per sequence) to OUT (safetensors, key "logits").
 
     mlxlm_reference.py bench MODEL_DIR TOKENS ITERS
@@ -52,8 +52,14 @@ def write(args):
                 bits, group = spec.split(":")
                 overrides[path] = {"group_size": int(group), "bits": int(bits), "mode": "affine"}
 
+        # As mlx_lm.convert: the model's own predicate (qwen3_moe keeps its router at 8 bits),
+        # under the overrides.
+        model_predicate = getattr(model, "quant_predicate", None)
+
         def predicate(path, module):
-            return overrides.get(path, True)
+            if path in overrides:
+                return overrides[path]
+            return model_predicate(path, module) if model_predicate else True
 
         model, config = lmutils.quantize_model(
             model, config, args.group_size, args.bits, mode="affine", quant_predicate=predicate
@@ -88,6 +94,10 @@ def logits(args):
         model, _ = lmutils.load(str(path))
     else:
         model, _ = lmutils.load_model(path)
+    if args.adapter:
+        from mlx_lm.tuner.utils import load_adapters
+
+        model = load_adapters(model, args.adapter)
     if args.dtype:
         # Convert the floating parameters (scales, biases, norms) after loading.
         dtype = getattr(mx, args.dtype)
@@ -123,6 +133,7 @@ def main():
     l.add_argument("tokens")
     l.add_argument("out")
     l.add_argument("--dtype", default="")
+    l.add_argument("--adapter", default="")
     b = sub.add_parser("bench")
     b.add_argument("model")
     b.add_argument("tokens")
