@@ -263,3 +263,22 @@ func TestSwitchAdaptersTrain(t *testing.T) {
 		t.Errorf("loss did not fall: %v", losses)
 	}
 }
+
+// Adapters mlx_lm.lora would write for a mixture (every default module of both blocks,
+// experts' stacks included) load into yai and give mlx-lm's logits.
+func TestSwitchAdaptersFromMLXLM(t *testing.T) {
+	m, dir := writeMoE(t, "qwen3_moe", "--bits", "4", "--group-size", "32", "--dtype", "bfloat16")
+	adapters := filepath.Join(t.TempDir(), "adapters")
+	mlxlm(t, "adapters", dir, adapters, "2", "4", "2.5", "7")
+	a, err := Load(m.Layers, adapters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Detach()
+	if !slices.Contains(a.Names, "model.layers.1.mlp.switch_mlp.down_proj") || !slices.Contains(a.Names, "model.layers.0.mlp.down_proj") {
+		t.Errorf("adapted %v", a.Names)
+	}
+	for _, rows := range [][][]int32{tokenRows(1, 2, 9, 128), tokenRows(2, 2, 40, 128)} {
+		compareWithMLXLM(t, m, dir, adapters, rows)
+	}
+}
