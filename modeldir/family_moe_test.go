@@ -2,6 +2,7 @@ package modeldir_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -105,5 +106,44 @@ func TestBindExperts(t *testing.T) {
 	}
 	if !modeldir.PerExpert("model.layers.0.block_sparse_moe.experts.3.w1.weight") || modeldir.PerExpert("model.layers.0.mlp.switch_mlp.up_proj.weight") {
 		t.Error("PerExpert")
+	}
+}
+
+// A checkpoint in the Hugging Face per-expert layout is refused with the way out: mlx-lm's
+// sanitize stacks it at load, yai reads the stacked layout mlx_lm.convert writes.
+func TestPerExpertCheckpointIsExplained(t *testing.T) {
+	c, err := parse(t, moeBase(map[string]any{"model_type": "mixtral", "num_hidden_layers": 1, "num_local_experts": 2, "num_key_value_heads": 4}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := &modeldir.Info{Dir: "m", Config: c, Tensors: map[string]modeldir.TensorInfo{}}
+	for _, m := range c.Layout().Modules() {
+		if m.Experts > 0 {
+			continue
+		}
+		shape := []int64{int64(m.Out), int64(m.In)}
+		if m.Kind == modeldir.NormModule {
+			shape = shape[:1]
+		}
+		info.Tensors[m.Path+".weight"] = modeldir.TensorInfo{Dtype: "F32", Shape: shape}
+	}
+	for e := range 2 {
+		for _, w := range []string{"w1", "w2", "w3"} {
+			info.Tensors[fmt.Sprintf("model.layers.0.block_sparse_moe.experts.%d.%s.weight", e, w)] = modeldir.TensorInfo{Dtype: "F32", Shape: []int64{96, 64}}
+		}
+	}
+	var perExpert, missing int
+	for _, p := range info.Check() {
+		switch {
+		case strings.Contains(p.Message, "mlx_lm.convert"):
+			perExpert++
+		case strings.HasPrefix(p.Message, "missing") && strings.Contains(p.Tensor, "switch_mlp"):
+			missing++
+		default:
+			t.Errorf("unexpected problem: %v", p)
+		}
+	}
+	if perExpert != 6 || missing != 3 {
+		t.Errorf("%d per-expert tensors explained, %d stacks missing; want 6 and 3", perExpert, missing)
 	}
 }
