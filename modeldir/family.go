@@ -21,6 +21,9 @@ type Family struct {
 	Configure func(c *Config, raw Raw) error
 	// Layer describes block i. Nil means the Llama block (LlamaLayer).
 	Layer func(c *Config, i int) Layer
+	// RopeKinds are the rope_scaling types the family reads beyond default, linear and
+	// llama3, each with the check of its fields (nil: none needed).
+	RopeKinds map[string]func(c *Config) error
 }
 
 var families = map[string]*Family{}
