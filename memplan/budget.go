@@ -194,7 +194,11 @@ func (d Decision) estimate(info *modeldir.Info, w Workload) Budget {
 	modules := info.BlockModules(c.NumHiddenLayers - 1)
 	perBlock := int64(0)
 	var loraIn, loraOut float64 // summed over one block's adapted modules
-	for _, k := range w.Keys {
+	keys := w.Keys
+	if len(keys) == 0 { // attach-lora's default
+		keys = c.LoRAKeys()
+	}
+	for _, k := range keys {
 		m, ok := modeldir.MatchModule(modules, k)
 		if !ok {
 			continue

@@ -11,7 +11,8 @@ import (
 // su/longrope scaling (rope_utils.SuScaledRoPE).
 func init() {
 	Register(&Family{Name: "phi3", Types: []string{"phi3"}, Configure: configurePhi3, Layer: phi3Layer,
-		RopeKinds: map[string]func(*Config) error{"su": checkSuScaled, "longrope": checkSuScaled}})
+		RopeKinds: map[string]func(*Config) error{"su": checkSuScaled, "longrope": checkSuScaled},
+		LoRAKeys:  []string{"self_attn.qkv_proj"}})
 }
 
 // configurePhi3 applies phi3.py's ModelArgs: its defaults, head_dim always derived, the

@@ -48,6 +48,9 @@ func TestPhi3Config(t *testing.T) {
 	if l.QKV.Out != 128+2*64 || l.GateUp.Out != 512 || l.QKV.Bias || l.Rope.Dims != 24 || l.Rope.OriginalMaxPositions != 4096 {
 		t.Errorf("layer %+v", l)
 	}
+	if got := strings.Join(c.LoRAKeys(), ","); got != "self_attn.qkv_proj" {
+		t.Errorf("default LoRA keys %s", got)
+	}
 
 	// A scaling type phi3.py does not read is dropped, with a warning there.
 	c, err = phi3(t, func(m map[string]any) { m["rope_scaling"] = map[string]any{"type": "llama3", "long_factor": 1.0} })
