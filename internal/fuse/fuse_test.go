@@ -107,6 +107,13 @@ func fixture(t *testing.T) (modelDir, adapter string) {
 // every other tensor is the base model's.
 func TestFusedTensorsMatchMLXLMFuse(t *testing.T) {
 	dir, adapter := fixture(t)
+	checkFusedTensors(t, dir, adapter, 2*len(testmodel.AdapterKeys))
+}
+
+// checkFusedTensors fuses adapter into the model in dir, re-quantized and in float, and
+// compares the wantLayers fused layers and every other tensor with mlx_lm.fuse's.
+func checkFusedTensors(t *testing.T, dir, adapter string, wantLayers int) {
+	t.Helper()
 	for _, deq := range []bool{false, true} {
 		t.Run(fmt.Sprintf("dequantize=%v", deq), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "fused")
@@ -114,7 +121,7 @@ func TestFusedTensorsMatchMLXLMFuse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(res.Layers) != 2*len(testmodel.AdapterKeys) {
+			if len(res.Layers) != wantLayers {
 				t.Fatalf("fused %v", res.Layers)
 			}
 			ref := filepath.Join(t.TempDir(), "mlxlm")
