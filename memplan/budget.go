@@ -199,7 +199,7 @@ func (d Decision) estimate(info *modeldir.Info, w Workload) Budget {
 		if !ok {
 			continue
 		}
-		in, out := info.LinearDims(fmt.Sprintf("model.layers.%d.%s", c.NumHiddenLayers-1, m))
+		in, out := info.LinearDims(c.LayerPath(c.NumHiddenLayers-1) + "." + m)
 		perBlock += int64(w.Rank) * int64(in+out) * 4
 		loraIn, loraOut = loraIn+float64(in), loraOut+float64(out)
 		b.Modules++
@@ -291,11 +291,11 @@ func dequantizedCopies(info *modeldir.Info, size float64) (block, head int64) {
 	}
 	last := c.NumHiddenLayers - 1
 	for _, m := range info.BlockModules(last) {
-		block += dense(fmt.Sprintf("model.layers.%d.%s", last, m))
+		block += dense(c.LayerPath(last) + "." + m)
 	}
-	head = dense("lm_head")
+	head = dense(c.Prefix + "lm_head")
 	if c.TieWordEmbeddings {
-		head = dense("model.embed_tokens")
+		head = dense(c.Prefix + "model.embed_tokens")
 	}
 	return block, head
 }

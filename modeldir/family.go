@@ -21,6 +21,14 @@ type Family struct {
 	Configure func(c *Config, raw Raw) error
 	// Layer describes block i. Nil means the Llama block (LlamaLayer).
 	Layer func(c *Config, i int) Layer
+	// Unwrap, when set, turns config.json into the object the fields are read from: a
+	// multimodal checkpoint's text model (Gemma 3's text_config).
+	Unwrap func(raw Raw) (Raw, error)
+	// Defaults are mlx-lm's ModelArgs defaults of fields every family reads (hidden_size,
+	// …), where they have one; an absent field takes it before the fields are read.
+	Defaults map[string]any
+	// Drops are the prefixes of stored tensors mlx-lm's sanitize drops (a vision tower).
+	Drops []string
 }
 
 var families = map[string]*Family{}
