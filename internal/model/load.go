@@ -135,6 +135,7 @@ func (b *binder) build() {
 			b.ts.drop(name)
 		}
 	}
+	c.SettleHead(func(name string) bool { _, ok := b.ts.arrays[name]; return ok })
 	layout := c.Layout()
 	b.m.Embedding = b.embedding(layout.Embedding)
 	for _, l := range layout.Layers {
@@ -170,6 +171,7 @@ func (b *binder) block(l modeldir.Layer) *Block {
 		},
 		Norm:         norm,
 		ClipResidual: c.ClipResidual,
+		Path:         l.Path,
 		linears:      map[string]*Linear{},
 	}
 	a := blk.Attn
