@@ -22,7 +22,7 @@ func init() {
 	Register(&Family{Name: "gemma2", Types: []string{"gemma2"}, Configure: configureGemma2, Layer: gemma2Layer})
 	Register(&Family{Name: "gemma3_text", Types: []string{"gemma3_text"}, Configure: configureGemma3, Layer: gemma3Layer,
 		Defaults: gemma3Defaults})
-	Register(&Family{Name: "gemma3", Types: []string{"gemma3"}, Configure: configureGemma3, Layer: gemma3Layer,
+	Register(&Family{Name: "gemma3", Types: []string{"gemma3"}, Configure: configureGemma3Wrapped, Layer: gemma3Layer,
 		Defaults: gemma3Defaults, Unwrap: unwrapGemma3, Drops: []string{"vision_tower.", "multi_modal_projector."}})
 }
 
@@ -91,6 +91,12 @@ func configureGemma3(c *Config, raw Raw) error {
 		}
 	}
 	return nil
+}
+
+// configureGemma3Wrapped is gemma3_text under gemma3.py's language_model.
+func configureGemma3Wrapped(c *Config, raw Raw) error {
+	c.Prefix = "language_model."
+	return configureGemma3(c, raw)
 }
 
 // unwrapGemma3 is gemma3.py's ModelArgs: the text model's config is text_config, whose

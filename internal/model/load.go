@@ -130,12 +130,12 @@ func (b *binder) fail(name, problem string) {
 
 func (b *binder) build() {
 	c := b.m.Config
+	c.SettleHead(func(name string) bool { _, ok := b.ts.arrays[name]; return ok })
 	for _, name := range b.ts.remaining() {
 		if c.Unused(name) { // mlx-lm's sanitize
 			b.ts.drop(name)
 		}
 	}
-	c.SettleHead(func(name string) bool { _, ok := b.ts.arrays[name]; return ok })
 	layout := c.Layout()
 	b.m.Embedding = b.embedding(layout.Embedding)
 	for _, l := range layout.Layers {
