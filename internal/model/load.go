@@ -183,7 +183,7 @@ func (b *binder) block(l modeldir.Layer) *Block {
 		{l.Gate, &mlp.Gate}, {l.Up, &mlp.Up}, {l.GateUp, &mlp.GateUp}, {l.Down, &mlp.Down}} {
 		if p.m.Path != "" {
 			*p.dst = b.linear(p.m)
-			blk.linears[relative(p.m.Path)] = p.dst
+			blk.linears[strings.TrimPrefix(p.m.Path, l.Path+".")] = p.dst
 		}
 	}
 	blk.FF = mlp
@@ -197,13 +197,6 @@ func (b *binder) block(l modeldir.Layer) *Block {
 		}
 	}
 	return blk
-}
-
-// relative is a block module's name within its block: "self_attn.q_proj" for
-// "model.layers.3.self_attn.q_proj".
-func relative(path string) string {
-	parts := strings.SplitN(path, ".", 4)
-	return parts[len(parts)-1]
 }
 
 // module binds m's tensors into weight, scales, biases and bias (by modeldir.Role).
