@@ -1,0 +1,96 @@
+package train
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand"
+	"path/filepath"
+	"testing"
+
+	"github.com/yai-dev/yai/internal/lora"
+	"github.com/yai-dev/yai/internal/model"
+	"github.com/yai-dev/yai/internal/optim"
+	"github.com/yai-dev/yai/mlx"
+)
+
+// referenceModel writes a random float32 model of config with mlx-lm's own module (the model
+// package's mlxlm_reference.py) and loads it; the test's cleanup frees it.
+func referenceModel(t *testing.T, config map[string]any) *model.Model {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "model")
+	js, err := json.Marshal(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runPython(t, filepath.Join("..", "model", "testdata", "mlxlm_reference.py"), "write", dir, string(js), "4", "--dtype", "float32")
+	m, err := model.Load(dir, model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Free)
+	return m
+}
+
+// The chunked loss computes the gradient through the head by hand; with Gemma 2's final
+// logit cap it must also pass through cap·tanh(z/cap). Its loss and the adapters' gradients
+// equal MLX autograd's over the full, capped logits (with caps small enough to bend the
+// logits), and so do a Gemma 3 model's, whose sliding windows are shorter than the rows.
+func TestChunkedLossGradientWithSoftcapAndWindows(t *testing.T) {
+	common := map[string]any{"hidden_size": 64, "num_hidden_layers": 3, "intermediate_size": 128,
+		"num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 512, "rms_norm_eps": 1e-6}
+	with := func(extra map[string]any) map[string]any {
+		c := map[string]any{}
+		for _, m := range []map[string]any{common, extra} {
+			for k, v := range m {
+				c[k] = v
+			}
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		name   string
+		config map[string]any
+	}{
+		{"gemma2", with(map[string]any{"model_type": "gemma2", "attn_logit_softcapping": 3.0, "final_logit_softcapping": 2.0, "query_pre_attn_scalar": 16})},
+		{"gemma3_text", with(map[string]any{"model_type": "gemma3_text", "sliding_window": 4, "sliding_window_pattern": 2, "query_pre_attn_scalar": 16})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := referenceModel(t, tc.config)
+			tr, err := NewTrainer(m, lora.Config{Keys: []string{"self_attn.q_proj", "mlp.down_proj"}, NumLayers: 2, Rank: 4, Scale: 2, Seed: 2},
+				optim.DefaultConfig(), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			randomizeB(t, tr)
+			gradTol := 1e-5
+			if mlx.DefaultDevice().Type == mlx.GPU {
+				gradTol = 2e-3 // TF32 products, as in TestChunkedLossMatchesFullLogits
+			}
+			rng := rand.New(rand.NewSource(5))
+			b := randomBatch(rng, 3, 40)
+			wantLoss, want := fullLogitsGradients(t, tr, b)
+			defer mlx.Free(want...)
+			for _, chunk := range []int{0, 16} {
+				tr.SetLossChunk(chunk)
+				loss, _, got, err := tr.Gradients(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := math.Abs(loss-wantLoss) / math.Abs(wantLoss); d > 1e-5 {
+					t.Errorf("chunk %d: loss %v, autograd over full logits %v (relative %g)", chunk, loss, wantLoss, d)
+				}
+				worst := 0.0
+				for i, name := range tr.Adapters().ParamNames() {
+					d := relativeToMax(got[name], want[i])
+					worst = max(worst, d)
+					if d > gradTol {
+						t.Errorf("chunk %d: gradient of %s differs by %g of its largest element", chunk, name, d)
+					}
+				}
+				t.Logf("chunk %d: loss %v (autograd %v), gradients within %.3g of their largest element", chunk, loss, wantLoss, worst)
+				freeMap(got)
+			}
+		})
+	}
+}
