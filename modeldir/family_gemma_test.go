@@ -69,7 +69,7 @@ func TestGemmaConfigDefaults(t *testing.T) {
 func TestGemmaConfigErrors(t *testing.T) {
 	for cfg, want := range map[string]string{
 		`{"model_type": "gemma2", "hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128, "num_attention_heads": 4, "vocab_size": 10, "rms_norm_eps": 1e-6, "num_key_value_heads": 2}`: "head_dim is missing",
-		`{"model_type": "gemma3"}`: "text_config is missing",
+		`{"model_type": "gemma3"}`:                              "text_config is missing",
 		`{"model_type": "gemma3_text", "num_hidden_layers": 4}`: "sliding_window_pattern 6 must be between 1 and num_hidden_layers 4",
 	} {
 		if _, err := ParseConfig([]byte(cfg)); err == nil || !strings.Contains(err.Error(), want) {
