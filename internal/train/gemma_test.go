@@ -31,29 +31,39 @@ func referenceModel(t *testing.T, config map[string]any) *model.Model {
 	return m
 }
 
+// gemmaConfig is a small float32 Gemma config of model_type typ with its own fields.
+func gemmaConfig(typ string, extra map[string]any) map[string]any {
+	c := map[string]any{"model_type": typ, "hidden_size": 64, "num_hidden_layers": 3, "intermediate_size": 128,
+		"num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 512, "rms_norm_eps": 1e-6,
+		"query_pre_attn_scalar": 16}
+	for k, v := range extra {
+		c[k] = v
+	}
+	return c
+}
+
+var (
+	gemma2Capped  = gemmaConfig("gemma2", map[string]any{"attn_logit_softcapping": 3.0, "final_logit_softcapping": 2.0})
+	gemma3Windows = gemmaConfig("gemma3_text", map[string]any{"sliding_window": 4, "sliding_window_pattern": 2})
+)
+
+// Packed rows give each example the loss and gradients it has alone with sliding windows
+// (the window within each example) and with softcapped scores, checkpointed or not.
+func TestPackedLossesMatchUnpackedGemma(t *testing.T) {
+	for name, cfg := range map[string]map[string]any{"gemma2": gemma2Capped, "gemma3_text": gemma3Windows} {
+		t.Run(name, func(t *testing.T) { packedMatchesUnpacked(t, referenceModel(t, cfg)) })
+	}
+}
+
 // The chunked loss computes the gradient through the head by hand; with Gemma 2's final
 // logit cap it must also pass through cap·tanh(z/cap). Its loss and the adapters' gradients
 // equal MLX autograd's over the full, capped logits (with caps small enough to bend the
 // logits), and so do a Gemma 3 model's, whose sliding windows are shorter than the rows.
 func TestChunkedLossGradientWithSoftcapAndWindows(t *testing.T) {
-	common := map[string]any{"hidden_size": 64, "num_hidden_layers": 3, "intermediate_size": 128,
-		"num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 512, "rms_norm_eps": 1e-6}
-	with := func(extra map[string]any) map[string]any {
-		c := map[string]any{}
-		for _, m := range []map[string]any{common, extra} {
-			for k, v := range m {
-				c[k] = v
-			}
-		}
-		return c
-	}
 	for _, tc := range []struct {
 		name   string
 		config map[string]any
-	}{
-		{"gemma2", with(map[string]any{"model_type": "gemma2", "attn_logit_softcapping": 3.0, "final_logit_softcapping": 2.0, "query_pre_attn_scalar": 16})},
-		{"gemma3_text", with(map[string]any{"model_type": "gemma3_text", "sliding_window": 4, "sliding_window_pattern": 2, "query_pre_attn_scalar": 16})},
-	} {
+	}{{"gemma2", gemma2Capped}, {"gemma3_text", gemma3Windows}} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := referenceModel(t, tc.config)
 			tr, err := NewTrainer(m, lora.Config{Keys: []string{"self_attn.q_proj", "mlp.down_proj"}, NumLayers: 2, Rank: 4, Scale: 2, Seed: 2},
