@@ -13,9 +13,9 @@ import (
 	"github.com/yai-dev/yai/mlx"
 )
 
-// referenceModel writes a random float32 model of config with mlx-lm's own module (the model
-// package's mlxlm_reference.py) and loads it; the test's cleanup frees it.
-func referenceModel(t *testing.T, config map[string]any) *model.Model {
+// referenceModelDir writes a random float32 model of config with mlx-lm's own module (the
+// model package's mlxlm_reference.py) and returns its directory.
+func referenceModelDir(t *testing.T, config map[string]any) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "model")
 	js, err := json.Marshal(config)
@@ -23,7 +23,13 @@ func referenceModel(t *testing.T, config map[string]any) *model.Model {
 		t.Fatal(err)
 	}
 	runPython(t, filepath.Join("..", "model", "testdata", "mlxlm_reference.py"), "write", dir, string(js), "4", "--dtype", "float32")
-	m, err := model.Load(dir, model.LoadOptions{})
+	return dir
+}
+
+// referenceModel loads a referenceModelDir model; the test's cleanup frees it.
+func referenceModel(t *testing.T, config map[string]any) *model.Model {
+	t.Helper()
+	m, err := model.Load(referenceModelDir(t, config), model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,9 +49,22 @@ func gemmaConfig(typ string, extra map[string]any) map[string]any {
 }
 
 var (
-	gemma2Capped  = gemmaConfig("gemma2", map[string]any{"attn_logit_softcapping": 3.0, "final_logit_softcapping": 2.0})
+	gemma2Capped  = gemmaConfig("gemma2", map[string]any{"attn_logit_softcapping": 3.5, "final_logit_softcapping": 2.5})
 	gemma3Windows = gemmaConfig("gemma3_text", map[string]any{"sliding_window": 4, "sliding_window_pattern": 2})
 )
+
+// Training Gemma matches mlx_lm's trainer (loss and gradients of a batch, a 50-step loss
+// curve, the saved adapters' logits in mlx-lm): Gemma 2 with small caps, and a multimodal
+// Gemma 3 with sliding windows, whose adapters mlx-lm names under language_model.*.
+func TestMatchesMLXLMGemma(t *testing.T) {
+	text := gemmaConfig("gemma3_text", map[string]any{"num_hidden_layers": 6, "sliding_window": 4, "sliding_window_pattern": 3})
+	for name, cfg := range map[string]map[string]any{
+		"gemma2": gemmaConfig("gemma2", map[string]any{"num_hidden_layers": 6, "attn_logit_softcapping": 3.5, "final_logit_softcapping": 2.5}),
+		"gemma3": {"model_type": "gemma3", "vocab_size": 512, "text_config": text},
+	} {
+		t.Run(name, func(t *testing.T) { matchesMLXLM(t, referenceModelDir(t, cfg)) })
+	}
+}
 
 // Packed rows give each example the loss and gradients it has alone with sliding windows
 // (the window within each example) and with softcapped scores, checkpointed or not.
