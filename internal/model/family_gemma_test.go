@@ -192,3 +192,38 @@ func writeReference(t testing.TB, dir string, config map[string]any, seed int, f
 	}
 	reference(t, append([]string{"write", dir, string(js), fmt.Sprint(seed)}, flags...)...)
 }
+
+// Decoding through the caches (a RotatingKVCache on sliding layers) gives the logits of one
+// pass over the whole sequence, whatever the chunks: several positions at once after the
+// cache has rotated take its temporal-order path, single positions overwrite its oldest slot.
+func TestWindowCachesMatchFullForward(t *testing.T) {
+	dir := t.TempDir()
+	writeReference(t, dir, gemmaText(nil), 6, "--dtype", "float32")
+	m := mustLoad(t, dir)
+	defer m.Free()
+	rows := randomTokens(9, 1, 19, m.Config.VocabSize)
+	want, _, _ := logits(t, m, rows)
+	v := m.Config.VocabSize
+	err := mlx.Do(func() error {
+		caches := m.NewCaches()
+		defer caches.Free()
+		if _, ok := caches[0].(*RotatingKVCache); !ok {
+			t.Fatalf("layer 0 slides, its cache is %T", caches[0])
+		}
+		at := 0
+		for _, n := range []int{5, 1, 1, 1, 3, 1, 6, 1} {
+			s := mlx.NewScope()
+			got := m.Forward(tokenArray([][]int32{rows[0][at : at+n]}), caches...).Floats()
+			mlx.Eval(caches.State()...)
+			s.Close()
+			if d, scale := maxAbsDiff(got, want[at*v:(at+n)*v]); d > 1e-5*max(1, scale) {
+				t.Errorf("positions %d..%d through the caches differ from the whole pass by %g", at, at+n-1, d)
+			}
+			at += n
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
