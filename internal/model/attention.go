@@ -117,7 +117,7 @@ func (a *Attention) mask(l, offset int, cache Cache, p *Packing) (mode string, a
 	switch {
 	case p != nil:
 		if w == 0 {
-			return "array", mlx.Copy(p.Mask)
+			return "array", p.Mask.Clone()
 		}
 		win := causalMask(l, 0, w)
 		defer win.Free()

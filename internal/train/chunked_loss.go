@@ -157,10 +157,12 @@ func chunkPart(m *model.Model, n, targets, weights *mlx.Array, grad bool) *mlx.A
 	if tanh != nil {
 		// Through the cap: d(cap·tanh(z/cap))/dz = 1 − tanh²(z/cap).
 		sq := mlx.Square(tanh)
-		slope := scalarMinus(1, sq)
-		sq.Free()
-		scaled = swapFree(scaled, mlx.Multiply(scaled, slope))
-		slope.Free()
+		one := mlx.Scalar(1, sq.Dtype())
+		slope := mlx.Subtract(one, sq)
+		mlx.Free(sq, one)
+		through := mlx.Multiply(scaled, slope)
+		mlx.Free(scaled, slope)
+		scaled = through
 	}
 	dn := m.ProjectBack(scaled)
 	scaled.Free()
@@ -176,17 +178,4 @@ func dot32(a, b *mlx.Array) *mlx.Array {
 	mlx.Free(a32, b32)
 	defer prod.Free()
 	return mlx.Sum(prod, false)
-}
-
-// scalarMinus is v − a, v in a's dtype.
-func scalarMinus(v float64, a *mlx.Array) *mlx.Array {
-	s := mlx.Scalar(v, a.Dtype())
-	defer s.Free()
-	return mlx.Subtract(s, a)
-}
-
-// swapFree frees old and returns next.
-func swapFree(old, next *mlx.Array) *mlx.Array {
-	old.Free()
-	return next
 }
