@@ -125,7 +125,8 @@ func (a *Attention) mask(l, offset int, cache Cache, p *Packing) (mode string, a
 	case w > 0:
 		if rc, ok := cache.(*RotatingKVCache); ok {
 			// RotatingKVCache.make_mask: the cache holds at most MaxSize−1 earlier
-			// positions when several arrive; one position sees exactly the window.
+			// positions when several arrive; one position sees exactly the window
+			// (NewCaches makes MaxSize the window, as mlx-lm's make_cache does).
 			if l == 1 {
 				return a.arrayIfCapped(mlx.NoMask, l, 0)
 			}
