@@ -3,8 +3,9 @@ package model
 import "github.com/yai-dev/yai/mlx"
 
 // Cache keeps one block's keys and values between forward passes, so that a pass computes
-// only its new positions: they start at Offset and attend to every position cached before
-// them. It is mlx-lm's cache interface (mlx_lm/models/cache.py); KVCache is its KVCache.
+// only its new positions: they start at Offset and attend to the positions cached before
+// them (within its window, for a sliding-window block). It is mlx-lm's cache interface
+// (mlx_lm/models/cache.py); KVCache and RotatingKVCache are its classes of those names.
 // A nil Cache means none: the pass sees only its own positions, as in training.
 type Cache interface {
 	// Offset is the number of positions cached, which is the position of the next one.
