@@ -332,7 +332,7 @@ func adaptersOf(info *modeldir.Info, i int, w Workload, tokens int) blockLoRA {
 	var l blockLoRA
 	c := info.Config
 	modules := info.BlockModules(i)
-	path := func(m string) string { return fmt.Sprintf("model.layers.%d.%s", i, m) }
+	path := func(m string) string { return c.LayerPath(i) + "." + m }
 	for _, m := range modules {
 		if e, _, _ := info.ExpertDims(path(m)); e > 0 {
 			l.sparse = true
@@ -381,11 +381,11 @@ func dequantizedCopies(info *modeldir.Info, size float64) (block, head int64) {
 	}
 	last := c.NumHiddenLayers - 1
 	for _, m := range info.BlockModules(last) {
-		block += dense(fmt.Sprintf("model.layers.%d.%s", last, m))
+		block += dense(c.LayerPath(last) + "." + m)
 	}
-	head = dense("lm_head")
+	head = dense(c.Prefix + "lm_head")
 	if c.TieWordEmbeddings {
-		head = dense("model.embed_tokens")
+		head = dense(c.Prefix + "model.embed_tokens")
 	}
 	return block, head
 }

@@ -52,6 +52,15 @@ type Config struct {
 	AttnSoftcap, FinalSoftcap float64
 	// ClipResidual clips float16 residual sums to float16's range (Gemma 3).
 	ClipResidual bool
+	// LocalRopeTheta, when nonzero, is the rotary base of sliding-window layers, which then
+	// take no rope_scaling (Gemma 3's rope_local_base_freq).
+	LocalRopeTheta float64
+	// Prefix is what mlx-lm's module tree puts before every tensor's name: "" or, for a
+	// text model inside a multimodal one, "language_model." (Gemma 3).
+	Prefix string
+	// HeadFromWeights: a stored lm_head makes the head separate, its absence tied, whatever
+	// tie_word_embeddings says (Gemma 3's sanitize); see SettleHead.
+	HeadFromWeights bool
 	// SlidingWindow is how far back a sliding-window layer attends, and Windows each
 	// layer's window (0: full attention; nil: every layer full). See Layer.Window.
 	SlidingWindow int
@@ -79,6 +88,17 @@ func (c *Config) Window(i int) int {
 		return c.Windows[i]
 	}
 	return 0
+}
+
+// LayerPath is mlx-lm's name of block i: "model.layers.3" (with the Prefix).
+func (c *Config) LayerPath(i int) string { return fmt.Sprintf("%smodel.layers.%d", c.Prefix, i) }
+
+// SettleHead decides, for a family whose head is tied by its weights (HeadFromWeights),
+// whether it is tied: stored reports whether the checkpoint holds a tensor.
+func (c *Config) SettleHead(stored func(name string) bool) {
+	if c.HeadFromWeights {
+		c.TieWordEmbeddings = !stored(c.Prefix + "lm_head.weight")
+	}
 }
 
 // RopeScaling is config.json's rope_scaling.
@@ -193,16 +213,34 @@ func ReadConfig(dir string) (*Config, error) {
 
 // ParseConfig decodes the contents of a config.json.
 func ParseConfig(data []byte) (*Config, error) {
-	var raw rawConfig
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, err
-	}
 	var all Raw
 	if err := json.Unmarshal(data, &all); err != nil {
 		return nil, err
 	}
-	family, err := FamilyOf(raw.ModelType)
+	var modelType string
+	if err := all.Get("model_type", &modelType); err != nil {
+		return nil, err
+	}
+	family, err := FamilyOf(modelType)
 	if err != nil {
+		return nil, err
+	}
+	if family.Unwrap != nil {
+		if all, err = family.Unwrap(all); err != nil {
+			return nil, err
+		}
+		all["model_type"], _ = json.Marshal(modelType)
+	}
+	for k, v := range family.Defaults {
+		if !all.Has(k) {
+			all[k], _ = json.Marshal(v)
+		}
+	}
+	if data, err = json.Marshal(all); err != nil {
+		return nil, err
+	}
+	var raw rawConfig
+	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, err
 	}
 	c := &Config{

@@ -28,6 +28,14 @@ type Family struct {
 	// LoRAKeys are the block modules LoRA adapts when a recipe names none: the attention's
 	// queries and values. Nil means Llama's q_proj and v_proj.
 	LoRAKeys []string
+	// Unwrap, when set, turns config.json into the object the fields are read from: a
+	// multimodal checkpoint's text model (Gemma 3's text_config).
+	Unwrap func(raw Raw) (Raw, error)
+	// Defaults are mlx-lm's ModelArgs defaults of fields every family reads (hidden_size,
+	// …), where they have one; an absent field takes it before the fields are read.
+	Defaults map[string]any
+	// Drops are the prefixes of stored tensors mlx-lm's sanitize drops (a vision tower).
+	Drops []string
 }
 
 // LoRAKeys are the block modules LoRA adapts when a recipe names none (Family.LoRAKeys).

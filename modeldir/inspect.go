@@ -52,6 +52,7 @@ func Inspect(dir string) (*Info, error) {
 		}
 	}
 	info.Problems = append(info.Problems, checkIndex(dir, index, info.Tensors)...)
+	cfg.SettleHead(func(name string) bool { _, ok := info.Tensors[name]; return ok })
 	return info, nil
 }
 
@@ -130,7 +131,7 @@ func checkIndex(dir string, index map[string]string, tensors map[string]TensorIn
 // BlockModules lists the modules of transformer block i relative to the block
 // ("self_attn.q_proj", "mlp.down_proj", …), sorted.
 func (m *Info) BlockModules(i int) []string {
-	prefix := fmt.Sprintf("model.layers.%d.", i)
+	prefix := m.Config.LayerPath(i) + "."
 	seen := map[string]bool{}
 	for name := range m.Tensors {
 		if rest, ok := strings.CutPrefix(name, prefix); ok {
@@ -229,7 +230,7 @@ func (m *Info) unpacked(module string, width int) int {
 // scales' dtype, plain ones in the weight's.
 func (m *Info) ActivationDtype() (string, float64) {
 	for _, name := range []string{"model.embed_tokens.scales", "model.embed_tokens.weight", "model.norm.weight"} {
-		if t, ok := m.Tensors[name]; ok {
+		if t, ok := m.Tensors[m.Config.Prefix+name]; ok {
 			switch t.Dtype {
 			case "F32":
 				return "float32", 4

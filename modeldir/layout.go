@@ -67,6 +67,8 @@ type Layer struct {
 	ExpertGate, ExpertUp, ExpertDown Module
 	InputNorm, PostAttnNorm          Module
 	PreFFNorm, PostFFNorm            Module
+	// Path is mlx-lm's name of the block, "model.layers.3": its modules' names start with it.
+	Path string
 	// Window, when nonzero, lets each position attend only to the Window positions up to
 	// it (a sliding-window layer).
 	Window int
@@ -85,8 +87,8 @@ type Layout struct {
 func (c *Config) Layout() *Layout {
 	h := c.HiddenSize
 	l := &Layout{
-		Embedding: Module{Kind: EmbeddingModule, Path: "model.embed_tokens", In: h, Out: c.VocabSize, Why: "vocab_size"},
-		Norm:      c.Norm("model.norm", h),
+		Embedding: Module{Kind: EmbeddingModule, Path: c.Prefix + "model.embed_tokens", In: h, Out: c.VocabSize, Why: "vocab_size"},
+		Norm:      c.Norm(c.Prefix+"model.norm", h),
 	}
 	layer := LlamaLayer
 	if c.Family != nil && c.Family.Layer != nil {
@@ -96,7 +98,7 @@ func (c *Config) Layout() *Layout {
 		l.Layers = append(l.Layers, layer(c, i))
 	}
 	if !c.TieWordEmbeddings {
-		head := c.Linear("lm_head", h, c.VocabSize, false, "vocab_size")
+		head := c.Linear(c.Prefix+"lm_head", h, c.VocabSize, false, "vocab_size")
 		l.LMHead = &head
 	}
 	return l
@@ -136,8 +138,9 @@ func (c *Config) DefaultRope() Rope {
 // says), a SwiGLU MLP, and pre-norms before each.
 func LlamaLayer(c *Config, i int) Layer {
 	h, q, kv, ff := c.HiddenSize, c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim, c.IntermediateSize
-	p := fmt.Sprintf("model.layers.%d.", i)
+	p := c.LayerPath(i) + "."
 	return Layer{
+		Path:      c.LayerPath(i),
 		Q:         c.Linear(p+"self_attn.q_proj", h, q, c.AttentionBias, "num_attention_heads × head_dim"),
 		K:         c.Linear(p+"self_attn.k_proj", h, kv, c.AttentionBias, "num_key_value_heads × head_dim"),
 		V:         c.Linear(p+"self_attn.v_proj", h, kv, c.AttentionBias, "num_key_value_heads × head_dim"),
@@ -178,9 +181,19 @@ func (l *Layout) Modules() []Module {
 }
 
 // Unused reports whether a stored tensor is one mlx-lm's sanitize drops: precomputed rotary
-// frequencies, and a tied model's lm_head.
+// frequencies, a tied model's lm_head, and what the family drops.
 func (c *Config) Unused(name string) bool {
-	return strings.Contains(name, "self_attn.rotary_emb.inv_freq") || (c.TieWordEmbeddings && name == "lm_head.weight")
+	if strings.Contains(name, "self_attn.rotary_emb.inv_freq") || (c.TieWordEmbeddings && name == c.Prefix+"lm_head.weight") {
+		return true
+	}
+	if c.Family != nil {
+		for _, p := range c.Family.Drops {
+			if strings.HasPrefix(name, p) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // PerExpert reports whether a tensor belongs to one expert of the Hugging Face layout

@@ -253,6 +253,7 @@ type Adapters struct {
 	Config Config // resolved
 	Layers []*Linear
 	Names  []string // module paths, e.g. "model.layers.3.self_attn.q_proj"
+	Blocks []int    // the block of each layer
 	slots  []target
 }
 
@@ -315,6 +316,11 @@ func Attach(blocks []*model.Block, cfg Config) (*Adapters, error) {
 	}
 	a := &Adapters{Config: cfg}
 	for i := first; i < len(blocks); i++ {
+		// mlx-lm names an adapter by its module's path from the model's root.
+		path := blocks[i].Path
+		if path == "" {
+			path = fmt.Sprintf("model.layers.%d", i)
+		}
 		for _, key := range cfg.Keys {
 			// As mlx-lm, a block without the module (a dense block among mixtures of
 			// experts) is left as it is.
@@ -323,10 +329,11 @@ func Attach(blocks []*model.Block, cfg Config) (*Adapters, error) {
 				continue
 			}
 			if s.adapted() {
-				return nil, fmt.Errorf("lora: model.layers.%d.%s already has an adapter", i, key)
+				return nil, fmt.Errorf("lora: %s.%s already has an adapter", path, key)
 			}
 			a.slots = append(a.slots, s)
-			a.Names = append(a.Names, fmt.Sprintf("model.layers.%d.%s", i, key))
+			a.Names = append(a.Names, path+"."+key)
+			a.Blocks = append(a.Blocks, i)
 		}
 	}
 	err = mlx.Do(func() error {

@@ -14,6 +14,9 @@ type Block struct {
 	Norm                                           Norm
 	// ClipResidual clips float16 residual sums to float16's range (Gemma 3).
 	ClipResidual bool
+	// Path is mlx-lm's name of the block, "model.layers.3" (see modeldir.Layer.Path); empty
+	// for blocks built by hand.
+	Path string
 	// linears are the block's projections by mlx-lm's name relative to the block
 	// ("self_attn.q_proj"), pointing at the fields that hold them: what LoRA wraps.
 	linears map[string]*Linear

@@ -27,8 +27,15 @@ const (
 // gradients of one batch, the loss curve of 50 AdamW steps with a cosine schedule over the
 // same batches, and that the adapters yai saves load in mlx-lm and give yai's logits.
 func TestMatchesMLXLM(t *testing.T) {
-	const steps = 50
 	modelDir, _ := makeModel(t, "float32", 6, 64, 0)
+	matchesMLXLM(t, modelDir)
+}
+
+// matchesMLXLM is TestMatchesMLXLM's check on the float32 model in modelDir (at least 4
+// blocks, a vocabulary of at least 512).
+func matchesMLXLM(t *testing.T, modelDir string) {
+	t.Helper()
+	const steps = 50
 	m, err := model.Load(modelDir, model.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -2,9 +2,12 @@
 
     mlxlm_reference.py write OUT CONFIG_JSON SEED [--bits B --group-size G] [--dtype D]
                              [--override PATH=BITS:GROUP | PATH=none ...] [--shard-bytes N]
+                             [--tie] [--extra NAME ...]
         builds a model with mlx_lm.models.<model_type>.Model from CONFIG_JSON with random
         weights, casts and quantizes it as mlx_lm.convert does, and saves it with
-        mlx_lm.utils.save_model / save_config.
+        mlx_lm.utils.save_model / save_config. --tie runs the (text) model's sanitize
+        without an lm_head, which ties it (Gemma 3); --extra adds a zero tensor NAME to the
+        file, for tensors sanitize drops (a vision tower).
 
     mlxlm_reference.py logits MODEL_DIR TOKENS OUT [--dtype D] [--adapter DIR]
         loads MODEL_DIR (converting its floating parameters to D when given) with mlx_lm.utils.load (load_model when it has no tokenizer), adds the LoRA adapters of DIR with mlx_lm.tuner.utils.load_adapters when given, and writes the logits for TOKENS
@@ -37,6 +40,8 @@ def write(args):
     mx.random.seed(args.seed)
     model_class, args_class = lmutils._get_classes(config)
     model = model_class(args_class.from_dict(config))
+    if args.tie:
+        getattr(model, "language_model", model).sanitize({})
     # Norms start at one: perturb them so a swapped or missing norm shows in the logits.
     model.update(
         tree_map_with_path(
@@ -86,6 +91,18 @@ def write(args):
     out = Path(args.out)
     lmutils.save_model(out, model)
     lmutils.save_config(config, out / "config.json")
+    if args.extra:
+        path = out / "model.safetensors"
+        weights = mx.load(str(path))
+        for name in args.extra:
+            weights[name] = mx.zeros((2, 2))
+        mx.save_safetensors(str(path), weights, metadata={"format": "mlx"})
+        index_path = out / "model.safetensors.index.json"
+        if index_path.exists():
+            index = json.loads(index_path.read_text())
+            for name in args.extra:
+                index["weight_map"][name] = "model.safetensors"
+            index_path.write_text(json.dumps(index, indent=4))
 
 
 def parse_tokens(s):
@@ -151,6 +168,8 @@ def main():
     w.add_argument("--dtype", default="float16")
     w.add_argument("--override", action="append")
     w.add_argument("--shard-bytes", type=int, default=0)
+    w.add_argument("--tie", action="store_true")
+    w.add_argument("--extra", action="append")
     l = sub.add_parser("logits")
     l.add_argument("model")
     l.add_argument("tokens")
