@@ -24,6 +24,8 @@ type TinySpec struct {
 	// LayerQuant overrides Quant per layer path (a nil value leaves that layer plain); the
 	// overrides are written to config.json as mlx-lm writes them.
 	LayerQuant map[string]*mlx.Quantization
+	// Extra are config.json fields of the family beyond Config's (see TinyConfigJSON).
+	Extra map[string]any
 	// ShardBytes splits the weights into files of about this size with an index, as mlx-lm's
 	// save_model does; 0 writes one model.safetensors.
 	ShardBytes int
@@ -77,8 +79,9 @@ var tinyTokenizer embed.FS
 
 // WriteTiny writes a random model in mlx-community layout into dir: config.json, the
 // weights (quantized with mlx.Quantize when spec.Quant is set), and a byte-level BPE
-// tokenizer with Llama-3 special tokens and chat template. The same spec and seed always
-// give the same files.
+// tokenizer with Llama-3 special tokens and chat template. The tensors are those of the
+// family's layout as config.json describes it, so any family yai reads can be written. The
+// same spec and seed always give the same files.
 func WriteTiny(dir string, spec TinySpec) error {
 	c := spec.Config
 	if c.HeadDim == 0 {
@@ -102,6 +105,15 @@ func WriteTiny(dir string, spec TinySpec) error {
 		}
 		c.Quantization = &Quantization{Default: modeldir.Quant(*spec.Quant), Layers: layers}
 	}
+	cfg, err := TinyConfigJSON(&c, spec.Dtype, spec.Extra)
+	if err != nil {
+		return err
+	}
+	// The layout comes from config.json as the loader reads it, family fields included.
+	parsed, err := ParseConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("tiny model config: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -111,8 +123,8 @@ func WriteTiny(dir string, spec TinySpec) error {
 			a.Free()
 		}
 	}()
-	err := mlx.Do(func() error {
-		for name, a := range tinyTensors(&c, spec) {
+	err = mlx.Do(func() error {
+		for name, a := range tinyTensors(parsed.Layout(), spec) {
 			tensors[name] = a
 		}
 		return nil
@@ -123,7 +135,7 @@ func WriteTiny(dir string, spec TinySpec) error {
 	if err := writeShards(dir, tensors, spec.ShardBytes); err != nil {
 		return err
 	}
-	if err := writeConfigJSON(filepath.Join(dir, "config.json"), &c, spec.Dtype); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644); err != nil {
 		return err
 	}
 	for _, name := range []string{"tokenizer.json", "tokenizer_config.json"} {
@@ -138,33 +150,21 @@ func WriteTiny(dir string, spec TinySpec) error {
 	return nil
 }
 
-// tinyTensors draws the weights: normal(0, 0.02) matrices as Hugging Face initialises
-// Llama, norms near one. Each tensor has its own key, split from the seed in name order, so
-// the values do not depend on map order. Matrices are quantized as configured.
-func tinyTensors(c *Config, spec TinySpec) map[string]*mlx.Array {
-	type matrix struct {
-		path    string
-		out, in int
-	}
-	var matrices []matrix
-	var norms []string
-	q, kv := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
-	matrices = append(matrices, matrix{"model.embed_tokens", c.VocabSize, c.HiddenSize})
-	for i := 0; i < c.NumHiddenLayers; i++ {
-		p := fmt.Sprintf("model.layers.%d.", i)
-		matrices = append(matrices,
-			matrix{p + "self_attn.q_proj", q, c.HiddenSize},
-			matrix{p + "self_attn.k_proj", kv, c.HiddenSize},
-			matrix{p + "self_attn.v_proj", kv, c.HiddenSize},
-			matrix{p + "self_attn.o_proj", c.HiddenSize, q},
-			matrix{p + "mlp.gate_proj", c.IntermediateSize, c.HiddenSize},
-			matrix{p + "mlp.up_proj", c.IntermediateSize, c.HiddenSize},
-			matrix{p + "mlp.down_proj", c.HiddenSize, c.IntermediateSize})
-		norms = append(norms, p+"input_layernorm.weight", p+"post_attention_layernorm.weight")
-	}
-	norms = append(norms, "model.norm.weight")
-	if !c.TieWordEmbeddings {
-		matrices = append(matrices, matrix{"lm_head", c.VocabSize, c.HiddenSize})
+// tinyTensors draws the weights of every module of the layout: normal(0, 0.02) matrices as
+// Hugging Face initialises Llama, norms near one, small biases. Each tensor has its own key,
+// split from the seed in layout order (matrices, then norms, then biases), so the values do
+// not depend on map order. Matrices are quantized as configured.
+func tinyTensors(layout *modeldir.Layout, spec TinySpec) map[string]*mlx.Array {
+	var matrices, norms, biases []modeldir.Module
+	for _, m := range layout.Modules() {
+		if m.Kind == modeldir.NormModule {
+			norms = append(norms, m)
+			continue
+		}
+		matrices = append(matrices, m)
+		if m.Bias {
+			biases = append(biases, m)
+		}
 	}
 
 	out := map[string]*mlx.Array{}
@@ -175,28 +175,40 @@ func tinyTensors(c *Config, spec TinySpec) map[string]*mlx.Array {
 		mlx.Detach(a)
 		out[name] = a
 	}
-	keys := mlx.RandomSplit(mlx.RandomKey(spec.Seed), len(matrices)+len(norms))
+	keys := mlx.RandomSplit(mlx.RandomKey(spec.Seed), len(matrices)+len(norms)+len(biases))
 	key := func(i int) *mlx.Array { return mlx.Squeeze(mlx.SliceAxis(keys, 0, i, i+1), 0) }
 	for i, m := range matrices {
-		w := mlx.AsType(mlx.Normal(key(i), []int{m.out, m.in}, mlx.Float32, 0, 0.02), spec.Dtype)
+		shape := []int{m.Out, m.In}
+		if m.Experts > 0 {
+			shape = []int{m.Experts, m.Out, m.In} // a SwitchLinear's stacked experts
+		}
+		w := mlx.AsType(mlx.Normal(key(i), shape, mlx.Float32, 0, 0.02), spec.Dtype)
 		qs := spec.Quant
-		if o, ok := spec.LayerQuant[m.path]; ok {
+		if o, ok := spec.LayerQuant[m.Path]; ok {
 			qs = o
 		}
 		if qs == nil {
-			keep(m.path+".weight", w)
+			keep(m.Path+".weight", w)
 			continue
 		}
-		wq, scales, biases := mlx.Quantize(w, *qs)
-		keep(m.path+".weight", wq)
-		keep(m.path+".scales", scales)
-		if biases != nil {
-			keep(m.path+".biases", biases)
+		wq, scales, qbiases := mlx.Quantize(w, *qs)
+		keep(m.Path+".weight", wq)
+		keep(m.Path+".scales", scales)
+		if qbiases != nil {
+			keep(m.Path+".biases", qbiases)
 		}
 	}
-	for j, name := range norms {
-		n := mlx.Normal(key(len(matrices)+j), []int{c.HiddenSize}, mlx.Float32, 1, 0.1)
-		keep(name, mlx.AsType(n, spec.Dtype))
+	for j, m := range norms {
+		n := mlx.Normal(key(len(matrices)+j), []int{m.Out}, mlx.Float32, 1, 0.1)
+		keep(m.Path+".weight", mlx.AsType(n, spec.Dtype))
+	}
+	for j, m := range biases {
+		shape := []int{m.Out}
+		if m.Experts > 0 {
+			shape = []int{m.Experts, m.Out}
+		}
+		b := mlx.Normal(key(len(matrices)+len(norms)+j), shape, mlx.Float32, 0, 0.02)
+		keep(m.Path+".bias", mlx.AsType(b, spec.Dtype))
 	}
 	return out
 }
@@ -245,8 +257,10 @@ func writeShards(dir string, tensors map[string]*mlx.Array, shardBytes int) erro
 	return os.WriteFile(filepath.Join(dir, indexFile), data, 0o644)
 }
 
-// writeConfigJSON writes config.json with the keys mlx-lm and transformers read.
-func writeConfigJSON(path string, c *Config, dt mlx.Dtype) error {
+// TinyConfigJSON is the config.json WriteTiny writes for c: the keys mlx-lm and
+// transformers read, then the family's own fields from extra (which may replace any of
+// them, architectures and hidden_act included).
+func TinyConfigJSON(c *Config, dt mlx.Dtype, extra map[string]any) ([]byte, error) {
 	cfg := map[string]any{
 		"architectures":           []string{"LlamaForCausalLM"},
 		"model_type":              c.ModelType,
@@ -275,11 +289,10 @@ func writeConfigJSON(path string, c *Config, dt mlx.Dtype) error {
 		cfg["quantization"] = c.Quantization
 		cfg["quantization_config"] = c.Quantization
 	}
-	data, err := json.MarshalIndent(cfg, "", "    ")
-	if err != nil {
-		return err
+	for k, v := range extra {
+		cfg[k] = v
 	}
-	return os.WriteFile(path, data, 0o644)
+	return json.MarshalIndent(cfg, "", "    ")
 }
 
 // saveReadable saves a safetensors file readable by everyone, like the other files of a
