@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/yai-dev/yai/mlx"
@@ -159,6 +160,12 @@ func TestMLXLMReadsGeneratedModels(t *testing.T) {
 		"tiny-4bit-g64-llama3-bf16-shards": small,
 		"8bit-with-overrides":              mixed,
 		"float16-plain":                    plain,
+	}
+	// Every family's tiny preset, as the cross-checks of the commands use it.
+	for name, spec := range TinyPresets {
+		if strings.HasPrefix(name, "tiny-") {
+			cases["preset-"+name] = spec
+		}
 	}
 	for name, spec := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -72,6 +72,33 @@ var TinyPresets = map[string]TinySpec{
 			RMSNormEps: 1e-5, RopeTheta: 10000, MaxPositionEmbeddings: 512, TieWordEmbeddings: true},
 		Seed: 1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
 	},
+	// Qwen3-8B's published shape (Qwen/Qwen3-8B config.json), 4-bit group 64 with bfloat16
+	// scales as mlx-community's Qwen3-8B-4bit: for GPU runs at full size.
+	"qwen3-8b": {
+		Config: Config{ModelType: "qwen3", HiddenSize: 4096, NumHiddenLayers: 36, IntermediateSize: 12288,
+			NumAttentionHeads: 32, NumKeyValueHeads: 8, VocabSize: 151936, HeadDim: 128,
+			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 40960},
+		Extra: map[string]any{"architectures": []string{"Qwen3ForCausalLM"}},
+		Seed:  1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
+		ShardBytes: 2 << 30,
+	},
+	// One small model per family: micro's size with the family's own fields, for the
+	// cross-checks of every command against mlx-lm (internal/testmodel.Families).
+	"tiny-qwen2": {
+		Config: Config{ModelType: "qwen2", HiddenSize: 64, NumHiddenLayers: 2, IntermediateSize: 128,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize,
+			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 512, TieWordEmbeddings: true},
+		Extra: map[string]any{"architectures": []string{"Qwen2ForCausalLM"}},
+		Seed:  1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
+	},
+	// head_dim 32 is not hidden_size / heads, as in the real Qwen3 models.
+	"tiny-qwen3": {
+		Config: Config{ModelType: "qwen3", HiddenSize: 64, NumHiddenLayers: 2, IntermediateSize: 128,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize, HeadDim: 32,
+			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 512},
+		Extra: map[string]any{"architectures": []string{"Qwen3ForCausalLM"}},
+		Seed:  1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
+	},
 }
 
 //go:embed tinytokenizer/tokenizer.json tinytokenizer/tokenizer_config.json
@@ -83,29 +110,10 @@ var tinyTokenizer embed.FS
 // family's layout as config.json describes it, so any family yai reads can be written. The
 // same spec and seed always give the same files.
 func WriteTiny(dir string, spec TinySpec) error {
-	c := spec.Config
-	if c.HeadDim == 0 {
-		c.HeadDim = c.HiddenSize / c.NumAttentionHeads
-	}
-	if c.NumKeyValueHeads == 0 {
-		c.NumKeyValueHeads = c.NumAttentionHeads
-	}
 	if spec.Dtype == 0 {
 		spec.Dtype = mlx.BFloat16
 	}
-	if spec.Quant != nil {
-		layers := map[string]*modeldir.Quant{}
-		for k, v := range spec.LayerQuant {
-			if v != nil {
-				q := modeldir.Quant(*v)
-				layers[k] = &q
-			} else {
-				layers[k] = nil
-			}
-		}
-		c.Quantization = &Quantization{Default: modeldir.Quant(*spec.Quant), Layers: layers}
-	}
-	cfg, err := TinyConfigJSON(&c, spec.Dtype, spec.Extra)
+	cfg, err := TinyConfigJSON(spec)
 	if err != nil {
 		return err
 	}
@@ -257,10 +265,33 @@ func writeShards(dir string, tensors map[string]*mlx.Array, shardBytes int) erro
 	return os.WriteFile(filepath.Join(dir, indexFile), data, 0o644)
 }
 
-// TinyConfigJSON is the config.json WriteTiny writes for c: the keys mlx-lm and
-// transformers read, then the family's own fields from extra (which may replace any of
+// TinyConfigJSON is the config.json WriteTiny writes for spec: the keys mlx-lm and
+// transformers read, then the family's own fields from spec.Extra (which may replace any of
 // them, architectures and hidden_act included).
-func TinyConfigJSON(c *Config, dt mlx.Dtype, extra map[string]any) ([]byte, error) {
+func TinyConfigJSON(spec TinySpec) ([]byte, error) {
+	c := spec.Config
+	if c.HeadDim == 0 {
+		c.HeadDim = c.HiddenSize / c.NumAttentionHeads
+	}
+	if c.NumKeyValueHeads == 0 {
+		c.NumKeyValueHeads = c.NumAttentionHeads
+	}
+	dt := spec.Dtype
+	if dt == 0 {
+		dt = mlx.BFloat16
+	}
+	if spec.Quant != nil {
+		layers := map[string]*modeldir.Quant{}
+		for k, v := range spec.LayerQuant {
+			if v != nil {
+				q := modeldir.Quant(*v)
+				layers[k] = &q
+			} else {
+				layers[k] = nil
+			}
+		}
+		c.Quantization = &Quantization{Default: modeldir.Quant(*spec.Quant), Layers: layers}
+	}
 	cfg := map[string]any{
 		"architectures":           []string{"LlamaForCausalLM"},
 		"model_type":              c.ModelType,
@@ -289,7 +320,7 @@ func TinyConfigJSON(c *Config, dt mlx.Dtype, extra map[string]any) ([]byte, erro
 		cfg["quantization"] = c.Quantization
 		cfg["quantization_config"] = c.Quantization
 	}
-	for k, v := range extra {
+	for k, v := range spec.Extra {
 		cfg[k] = v
 	}
 	return json.MarshalIndent(cfg, "", "    ")
