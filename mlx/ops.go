@@ -249,6 +249,37 @@ func ExpandDims(a *Array, axis int) *Array {
 	})
 }
 
+// Flatten merges the axes startAxis through endAxis (inclusive; negative axes count from the
+// end) into one.
+func Flatten(a *Array, startAxis, endAxis int) *Array {
+	return newArray("flatten", []*Array{a}, func(out *C.yai_array) C.int {
+		return C.yai_flatten(a.ptr(), C.int(startAxis), C.int(endAxis), out)
+	})
+}
+
+// Unflatten splits axis into the given shape, whose product is the axis' size (one entry may
+// be -1).
+func Unflatten(a *Array, axis int, shape ...int) *Array {
+	sp, n := cShape(shape)
+	return newArray("unflatten", []*Array{a}, func(out *C.yai_array) C.int {
+		return C.yai_unflatten(a.ptr(), C.int(axis), sp, n, out)
+	})
+}
+
+// SwapAxes exchanges two axes.
+func SwapAxes(a *Array, axis1, axis2 int) *Array {
+	return newArray("swapaxes", []*Array{a}, func(out *C.yai_array) C.int {
+		return C.yai_swapaxes(a.ptr(), C.int(axis1), C.int(axis2), out)
+	})
+}
+
+// MoveAxis moves axis source to position destination, keeping the others in order.
+func MoveAxis(a *Array, source, destination int) *Array {
+	return newArray("moveaxis", []*Array{a}, func(out *C.yai_array) C.int {
+		return C.yai_moveaxis(a.ptr(), C.int(source), C.int(destination), out)
+	})
+}
+
 // Squeeze removes the given axes of size one (all of them when none are given).
 func Squeeze(a *Array, axes ...int) *Array {
 	ap, n := cInts(axes)
@@ -392,6 +423,16 @@ func Argmin(a *Array, axis int, keepdims bool) *Array { return argOp(1, "argmin"
 func Argsort(a *Array, axis int) *Array               { return argOp(2, "argsort", a, axis, false) }
 func Sort(a *Array, axis int) *Array                  { return argOp(3, "sort", a, axis, false) }
 
+// ArgPartition returns the indices that partition a along axis around its kth element: the
+// index of the element that would sit at position kth in a sorted copy is at kth, those of
+// smaller elements before it and of larger ones after, each side in no particular order. A
+// negative kth counts from the end. The indices are uint32.
+func ArgPartition(a *Array, kth, axis int) *Array {
+	return newArray("argpartition", []*Array{a}, func(out *C.yai_array) C.int {
+		return C.yai_argpartition(a.ptr(), C.int(kth), C.int(axis), out)
+	})
+}
+
 func Cumsum(a *Array, axis int, reverse, inclusive bool) *Array {
 	return newArray("cumsum", []*Array{a}, func(out *C.yai_array) C.int {
 		return C.yai_cumsum(a.ptr(), C.int(axis), cBool(reverse), cBool(inclusive), out)
@@ -428,5 +469,19 @@ func Pad(a *Array, lo, hi []int, value float64) *Array {
 	hp, _ := cShape(hi)
 	return newArray("pad", []*Array{a}, func(out *C.yai_array) C.int {
 		return C.yai_pad(a.ptr(), lp, hp, n, v.ptr(), out)
+	})
+}
+
+// GatherMM is a matrix product with matrix-level gather: for each entry of the (broadcast)
+// index arrays it multiplies the matrix of a at lhsIndices with the matrix of b at
+// rhsIndices, where a's and b's leading axes (all but the last two) are flattened to index
+// them. A nil index array means none: that side's batch axes broadcast as in Matmul. The
+// result has the index arrays' broadcast shape followed by the product's (M, N).
+// sortedIndices promises that the one index array given is sorted, which lets MLX use a
+// faster kernel. MLX has no gradient with respect to the indices: stop it (StopGradient)
+// when differentiating with respect to every input, as Checkpoint does.
+func GatherMM(a, b, lhsIndices, rhsIndices *Array, sortedIndices bool) *Array {
+	return newArray("gather_mm", []*Array{a, b, lhsIndices, rhsIndices}, func(out *C.yai_array) C.int {
+		return C.yai_gather_mm(a.ptr(), b.ptr(), lhsIndices.ptr(), rhsIndices.ptr(), cBool(sortedIndices), out)
 	})
 }

@@ -59,3 +59,19 @@ func QuantizedMatmul(x, wq, scales, biases *Array, transpose bool, q Quantizatio
 			C.int(q.GroupSize), C.int(q.Bits), mode, out)
 	})
 }
+
+// GatherQMM is GatherMM with a quantized b: x's matrices at lhsIndices times the dequantized
+// matrices of w at rhsIndices (transposed when transpose is true, the layout of linear
+// layers), w's leading axes being experts (E, out, in/pack). A nil index array means none;
+// biases are nil for modes without them. sortedIndices promises that the one index array
+// given is sorted. MLX differentiates it with respect to x, scales and biases, not w or the
+// indices: stop their gradient (StopGradient) when differentiating with respect to every
+// input, as Checkpoint does.
+func GatherQMM(x, w, scales, biases, lhsIndices, rhsIndices *Array, transpose bool, q Quantization, sortedIndices bool) *Array {
+	mode := C.CString(q.mode())
+	defer C.free(unsafe.Pointer(mode))
+	return newArray("gather_qmm", []*Array{x, w, scales, biases, lhsIndices, rhsIndices}, func(out *C.yai_array) C.int {
+		return C.yai_gather_qmm(x.ptr(), w.ptr(), scales.ptr(), biases.ptr(), lhsIndices.ptr(), rhsIndices.ptr(),
+			cBool(transpose), C.int(q.GroupSize), C.int(q.Bits), mode, cBool(sortedIndices), out)
+	})
+}

@@ -409,6 +409,24 @@ int yai_pad(yai_array a, const int* lo, const int* hi, int n, yai_array value, y
     *out = wrap(mx::pad(a->a, axes, to_shape(lo, n), to_shape(hi, n), value->a));
   })
 }
+int yai_argpartition(yai_array a, int kth, int axis, yai_array* out) {
+  GUARD(*out = wrap(mx::argpartition(a->a, kth, axis)))
+}
+int yai_flatten(yai_array a, int start_axis, int end_axis, yai_array* out) {
+  GUARD(*out = wrap(mx::flatten(a->a, start_axis, end_axis)))
+}
+int yai_unflatten(yai_array a, int axis, const int* shape, int ndim, yai_array* out) {
+  GUARD(*out = wrap(mx::unflatten(a->a, axis, to_shape(shape, ndim))))
+}
+int yai_swapaxes(yai_array a, int axis1, int axis2, yai_array* out) {
+  GUARD(*out = wrap(mx::swapaxes(a->a, axis1, axis2)))
+}
+int yai_moveaxis(yai_array a, int source, int destination, yai_array* out) {
+  GUARD(*out = wrap(mx::moveaxis(a->a, source, destination)))
+}
+int yai_gather_mm(yai_array a, yai_array b, yai_array lhs_indices, yai_array rhs_indices, int sorted_indices, yai_array* out) {
+  GUARD(*out = wrap(mx::gather_mm(a->a, b->a, opt(lhs_indices), opt(rhs_indices), sorted_indices != 0)))
+}
 
 int yai_rms_norm(yai_array x, yai_array w, float eps, yai_array* out) {
   GUARD(*out = wrap(mx::fast::rms_norm(x->a, opt(w), eps)))
@@ -441,6 +459,10 @@ int yai_dequantize(yai_array w, yai_array scales, yai_array biases, int group_si
 }
 int yai_quantized_matmul(yai_array x, yai_array w, yai_array scales, yai_array biases, int transpose, int group_size, int bits, const char* mode, yai_array* out) {
   GUARD(*out = wrap(mx::quantized_matmul(x->a, w->a, scales->a, opt(biases), transpose != 0, group_size, bits, mode)))
+}
+int yai_gather_qmm(yai_array x, yai_array w, yai_array scales, yai_array biases, yai_array lhs_indices, yai_array rhs_indices, int transpose, int group_size, int bits, const char* mode, int sorted_indices, yai_array* out) {
+  GUARD(*out = wrap(mx::gather_qmm(x->a, w->a, scales->a, opt(biases), opt(lhs_indices), opt(rhs_indices), transpose != 0,
+                                   group_size, bits, mode, std::nullopt, sorted_indices != 0)))
 }
 
 int yai_random_key(uint64_t seed, yai_array* out) { GUARD(*out = wrap(mx::random::key(seed))) }

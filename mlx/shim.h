@@ -70,6 +70,13 @@ int yai_clip(yai_array a, yai_array lo, yai_array hi, yai_array* out);
 int yai_tri(int upper, yai_array a, int k, yai_array* out);
 int yai_addmm(yai_array c, yai_array a, yai_array b, float alpha, float beta, yai_array* out);
 int yai_pad(yai_array a, const int* lo, const int* hi, int n, yai_array value, yai_array* out);
+int yai_argpartition(yai_array a, int kth, int axis, yai_array* out);
+int yai_flatten(yai_array a, int start_axis, int end_axis, yai_array* out);
+int yai_unflatten(yai_array a, int axis, const int* shape, int ndim, yai_array* out);
+int yai_swapaxes(yai_array a, int axis1, int axis2, yai_array* out);
+int yai_moveaxis(yai_array a, int source, int destination, yai_array* out);
+// Matrix products with matrix-level gather; NULL index arrays mean none.
+int yai_gather_mm(yai_array a, yai_array b, yai_array lhs_indices, yai_array rhs_indices, int sorted_indices, yai_array* out);
 
 // fast.
 int yai_rms_norm(yai_array x, yai_array w, float eps, yai_array* out);
@@ -81,6 +88,7 @@ int yai_sdpa(yai_array q, yai_array k, yai_array v, float scale, const char* mas
 int yai_quantize(yai_array w, int group_size, int bits, const char* mode, yai_vec* out);
 int yai_dequantize(yai_array w, yai_array scales, yai_array biases, int group_size, int bits, const char* mode, int dtype, yai_array* out);
 int yai_quantized_matmul(yai_array x, yai_array w, yai_array scales, yai_array biases, int transpose, int group_size, int bits, const char* mode, yai_array* out);
+int yai_gather_qmm(yai_array x, yai_array w, yai_array scales, yai_array biases, yai_array lhs_indices, yai_array rhs_indices, int transpose, int group_size, int bits, const char* mode, int sorted_indices, yai_array* out);
 
 // Random, with explicit keys.
 int yai_random_key(uint64_t seed, yai_array* out);

@@ -16,8 +16,9 @@ func init() {
 const importUsage = `
 Usage: yai import GGUF_FILE --out DIR [--bits 4] [--group-size 64] [--dtype float32]
 
-Reads a GGUF file of a Llama, Mistral or Qwen2 model (tensors in F32, F16, BF16, Q8_0, Q4_0,
-Q4_1, Q4_K, Q5_K or Q6_K), dequantizes it and writes an mlx-community model directory:
+Reads a GGUF file of a Llama, Mistral or Qwen2 model (tensors in F32, F16, BF16, the Q, K
+and IQ quants, TQ1_0, TQ2_0, MXFP4 or NVFP4), dequantizes it and writes an mlx-community
+model directory:
 config.json, model.safetensors re-quantized to MLX affine (or kept float with --bits 0),
 tokenizer.json and tokenizer_config.json with the chat template. DIR must not exist.`
 

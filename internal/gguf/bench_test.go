@@ -8,7 +8,7 @@ import (
 // BenchmarkDequantize reports the dequantization throughput of each type on 1M weights.
 func BenchmarkDequantize(b *testing.B) {
 	const n = 1 << 20
-	for _, typ := range []TensorType{F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K} {
+	for _, typ := range supportedTypes() {
 		b.Run(typ.String(), func(b *testing.B) {
 			data := make([]byte, n/typ.BlockSize()*typ.TypeSize())
 			r := rand.New(rand.NewPCG(1, 2))

@@ -40,12 +40,11 @@ func readF32(t *testing.T, path string) []float32 {
 	return out
 }
 
-// TestDequantizeMatchesGGUFPackage compares every tensor of a file per type, bit for bit,
-// with the gguf package's dequantization.
+// TestDequantizeMatchesGGUFPackage compares every tensor of a file per supported type, bit
+// for bit, with the gguf package's dequantization.
 func TestDequantizeMatchesGGUFPackage(t *testing.T) {
 	dir := referenceFiles(t)
-	types := []TensorType{F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K}
-	for _, typ := range types {
+	for _, typ := range supportedTypes() {
 		t.Run(typ.String(), func(t *testing.T) {
 			g, err := Open(filepath.Join(dir, typ.String()+".gguf"))
 			if err != nil {

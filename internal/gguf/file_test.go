@@ -94,15 +94,15 @@ func TestOpenErrorsNameFileAndPlace(t *testing.T) {
 }
 
 func TestUnsupportedTypeIsNamed(t *testing.T) {
-	g, err := Open(writeGGUF(t, 3, Q2_K, []uint64{256}, make([]byte, Q2_K.TypeSize())))
+	g, err := Open(writeGGUF(t, 3, Q8_K, []uint64{256}, make([]byte, Q8_K.TypeSize())))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Close()
 	_, err = g.ReadFloat32(g.Tensors[0])
 	var te *TensorError
-	if !errors.As(err, &te) || te.Tensor != "w" || !strings.Contains(err.Error(), "Q2_K") {
-		t.Fatalf("error %v, want a TensorError naming w and Q2_K", err)
+	if !errors.As(err, &te) || te.Tensor != "w" || !strings.Contains(err.Error(), "Q8_K") {
+		t.Fatalf("error %v, want a TensorError naming w and Q8_K", err)
 	}
 }
 

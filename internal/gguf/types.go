@@ -40,6 +40,8 @@ const (
 	TQ1_0   TensorType = 34
 	TQ2_0   TensorType = 35
 	MXFP4   TensorType = 39
+	NVFP4   TensorType = 40
+	Q1_0    TensorType = 41
 )
 
 // qk is the number of weights in a K-quant super-block.
@@ -66,7 +68,8 @@ var typeInfos = map[TensorType]typeInfo{
 	IQ4_NL: {"IQ4_NL", 32, 2 + 16}, IQ3_S: {"IQ3_S", qk, 2 + qk/4 + qk/8 + qk/32 + 4},
 	IQ2_S: {"IQ2_S", qk, 2 + qk/4 + qk/16}, IQ4_XS: {"IQ4_XS", qk, 2 + 2 + qk/2 + qk/64},
 	IQ1_M: {"IQ1_M", qk, qk/8 + qk/16 + qk/32}, TQ1_0: {"TQ1_0", qk, 2 + 4*13},
-	TQ2_0: {"TQ2_0", qk, 2 + 64}, MXFP4: {"MXFP4", 32, 1 + 16},
+	TQ2_0: {"TQ2_0", qk, 2 + 64}, MXFP4: {"MXFP4", 32, 1 + 16}, NVFP4: {"NVFP4", 64, 4 + 32},
+	Q1_0: {"Q1_0", 128, 2 + 16},
 }
 
 func (t TensorType) String() string {

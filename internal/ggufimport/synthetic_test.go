@@ -14,11 +14,13 @@ import (
 )
 
 // synthetic writes a small random model of arch as GGUF, the way llama.cpp's converter does,
-// and returns the GGUF path and the Hugging Face-layout weights it was made from.
-func synthetic(t *testing.T, arch string) (ggufPath, referencePath string) {
+// and returns the GGUF path and the Hugging Face-layout weights it was made from (as the GGUF
+// file holds them, when quantized). args are synthetic.py's options.
+func synthetic(t *testing.T, arch string, args ...string) (ggufPath, referencePath string) {
 	t.Helper()
 	dir := t.TempDir()
-	if out, err := exec.Command(testenv.Python(t), "testdata/synthetic.py", arch, dir).CombinedOutput(); err != nil {
+	args = append([]string{"testdata/synthetic.py", arch, dir}, args...)
+	if out, err := exec.Command(testenv.Python(t), args...).CombinedOutput(); err != nil {
 		t.Fatalf("synthetic.py %s: %v\n%s", arch, err, out)
 	}
 	return filepath.Join(dir, "model.gguf"), filepath.Join(dir, "reference.safetensors")
@@ -31,6 +33,46 @@ func floats(t *testing.T, a *mlx.Array) []float32 {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// equalWeights checks that the float32 import in dir holds exactly the tensors of the
+// safetensors file ref, bit for bit.
+func equalWeights(t *testing.T, dir, ref string) {
+	t.Helper()
+	want, _, err := mlx.LoadSafetensors(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := mlx.LoadSafetensors(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, a := range want {
+			a.Free()
+		}
+		for _, a := range got {
+			a.Free()
+		}
+	}()
+	if len(got) != len(want) {
+		t.Fatalf("%d tensors imported, the original has %d", len(got), len(want))
+	}
+	for name, w := range want {
+		g, ok := got[name]
+		if !ok {
+			t.Fatalf("tensor %s missing from the import", name)
+		}
+		if !slices.Equal(g.Shape(), w.Shape()) || g.Dtype() != mlx.Float32 {
+			t.Fatalf("%s: %s %v, want float32 %v", name, g.Dtype(), g.Shape(), w.Shape())
+		}
+		gv, wv := floats(t, g), floats(t, w)
+		for i := range wv {
+			if math.Float32bits(gv[i]) != math.Float32bits(wv[i]) {
+				t.Fatalf("%s[%d] = %g, the original has %g", name, i, gv[i], wv[i])
+			}
+		}
+	}
 }
 
 // Imported float32, every weight equals the Hugging Face original bit for bit: names map,
@@ -46,40 +88,7 @@ func TestImportRoundTripsLlamaMistralAndQwen2(t *testing.T) {
 			if _, err := Import(src, out, Options{Bits: 0, Dtype: mlx.Float32}); err != nil {
 				t.Fatal(err)
 			}
-			want, _, err := mlx.LoadSafetensors(ref)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _, err := mlx.LoadSafetensors(filepath.Join(out, "model.safetensors"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				for _, a := range want {
-					a.Free()
-				}
-				for _, a := range got {
-					a.Free()
-				}
-			}()
-			if len(got) != len(want) {
-				t.Fatalf("%d tensors imported, the original has %d", len(got), len(want))
-			}
-			for name, w := range want {
-				g, ok := got[name]
-				if !ok {
-					t.Fatalf("tensor %s missing from the import", name)
-				}
-				if !slices.Equal(g.Shape(), w.Shape()) || g.Dtype() != mlx.Float32 {
-					t.Fatalf("%s: %s %v, want float32 %v", name, g.Dtype(), g.Shape(), w.Shape())
-				}
-				gv, wv := floats(t, g), floats(t, w)
-				for i := range wv {
-					if math.Float32bits(gv[i]) != math.Float32bits(wv[i]) {
-						t.Fatalf("%s[%d] = %g, the original has %g", name, i, gv[i], wv[i])
-					}
-				}
-			}
+			equalWeights(t, out, ref)
 
 			m, err := model.Load(out, model.LoadOptions{})
 			if err != nil {

@@ -38,6 +38,7 @@ func planWeights(g *gguf.File, h *hyper, quant *quantSpec) ([]weightPlan, error)
 		errs = append(errs, &gguf.TensorError{File: g.Path, Tensor: t.Name, Problem: fmt.Sprintf(format, args...)})
 	}
 	seen := map[string]bool{}
+	unsupported := map[gguf.TensorType]int{} // tensors per type Dequantize cannot read
 	for _, t := range g.Tensors {
 		if t.Name == ropeFreqsTensor {
 			continue // read into config.json's rope_scaling
@@ -52,15 +53,15 @@ func planWeights(g *gguf.File, h *hyper, quant *quantSpec) ([]weightPlan, error)
 			fail(t, "unexpected for this %s model (maps to %s)", h.arch, name)
 			continue
 		}
+		seen[name] = true // present: a wrong shape or type is its problem, not a missing tensor
 		if !slices.Equal(t.Shape(), want) {
 			fail(t, "shape %v, the metadata implies %v", t.Shape(), want)
 			continue
 		}
 		if !gguf.CanDequantize(t.Type) {
-			fail(t, "tensor type %s is not supported (supported: %s)", t.Type, gguf.SupportedTypes())
+			unsupported[t.Type]++
 			continue
 		}
-		seen[name] = true
 		p := weightPlan{src: t, name: name, shape: want}
 		if quant != nil && len(want) == 2 && !isNorm(name) && want[1]%quant.groupSize == 0 && strings.HasSuffix(name, ".weight") {
 			p.quantize = true
@@ -75,16 +76,51 @@ func planWeights(g *gguf.File, h *hyper, quant *quantSpec) ([]weightPlan, error)
 		}
 		plans = append(plans, p)
 	}
+	if len(unsupported) > 0 {
+		errs = append([]error{unsupportedTypesError(g.Path, unsupported)}, errs...)
+	}
+	var missing []string
 	for name := range expected {
 		if !seen[name] && requiredTensor(name, h) {
-			errs = append(errs, fmt.Errorf("%s: tensor for %s is missing", g.Path, name))
+			missing = append(missing, name)
 		}
+	}
+	slices.Sort(missing)
+	for _, name := range missing {
+		errs = append(errs, fmt.Errorf("%s: tensor for %s is missing", g.Path, name))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(plans, func(a, b weightPlan) int { return strings.Compare(a.name, b.name) })
 	return plans, nil
+}
+
+// unsupportedTypesError is one error for every tensor type of the file Dequantize cannot
+// read, with how many tensors use it, sorted by type name.
+func unsupportedTypesError(path string, counts map[gguf.TensorType]int) error {
+	types := make([]gguf.TensorType, 0, len(counts))
+	for t := range counts {
+		types = append(types, t)
+	}
+	slices.SortFunc(types, func(a, b gguf.TensorType) int { return strings.Compare(a.String(), b.String()) })
+	parts := make([]string, len(types))
+	for i, t := range types {
+		parts[i] = fmt.Sprintf("%s (%s)", t, plural(counts[t], "tensor"))
+	}
+	verb := "types are"
+	if len(types) == 1 {
+		verb = "type is"
+	}
+	return fmt.Errorf("%s: %d tensor %s not supported: %s; supported: %s", path, len(types), verb,
+		strings.Join(parts, ", "), gguf.SupportedTypes())
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // requiredTensor: biases are optional (present for Qwen2's q, k, v), every weight is needed.

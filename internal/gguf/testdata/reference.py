@@ -16,8 +16,16 @@ from gguf.quants import dequantize, quantize
 
 # Types the gguf package can quantize itself; for the others, random blocks with sane scales.
 QUANTIZABLE = [T.F32, T.F16, T.BF16, T.Q8_0, T.Q4_0, T.Q4_1]
-# Byte ranges of each K-quant block holding float16 scales (d, dmin).
-HALF_FIELDS = {T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208]}
+# Offsets of the float16 scales (d, dmin) in each block of the types written as random blocks.
+# IQ1_M's d is spread over the top nibbles of its four u16 scales at 48 (see random_blocks).
+HALF_FIELDS = {
+    T.Q5_0: [0], T.Q5_1: [0, 2], T.Q2_K: [80, 82], T.Q3_K: [108],
+    T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
+    T.IQ4_NL: [0], T.IQ4_XS: [0], T.IQ2_XXS: [0], T.IQ2_XS: [0], T.IQ2_S: [0],
+    T.IQ3_XXS: [0], T.IQ3_S: [0], T.IQ1_S: [0], T.IQ1_M: [],
+    # The E8M0 and E4M3 scales of MXFP4 and NVFP4 are finite for every byte.
+    T.TQ1_0: [52], T.TQ2_0: [64], T.MXFP4: [], T.NVFP4: [],
+}
 
 
 def random_blocks(rng, qtype, rows, cols):
@@ -26,6 +34,14 @@ def random_blocks(rng, qtype, rows, cols):
     for off in HALF_FIELDS[qtype]:
         h = (rng.standard_normal((rows, cols // block)) * 0.01).astype(np.float16)
         raw[:, :, off:off + 2] = h.view(np.uint8).reshape(rows, cols // block, 2)
+    if qtype == T.IQ1_M:
+        d = (rng.standard_normal((rows, cols // block)) * 0.01).astype(np.float16).view(np.uint16)
+        sc = raw[:, :, 48:56].copy().view(np.uint16)
+        for i in range(4):
+            sc[..., i] = (sc[..., i] & 0x0FFF) | (((d >> (4 * i)) & 0xF) << 12)
+        raw[:, :, 48:56] = sc.view(np.uint8)
+    if qtype == T.NVFP4:  # E4M3's zeros, subnormals, normals and the ignored top bit
+        raw[0, :2, :4] = np.array([[0x00, 0x7F, 0x01, 0x07], [0x08, 0x80, 0xFF, 0xFE]], dtype=np.uint8)
     return raw.reshape(rows, -1)
 
 

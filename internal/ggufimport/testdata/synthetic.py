@@ -2,12 +2,18 @@
 (gguf.GGUFWriter, q/k rows permuted for Llama as convert_hf_to_gguf.py's LlamaModel.permute),
 and the Hugging Face-layout weights it came from as reference.safetensors.
 
-synthetic.py KIND OUT   (KIND: llama | qwen2 | mistral: architecture llama with a
-                         SentencePiece vocabulary, as llama.cpp converts Mistral 7B |
-                         llama3: llama with Llama 3.1 rope scaling stored as rope_freqs)
+synthetic.py KIND OUT [--hidden N] [--qtype T] [--mlp-qtype T] [--drop PREFIX]
+    KIND: llama | qwen2 | mistral: architecture llama with a SentencePiece vocabulary, as
+    llama.cpp converts Mistral 7B | llama3: llama with Llama 3.1 rope scaling stored as
+    rope_freqs.
+    --hidden: the hidden size (64).
+    --qtype: the GGML type of every 2-D weight (F32); --mlp-qtype: of the MLP weights (the
+    same). Types the gguf package can quantize are quantized, and the reference holds their
+    dequantization; F64 is written as such; any other type as random blocks.
+    --drop: leave out the GGUF tensors whose name starts with PREFIX.
 """
+import argparse
 import os
-import sys
 
 import numpy as np
 import gguf
@@ -63,10 +69,25 @@ def llama3_rope_factors(base, dim, factor=8.0, low_freq_factor=1.0, high_freq_fa
     return np.array(out, dtype=np.float32)
 
 
-def main(kind, out):
+def encode(rng, data, qtype):
+    """The GGUF data of a float32 tensor stored as qtype, and the values it holds."""
+    if qtype == gguf.GGMLQuantizationType.F32:
+        return data, data
+    if qtype == gguf.GGMLQuantizationType.F64:
+        return data.astype(np.float64), data
+    try:
+        q = gguf.quants.quantize(data, qtype)
+    except NotImplementedError:
+        block, size = gguf.GGML_QUANT_SIZES[qtype]
+        q = rng.integers(0, 256, size=(data.shape[0], data.shape[1] // block * size), dtype=np.uint8)
+        return q, None
+    return q, gguf.quants.dequantize(q, qtype)
+
+
+def main(kind, out, hidden=64, qtype="F32", mlp_qtype=None, drop=None):
     arch = "qwen2" if kind == "qwen2" else "llama"
     rng = np.random.default_rng(7)
-    hidden, inter, layers, heads, kv = 64, 128, 2, 4, 2
+    inter, layers, heads, kv = 128, 2, 4, 2
     head_dim = hidden // heads
     tied = arch == "qwen2"
     byte_chars = bytes_to_unicode()
@@ -134,25 +155,42 @@ def main(kind, out):
     w.add_add_bos_token(arch == "llama")
     w.add_chat_template("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}")
     for name, data in hf.items():
+        t = gguf.GGMLQuantizationType[mlp_qtype if mlp_qtype and ".mlp." in name else qtype]
+        stored = data
+        if data.ndim == 2 and t != gguf.GGMLQuantizationType.F32:
+            stored, hf[name] = encode(rng, data, t)
         base, suffix = name.rsplit(".", 1)
         if base in names:
             g = names[base]
         else:
             _, _, i, rest = base.split(".", 3)
             g = f"blk.{i}.{block[rest]}"
+        if drop and g.startswith(drop):
+            continue
+        # Quantization works on blocks of a row, so permuting rows commutes with it.
         if arch == "llama" and base.endswith("q_proj"):
-            data = permute(data, heads, heads)
+            stored = permute(stored, heads, heads)
         if arch == "llama" and base.endswith("k_proj"):
-            data = permute(data, heads, kv)
-        w.add_tensor(f"{g}.{suffix}", np.ascontiguousarray(data))
+            stored = permute(stored, heads, kv)
+        raw_dtype = None if t in (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F64) or data.ndim != 2 else t
+        w.add_tensor(f"{g}.{suffix}", np.ascontiguousarray(stored), raw_dtype=raw_dtype)
     if kind == "llama3":
         w.add_tensor("rope_freqs.weight", llama3_rope_factors(500000.0, head_dim))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+    hf = {k: v for k, v in hf.items() if v is not None}  # random blocks have no reference
     save_file(hf, os.path.join(out, "reference.safetensors"))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kind")
+    ap.add_argument("out")
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--qtype", default="F32")
+    ap.add_argument("--mlp-qtype")
+    ap.add_argument("--drop")
+    a = ap.parse_args()
+    main(a.kind, a.out, a.hidden, a.qtype, a.mlp_qtype, a.drop)
