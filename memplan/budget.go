@@ -128,6 +128,10 @@ const (
 	keptTH, keptKV, keptTI, keptS = 3.47, 1.33, 4.28, 1.27
 	workTH, workKV, workTI, workS = 19.55, 8.6, 0.05, 1.68
 	ckptTH                        = 4.46
+	// Fitted on Llama and Qwen3 blocks of head_dim 32 and 64 at hidden 256 (8 heads), 2 and 4
+	// adapted blocks: the extra attention width costs 10.7 TQ−TH of working set and nothing
+	// kept per block; Qwen3's q/k norms keep 0.7 TQ per block.
+	workWideQ, keptQKNorm = 10.7, 0.7
 )
 
 // lossInFlight is the loss's memory in CV by number of chunks (1, 2, 4, 8, 16 and more),
@@ -226,6 +230,15 @@ func (d Decision) estimate(info *modeldir.Info, w Workload) Budget {
 	sc := float64(b.Batch) * float64(c.NumAttentionHeads) * float64(b.SeqLen) * float64(b.SeqLen) * size
 	kept := keptTH*th + keptKV*tkv + keptTI*ti + keptS*sc
 	work := workTH*th + workKV*tkv + workTI*ti + workS*sc
+	// Attention wider or narrower than the hidden size (heads × head_dim ≠ hidden: Qwen3,
+	// Gemma) changes the working set of attention's backward; per-head q/k norms keep their
+	// outputs.
+	layer := c.Layout().Layers[c.NumHiddenLayers-1]
+	tq := tokens * float64(c.NumAttentionHeads*c.HeadDim) * size
+	work += workWideQ * (tq - th)
+	if layer.QNorm.Path != "" {
+		kept += keptQKNorm * tq
+	}
 	n := float64(b.Blocks)
 	if size < 4 {
 		// Half-precision activations meet float32 LoRA weights: x @ lora_a promotes x to a

@@ -81,6 +81,17 @@ func budgetSweep() []budgetCase {
 		v.f(&c)
 		add("blocks-"+v.name, c)
 	}
+	// family-…: the family terms (workWideQ, keptQKNorm), blocks of head_dim 32 and 64 at
+	// hidden 256 with 8 heads, written by mlx-lm's module for the family.
+	fam := budgetCase{hidden: 256, inter: 768, vocab: 3000, heads: 8, kv: 2, layers: 5, loraLayers: 2, rank: 8, batch: 2, seq: 192}
+	for _, f := range []struct {
+		family          string
+		headDim, blocks int
+	}{{"llama", 32, 2}, {"llama", 64, 2}, {"llama", 64, 4}, {"qwen3", 32, 2}, {"qwen3", 64, 4}} {
+		c := fam
+		c.family, c.extra, c.loraLayers = f.family, map[string]any{"head_dim": f.headDim}, f.blocks
+		add(fmt.Sprintf("family-%s-headdim%d-adapted%d", f.family, f.headDim, f.blocks), c)
+	}
 	small := budgetCase{hidden: 256, inter: 512, heads: 4, kv: 2, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 256}
 	for _, ckpt := range []bool{false, true} {
 		for _, vocab := range []int{2000, 8000, 16000} {

@@ -1,9 +1,11 @@
 package mlxbackend
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,6 +39,10 @@ type budgetCase struct {
 	// long: checked in the long tier only (YAI_TEST_LONG=1). The largest cases, each of whose
 	// settings another case of the default tier checks at a smaller size.
 	long bool
+	// family, when set, is the model_type of a model written by mlx-lm's own module with
+	// the case's sizes and family's extra config.json fields (head_dim among them).
+	family string
+	extra  map[string]any
 }
 
 // checkCases checks each case as a subtest: in the default tier those not marked long, in
@@ -61,12 +67,47 @@ func (c budgetCase) writeModel(t testing.TB, dir string) {
 	if dtype == 0 {
 		dtype = mlx.Float32
 	}
+	if c.family != "" {
+		c.writeFamilyModel(t, dir, dtype)
+		return
+	}
 	err := model.WriteTiny(dir, model.TinySpec{Config: model.Config{ModelType: "llama", HiddenSize: c.hidden, NumHiddenLayers: c.layers,
 		IntermediateSize: c.inter, NumAttentionHeads: c.heads, NumKeyValueHeads: c.kv, VocabSize: c.vocab, HeadDim: c.hidden / c.heads,
 		RMSNormEps: 1e-5, RopeTheta: 10000, MaxPositionEmbeddings: 4096, TieWordEmbeddings: c.tied},
 		Seed: 1, Dtype: dtype, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"}})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// writeFamilyModel writes the case's 4-bit model with mlx-lm's module for its family, and
+// the tiny tokenizer beside it.
+func (c budgetCase) writeFamilyModel(t testing.TB, dir string, dtype mlx.Dtype) {
+	t.Helper()
+	cfg := map[string]any{"model_type": c.family, "hidden_size": c.hidden, "num_hidden_layers": c.layers,
+		"intermediate_size": c.inter, "num_attention_heads": c.heads, "num_key_value_heads": c.kv, "vocab_size": c.vocab,
+		"rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 4096, "tie_word_embeddings": c.tied}
+	for k, v := range c.extra {
+		cfg[k] = v
+	}
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := testenv.ModuleRoot(t)
+	cmd := exec.Command(testenv.Python(t), filepath.Join(root, "internal", "model", "testdata", "mlxlm_reference.py"),
+		"write", dir, string(js), "1", "--bits", "4", "--group-size", "64", "--dtype", dtype.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("writing the %s model: %v\n%s", c.family, err, out)
+	}
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		data, err := os.ReadFile(filepath.Join(root, "internal", "model", "tinytokenizer", f))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, f), data, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -256,5 +297,15 @@ func TestBudgetHoldsOutOfSample(t *testing.T) {
 		// float16 scales make MLX's CPU quantized matmul slow: the smallest of the six
 		{name: "f16-masked", hidden: 128, inter: 512, vocab: 8000, heads: 4, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 96, dtype: mlx.Float16, data: true, mask: true},
 		{name: "ckpt-vocab20k", hidden: 448, inter: 896, vocab: 20000, heads: 7, kv: 7, layers: 6, loraLayers: 3, rank: 4, batch: 1, seq: 256, ckpt: true},
+	})
+}
+
+// The estimate on each family's own block, out of sample (memplan/budget.go's family terms
+// were fitted at hidden 256 with 8 heads): models written by mlx-lm's module for the family,
+// with attention wider and narrower than the hidden size (heads × head_dim ≠ hidden).
+func TestBudgetHoldsForFamilies(t *testing.T) {
+	checkCases(t, []budgetCase{
+		{name: "qwen3-wide-ckpt", family: "qwen3", extra: map[string]any{"head_dim": 64}, hidden: 320, inter: 896, vocab: 4000, heads: 10, kv: 5, layers: 5, loraLayers: 3, rank: 8, batch: 2, seq: 160, ckpt: true, long: true},
+		{name: "qwen3-narrow", family: "qwen3", extra: map[string]any{"head_dim": 64}, hidden: 512, inter: 1024, vocab: 3000, heads: 4, kv: 2, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 128, tied: true},
 	})
 }
