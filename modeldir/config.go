@@ -53,6 +53,15 @@ type Config struct {
 	// layer's window (0: full attention; nil: every layer full). See Layer.Window.
 	SlidingWindow int
 	Windows       []int
+	// A mixture of experts (Layer.Router) has NumExperts experts of ExpertSize intermediate
+	// features; each token runs through the ExpertsPerToken the router scores highest.
+	// Sparse[i] says whether block i has one (a family may mix dense blocks in).
+	NumExperts, ExpertSize, ExpertsPerToken int
+	Sparse                                  []bool
+	// SoftmaxFirst turns all the router's logits into probabilities and keeps the top ones
+	// (qwen3_moe, which renormalizes them to sum to one under NormTopKProb); otherwise the
+	// top logits are kept and turned into probabilities (mixtral).
+	SoftmaxFirst, NormTopKProb bool
 }
 
 // Window is block i's attention window, 0 for full attention.

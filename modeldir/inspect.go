@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -156,6 +157,22 @@ func MatchModule(modules []string, key string) (string, bool) {
 	return "", false
 }
 
+// MatchModules lists the block modules a LoRA key names, as internal/lora resolves it: the
+// module of that name, else every module ending with it (gate_proj names a dense block's
+// mlp.gate_proj and a mixture's mlp.switch_mlp.gate_proj).
+func MatchModules(modules []string, key string) []string {
+	if slices.Contains(modules, key) {
+		return []string{key}
+	}
+	var out []string
+	for _, m := range modules {
+		if strings.HasSuffix(m, "."+key) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // Quantized reports whether a module is stored quantized (it has scales).
 func (m *Info) Quantized(module string) bool {
 	_, ok := m.Tensors[module+".scales"]
@@ -169,17 +186,31 @@ func (m *Info) LinearDims(module string) (in, out int) {
 	if !ok || len(w.Shape) != 2 {
 		return 0, 0
 	}
-	in, out = int(w.Shape[1]), int(w.Shape[0])
+	return m.unpacked(module, int(w.Shape[1])), int(w.Shape[0])
+}
+
+// ExpertDims reads a stack of experts' sizes from its weight's header (experts, out, in),
+// unpacking the quantized width; experts is 0 when the module is no stack.
+func (m *Info) ExpertDims(module string) (experts, in, out int) {
+	w, ok := m.Tensors[module+".weight"]
+	if !ok || len(w.Shape) != 3 {
+		return 0, 0, 0
+	}
+	return int(w.Shape[0]), m.unpacked(module, int(w.Shape[2])), int(w.Shape[1])
+}
+
+// unpacked is the inputs of a module whose weight stores width columns: more when packed.
+func (m *Info) unpacked(module string, width int) int {
 	if q := m.Config.Quantization; q != nil && m.Quantized(module) {
 		bits := q.Default.Bits
 		if s, overridden := q.For(module); overridden && s != nil {
 			bits = s.Bits // a per-layer setting of config.json
 		}
 		if bits > 0 {
-			in = in * 32 / bits
+			return width * 32 / bits
 		}
 	}
-	return in, out
+	return width
 }
 
 // ActivationDtype is the dtype hidden states take: dequantized embeddings come out in the

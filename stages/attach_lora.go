@@ -48,11 +48,22 @@ func checkLoRAAgainstModel(c *AttachLoRAConfig, m *modeldir.Info) []Problem {
 	}
 	modules := m.BlockModules(layers - 1)
 	for i, k := range c.Keys {
-		if _, ok := modeldir.MatchModule(modules, k); !ok {
+		if _, ok := modeldir.MatchModule(modules, k); !ok && !inSomeBlock(m, k) {
 			p := Errorf(fmt.Sprintf("with.keys.%d", i), "keys: %q matches no module of block %d%s", k, layers-1, DidYouMean(k, modules))
 			p.Detail = "modules: " + strings.Join(modules, ", ")
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// inSomeBlock reports whether a block of the model has a module key names: a family may mix
+// dense blocks and mixtures of experts, and adapters go on the blocks that have the module.
+func inSomeBlock(m *modeldir.Info, key string) bool {
+	for i := range m.Config.NumHiddenLayers {
+		if _, ok := modeldir.MatchModule(m.BlockModules(i), key); ok {
+			return true
+		}
+	}
+	return false
 }

@@ -145,6 +145,10 @@ func (b *binder) build() {
 		b.m.LMHead = b.linear(*layout.LMHead)
 	}
 	for _, name := range b.ts.remaining() {
+		if modeldir.PerExpert(name) {
+			b.fail(name, modeldir.PerExpertProblem)
+			continue
+		}
 		b.fail(name, "unexpected tensor: the model has no such weight")
 	}
 }
@@ -185,6 +189,9 @@ func (b *binder) block(l modeldir.Layer) *Block {
 		}
 	}
 	blk.FF = mlp
+	if l.Router.Path != "" {
+		blk.FF = b.moe(l, blk)
+	}
 	for _, p := range []struct {
 		m   modeldir.Module
 		dst **mlx.Array
@@ -195,6 +202,35 @@ func (b *binder) block(l modeldir.Layer) *Block {
 		}
 	}
 	return blk
+}
+
+// moe builds the block's mixture of experts, registering its router with the block's
+// projections and its experts with the block's switch layers.
+func (b *binder) moe(l modeldir.Layer, blk *Block) *MoE {
+	c := b.m.Config
+	m := &MoE{Experts: &SwitchGLU{Activation: c.Activation}, TopK: c.ExpertsPerToken, SoftmaxFirst: c.SoftmaxFirst, NormTopK: c.NormTopKProb}
+	m.Router = b.linear(l.Router)
+	blk.linears[relative(l.Router.Path)] = &m.Router
+	blk.switches = map[string]*SwitchLinear{}
+	for _, p := range []struct {
+		m   modeldir.Module
+		dst *SwitchLinear
+	}{{l.ExpertGate, &m.Experts.Gate}, {l.ExpertUp, &m.Experts.Up}, {l.ExpertDown, &m.Experts.Down}} {
+		*p.dst = b.switchLinear(p.m)
+		blk.switches[relative(p.m.Path)] = p.dst
+	}
+	return m
+}
+
+func (b *binder) switchLinear(m modeldir.Module) SwitchLinear {
+	if q, ok := b.m.Config.ModuleQuant(b, m); ok {
+		l := &QuantizedSwitchLinear{Quant: quant(q)}
+		b.module(m, q, true, &l.Weight, &l.Scales, &l.Biases, &l.Bias)
+		return l
+	}
+	l := &DenseSwitchLinear{}
+	b.module(m, modeldir.Quant{}, false, &l.Weight, nil, nil, &l.Bias)
+	return l
 }
 
 // relative is a block module's name within its block: "self_attn.q_proj" for

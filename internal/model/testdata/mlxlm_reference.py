@@ -6,9 +6,14 @@
         weights, casts and quantizes it as mlx_lm.convert does, and saves it with
         mlx_lm.utils.save_model / save_config.
 
-    mlxlm_reference.py logits MODEL_DIR TOKENS OUT [--dtype D]
-        loads MODEL_DIR (converting its floating parameters to D when given) with mlx_lm.utils.load (load_model when it has no tokenizer) and writes the logits for TOKENS
+    mlxlm_reference.py logits MODEL_DIR TOKENS OUT [--dtype D] [--adapter DIR]
+        loads MODEL_DIR (converting its floating parameters to D when given) with mlx_lm.utils.load (load_model when it has no tokenizer), adds the LoRA adapters of DIR with mlx_lm.tuner.utils.load_adapters when given, and writes the logits for TOKENS
         ("1,2,3;4,5,6": one row per sequence) to OUT (safetensors, key "logits").
+
+    mlxlm_reference.py adapters MODEL_DIR OUT NUM_LAYERS RANK SCALE SEED
+        adds LoRA adapters to every module mlx_lm.lora adapts by default (linear_to_lora_layers
+        without keys) in the last NUM_LAYERS blocks, draws lora_a and lora_b at random, and
+        saves them as mlx_lm.lora does (adapters.safetensors, adapter_config.json).
 
     mlxlm_reference.py bench MODEL_DIR TOKENS ITERS
         prints the mean seconds of one evaluated forward pass.
@@ -52,8 +57,14 @@ def write(args):
                 bits, group = spec.split(":")
                 overrides[path] = {"group_size": int(group), "bits": int(bits), "mode": "affine"}
 
+        # As mlx_lm.convert: the model's own predicate (qwen3_moe keeps its router at 8 bits),
+        # under the overrides.
+        model_predicate = getattr(model, "quant_predicate", None)
+
         def predicate(path, module):
-            return overrides.get(path, True)
+            if path in overrides:
+                return overrides[path]
+            return model_predicate(path, module) if model_predicate else True
 
         model, config = lmutils.quantize_model(
             model, config, args.group_size, args.bits, mode="affine", quant_predicate=predicate
@@ -88,12 +99,34 @@ def logits(args):
         model, _ = lmutils.load(str(path))
     else:
         model, _ = lmutils.load_model(path)
+    if args.adapter:
+        from mlx_lm.tuner.utils import load_adapters
+
+        model = load_adapters(model, args.adapter)
     if args.dtype:
         # Convert the floating parameters (scales, biases, norms) after loading.
         dtype = getattr(mx, args.dtype)
         model.update(tree_map(lambda v: v.astype(dtype) if mx.issubdtype(v.dtype, mx.floating) else v, model.parameters()))
     out = model(parse_tokens(args.tokens))
     mx.save_safetensors(args.out, {"logits": out})
+
+
+def adapters(args):
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    model, _ = lmutils.load_model(Path(args.model))
+    model.freeze()
+    params = {"rank": args.rank, "dropout": 0.0, "scale": args.scale}
+    linear_to_lora_layers(model, args.num_layers, params)
+    mx.random.seed(args.seed)
+    model.update(
+        tree_map(lambda v: 0.05 * mx.random.normal(v.shape), model.trainable_parameters())
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    mx.save_safetensors(str(out / "adapters.safetensors"), dict(tree_flatten(model.trainable_parameters())))
+    config = {"fine_tune_type": "lora", "num_layers": args.num_layers, "lora_parameters": params}
+    (out / "adapter_config.json").write_text(json.dumps(config, indent=4))
 
 
 def bench(args):
@@ -123,12 +156,20 @@ def main():
     l.add_argument("tokens")
     l.add_argument("out")
     l.add_argument("--dtype", default="")
+    l.add_argument("--adapter", default="")
+    a = sub.add_parser("adapters")
+    a.add_argument("model")
+    a.add_argument("out")
+    a.add_argument("num_layers", type=int)
+    a.add_argument("rank", type=int)
+    a.add_argument("scale", type=float)
+    a.add_argument("seed", type=int)
     b = sub.add_parser("bench")
     b.add_argument("model")
     b.add_argument("tokens")
     b.add_argument("iters", type=int)
     args = p.parse_args()
-    {"write": write, "logits": logits, "bench": bench}[args.cmd](args)
+    {"write": write, "logits": logits, "adapters": adapters, "bench": bench}[args.cmd](args)
 
 
 if __name__ == "__main__":
