@@ -82,6 +82,27 @@ var TinyPresets = map[string]TinySpec{
 		Seed:  1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
 		ShardBytes: 2 << 30,
 	},
+	// Mixtral-8x7B's published shape (mistralai/Mixtral-8x7B-v0.1 config.json), 4-bit group
+	// 64 with bfloat16 scales: about 26 GB.
+	"mixtral-8x7b": {
+		Config: Config{ModelType: "mixtral", HiddenSize: 4096, NumHiddenLayers: 32, IntermediateSize: 14336,
+			NumAttentionHeads: 32, NumKeyValueHeads: 8, VocabSize: 32000,
+			RMSNormEps: 1e-5, RopeTheta: 1000000, MaxPositionEmbeddings: 32768},
+		Extra: map[string]any{"architectures": []string{"MixtralForCausalLM"}, "num_local_experts": 8, "num_experts_per_tok": 2},
+		Seed:  1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
+		ShardBytes: 2 << 30,
+	},
+	// Qwen3-30B-A3B's published shape (Qwen/Qwen3-30B-A3B config.json: 128 experts, 8 per
+	// token, every block sparse), 4-bit group 64 with bfloat16 scales: about 17 GB.
+	"qwen3-30b-a3b": {
+		Config: Config{ModelType: "qwen3_moe", HiddenSize: 2048, NumHiddenLayers: 48, IntermediateSize: 6144,
+			NumAttentionHeads: 32, NumKeyValueHeads: 4, VocabSize: 151936, HeadDim: 128,
+			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 40960},
+		Extra: map[string]any{"architectures": []string{"Qwen3MoeForCausalLM"}, "num_experts": 128, "num_experts_per_tok": 8,
+			"moe_intermediate_size": 768, "decoder_sparse_step": 1, "mlp_only_layers": []int{}, "norm_topk_prob": true},
+		Seed: 1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
+		ShardBytes: 2 << 30,
+	},
 	// One small model per family: micro's size with the family's own fields, for the
 	// cross-checks of every command against mlx-lm (internal/testmodel.Families).
 	"tiny-qwen2": {
@@ -90,6 +111,24 @@ var TinyPresets = map[string]TinySpec{
 			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 512, TieWordEmbeddings: true},
 		Extra: map[string]any{"architectures": []string{"Qwen2ForCausalLM"}},
 		Seed:  1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
+	},
+	// Four experts, two per token; the router is quantized like every linear, as mlx-lm's
+	// convert does for mixtral.py.
+	"tiny-mixtral": {
+		Config: Config{ModelType: "mixtral", HiddenSize: 64, NumHiddenLayers: 2, IntermediateSize: 64,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize,
+			RMSNormEps: 1e-5, RopeTheta: 1000000, MaxPositionEmbeddings: 512},
+		Extra: map[string]any{"architectures": []string{"MixtralForCausalLM"}, "num_local_experts": 4, "num_experts_per_tok": 2},
+		Seed:  1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
+	},
+	// Block 0 dense (mlp_only_layers), block 1 a mixture of four experts, two per token.
+	"tiny-qwen3-moe": {
+		Config: Config{ModelType: "qwen3_moe", HiddenSize: 64, NumHiddenLayers: 2, IntermediateSize: 128,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize, HeadDim: 32,
+			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 512},
+		Extra: map[string]any{"architectures": []string{"Qwen3MoeForCausalLM"}, "num_experts": 4, "num_experts_per_tok": 2,
+			"moe_intermediate_size": 32, "decoder_sparse_step": 1, "mlp_only_layers": []int{0}, "norm_topk_prob": true},
+		Seed: 1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
 	},
 	// head_dim 32 is not hidden_size / heads, as in the real Qwen3 models.
 	"tiny-qwen3": {

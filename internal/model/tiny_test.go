@@ -27,9 +27,11 @@ func parameters(l *modeldir.Layout) int {
 // mistyped dimension shows without writing gigabytes.
 func TestPublishedPresetsHavePublishedSizes(t *testing.T) {
 	for preset, published := range map[string]float64{
-		"llama-3.1-8b": 8.03e9,  // meta-llama/Llama-3.1-8B: 8.03B
-		"qwen3-8b":     8.2e9,   // Qwen/Qwen3-8B: 8.2B
-		"smollm2-135m": 0.135e9, // HuggingFaceTB/SmolLM2-135M: 135M
+		"llama-3.1-8b":  8.03e9,  // meta-llama/Llama-3.1-8B: 8.03B
+		"qwen3-8b":      8.2e9,   // Qwen/Qwen3-8B: 8.2B
+		"smollm2-135m":  0.135e9, // HuggingFaceTB/SmolLM2-135M: 135M
+		"mixtral-8x7b":  46.7e9,  // mistralai/Mixtral-8x7B-v0.1: 46.7B
+		"qwen3-30b-a3b": 30.5e9,  // Qwen/Qwen3-30B-A3B: 30.5B
 	} {
 		spec, ok := TinyPresets[preset]
 		if !ok {
