@@ -1,6 +1,7 @@
 package testmodel
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os/exec"
@@ -41,14 +42,13 @@ func MLXLMModel(tb testing.TB, f Family, seed int, flags ...string) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var compact map[string]any // one argument, whatever the indentation
-	if err := json.Unmarshal(cfg, &compact); err != nil {
+	var arg bytes.Buffer // one line, the numbers as written (2.0 stays a float)
+	if err := json.Compact(&arg, cfg); err != nil {
 		tb.Fatal(err)
 	}
-	arg, _ := json.Marshal(compact)
 	dir := filepath.Join(tb.TempDir(), f.Name+"-mlxlm")
 	script := filepath.Join(testenv.ModuleRoot(tb), "internal", "model", "testdata", "mlxlm_reference.py")
-	args := append([]string{script, "write", dir, string(arg), fmt.Sprint(seed)}, flags...)
+	args := append([]string{script, "write", dir, arg.String(), fmt.Sprint(seed)}, flags...)
 	cmd := exec.Command(testenv.Python(tb), args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("mlxlm_reference.py write %s: %v\n%s", strings.Join(flags, " "), err, out)
