@@ -198,6 +198,9 @@ func (d Decision) estimate(info *modeldir.Info, w Workload) Budget {
 
 	// LoRA: (in, r) + (r, out) float32 per adapted module of each adapted block (a family
 	// may mix dense blocks and mixtures of experts, so each block is counted).
+	if len(w.Keys) == 0 { // attach-lora's default
+		w.Keys = c.LoRAKeys()
+	}
 	var blocks []blockLoRA
 	for i := c.NumHiddenLayers - b.Blocks; i < c.NumHiddenLayers; i++ {
 		l := adaptersOf(info, i, w, b.Batch*b.SeqLen)

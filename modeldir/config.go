@@ -6,9 +6,12 @@ package modeldir
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // Config is a model's config.json, with mlx-lm's defaults applied.
@@ -62,6 +65,12 @@ type Config struct {
 	// (qwen3_moe, which renormalizes them to sum to one under NormTopKProb); otherwise the
 	// top logits are kept and turned into probabilities (mixtral).
 	SoftmaxFirst, NormTopKProb bool
+	// RotaryDims is how many features of each head the rotary embedding turns: 0 for all
+	// of head_dim, fewer under a partial_rotary_factor (Phi-4-mini).
+	RotaryDims int
+	// OriginalMaxPositionEmbeddings is the context the model was pretrained with, which
+	// su/longrope scaling reads (Phi-3's top-level field).
+	OriginalMaxPositionEmbeddings int
 }
 
 // Window is block i's attention window, 0 for full attention.
@@ -80,6 +89,30 @@ type RopeScaling struct {
 	LowFreqFactor                 float64 `json:"low_freq_factor,omitempty"`
 	HighFreqFactor                float64 `json:"high_freq_factor,omitempty"`
 	OriginalMaxPositionEmbeddings int     `json:"original_max_position_embeddings,omitempty"`
+	// ShortFactor and LongFactor scale each rotary frequency (su/longrope).
+	ShortFactor Factors `json:"short_factor,omitempty"`
+	LongFactor  Factors `json:"long_factor,omitempty"`
+}
+
+// Factors are per-frequency factors. mlx-lm also takes a single number, which scales every
+// frequency: it is kept as a one-element list.
+type Factors []float64
+
+func (f *Factors) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		return nil
+	}
+	var one float64
+	if json.Unmarshal(data, &one) == nil {
+		*f = Factors{one}
+		return nil
+	}
+	var list []float64
+	if err := json.Unmarshal(data, &list); err != nil {
+		return err
+	}
+	*f = list
+	return nil
 }
 
 // Kind is the scaling type, "default" when unset (mlx-lm reads "type", then "rope_type").
@@ -227,18 +260,8 @@ func ParseConfig(data []byte) (*Config, error) {
 	if c.HeadDim <= 0 {
 		return nil, fmt.Errorf("head_dim must be positive, got %d", c.HeadDim)
 	}
-	switch k := c.RopeScaling.Kind(); k {
-	case "default":
-	case "linear":
-		if c.RopeScaling.Factor <= 0 {
-			return nil, fmt.Errorf("rope_scaling: linear needs a positive factor")
-		}
-	case "llama3":
-		if c.RopeScaling.Factor <= 0 {
-			return nil, fmt.Errorf("rope_scaling: llama3 needs a positive factor")
-		}
-	default:
-		return nil, fmt.Errorf("unsupported rope_scaling type %q (supported: default, linear, llama3)", k)
+	if err := c.checkRopeScaling(); err != nil {
+		return nil, err
 	}
 	if len(raw.Quantization) > 0 && string(raw.Quantization) != "null" {
 		q, err := parseQuantization(raw.Quantization)
@@ -248,6 +271,53 @@ func ParseConfig(data []byte) (*Config, error) {
 		c.Quantization = q
 	}
 	return c, nil
+}
+
+// ropeKinds are the rope_scaling types every family reads, each with the check of its
+// fields; a family adds its own (Family.RopeKinds). internal/model builds every kind
+// RopeKinds lists.
+var ropeKinds = map[string]func(c *Config) error{
+	"default": nil,
+	"linear":  positiveFactor,
+	"llama3":  positiveFactor,
+}
+
+func positiveFactor(c *Config) error {
+	if c.RopeScaling.Factor <= 0 {
+		return fmt.Errorf("rope_scaling: %s needs a positive factor", c.RopeScaling.Kind())
+	}
+	return nil
+}
+
+// checkRopeScaling checks that the model's family reads its rope_scaling type, and the
+// type's fields.
+func (c *Config) checkRopeScaling() error {
+	kind := c.RopeScaling.Kind()
+	check, ok := ropeKinds[kind]
+	if !ok && c.Family != nil {
+		check, ok = c.Family.RopeKinds[kind]
+	}
+	if !ok {
+		supported := slices.Collect(maps.Keys(ropeKinds))
+		if c.Family != nil {
+			supported = slices.AppendSeq(supported, maps.Keys(c.Family.RopeKinds))
+		}
+		slices.Sort(supported)
+		return fmt.Errorf("unsupported rope_scaling type %q (supported: %s)", kind, strings.Join(supported, ", "))
+	}
+	if check == nil {
+		return nil
+	}
+	return check(c)
+}
+
+// RopeKinds lists every rope_scaling type some family reads, sorted.
+func RopeKinds() []string {
+	seen := maps.Clone(ropeKinds)
+	for _, f := range families {
+		maps.Copy(seen, f.RopeKinds)
+	}
+	return slices.Sorted(maps.Keys(seen))
 }
 
 func parseQuantization(data json.RawMessage) (*Quantization, error) {

@@ -3,6 +3,7 @@ package modeldir
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -21,6 +22,20 @@ type Family struct {
 	Configure func(c *Config, raw Raw) error
 	// Layer describes block i. Nil means the Llama block (LlamaLayer).
 	Layer func(c *Config, i int) Layer
+	// RopeKinds are the rope_scaling types the family reads beyond default, linear and
+	// llama3, each with the check of its fields (nil: none needed).
+	RopeKinds map[string]func(c *Config) error
+	// LoRAKeys are the block modules LoRA adapts when a recipe names none: the attention's
+	// queries and values. Nil means Llama's q_proj and v_proj.
+	LoRAKeys []string
+}
+
+// LoRAKeys are the block modules LoRA adapts when a recipe names none (Family.LoRAKeys).
+func (c *Config) LoRAKeys() []string {
+	if c.Family != nil && c.Family.LoRAKeys != nil {
+		return slices.Clone(c.Family.LoRAKeys)
+	}
+	return []string{"self_attn.q_proj", "self_attn.v_proj"}
 }
 
 var families = map[string]*Family{}

@@ -173,6 +173,18 @@ func MatchModules(modules []string, key string) []string {
 	return out
 }
 
+// FusedModule is the block module that holds the projection key names when the block fuses
+// it with others (q_proj in Phi-3's self_attn.qkv_proj, gate_proj in mlp.gate_up_proj).
+func FusedModule(modules []string, key string) (string, bool) {
+	short := key[strings.LastIndexByte(key, '.')+1:]
+	fused := map[string]string{"q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj",
+		"gate_proj": "gate_up_proj", "up_proj": "gate_up_proj"}[short]
+	if fused == "" {
+		return "", false
+	}
+	return MatchModule(modules, fused)
+}
+
 // Quantized reports whether a module is stored quantized (it has scales).
 func (m *Info) Quantized(module string) bool {
 	_, ok := m.Tensors[module+".scales"]

@@ -44,6 +44,8 @@ type Rope struct {
 	Scaling     *RopeScaling // nil: none
 	// MaxPositions is max_position_embeddings, which some scalings read.
 	MaxPositions int
+	// OriginalMaxPositions is the pretrained context su/longrope scaling reads.
+	OriginalMaxPositions int
 }
 
 // Layer is one transformer block: its modules (the zero Module where the family has none),
@@ -122,7 +124,12 @@ func (c *Config) Norm(path string, n int) Module {
 
 // DefaultRope is the rotary embedding of a layer with the config's own settings.
 func (c *Config) DefaultRope() Rope {
-	return Rope{Dims: c.HeadDim, Base: c.RopeTheta, Traditional: c.RopeTraditional, Scaling: c.RopeScaling, MaxPositions: c.MaxPositionEmbeddings}
+	dims := c.HeadDim
+	if c.RotaryDims > 0 {
+		dims = c.RotaryDims
+	}
+	return Rope{Dims: dims, Base: c.RopeTheta, Traditional: c.RopeTraditional, Scaling: c.RopeScaling,
+		MaxPositions: c.MaxPositionEmbeddings, OriginalMaxPositions: c.OriginalMaxPositionEmbeddings}
 }
 
 // LlamaLayer is mlx-lm's llama block i: q, k, v, o projections (biases as attention_bias

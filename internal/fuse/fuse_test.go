@@ -121,6 +121,17 @@ func TestFusedTensorsMatchMLXLMFuse(t *testing.T) {
 	}
 }
 
+// checkFusedTensors runs fusedMatchesMLXLM re-quantized and in float, for models written
+// outside the family table.
+func checkFusedTensors(t *testing.T, dir, adapter string) {
+	t.Helper()
+	for _, deq := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dequantize=%v", deq), func(t *testing.T) { fusedMatchesMLXLM(t, dir, adapter, deq) })
+	}
+}
+
+// fusedMatchesMLXLM fuses adapter into the model in dir and compares the fused layers, and
+// in a re-quantized fuse every tensor, with mlx_lm.fuse's.
 func fusedMatchesMLXLM(t *testing.T, dir, adapter string, deq bool) {
 	out := filepath.Join(t.TempDir(), "fused")
 	res, err := Fuse(dir, adapter, out, Options{Dequantize: deq})

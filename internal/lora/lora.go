@@ -38,10 +38,11 @@ type Config struct {
 }
 
 // llamaOrder is the order adapters of a Llama block are made in (and their random draws
-// taken); other projections follow, sorted.
+// taken), with Phi-3's fused projections where its block declares them; other projections
+// follow, sorted.
 var llamaOrder = []string{
-	"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-	"mlp.gate_proj", "mlp.down_proj", "mlp.up_proj",
+	"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.qkv_proj", "self_attn.o_proj",
+	"mlp.gate_proj", "mlp.gate_up_proj", "mlp.down_proj", "mlp.up_proj",
 }
 
 // Keys lists the projections of blocks an adapter can wrap (of any of them: a family may

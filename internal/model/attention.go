@@ -21,7 +21,7 @@ type Attention struct {
 	NumKVHeads   int
 	HeadDim      int
 	Scale        float32
-	RoPE         mlx.RoPE
+	RoPE         RoPE
 	// Window, when nonzero, limits each position to the Window positions up to it.
 	Window int
 	// Softcap, when nonzero, caps the scores at ±Softcap with tanh (Gemma 2).

@@ -19,7 +19,7 @@ type Model struct {
 
 	// ropes are the rotary embeddings of the layers, one per distinct spec.
 	ropeSpecs []modeldir.Rope
-	ropes     []mlx.RoPE
+	ropes     []RoPE
 	// compute is the dtype floating tensors were converted to at load (see
 	// LoadOptions.ComputeDtype); Bool when they kept the checkpoint's.
 	compute mlx.Dtype
