@@ -103,6 +103,18 @@ var TinyPresets = map[string]TinySpec{
 		Seed: 1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
 		ShardBytes: 2 << 30,
 	},
+	// Phi-4-mini's published shape (microsoft/Phi-4-mini-instruct config.json: fused
+	// projections, 96 of 128 head dimensions rotated, tied embeddings), 4-bit group 64 with
+	// bfloat16 scales, about 2.2 GB. Its longrope factors are left out (no scaling): the
+	// preset measures memory and speed, for which they change nothing.
+	"phi-4-mini": {
+		Config: Config{ModelType: "phi3", HiddenSize: 3072, NumHiddenLayers: 32, IntermediateSize: 8192,
+			NumAttentionHeads: 24, NumKeyValueHeads: 8, VocabSize: 200064,
+			RMSNormEps: 1e-5, RopeTheta: 10000, MaxPositionEmbeddings: 131072, TieWordEmbeddings: true},
+		Extra: map[string]any{"architectures": []string{"Phi3ForCausalLM"}, "partial_rotary_factor": 0.75,
+			"original_max_position_embeddings": 4096},
+		Seed: 1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
+	},
 	// One small model per family: micro's size with the family's own fields, for the
 	// cross-checks of every command against mlx-lm (internal/testmodel.Families).
 	"tiny-qwen2": {
@@ -128,6 +140,17 @@ var TinyPresets = map[string]TinySpec{
 			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 512},
 		Extra: map[string]any{"architectures": []string{"Qwen3MoeForCausalLM"}, "num_experts": 4, "num_experts_per_tok": 2,
 			"moe_intermediate_size": 32, "decoder_sparse_step": 1, "mlp_only_layers": []int{0}, "norm_topk_prob": true},
+		Seed: 1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
+	},
+	// Partial rotary dimensions (12 of 16) and longrope scaling, as Phi-4-mini has them;
+	// the long factors apply past 8 positions.
+	"tiny-phi3": {
+		Config: Config{ModelType: "phi3", HiddenSize: 64, NumHiddenLayers: 2, IntermediateSize: 128,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize,
+			RMSNormEps: 1e-5, RopeTheta: 10000, MaxPositionEmbeddings: 1024, TieWordEmbeddings: true},
+		Extra: map[string]any{"architectures": []string{"Phi3ForCausalLM"}, "partial_rotary_factor": 0.75,
+			"original_max_position_embeddings": 8, "rope_scaling": map[string]any{"type": "longrope",
+				"long_factor": []float64{1, 1.5, 2, 3, 4, 6}, "short_factor": []float64{1, 1, 1, 1, 1, 1}}},
 		Seed: 1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
 	},
 	// head_dim 32 is not hidden_size / heads, as in the real Qwen3 models.
