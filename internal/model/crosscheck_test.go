@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/yai-dev/yai/mlx"
@@ -175,6 +176,13 @@ func TestMLXLMReadsGeneratedModels(t *testing.T) {
 		"tiny-4bit-g64-llama3-bf16-shards": small,
 		"8bit-with-overrides":              mixed,
 		"float16-plain":                    plain,
+	}
+	// Every small preset as it is, the family ones included (the cross-checks of the
+	// commands use them).
+	for name, spec := range TinyPresets {
+		if name == "micro" || strings.HasPrefix(name, "tiny-") {
+			cases["preset-"+name] = spec
+		}
 	}
 	for name, spec := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -34,6 +34,12 @@ func RandomAdapter(tb testing.TB, modelDir string, seed uint64, std float32) str
 	return RandomAdapterOn(tb, modelDir, AdapterKeys, seed, std)
 }
 
+// Adapter is RandomAdapter on the family's keys.
+func (f Family) Adapter(tb testing.TB, modelDir string, seed uint64, std float32) string {
+	tb.Helper()
+	return RandomAdapterOn(tb, modelDir, f.Keys, seed, std)
+}
+
 // RandomAdapterOn is RandomAdapter on the given block modules.
 func RandomAdapterOn(tb testing.TB, modelDir string, keys []string, seed uint64, std float32) string {
 	tb.Helper()
