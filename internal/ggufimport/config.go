@@ -2,6 +2,8 @@ package ggufimport
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/yai-dev/yai/internal/gguf"
 )
@@ -181,8 +183,40 @@ func (h *hyper) configJSON(tok *tokenizerSpec, quant *quantSpec) map[string]any 
 	}
 	if quant != nil {
 		q := map[string]any{"group_size": quant.groupSize, "bits": quant.bits, "mode": "affine"}
+		for _, layer := range quant.plain {
+			q[layer] = false
+		}
 		c["quantization"] = q
 		c["quantization_config"] = q
 	}
-	return c
+	return markFloats(c).(map[string]any)
+}
+
+// jsonFloat is a float that JSON shows as one (30.0, not 30): transformers 5 validates
+// config.json's types and refuses an integer where a float is declared.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	s := strconv.FormatFloat(float64(f), 'g', -1, 64)
+	if !strings.ContainsAny(s, ".eEnN") {
+		s += ".0"
+	}
+	return []byte(s), nil
+}
+
+// markFloats makes every float64 of a config value a jsonFloat.
+func markFloats(v any) any {
+	switch v := v.(type) {
+	case float64:
+		return jsonFloat(v)
+	case map[string]any:
+		for k, x := range v {
+			v[k] = markFloats(x)
+		}
+	case []any:
+		for i, x := range v {
+			v[i] = markFloats(x)
+		}
+	}
+	return v
 }

@@ -15,6 +15,9 @@ import (
 // quantSpec is MLX affine quantization of the output weights.
 type quantSpec struct {
 	bits, groupSize int
+	// plain lists the layers left float among quantized ones (MoE routers), which
+	// config.json names so that no loader has to guess.
+	plain []string
 }
 
 // weightPlan is how one GGUF tensor becomes one tensor (kept float) or three (weight,
