@@ -59,14 +59,14 @@ def spm_tokenizer(out, gemma):
     lines = corpus_text()
     kwargs = dict(sentence_iterator=iter(lines * 4), model_prefix=os.path.join(out, "tokenizer"), model_type="bpe",
                   vocab_size=1000, byte_fallback=True, character_coverage=1.0, split_digits=True,
-                  minloglevel=2, hard_vocab_limit=False)
+                  minloglevel=2, hard_vocab_limit=False, normalization_rule_name="identity")
     if gemma:
         kwargs.update(pad_id=0, eos_id=1, bos_id=2, unk_id=3, pad_piece="<pad>", eos_piece="<eos>",
                       bos_piece="<bos>", unk_piece="<unk>", add_dummy_prefix=False, remove_extra_whitespaces=False,
-                      allow_whitespace_only_pieces=True, user_defined_symbols=["<start_of_turn>", "<end_of_turn>"],
-                      normalization_rule_name="identity")
+                      allow_whitespace_only_pieces=True, user_defined_symbols=["<start_of_turn>", "<end_of_turn>"])
     else:
-        kwargs.update(unk_id=0, bos_id=1, eos_id=2, pad_id=-1)
+        # As Llama 2's, Mistral's and Phi-3's tokenizer.model: a dummy prefix, spaces kept.
+        kwargs.update(unk_id=0, bos_id=1, eos_id=2, pad_id=-1, remove_extra_whitespaces=False)
     spm.SentencePieceTrainer.train(**kwargs)
     os.remove(os.path.join(out, "tokenizer.vocab"))
     sp = spm.SentencePieceProcessor(model_file=os.path.join(out, "tokenizer.model"))
@@ -124,7 +124,9 @@ def make(family, out, vocabdir):
                               pad_token_id=0, eos_token_id=1, bos_token_id=2)
         model = tf.Gemma2ForCausalLM(cfg)
     elif family == "gemma3":
-        cfg = tf.Gemma3TextConfig(**small, head_dim=16, query_pre_attn_scalar=16, sliding_window=512,
+        # Six layers: mlx-lm's gemma3_text needs one full period of five sliding layers and a
+        # global one.
+        cfg = tf.Gemma3TextConfig(**dict(small, num_hidden_layers=6), head_dim=16, query_pre_attn_scalar=16, sliding_window=512,
                                   pad_token_id=0, eos_token_id=1, bos_token_id=2)
         model = tf.Gemma3ForCausalLM(cfg)
     elif family == "phi3":
@@ -179,6 +181,15 @@ def legacy_experts(out, family):
         else:
             fixed[name] = t
     save_file(fixed, path, metadata={"format": "pt"})
+    if family == "qwen3_moe":
+        # Qwen3-30B-A3B's config.json names these as transformers 4 did (mlx-lm reads them).
+        cpath = os.path.join(out, "config.json")
+        with open(cpath) as f:
+            cfg = json.load(f)
+        cfg["num_experts"] = cfg["num_local_experts"]
+        cfg["rope_theta"] = cfg["rope_parameters"]["rope_theta"]
+        with open(cpath, "w") as f:
+            json.dump(cfg, f, indent=2)
 
 
 def compare(hfdir, outdirs):
@@ -190,6 +201,14 @@ def compare(hfdir, outdirs):
     from transformers import AutoTokenizer
     texts = json.load(sys.stdin)
     ref_tok = AutoTokenizer.from_pretrained(hfdir)
+    encode = lambda t: ref_tok(t)["input_ids"]  # noqa: E731
+    if os.path.exists(os.path.join(hfdir, "tokenizer.model")):
+        # A SentencePiece model is its own reference: transformers 5 builds a tokenizer from
+        # it that drops the dummy prefix before leading spaces, which SentencePiece (and
+        # llama.cpp, and the tokenizer.json of Hub repositories) keep.
+        import sentencepiece as spm
+        sp = spm.SentencePieceProcessor(model_file=os.path.join(hfdir, "tokenizer.model"))
+        encode = lambda t: [sp.bos_id()] + sp.encode(t)  # noqa: E731
     ids = ref_tok("The quick brown fox jumps over the lazy dog. Über den Wolken")["input_ids"]
 
     def run(d):
@@ -203,7 +222,7 @@ def compare(hfdir, outdirs):
         imp_tok = Tokenizer.from_file(os.path.join(outdir, "tokenizer.json"))
         mismatches = []
         for t in texts:
-            a, b = ref_tok(t)["input_ids"], imp_tok.encode(t).ids
+            a, b = encode(t), imp_tok.encode(t).ids
             if a != b:
                 mismatches.append({"text": t, "reference": a, "import": b})
         logits, greedy = run(outdir)
