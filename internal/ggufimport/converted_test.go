@@ -132,19 +132,25 @@ func yaiAgrees(t *testing.T, dir string) {
 	ids := []int32{5, 17, 42, 99, 7, 3, 250, 11}
 	var want []int32
 	python(t, "argmax", dir, ids, &want)
-	var got []int32
-	err = mlx.Do(func() error {
+	if got := nextTokens(t, m, ids); !slices.Equal(got, want) {
+		t.Errorf("yai's next tokens %v, mlx-lm's %v", got, want)
+	}
+}
+
+// nextTokens is m's greedy next token at each position of ids.
+func nextTokens(t *testing.T, m *model.Model, ids []int32) []int32 {
+	t.Helper()
+	var next []int32
+	err := mlx.Do(func() error {
 		x := mlx.FromSlice(ids, 1, len(ids))
 		logits := m.Forward(x)
 		arg := mlx.Argmax(logits, -1, false)
-		got = arg.Ints()
+		next = arg.Ints()
 		mlx.Free(x, logits, arg)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("yai's next tokens %v, mlx-lm's %v", got, want)
-	}
+	return next
 }
