@@ -490,6 +490,8 @@ type control struct{ e *engine }
 
 func (c control) Report(r stage.Report) {
 	c.e.report = &r
+	// The stages after the step (a log line, a guard on loss) see this step's loss.
+	c.e.env.Loss = r.Loss
 	// How the step was computed is visible to the triggers of the rest of the step.
 	c.e.env.MicroBatches, c.e.env.Traces = int64(max(1, r.MicroBatches)), int64(r.Traces)
 	c.e.env.Checkpointing = 0
