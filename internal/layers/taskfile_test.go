@@ -17,7 +17,7 @@ func TestSharedTasksRunOncePerInvocation(t *testing.T) {
 	}
 	var tf struct {
 		Tasks map[string]struct {
-			Deps []any `yaml:"deps"`
+			Deps []any  `yaml:"deps"`
 			Run  string `yaml:"run"`
 		} `yaml:"tasks"`
 	}
