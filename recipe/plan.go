@@ -388,3 +388,14 @@ type ScheduleJSON struct {
 	Peak           int64 `json:"estimated_peak"`
 	Fits           bool  `json:"fits"`
 }
+
+// DataFiles are the data files the run reads: the data stage's train and valid files and
+// the data directory's test.jsonl (an eval stage may read it). None without a data stage.
+func (p *Plan) DataFiles() []string {
+	_, cfg := dataStage(p.Recipe)
+	dir := p.RunInfo().DataDir
+	if cfg == nil || dir == "" {
+		return nil
+	}
+	return []string{filepath.Join(dir, cfg.Train), filepath.Join(dir, cfg.Valid), filepath.Join(dir, "test.jsonl")}
+}
