@@ -41,7 +41,8 @@ func (t *Trainer) SaveState(dir string) error {
 
 // LoadState restores adapters, optimizer state and counters saved by SaveState.
 func (t *Trainer) LoadState(dir string) error {
-	tensors, meta, err := mlx.LoadSafetensors(filepath.Join(dir, StateFile))
+	path := filepath.Join(dir, StateFile)
+	tensors, meta, err := mlx.LoadSafetensors(path)
 	if err != nil {
 		return err
 	}
@@ -60,8 +61,8 @@ func (t *Trainer) LoadState(dir string) error {
 		}
 		steps, err1 := strconv.Atoi(meta["steps"])
 		updates, err2 := strconv.Atoi(meta["updates"])
-		if err1 != nil || err2 != nil {
-			return fmt.Errorf("train: %s: bad step counters %q, %q", StateFile, meta["steps"], meta["updates"])
+		if err1 != nil || err2 != nil || steps < 0 || updates < 0 || updates > steps {
+			return fmt.Errorf("train: %s: bad step counters: steps %q, updates %q", path, meta["steps"], meta["updates"])
 		}
 		slots := t.opt.Slots()
 		params := t.adapters.Params()
@@ -89,6 +90,20 @@ func (t *Trainer) LoadState(dir string) error {
 		key, err := take("rng_key")
 		if err != nil {
 			return err
+		}
+		var names []string
+		var all []*mlx.Array
+		for n := range tensors {
+			if taken[n] {
+				names = append(names, n)
+			}
+		}
+		slices.Sort(names) // the error lists them in order
+		for _, n := range names {
+			all = append(all, tensors[n])
+		}
+		if err := lora.CheckFinite(path, names, all); err != nil {
+			return fmt.Errorf("train: %w", err)
 		}
 		if err := t.adapters.LoadWeights(filepath.Join(dir, lora.WeightsFile)); err != nil {
 			return err
