@@ -1,0 +1,163 @@
+package main
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/yai-dev/yai/internal/lora"
+	"github.com/yai-dev/yai/internal/rundir"
+	"github.com/yai-dev/yai/internal/testmodel"
+	"github.com/yai-dev/yai/mlx"
+)
+
+// poisonTensor rewrites one tensor of a safetensors file (the first when name is "") as
+// all NaN and returns its name.
+func poisonTensor(t *testing.T, path, name string) string {
+	t.Helper()
+	err := mlx.Do(func() error {
+		tensors, meta, err := mlx.LoadSafetensors(path)
+		if err != nil {
+			return err
+		}
+		if name == "" {
+			for n := range tensors {
+				if name == "" || n < name {
+					name = n
+				}
+			}
+		}
+		x := tensors[name]
+		tensors[name] = mlx.Full(x.Shape(), math.NaN(), x.Dtype())
+		mlx.Eval(tensors[name])
+		if err := mlx.SaveSafetensors(path+".new", tensors, meta); err != nil {
+			return err
+		}
+		return os.Rename(path+".new", path)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// Adapters holding NaN are refused by fuse and generate before anything is written or
+// decoded, naming the file and the tensor.
+func TestNaNAdaptersAreRefused(t *testing.T) {
+	dir := testmodel.Tiny(t, "tiny")
+	adapter := testmodel.RandomAdapter(t, dir, 11, 0.3)
+	file := filepath.Join(adapter, lora.WeightsFile)
+	name := poisonTensor(t, file, "")
+	out := filepath.Join(t.TempDir(), "fused")
+	var stdout, stderr strings.Builder
+	code := fuseMain([]string{"--model", dir, "--adapter", adapter, "--out", out}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), file) || !strings.Contains(stderr.String(), name) {
+		t.Errorf("fuse of NaN adapters: exit %d, %q; want exit 1 naming %s and %s", code, stderr.String(), file, name)
+	}
+	if exists(out) {
+		t.Error("fuse of NaN adapters wrote a model")
+	}
+	_, errOut, code := runCmd(t, generateCmd, "", "--model", dir, "--adapter", adapter, "--prompt", "hi", "--max-tokens", "2")
+	if code != 1 || !strings.Contains(errOut, name) || !strings.Contains(errOut, "NaN") {
+		t.Errorf("generate with NaN adapters: exit %d, %q", code, errOut)
+	}
+}
+
+// trustRecipe trains the tiny model 6 steps on a copy of the quickstart data (so that a test
+// may edit it), with a checkpoint every 3 steps.
+func trustRecipe(t *testing.T) string {
+	t.Helper()
+	_, modelDir := yai(t)
+	dir := t.TempDir()
+	if err := copyDir(filepath.Join("..", "..", "recipes", "data", "quickstart"), filepath.Join(dir, "data")); err != nil {
+		t.Fatal(err)
+	}
+	src := `version: 1
+name: trust
+model: ` + modelDir + `
+data: ./data
+steps: 6
+memory: {limit: 2GB}
+stages:
+  - {id: load, kind: load-4bit}
+  - {id: lora, kind: attach-lora, after: [load], with: {rank: 4, layers: 1, keys: [q_proj]}}
+  - {id: data, kind: data, after: [load], with: {format: text, batch_size: 2, max_seq_length: 64}}
+  - {id: train, kind: step, with: {lr: 1e-3}}
+  - {id: ckpt, kind: checkpoint, every: 3, with: {keep: 0}}
+  - {id: save, kind: save-adapter, on: teardown}
+`
+	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := run(t, dir, "run", "r.yaml"); code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, stderr)
+	}
+	return dir
+}
+
+// What a resume reads back is checked: nothing left to train is an error with the hint, a
+// chosen older checkpoint resumes, edited data is refused unless --force (and recorded), a
+// checkpoint with NaN optimizer state is refused naming the tensor and file, and a resume
+// that fails leaves no adapters behind.
+func TestResumeTrustsNothingReadBack(t *testing.T) {
+	dir := trustRecipe(t)
+	parent := runDirs(dir)[0]
+
+	for _, args := range [][]string{{}, {"--set", "steps=4"}} {
+		_, stderr, code := run(t, dir, append([]string{"run", "--resume", parent}, args...)...)
+		if code == 0 || !strings.Contains(stderr, "nothing left to train") || !strings.Contains(stderr, "--set steps=") {
+			t.Errorf("resume of a finished run %v: exit %d\n%s", args, code, stderr)
+		}
+	}
+	if n := len(runDirs(dir)); n != 1 {
+		t.Fatalf("a refused resume made a run directory (%d)", n)
+	}
+
+	before := runDirs(dir)
+	_, stderr, code := run(t, dir, "run", "--resume", rundir.CheckpointDir(parent, 3))
+	if code != 0 {
+		t.Fatalf("resume of step-3: exit %d\n%s", code, stderr)
+	}
+	if ms, _, _ := rundir.ReadMetrics(newRunDir(t, dir, before), 0); len(ms) != 3 || ms[0].Step != 4 {
+		t.Errorf("resume of the step-3 checkpoint trained %+v; want steps 4 to 6", ms)
+	}
+
+	// every row edited, the row count kept
+	train := filepath.Join(dir, "data", "train.jsonl")
+	raw, _ := os.ReadFile(train)
+	if err := os.WriteFile(train, []byte(strings.ReplaceAll(string(raw), "has a", "owns a")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before = runDirs(dir)
+	_, stderr, code = run(t, dir, "run", "--resume", parent, "--set", "steps=8")
+	if code != 1 || !strings.Contains(stderr, "train.jsonl changed since the checkpoint") || len(runDirs(dir)) != len(before) {
+		t.Errorf("resume on edited data: exit %d\n%s", code, stderr)
+	}
+	_, stderr, code = run(t, dir, "run", "--resume", parent, "--set", "steps=8", "--force")
+	if code != 0 {
+		t.Fatalf("forced resume on edited data: exit %d\n%s", code, stderr)
+	}
+	if b := readFile(t, filepath.Join(newRunDir(t, dir, before), "resume.json")); !strings.Contains(string(b), "train.jsonl changed") {
+		t.Errorf("resume.json does not record the data change: %s", b)
+	}
+	os.WriteFile(train, raw, 0o644)
+
+	file := filepath.Join(rundir.CheckpointDir(parent, 6), "optimizer.safetensors")
+	name := poisonTensor(t, file, "")
+	before = runDirs(dir)
+	_, stderr, code = run(t, dir, "run", "--resume", parent, "--set", "steps=8")
+	if code == 0 || !strings.Contains(stderr, file) || !strings.Contains(stderr, name) || !strings.Contains(stderr, "NaN") {
+		t.Errorf("resume of a poisoned checkpoint: exit %d\n%s", code, stderr)
+	}
+	if failed := runDirs(dir); len(failed) > len(before) {
+		d := newRunDir(t, dir, before)
+		if exists(filepath.Join(d, "adapters")) || exists(filepath.Join(d, "adapters.safetensors")) {
+			t.Errorf("a failed resume saved adapters into %s", d)
+		}
+		if r, _ := rundir.ReadResult(d, 0); r == nil || r.ExitCode == 0 || r.Steps != 0 {
+			t.Errorf("failed resume's result %+v", r)
+		}
+	}
+}
