@@ -45,6 +45,9 @@ func chatMain(args []string, stdin io.Reader, stdout, stderr io.Writer, interact
 	if mf.model == "" {
 		return usageErrorTo(stderr, fs, "--model is required")
 	}
+	if err := sf.check(); err != nil {
+		return usageErrorTo(stderr, fs, "%v", err)
+	}
 	l, ok := mf.load("chat", stderr)
 	if !ok {
 		return 1

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -19,12 +20,14 @@ import (
 )
 
 // worldOf is the world --ranks or --hostfile asks for (0: neither), and the hostfile.
-func worldOf(ranks int, hostfile string) (int, *cluster.Hostfile, error) {
+func worldOf(fs *flag.FlagSet, ranks int, hostfile string) (int, *cluster.Hostfile, error) {
 	switch {
-	case ranks != 0 && hostfile != "":
+	case given(fs, "ranks") && hostfile != "":
 		return 0, nil, errors.New("give --ranks or --hostfile, not both")
-	case ranks < 0:
-		return 0, nil, fmt.Errorf("--ranks must be at least 1, got %d", ranks)
+	case given(fs, "ranks"):
+		if err := inRange("ranks", ranks, 1, maxLocalRanks); err != nil {
+			return 0, nil, err
+		}
 	case hostfile != "":
 		hf, err := cluster.ReadHostfile(hostfile)
 		if err != nil {
@@ -34,6 +37,9 @@ func worldOf(ranks int, hostfile string) (int, *cluster.Hostfile, error) {
 	}
 	return ranks, nil, nil
 }
+
+// maxLocalRanks bounds --ranks: each rank is a process holding the whole model.
+const maxLocalRanks = 256
 
 // inRank reports whether this process is a rank a launch started.
 func inRank() bool { return os.Getenv(cluster.EnvRunDir) != "" && os.Getenv("MLX_RANK") != "" }

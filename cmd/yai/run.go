@@ -78,8 +78,12 @@ func runRun(args []string) int {
 	if !ok {
 		return code
 	}
-	world, hf, err := worldOf(*ranksN, *hostfile)
+	world, hf, err := worldOf(fs, *ranksN, *hostfile)
 	if err != nil {
+		return usageError(fs, "%v", err)
+	}
+	// the ring takes a port per rank from --port, the heartbeat the next one
+	if err := inRange("port", *port, 1, 65535-max(world, 1)); err != nil {
 		return usageError(fs, "%v", err)
 	}
 	if world > 0 {

@@ -161,3 +161,41 @@ func TestResumeTrustsNothingReadBack(t *testing.T) {
 		}
 	}
 }
+
+// Every numeric flag out of its range is a usage error (exit 2) naming the flag, before
+// anything runs.
+func TestNumericFlagsAreRangeChecked(t *testing.T) {
+	dir := t.TempDir()
+	m := []string{"--model", "m", "--data", "d"}
+	g := []string{"--model", "m", "--prompt", "hi"}
+	cases := []struct {
+		flag string
+		args []string
+	}{
+		{"--ranks", []string{"run", "--ranks", "0", "r.yaml"}},
+		{"--ranks", []string{"run", "--ranks", "-3", "r.yaml"}},
+		{"--ranks", []string{"validate", "--ranks", "0", "r.yaml"}},
+		{"--port", []string{"run", "--port", "70000", "r.yaml"}},
+		{"--port", []string{"run", "--port", "0", "r.yaml"}},
+		{"--batches", append([]string{"eval", "--batches", "0"}, m...)},
+		{"--batches", append([]string{"eval", "--batches", "-5"}, m...)},
+		{"--max-seq-length", append([]string{"eval", "--max-seq-length", "-5"}, m...)},
+		{"--batch-size", append([]string{"eval", "--batch-size", "0"}, m...)},
+		{"--seed", append([]string{"eval", "--seed", "4294967296"}, m...)},
+		{"--max-tokens", append([]string{"generate", "--max-tokens", "0"}, g...)},
+		{"--temp", append([]string{"generate", "--temp", "-1"}, g...)},
+		{"--temp", append([]string{"generate", "--temp", "NaN"}, g...)},
+		{"--top-p", append([]string{"generate", "--top-p", "1.5"}, g...)},
+		{"--top-k", append([]string{"generate", "--top-k", "-1"}, g...)},
+		{"--min-p", []string{"chat", "--min-p", "2", "--model", "m"}},
+		{"--max-tokens", []string{"compare", "--model", "m", "--adapters", "a", "--max-tokens", "-1", "Q?"}},
+		{"--bits", []string{"import", "--bits", "7", "--out", "o", "x.gguf"}},
+		{"--group-size", []string{"import", "--group-size", "48", "--out", "o", "x.gguf"}},
+	}
+	for _, c := range cases {
+		_, stderr, code := run(t, dir, c.args...)
+		if code != 2 || !strings.Contains(stderr, c.flag) {
+			t.Errorf("yai %s: exit %d, %q; want exit 2 naming %s", strings.Join(c.args, " "), code, stderr, c.flag)
+		}
+	}
+}
