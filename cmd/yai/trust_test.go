@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/yai-dev/yai/internal/lora"
 	"github.com/yai-dev/yai/internal/rundir"
@@ -197,5 +198,23 @@ func TestNumericFlagsAreRangeChecked(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, c.flag) {
 			t.Errorf("yai %s: exit %d, %q; want exit 2 naming %s", strings.Join(c.args, " "), code, stderr, c.flag)
 		}
+	}
+}
+
+// A torn last metrics line (a killed run) is reported with its file and line, not dropped
+// silently.
+func TestReportNamesATornMetricsLine(t *testing.T) {
+	run := writeRun(t, t.TempDir(), "a-20260101T000001Z", 0, 3, 2.5)
+	f, err := os.OpenFile(filepath.Join(run, "metrics.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"step":3,"loss":2.`)
+	f.Close()
+	var stdout, stderr strings.Builder
+	code := reportMain([]string{"--out", filepath.Join(t.TempDir(), "r"), run}, &stdout, &stderr, time.Now())
+	want := filepath.Join(run, "metrics.jsonl") + ":3: the last line is torn"
+	if code != 0 || !strings.Contains(stderr.String(), want) {
+		t.Errorf("exit %d, stderr %q; want it to say %q", code, stderr.String(), want)
 	}
 }
