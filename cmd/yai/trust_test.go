@@ -218,3 +218,24 @@ func TestReportNamesATornMetricsLine(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want it to say %q", code, stderr.String(), want)
 	}
 }
+
+// A prompt longer than the model's context is an error in generate and chat; a chat line
+// over the reader's limit is an error naming the line.
+func TestPromptOverTheContextAndLongChatLines(t *testing.T) {
+	dir := testmodel.Tiny(t, "micro") // max_position_embeddings 512
+	long := strings.Repeat("owl ", 600)
+	_, errOut, code := runCmd(t, generateCmd, "", "--model", dir, "--raw", "--prompt", long, "--max-tokens", "2")
+	if code != 1 || !strings.Contains(errOut, "longer than the model's context of 512") {
+		t.Errorf("generate with a long prompt: exit %d, %q", code, errOut)
+	}
+	_, errOut, code = runCmd(t, chatCmd, "hi\n"+long+"\n", "--model", dir, "--max-tokens", "2")
+	if code != 1 || !strings.Contains(errOut, "longer than the model's context of 512") {
+		t.Errorf("chat with a long turn: exit %d, %q", code, errOut)
+	}
+	defer func(n int) { maxChatLine = n }(maxChatLine)
+	maxChatLine = 100
+	_, errOut, code = runCmd(t, chatCmd, "hi\n\n"+strings.Repeat("x", 200)+"\n", "--model", dir, "--max-tokens", "2")
+	if code != 1 || !strings.Contains(errOut, "stdin line 3 is longer than 100 bytes") {
+		t.Errorf("chat with a line over the limit: exit %d, %q", code, errOut)
+	}
+}
