@@ -85,6 +85,7 @@ func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnosti
 	var device memplan.Device // the platform's, unless the program's environment says
 	if opts.Env != nil {
 		l.checkRunnable(r, opts.Env)
+		l.checkDistributedBackend(r, opts.Env)
 		device = opts.Env.Device()
 	}
 	if !l.diags.HasErrors() {

@@ -239,3 +239,17 @@ func TestPromptOverTheContextAndLongChatLines(t *testing.T) {
 		t.Errorf("chat with a line over the limit: exit %d, %q", code, errOut)
 	}
 }
+
+// validate refuses a distributed backend this build cannot run, at its line; ring passes.
+func TestValidateRefusesUnavailableBackends(t *testing.T) {
+	for _, b := range []string{"ring", "mpi", "nccl"} {
+		dir := cliRecipe(t, "distributed: {ranks: 2, backend: "+b+"}\n")
+		_, stderr, code := run(t, dir, "validate", "--skip-model", "r.yaml")
+		switch {
+		case mlx.DistributedAvailable(b) && code != 0:
+			t.Errorf("backend %s (available): exit %d\n%s", b, code, stderr)
+		case !mlx.DistributedAvailable(b) && (code != 1 || !strings.Contains(stderr, "r.yaml:13:") || !strings.Contains(stderr, "cannot run the "+b+" distributed backend")):
+			t.Errorf("backend %s (not in this build): exit %d\n%s", b, code, stderr)
+		}
+	}
+}
