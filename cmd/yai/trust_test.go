@@ -1,15 +1,19 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/yai-dev/yai/internal/lora"
 	"github.com/yai-dev/yai/internal/rundir"
+	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/internal/testmodel"
 	"github.com/yai-dev/yai/mlx"
 )
@@ -250,6 +254,77 @@ func TestValidateRefusesUnavailableBackends(t *testing.T) {
 			t.Errorf("backend %s (available): exit %d\n%s", b, code, stderr)
 		case !mlx.DistributedAvailable(b) && (code != 1 || !strings.Contains(stderr, "r.yaml:13:") || !strings.Contains(stderr, "cannot run the "+b+" distributed backend")):
 			t.Errorf("backend %s (not in this build): exit %d\n%s", b, code, stderr)
+		}
+	}
+}
+
+// A rank killed at any moment never takes rank 0 down with it: rank 0 runs teardown (the
+// adapters are saved), writes result.json naming the lost rank and ends with an exit code of
+// its own, not a signal (a write to the dead peer's socket once raised SIGPIPE in an MLX
+// thread, killing rank 0 about one time in three). Many times in the long tier.
+func TestKilledRankNeverTakesRankZeroDown(t *testing.T) {
+	trials := 4
+	if testenv.Long() {
+		trials = 100
+	}
+	for i := range trials {
+		dir := dpRecipe(t, 100000, "")
+		launcher, wait := launchAndWaitForSteps(t, dir, 2, 1+i%3)
+		victim := rankPID(t, launcher, 1)
+		time.Sleep(time.Duration(i%5) * 7 * time.Millisecond) // kill at different points of a step
+		if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		code, stderr, _ := wait()
+		runDir := runDirs(dir)[0]
+		res, err := rundir.ReadResult(runDir, 0)
+		exits, _ := rundir.ReadRanks(runDir)
+		switch {
+		case code == 0:
+			t.Fatalf("trial %d: launch exited 0 after rank 1 was killed\n%s", i, stderr)
+		case err != nil || res == nil:
+			t.Fatalf("trial %d: rank 0 wrote no result.json (%v); ranks.json %+v\n%s", i, err, exits, stderr)
+		case !strings.Contains(res.Error, "rank 1"):
+			t.Fatalf("trial %d: rank 0's result does not name rank 1: %+v", i, res)
+		case len(exits) < 1 || exits[0].Signal != "":
+			t.Fatalf("trial %d: rank 0 ended by a signal: %+v", i, exits)
+		case !exists(filepath.Join(runDir, "adapters", lora.WeightsFile)):
+			t.Fatalf("trial %d: rank 0 saved no adapters (no teardown)", i)
+		}
+	}
+}
+
+// A write to a dead peer's socket raises SIGPIPE in the thread that wrote, and MLX's ring
+// writes from threads of its own, where Go's runtime lets the signal kill the process. A
+// rank ignores it (the write fails with EPIPE and the collective with it): here SIGPIPE
+// reaches every thread of both ranks, and both go on training.
+func TestBrokenPipeNeverKillsARank(t *testing.T) {
+	dir := dpRecipe(t, 100000, "")
+	launcher, wait := launchAndWaitForSteps(t, dir, 2, 2)
+	for rank := range 2 {
+		pid := rankPID(t, launcher, rank)
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		for _, task := range tasks {
+			tid, _ := strconv.Atoi(task.Name())
+			syscall.Tgkill(pid, tid, syscall.SIGPIPE)
+		}
+	}
+	metrics := filepath.Join(runDirs(dir)[0], "metrics.jsonl")
+	b, _ := os.ReadFile(metrics)
+	steps := strings.Count(string(b), "\n")
+	waitFor(t, "two more steps", func() bool {
+		b, _ := os.ReadFile(metrics)
+		return strings.Count(string(b), "\n") >= steps+2
+	})
+	syscall.Kill(launcher, syscall.SIGTERM)
+	code, stderr, _ := wait()
+	if code != 143 {
+		t.Errorf("launch: exit %d, want 143 (SIGTERM, after SIGPIPE)\n%s", code, stderr)
+	}
+	exits, _ := rundir.ReadRanks(runDirs(dir)[0])
+	for _, e := range exits {
+		if e.Signal != "" {
+			t.Errorf("rank %d ended by %s", e.Rank, e.Signal)
 		}
 	}
 }
