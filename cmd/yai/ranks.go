@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/yai-dev/yai/internal/cluster"
@@ -128,12 +130,22 @@ func launchRanks(plan *recipe.Plan, hf *cluster.Hostfile, port int, runsDir stri
 	return code
 }
 
+// ignoreBrokenPipes makes a write to a closed socket or pipe fail with EPIPE instead of
+// raising SIGPIPE. MLX's ring backend writes to its peers from threads of its own, not Go's:
+// there Go's runtime does not swallow SIGPIPE (os/signal, "Go programs that use cgo"), and
+// its default action kills the process, so a peer that died mid-collective took this rank
+// with it, without teardown or result. Ignored process-wide, the write fails, the collective
+// fails with it, and the rank ends as on any lost peer. Go's own writes to a closed stdout
+// or stderr then fail with EPIPE too, which a rank whose launcher is gone shrugs off.
+func ignoreBrokenPipes() { signal.Ignore(syscall.SIGPIPE) }
+
 // runAsRank runs the plan as one rank of a launch: it joins the heartbeat and MLX's group,
 // trains its share of every batch, and ends with the others.
 func runAsRank(plan *recipe.Plan, resume *runtime.Resume, logJSON bool, level slog.Level) int {
 	d := plan.Recipe.Distributed
 	rank, _ := strconv.Atoi(os.Getenv("MLX_RANK"))
 	dir := os.Getenv(cluster.EnvRunDir)
+	ignoreBrokenPipes()
 	timeout := time.Duration(d.PeerTimeout) * time.Second
 	// record writes why the rank failed into the run directory; when even that cannot be
 	// written, stderr is the only place left to say so.
