@@ -50,14 +50,14 @@ func (t *Trainer) LoadState(dir string) error {
 	take := func(name string) (*mlx.Array, error) {
 		a, ok := tensors[name]
 		if !ok {
-			return nil, fmt.Errorf("train: %s: %s is missing", StateFile, name)
+			return nil, fmt.Errorf("train: %s: %s is missing", path, name)
 		}
 		taken[name] = true
 		return a, nil
 	}
 	err = func() error {
 		if meta["optimizer"] != t.opt.Config().Name {
-			return fmt.Errorf("train: %s was saved by optimizer %q, this trainer uses %q", StateFile, meta["optimizer"], t.opt.Config().Name)
+			return fmt.Errorf("train: %s was saved by optimizer %q, this trainer uses %q", path, meta["optimizer"], t.opt.Config().Name)
 		}
 		steps, err1 := strconv.Atoi(meta["steps"])
 		updates, err2 := strconv.Atoi(meta["updates"])
@@ -75,17 +75,20 @@ func (t *Trainer) LoadState(dir string) error {
 					return err
 				}
 				if !slices.Equal(a.Shape(), params[i].Shape()) {
-					return fmt.Errorf("train: %s: %s.%s has shape %v, the parameter %v", StateFile, name, s, a.Shape(), params[i].Shape())
+					return fmt.Errorf("train: %s: %s.%s has shape %v, the parameter %v", path, name, s, a.Shape(), params[i].Shape())
 				}
 				state = append(state, a)
 			}
 			if a, ok := tensors[name+".grad_accum"]; ok {
 				taken[name+".grad_accum"] = true
+				if !slices.Equal(a.Shape(), params[i].Shape()) {
+					return fmt.Errorf("train: %s: %s.grad_accum has shape %v, the parameter %v", path, name, a.Shape(), params[i].Shape())
+				}
 				accum = append(accum, a)
 			}
 		}
 		if accum != nil && len(accum) != len(params) {
-			return fmt.Errorf("train: %s: accumulated gradients for only some parameters", StateFile)
+			return fmt.Errorf("train: %s: accumulated gradients for only some parameters", path)
 		}
 		key, err := take("rng_key")
 		if err != nil {
