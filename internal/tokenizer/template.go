@@ -86,6 +86,9 @@ var templateEnvironment = func() *exec.Environment {
 }()
 
 func newChatTemplate(source, file string) (*chatTemplate, error) {
+	if err := checkTemplateNesting(source); err != nil {
+		return nil, fmt.Errorf("%s: chat_template: %w", file, err)
+	}
 	cfg := config.New()
 	cfg.TrimBlocks = true
 	cfg.LeftStripBlocks = true
