@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxTemplateNesting bounds how deep a chat template nests brackets within one tag, and
@@ -22,10 +23,22 @@ const (
 var blockOpeners = map[string]bool{"if": true, "for": true, "macro": true, "call": true, "filter": true,
 	"block": true, "with": true, "autoescape": true, "raw": true, "set": true}
 
-// checkTemplateNesting refuses a template nested deeper than maxTemplateNesting, naming the
-// line. It only counts: a template it passes may still be refused by the engine, which
+// checkTemplateNesting refuses a template nested deeper than maxTemplateNesting, a tag of
+// more than maxTagTokens, invalid UTF-8 or a character outside ASCII in a tag (not in a
+// string), naming the line. It only counts: a template it passes may still be refused by the engine, which
 // reports syntax errors better.
 func checkTemplateNesting(src string) error {
+	if !utf8.ValidString(src) {
+		i := 0
+		for i < len(src) {
+			r, n := utf8.DecodeRuneInString(src[i:])
+			if r == utf8.RuneError && n == 1 {
+				break
+			}
+			i += n
+		}
+		return fmt.Errorf("line %d: invalid UTF-8 (byte 0x%02x): a template is UTF-8 text", lineAt(src, i), src[i])
+	}
 	blocks := 0
 	for i := 0; i < len(src); {
 		open := src[i:min(i+2, len(src))]
@@ -60,6 +73,12 @@ func checkTemplateNesting(src string) error {
 				}
 			}
 			inWord = quote == 0 && word
+			if quote == 0 && c >= 0x80 {
+				// names are ASCII in every chat template; the engine's lexer loops forever on
+				// some runes after a number (0.䦑)
+				r, _ := utf8.DecodeRuneInString(src[j:])
+				return fmt.Errorf("line %d: %U outside a string in a tag: names and operators are ASCII", lineAt(src, j), r)
+			}
 			switch {
 			case quote != 0:
 				if c == '\\' {
