@@ -80,7 +80,7 @@ var templateEnvironment = func() *exec.Environment {
 		Context:           context,
 		Filters:           filters,
 		Tests:             builtins.Tests,
-		ControlStructures: builtins.ControlStructures,
+		ControlStructures: templateStructures(),
 		Methods:           builtins.Methods,
 	}
 }()
