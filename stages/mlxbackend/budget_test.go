@@ -43,6 +43,16 @@ type budgetCase struct {
 	// the case's sizes and family's extra config.json fields (head_dim among them).
 	family string
 	extra  map[string]any
+	// keys are the modules attach-lora adapts; nil means q_proj and v_proj.
+	keys []string
+}
+
+// loraKeys are the modules the case adapts.
+func (c budgetCase) loraKeys() []string {
+	if c.keys != nil {
+		return c.keys
+	}
+	return []string{"self_attn.q_proj", "self_attn.v_proj"}
 }
 
 // checkCases checks each case as a subtest: in the default tier those not marked long, in
@@ -167,7 +177,7 @@ stages:
   - id: lora
     kind: attach-lora
     after: [load]
-    with: {rank: %d, alpha: 16, layers: %d, keys: [self_attn.q_proj, self_attn.v_proj]}
+    with: {rank: %d, alpha: 16, layers: %d, keys: [%s]}
   - id: data
     kind: data
     after: [load]
@@ -175,7 +185,7 @@ stages:
   - id: train
     kind: step
     with: {optimizer: adamw, grad_checkpoint: %v, loss_chunk: %d}
-`, c.name, modelDir, dataDir, c.rank, c.loraLayers, c.batch, maxSeq, c.mask, c.ckpt, c.lossChunk())
+`, c.name, modelDir, dataDir, c.rank, c.loraLayers, strings.Join(c.loraKeys(), ", "), c.batch, maxSeq, c.mask, c.ckpt, c.lossChunk())
 }
 
 // lossChunk is the loss_chunk the case trains with.
@@ -203,7 +213,7 @@ func (c budgetCase) measure(t testing.TB, dir string, est int64) int64 {
 	}
 	defer m.Free()
 	mlx.ResetPeakMemory()
-	tr, err := train.NewTrainer(m, lora.Config{Keys: []string{"self_attn.q_proj", "self_attn.v_proj"}, NumLayers: c.loraLayers, Rank: c.rank, Alpha: 16},
+	tr, err := train.NewTrainer(m, lora.Config{Keys: c.loraKeys(), NumLayers: c.loraLayers, Rank: c.rank, Alpha: 16},
 		optim.DefaultConfig(), train.Options{GradCheckpoint: c.ckpt, LossChunk: c.lossChunk()})
 	if err != nil {
 		t.Fatal(err)
