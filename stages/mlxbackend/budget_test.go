@@ -311,11 +311,44 @@ func TestBudgetHoldsOutOfSample(t *testing.T) {
 }
 
 // The estimate on each family's own block, out of sample (memplan/budget.go's family terms
-// were fitted at hidden 256 with 8 heads): models written by mlx-lm's module for the family,
-// with attention wider and narrower than the hidden size (heads × head_dim ≠ hidden).
+// were fitted at hidden 256 with 8 heads, BenchmarkBudgetSweep's family-… cases): models
+// written by mlx-lm's module for the family, with attention wider and narrower than the
+// hidden size (heads × head_dim ≠ hidden), Phi-3's fused projections, Gemma 2's softcapped
+// scores and logits, Gemma 3's sliding windows (sequences longer than the window), and
+// mixtures of experts (Mixtral's; Qwen3-MoE's beside a dense block, its experts adapted).
+// The default tier checks each family at a small size; the long tier adds each at a larger
+// one, and checkpointed Gemma 3 and Mixtral.
 func TestBudgetHoldsForFamilies(t *testing.T) {
+	phi3 := []string{"self_attn.qkv_proj"}
+	gemma2 := func(headDim int) map[string]any {
+		return map[string]any{"head_dim": headDim, "query_pre_attn_scalar": headDim}
+	}
+	gemma3 := func(headDim, window int) map[string]any {
+		return map[string]any{"head_dim": headDim, "sliding_window": window, "sliding_window_pattern": 2}
+	}
+	mixtral := func(experts int) map[string]any {
+		return map[string]any{"num_local_experts": experts, "num_experts_per_tok": 2}
+	}
+	// block 0 dense, the others 8 experts, 3 per token
+	qwen3MoE := func(headDim, size int) map[string]any {
+		return map[string]any{"head_dim": headDim, "num_experts": 8, "num_experts_per_tok": 3, "moe_intermediate_size": size,
+			"decoder_sparse_step": 1, "mlp_only_layers": []int{0}, "norm_topk_prob": true}
+	}
+	moeKeys := []string{"self_attn.q_proj", "switch_mlp.gate_proj"}
 	checkCases(t, []budgetCase{
 		{name: "qwen3-wide-ckpt", family: "qwen3", extra: map[string]any{"head_dim": 64}, hidden: 320, inter: 896, vocab: 4000, heads: 10, kv: 5, layers: 5, loraLayers: 3, rank: 8, batch: 2, seq: 160, ckpt: true, long: true},
 		{name: "qwen3-narrow", family: "qwen3", extra: map[string]any{"head_dim": 64}, hidden: 512, inter: 1024, vocab: 3000, heads: 4, kv: 2, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 128, tied: true},
+		{name: "phi3-fused", family: "phi3", keys: phi3, hidden: 192, inter: 384, vocab: 2000, heads: 3, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64},
+		{name: "phi3-fused-384", family: "phi3", keys: phi3, hidden: 384, inter: 768, vocab: 3200, heads: 6, kv: 2, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 128, long: true},
+		{name: "gemma2-softcap", family: "gemma2", extra: gemma2(64), hidden: 128, inter: 384, vocab: 2000, heads: 4, kv: 2, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64, tied: true},
+		{name: "gemma2-softcap-256", family: "gemma2", extra: gemma2(96), hidden: 256, inter: 640, vocab: 3000, heads: 4, kv: 2, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 128, tied: true, long: true},
+		{name: "gemma3-windows", family: "gemma3_text", extra: gemma3(48, 32), hidden: 192, inter: 384, vocab: 2000, heads: 4, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64, tied: true},
+		{name: "gemma3-windows-320", family: "gemma3_text", extra: gemma3(64, 64), hidden: 320, inter: 640, vocab: 3000, heads: 4, kv: 1, layers: 4, loraLayers: 3, rank: 8, batch: 2, seq: 160, tied: true, long: true},
+		{name: "gemma3-ckpt", family: "gemma3_text", extra: gemma3(48, 32), hidden: 192, inter: 384, vocab: 2000, heads: 4, kv: 1, layers: 4, loraLayers: 4, rank: 8, batch: 2, seq: 64, tied: true, ckpt: true, long: true},
+		{name: "mixtral", family: "mixtral", extra: mixtral(4), hidden: 192, inter: 256, vocab: 2000, heads: 3, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64},
+		{name: "mixtral-320", family: "mixtral", extra: mixtral(6), hidden: 320, inter: 448, vocab: 3500, heads: 5, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 96, long: true},
+		{name: "mixtral-ckpt", family: "mixtral", extra: mixtral(4), hidden: 192, inter: 256, vocab: 2000, heads: 3, kv: 1, layers: 4, loraLayers: 4, rank: 8, batch: 2, seq: 64, ckpt: true, long: true},
+		{name: "qwen3moe-experts", family: "qwen3_moe", keys: moeKeys, extra: qwen3MoE(32, 128), hidden: 128, inter: 256, vocab: 2000, heads: 4, kv: 2, layers: 3, loraLayers: 3, rank: 8, batch: 2, seq: 64},
+		{name: "qwen3moe-experts-192", family: "qwen3_moe", keys: moeKeys, extra: qwen3MoE(48, 192), hidden: 192, inter: 384, vocab: 3000, heads: 6, kv: 2, layers: 3, loraLayers: 3, rank: 8, batch: 2, seq: 128, long: true},
 	})
 }
