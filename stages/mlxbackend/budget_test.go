@@ -313,9 +313,10 @@ func TestBudgetHoldsOutOfSample(t *testing.T) {
 // The estimate on each family's own block, out of sample (memplan/budget.go's family terms
 // were fitted at hidden 256 with 8 heads, BenchmarkBudgetSweep's family-… cases): models
 // written by mlx-lm's module for the family, with attention wider and narrower than the
-// hidden size (heads × head_dim ≠ hidden), Phi-3's fused projections, Gemma 2's softcapped
-// scores and logits, Gemma 3's sliding windows (sequences longer than the window), and
-// mixtures of experts (Mixtral's; Qwen3-MoE's beside a dense block, its experts adapted).
+// hidden size (heads × head_dim ≠ hidden), Qwen2's biases, Phi-3's fused projections,
+// Gemma 2's softcapped scores and logits, Gemma 3's sliding windows (sequences longer than
+// the window; the text model and the multimodal wrapper), and mixtures of experts
+// (Mixtral's; Qwen3-MoE's beside a dense block, its experts adapted).
 // The default tier checks each family at a small size; the long tier adds each at a larger
 // one, and checkpointed Gemma 3 and Mixtral.
 func TestBudgetHoldsForFamilies(t *testing.T) {
@@ -338,12 +339,18 @@ func TestBudgetHoldsForFamilies(t *testing.T) {
 	checkCases(t, []budgetCase{
 		{name: "qwen3-wide-ckpt", family: "qwen3", extra: map[string]any{"head_dim": 64}, hidden: 320, inter: 896, vocab: 4000, heads: 10, kv: 5, layers: 5, loraLayers: 3, rank: 8, batch: 2, seq: 160, ckpt: true, long: true},
 		{name: "qwen3-narrow", family: "qwen3", extra: map[string]any{"head_dim": 64}, hidden: 512, inter: 1024, vocab: 3000, heads: 4, kv: 2, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 128, tied: true},
+		{name: "qwen2-bias", family: "qwen2", hidden: 192, inter: 512, vocab: 2000, heads: 6, kv: 2, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 96, tied: true},
 		{name: "phi3-fused", family: "phi3", keys: phi3, hidden: 192, inter: 384, vocab: 2000, heads: 3, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64},
 		{name: "phi3-fused-384", family: "phi3", keys: phi3, hidden: 384, inter: 768, vocab: 3200, heads: 6, kv: 2, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 128, long: true},
 		{name: "gemma2-softcap", family: "gemma2", extra: gemma2(64), hidden: 128, inter: 384, vocab: 2000, heads: 4, kv: 2, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64, tied: true},
 		{name: "gemma2-softcap-256", family: "gemma2", extra: gemma2(96), hidden: 256, inter: 640, vocab: 3000, heads: 4, kv: 2, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 128, tied: true, long: true},
 		{name: "gemma3-windows", family: "gemma3_text", extra: gemma3(48, 32), hidden: 192, inter: 384, vocab: 2000, heads: 4, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64, tied: true},
 		{name: "gemma3-windows-320", family: "gemma3_text", extra: gemma3(64, 64), hidden: 320, inter: 640, vocab: 3000, heads: 4, kv: 1, layers: 4, loraLayers: 3, rank: 8, batch: 2, seq: 160, tied: true, long: true},
+		{name: "gemma3-wrapped", family: "gemma3", extra: map[string]any{"vision_config": map[string]any{"hidden_size": 16},
+			"text_config": map[string]any{"model_type": "gemma3_text", "hidden_size": 256, "num_hidden_layers": 3, "intermediate_size": 512,
+				"num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 128, "vocab_size": 2500, "rms_norm_eps": 1e-6,
+				"sliding_window": 48, "sliding_window_pattern": 3}},
+			hidden: 256, inter: 512, vocab: 2500, heads: 2, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64, tied: true},
 		{name: "gemma3-ckpt", family: "gemma3_text", extra: gemma3(48, 32), hidden: 192, inter: 384, vocab: 2000, heads: 4, kv: 1, layers: 4, loraLayers: 4, rank: 8, batch: 2, seq: 64, tied: true, ckpt: true, long: true},
 		{name: "mixtral", family: "mixtral", extra: mixtral(4), hidden: 192, inter: 256, vocab: 2000, heads: 3, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64},
 		{name: "mixtral-320", family: "mixtral", extra: mixtral(6), hidden: 320, inter: 448, vocab: 3500, heads: 5, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 96, long: true},
