@@ -123,7 +123,8 @@ func (b Budget) Peak() int64 { return b.Floor() + b.Transient() }
 // mlxbackend's BenchmarkBudgetSweep trains the fitting configurations and prints measured peak,
 // estimate and error for each, to refit after an MLX upgrade. stages/mlxbackend/budget_test.go compares
 // the estimate with the measured peak on nine configurations none of these were fitted on
-// (a 135M shape among them).
+// (a 135M shape among them), and TestBudgetHoldsForFamilies on each family's blocks at
+// shapes the family terms below were not fitted on.
 const (
 	keptTH, keptKV, keptTI, keptS = 3.47, 1.33, 4.28, 1.27
 	workTH, workKV, workTI, workS = 19.55, 8.6, 0.05, 1.68

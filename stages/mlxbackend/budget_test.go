@@ -318,7 +318,7 @@ func TestBudgetHoldsOutOfSample(t *testing.T) {
 // the window; the text model and the multimodal wrapper), and mixtures of experts
 // (Mixtral's; Qwen3-MoE's beside a dense block, its experts adapted).
 // The default tier checks each family at a small size; the long tier adds each at a larger
-// one, and checkpointed Gemma 3 and Mixtral.
+// one, and checkpointed Gemma 2, Gemma 3 and Mixtral.
 func TestBudgetHoldsForFamilies(t *testing.T) {
 	phi3 := []string{"self_attn.qkv_proj"}
 	gemma2 := func(headDim int) map[string]any {
@@ -344,6 +344,7 @@ func TestBudgetHoldsForFamilies(t *testing.T) {
 		{name: "phi3-fused-384", family: "phi3", keys: phi3, hidden: 384, inter: 768, vocab: 3200, heads: 6, kv: 2, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 128, long: true},
 		{name: "gemma2-softcap", family: "gemma2", extra: gemma2(64), hidden: 128, inter: 384, vocab: 2000, heads: 4, kv: 2, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64, tied: true},
 		{name: "gemma2-softcap-256", family: "gemma2", extra: gemma2(96), hidden: 256, inter: 640, vocab: 3000, heads: 4, kv: 2, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 128, tied: true, long: true},
+		{name: "gemma2-ckpt", family: "gemma2", extra: gemma2(64), hidden: 128, inter: 384, vocab: 2000, heads: 4, kv: 2, layers: 4, loraLayers: 4, rank: 8, batch: 2, seq: 64, tied: true, ckpt: true, long: true},
 		{name: "gemma3-windows", family: "gemma3_text", extra: gemma3(48, 32), hidden: 192, inter: 384, vocab: 2000, heads: 4, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64, tied: true},
 		{name: "gemma3-windows-320", family: "gemma3_text", extra: gemma3(64, 64), hidden: 320, inter: 640, vocab: 3000, heads: 4, kv: 1, layers: 4, loraLayers: 3, rank: 8, batch: 2, seq: 160, tied: true, long: true},
 		{name: "gemma3-wrapped", family: "gemma3", extra: map[string]any{"vision_config": map[string]any{"hidden_size": 16},
