@@ -20,7 +20,7 @@ func TestImportExitCodes(t *testing.T) {
 		{[]string{"--out", out}, 2},                             // no file
 		{[]string{notGGUF, "--out", out, "--dtype", "int7"}, 2}, // bad dtype
 		{[]string{notGGUF, "--out", out}, 1},                    // bad file
-		{[]string{notGGUF, "--out", out, "--bits", "7"}, 1},     // bad bits
+		{[]string{notGGUF, "--out", out, "--bits", "7"}, 2},     // bad bits: a usage error
 	}
 	for _, c := range cases {
 		if got := runImport(c.args); got != c.want {

@@ -276,7 +276,7 @@ func TestResumeRefusesUnsafeChanges(t *testing.T) {
 	if ms, _, _ := rundir.ReadMetrics(resumed, 0); len(ms) != 3 || ms[0].Step != 7 {
 		t.Errorf("extended run's metrics: %+v; want steps 7 to 9", ms)
 	}
-	_, stderr, code = run(t, dir, "run", "--resume", first, "--force", "--set", "stages.train.with.lr=2e-3")
+	_, stderr, code = run(t, dir, "run", "--resume", first, "--force", "--set", "stages.train.with.lr=2e-3", "--set", "steps=9")
 	if code != 0 || !strings.Contains(stderr, "warning: resume: stages.train.with.lr") {
 		t.Errorf("forced lr change: exit %d\n%s", code, stderr)
 	}

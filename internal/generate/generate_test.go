@@ -2,6 +2,7 @@ package generate
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -127,7 +128,12 @@ func memoryFlat(t *testing.T, l *Loaded, smp Sampling) {
 // A prompt longer than PrefillStep is prefilled in chunks, the later ones attending to the
 // cached positions, as mlx-lm does; the tokens still match.
 func TestLongPromptPrefillMatchesMLXLM(t *testing.T) {
-	dir := tinyModel(t, "micro")
+	spec := model.TinyPresets["micro"]
+	spec.Config.MaxPositionEmbeddings = 4096 // the prompt must fit the context
+	dir := filepath.Join(t.TempDir(), "micro-4k")
+	if err := model.WriteTiny(dir, spec); err != nil {
+		t.Fatal(err)
+	}
 	l := mustLoad(t, dir, "")
 	defer l.Free()
 	prompt := randomPrompt(17, PrefillStep+300, 1000)
