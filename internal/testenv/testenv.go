@@ -50,3 +50,15 @@ func SmolLM2GGUF(tb testing.TB) string {
 	}
 	return path
 }
+
+// PeftPython is the interpreter of the long tier's PEFT check, <module root>/.venv-peft/bin/python,
+// with the pinned peft, torch and transformers of requirements-peft.txt (`go tool task
+// setup:peft`, which `go tool task test:long` runs). A missing venv fails the test.
+func PeftPython(tb testing.TB) string {
+	tb.Helper()
+	py := filepath.Join(ModuleRoot(tb), ".venv-peft", "bin", "python")
+	if _, err := os.Stat(py); err != nil {
+		tb.Fatalf("PEFT reference Python %s is missing: run `go tool task setup:peft`", py)
+	}
+	return py
+}
