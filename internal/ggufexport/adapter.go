@@ -9,8 +9,8 @@ import (
 
 	"github.com/yai-dev/yai/internal/gguf"
 	"github.com/yai-dev/yai/internal/lora"
-	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/modeldir"
 )
 
 // AdapterOptions tune Adapter.
