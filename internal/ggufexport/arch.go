@@ -1,0 +1,199 @@
+package ggufexport
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/yai-dev/yai/internal/gguf"
+	"github.com/yai-dev/yai/modeldir"
+)
+
+// The formats a family can be exported to.
+const (
+	FormatMerged  = "gguf"      // the merged model as one GGUF file
+	FormatAdapter = "gguf-lora" // the adapters as a llama.cpp GGUF LoRA adapter
+)
+
+// arch is how one yai family is written in GGUF.
+type arch struct {
+	// name is general.architecture, llama.cpp's name for the family.
+	name string
+	// permuteQK: llama.cpp's converter interleaves the rotary halves of the q and k rows
+	// for this architecture (its Llama rotary pairs neighbours, Hugging Face's halves).
+	permuteQK bool
+	formats   []string
+}
+
+// archs maps a yai family (modeldir.Family.Name) onto llama.cpp's architecture. A family not
+// listed, or a format not in its list, cannot be exported yet.
+var archs = map[string]arch{
+	"llama": {name: "llama", permuteQK: true, formats: []string{FormatMerged, FormatAdapter}}, // Llama 1–3, Mistral
+	"qwen2": {name: "qwen2", formats: []string{FormatMerged, FormatAdapter}},
+	"qwen3": {name: "qwen3", formats: []string{FormatMerged, FormatAdapter}},
+}
+
+// Support lists, for every family yai knows, the export formats it supports (none for a
+// family not exported yet), sorted by family.
+func Support() map[string][]string {
+	out := map[string][]string{}
+	for _, t := range modeldir.SupportedTypes() {
+		f, _ := modeldir.FamilyOf(t)
+		out[f.Name] = archs[f.Name].formats
+	}
+	return out
+}
+
+// archFor checks that the model's family can be exported as format.
+func archFor(c *modeldir.Config, format string) (arch, error) {
+	a, ok := archs[c.Family.Name]
+	if !ok || !slices.Contains(a.formats, format) {
+		var can []string
+		for fam, a := range archs {
+			if slices.Contains(a.formats, format) {
+				can = append(can, fam)
+			}
+		}
+		sort.Strings(can)
+		return a, fmt.Errorf("model_type %s (family %s) cannot be exported as %s yet (families that can: %s)",
+			c.ModelType, c.Family.Name, format, strings.Join(can, ", "))
+	}
+	if c.Windows != nil {
+		return a, fmt.Errorf("model_type %s: sliding-window layers cannot be exported as %s yet", c.ModelType, format)
+	}
+	return a, nil
+}
+
+// blockNames maps mlx-lm's module names within a block onto llama.cpp's.
+var blockNames = map[string]string{
+	"self_attn.q_proj":         "attn_q",
+	"self_attn.k_proj":         "attn_k",
+	"self_attn.v_proj":         "attn_v",
+	"self_attn.o_proj":         "attn_output",
+	"self_attn.q_norm":         "attn_q_norm",
+	"self_attn.k_norm":         "attn_k_norm",
+	"mlp.gate_proj":            "ffn_gate",
+	"mlp.up_proj":              "ffn_up",
+	"mlp.down_proj":            "ffn_down",
+	"input_layernorm":          "attn_norm",
+	"post_attention_layernorm": "ffn_norm",
+}
+
+var globalNames = map[string]string{
+	"model.embed_tokens": "token_embd",
+	"model.norm":         "output_norm",
+	"lm_head":            "output",
+}
+
+// ggufName maps a module path ("model.layers.3.self_attn.q_proj") onto llama.cpp's
+// ("blk.3.attn_q"), with the block index (-1 for a global tensor).
+func ggufName(module string) (string, int, error) {
+	if g, ok := globalNames[module]; ok {
+		return g, -1, nil
+	}
+	if rest, ok := strings.CutPrefix(module, "model.layers."); ok {
+		idx, part, _ := strings.Cut(rest, ".")
+		i, err := strconv.Atoi(idx)
+		if g, ok := blockNames[part]; ok && err == nil {
+			return fmt.Sprintf("blk.%d.%s", i, g), i, nil
+		}
+	}
+	return "", 0, fmt.Errorf("tensor %s has no llama.cpp name", module)
+}
+
+// permuteRows gives q or k rows llama.cpp's order: within each head of headDim rows, row
+// h·D + 2i + j holds row h·D + j·D/2 + i (ggufimport's unpermuteRows undoes it). w is
+// row-major with rows of cols values; a bias is one column.
+func permuteRows(w []float32, rows, cols, heads int) []float32 {
+	out := make([]float32, len(w))
+	headDim := rows / heads
+	half := headDim / 2
+	for h := range heads {
+		for i := range half {
+			for j := range 2 {
+				dst := (h*headDim + 2*i + j) * cols
+				src := (h*headDim + j*half + i) * cols
+				copy(out[dst:dst+cols], w[src:src+cols])
+			}
+		}
+	}
+	return out
+}
+
+// qkHeads is the head count whose rows permuteRows interleaves for a module, 0 when the
+// module is not permuted.
+func (a arch) qkHeads(c *modeldir.Config, module string) int {
+	if !a.permuteQK {
+		return 0
+	}
+	switch {
+	case strings.HasSuffix(module, ".self_attn.q_proj"):
+		return c.NumAttentionHeads
+	case strings.HasSuffix(module, ".self_attn.k_proj"):
+		return c.NumKeyValueHeads
+	}
+	return 0
+}
+
+// hyperKeys are the {arch}.* metadata keys of the model's shape, as llama.cpp's converter
+// writes them, and the rope_freqs tensor values for Llama 3 rotary scaling (nil otherwise).
+func hyperKeys(a arch, c *modeldir.Config) ([]gguf.KV, []float32, error) {
+	p := a.name + "."
+	kvs := []gguf.KV{
+		{Key: p + "block_count", Value: uint32(c.NumHiddenLayers)},
+		{Key: p + "context_length", Value: uint32(c.MaxPositionEmbeddings)},
+		{Key: p + "embedding_length", Value: uint32(c.HiddenSize)},
+		{Key: p + "feed_forward_length", Value: uint32(c.IntermediateSize)},
+		{Key: p + "attention.head_count", Value: uint32(c.NumAttentionHeads)},
+		{Key: p + "attention.head_count_kv", Value: uint32(c.NumKeyValueHeads)},
+		{Key: p + "rope.freq_base", Value: float32(c.RopeTheta)},
+		{Key: p + "attention.layer_norm_rms_epsilon", Value: float32(c.RMSNormEps)},
+	}
+	if c.HeadDim != c.HiddenSize/c.NumAttentionHeads || a.name == "qwen3" {
+		kvs = append(kvs, gguf.KV{Key: p + "attention.key_length", Value: uint32(c.HeadDim)},
+			gguf.KV{Key: p + "attention.value_length", Value: uint32(c.HeadDim)})
+	}
+	if a.name == "llama" {
+		kvs = append(kvs, gguf.KV{Key: p + "vocab_size", Value: uint32(c.VocabSize)},
+			gguf.KV{Key: p + "rope.dimension_count", Value: uint32(c.HeadDim)})
+	}
+	if c.RopeTraditional {
+		return nil, nil, fmt.Errorf("rope_traditional models cannot be exported to GGUF yet")
+	}
+	s := c.RopeScaling
+	switch s.Kind() {
+	case "default":
+	case "linear":
+		kvs = append(kvs, gguf.KV{Key: p + "rope.scaling.type", Value: "linear"},
+			gguf.KV{Key: p + "rope.scaling.factor", Value: float32(s.Factor)})
+	case "llama3":
+		return kvs, llama3Factors(c.RopeTheta, c.HeadDim, s.Factor, s.LowFreqFactor, s.HighFreqFactor, float64(s.OriginalMaxPositionEmbeddings)), nil
+	default:
+		return nil, nil, fmt.Errorf("rope scaling %q cannot be exported to GGUF yet (supported: none, linear, llama3)", s.Kind())
+	}
+	return kvs, nil, nil
+}
+
+// llama3Factors is convert_hf_to_gguf.py's rope_freqs for rope_type llama3 (ggufimport
+// reads the parameters back from it).
+func llama3Factors(base float64, dim int, factor, low, high, orig float64) []float32 {
+	lowWavelen, highWavelen := orig/low, orig/high
+	var out []float32
+	for i := 0; i < dim; i += 2 {
+		freq := 1 / math.Pow(base, float64(float32(i))/float64(dim))
+		wavelen := 2 * math.Pi / freq
+		switch {
+		case wavelen < highWavelen:
+			out = append(out, 1)
+		case wavelen > lowWavelen:
+			out = append(out, float32(factor))
+		default:
+			smooth := (orig/wavelen - low) / (high - low)
+			out = append(out, float32(1/((1-smooth)/factor+smooth)))
+		}
+	}
+	return out
+}
