@@ -132,6 +132,8 @@ const (
 	// adapted blocks: the extra attention width costs 10.7 TQ−TH of working set and nothing
 	// kept per block; Qwen3's q/k norms keep 0.7 TQ per block.
 	workWideQ, keptQKNorm = 10.7, 0.7
+	// A mixture of experts' tensors of tokens × ExpertsPerToken × hidden (see estimate).
+	moeKeptTH, moeWorkTH = 3, 2
 )
 
 // lossInFlight is the loss's memory in CV by number of chunks (1, 2, 4, 8, 16 and more),
@@ -194,22 +196,18 @@ func (d Decision) estimate(info *modeldir.Info, w Workload) Budget {
 		b.Weights += convertedBytes(t, size)
 	}
 
-	// LoRA: (in, r) + (r, out) float32 per adapted module of each adapted block.
-	modules := info.BlockModules(c.NumHiddenLayers - 1)
-	perBlock := int64(0)
-	var loraIn, loraOut float64 // summed over one block's adapted modules
-	for _, k := range w.Keys {
-		m, ok := modeldir.MatchModule(modules, k)
-		if !ok {
-			continue
-		}
-		in, out := info.LinearDims(fmt.Sprintf("model.layers.%d.%s", c.NumHiddenLayers-1, m))
-		perBlock += int64(w.Rank) * int64(in+out) * 4
-		loraIn, loraOut = loraIn+float64(in), loraOut+float64(out)
-		b.Modules++
+	// LoRA: (in, r) + (r, out) float32 per adapted module of each adapted block (a family
+	// may mix dense blocks and mixtures of experts, so each block is counted).
+	if len(w.Keys) == 0 { // attach-lora's default
+		w.Keys = c.LoRAKeys()
 	}
-	b.Modules *= b.Blocks
-	b.LoRA = perBlock * int64(b.Blocks)
+	var blocks []blockLoRA
+	for i := c.NumHiddenLayers - b.Blocks; i < c.NumHiddenLayers; i++ {
+		l := adaptersOf(info, i, w, b.Batch*b.SeqLen)
+		blocks = append(blocks, l)
+		b.LoRA += l.bytes
+		b.Modules += l.modules
+	}
 	b.Gradients = b.LoRA
 	b.PrefixCache = w.PrefixCache
 	if w.Accumulation > 1 {
@@ -226,32 +224,57 @@ func (d Decision) estimate(info *modeldir.Info, w Workload) Budget {
 	tokens := float64(b.Tokens)
 	th := tokens * float64(c.HiddenSize) * size
 	tkv := tokens * float64(c.NumKeyValueHeads*c.HeadDim) * size
-	ti := tokens * float64(c.IntermediateSize) * size
 	sc := float64(b.Batch) * float64(c.NumAttentionHeads) * float64(b.SeqLen) * float64(b.SeqLen) * size
-	kept := keptTH*th + keptKV*tkv + keptTI*ti + keptS*sc
-	work := workTH*th + workKV*tkv + workTI*ti + workS*sc
-	// Attention wider or narrower than the hidden size (heads × head_dim ≠ hidden: Qwen3,
-	// Gemma) changes the working set of attention's backward; per-head q/k norms keep their
-	// outputs.
-	layer := c.Layout().Layers[c.NumHiddenLayers-1]
 	tq := tokens * float64(c.NumAttentionHeads*c.HeadDim) * size
-	work += workWideQ * (tq - th)
-	if layer.QNorm.Path != "" {
-		kept += keptQKNorm * tq
+	// Each adapted block's kept tensors and working set; blocks alike (every block of a
+	// Llama) give n × kept exactly.
+	var kept, keptAll, work float64
+	same := true
+	for j, l := range blocks {
+		ti := tokens * float64(c.IntermediateSize) * size
+		k, wk := 0.0, 0.0
+		if l.sparse {
+			// A mixture runs each token through ExpertsPerToken experts: its intermediate
+			// tensors are tokens × k × the experts' size. Beside them it keeps k rows per
+			// token of hidden size (the inputs gathered by expert, the experts' outputs and
+			// their weighted copy) and the router's scores; the backward works on two of
+			// those at a time. Derived from mlx-lm's SwitchGLU, not fitted.
+			tk := tokens * float64(c.ExpertsPerToken)
+			ti = tk * float64(c.ExpertSize) * size
+			router := tokens * float64(c.NumExperts) * size
+			k = moeKeptTH*tk*float64(c.HiddenSize)*size + 2*router
+			wk = moeWorkTH*tk*float64(c.HiddenSize)*size + l.expertGrads
+		}
+		k += keptTH*th + keptKV*tkv + keptTI*ti + keptS*sc
+		wk += workTH*th + workKV*tkv + workTI*ti + workS*sc
+		// Attention wider or narrower than the hidden size (heads × head_dim ≠ hidden:
+		// Qwen3, Gemma) changes the working set of attention's backward; per-head q/k
+		// norms keep their outputs.
+		wk += workWideQ * (tq - th)
+		if l.qkNorm {
+			k += keptQKNorm * tq
+		}
+		if size < 4 {
+			// Half-precision activations meet float32 LoRA weights: x @ lora_a promotes x to
+			// a float32 copy per adapted module, kept for lora_a's gradient, and the branch's
+			// gradient flows back in float32 (two tokens × out tensors per module at a time).
+			k += tokens * l.in * 4
+			wk += 2 * tokens * l.out * 4
+		}
+		if j > 0 && k != kept {
+			same = false
+		}
+		kept, keptAll, work = max(kept, k), keptAll+k, max(work, wk)
 	}
 	n := float64(b.Blocks)
-	if size < 4 {
-		// Half-precision activations meet float32 LoRA weights: x @ lora_a promotes x to a
-		// float32 copy per adapted module, kept for lora_a's gradient, and the branch's
-		// gradient flows back in float32 (two tokens × out tensors per module at a time).
-		kept += tokens * loraIn * 4
-		work += 2 * tokens * loraOut * 4
+	if same {
+		keptAll = n * kept
 	}
 	if b.GradCheckpoint {
 		b.Recomputed = int64(kept)
 		b.Activations = int64(n*ckptTH*th + kept + work)
 	} else {
-		b.Activations = int64(n*kept + work)
+		b.Activations = int64(keptAll + work)
 	}
 	if w.Pack {
 		// The block-diagonal mask of packed rows, batch × seq² booleans.
@@ -288,8 +311,62 @@ func (d Decision) estimate(info *modeldir.Info, w Workload) Budget {
 	return b
 }
 
+// blockLoRA is what the adapters of one block add.
+type blockLoRA struct {
+	bytes   int64 // lora_a and lora_b, float32
+	modules int
+	// in and out sum the adapted modules' inputs and outputs per token: an experts' stack
+	// counts ExpertsPerToken rows per token.
+	in, out float64
+	sparse  bool // the block is a mixture of experts
+	qkNorm  bool // the block normalizes each head's queries and keys
+	// expertGrads are the gradients of the experts' adapters as the backward forms them,
+	// one per expert the step touches: ExpertsPerToken per token, at most every expert.
+	expertGrads float64
+}
+
+// adaptersOf is what w's adapters add to block i of a step of tokens tokens. Keys name
+// modules as internal/lora resolves them (MatchModules); an experts' stack gets mlx-lm's
+// LoRASwitchLinear, lora_a (experts, r, in) and lora_b (experts, out, r).
+func adaptersOf(info *modeldir.Info, i int, w Workload, tokens int) blockLoRA {
+	var l blockLoRA
+	c := info.Config
+	modules := info.BlockModules(i)
+	path := func(m string) string { return c.LayerPath(i) + "." + m }
+	for _, m := range modules {
+		if e, _, _ := info.ExpertDims(path(m)); e > 0 {
+			l.sparse = true
+		}
+	}
+	l.qkNorm = i < len(c.Layout().Layers) && c.Layout().Layers[i].QNorm.Path != ""
+	r, k := int64(w.Rank), float64(c.ExpertsPerToken)
+	seen := map[string]bool{}
+	for _, key := range w.Keys {
+		for _, m := range modeldir.MatchModules(modules, key) {
+			if seen[m] {
+				continue
+			}
+			seen[m] = true
+			l.modules++
+			if e, in, out := info.ExpertDims(path(m)); e > 0 {
+				l.bytes += int64(e) * r * int64(in+out) * 4
+				l.in, l.out = l.in+k*float64(in), l.out+k*float64(out)
+				touched := min(float64(e), float64(tokens)*k)
+				l.expertGrads += touched * float64(r) * float64(in+out) * 4
+				continue
+			}
+			in, out := info.LinearDims(path(m))
+			l.bytes += r * int64(in+out) * 4
+			l.in, l.out = l.in+float64(in), l.out+float64(out)
+		}
+	}
+	return l
+}
+
 // dequantizedCopies are the dequantized sizes of one block's quantized projections and of
-// the head; a frozen block's copies live for one product each and stay below them.
+// the head; a frozen block's copies live for one product each and stay below them. Experts'
+// stacks have none: they always multiply through gather_qmm, as mlx-lm's
+// QuantizedSwitchLinear does.
 func dequantizedCopies(info *modeldir.Info, size float64) (block, head int64) {
 	c := info.Config
 	if c.Quantization == nil {
@@ -304,11 +381,11 @@ func dequantizedCopies(info *modeldir.Info, size float64) (block, head int64) {
 	}
 	last := c.NumHiddenLayers - 1
 	for _, m := range info.BlockModules(last) {
-		block += dense(fmt.Sprintf("model.layers.%d.%s", last, m))
+		block += dense(c.LayerPath(last) + "." + m)
 	}
-	head = dense("lm_head")
+	head = dense(c.Prefix + "lm_head")
 	if c.TieWordEmbeddings {
-		head = dense("model.embed_tokens")
+		head = dense(c.Prefix + "model.embed_tokens")
 	}
 	return block, head
 }

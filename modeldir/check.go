@@ -121,6 +121,10 @@ func (c *checker) run() {
 			c.fail(name, "and %d more tensors the model has no weight for", len(rest)-i)
 			break
 		}
+		if PerExpert(name) {
+			c.fail(name, "%s", PerExpertProblem)
+			continue
+		}
 		c.fail(name, "unexpected tensor: the model has no such weight (config.json: %s, %d layers)", cfg.ModelType, cfg.NumHiddenLayers)
 	}
 }

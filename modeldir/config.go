@@ -6,9 +6,12 @@ package modeldir
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // Config is a model's config.json, with mlx-lm's defaults applied.
@@ -49,10 +52,34 @@ type Config struct {
 	AttnSoftcap, FinalSoftcap float64
 	// ClipResidual clips float16 residual sums to float16's range (Gemma 3).
 	ClipResidual bool
+	// LocalRopeTheta, when nonzero, is the rotary base of sliding-window layers, which then
+	// take no rope_scaling (Gemma 3's rope_local_base_freq).
+	LocalRopeTheta float64
+	// Prefix is what mlx-lm's module tree puts before every tensor's name: "" or, for a
+	// text model inside a multimodal one, "language_model." (Gemma 3).
+	Prefix string
+	// HeadFromWeights: a stored lm_head makes the head separate, its absence tied, whatever
+	// tie_word_embeddings says (Gemma 3's sanitize); see SettleHead.
+	HeadFromWeights bool
 	// SlidingWindow is how far back a sliding-window layer attends, and Windows each
 	// layer's window (0: full attention; nil: every layer full). See Layer.Window.
 	SlidingWindow int
 	Windows       []int
+	// A mixture of experts (Layer.Router) has NumExperts experts of ExpertSize intermediate
+	// features; each token runs through the ExpertsPerToken the router scores highest.
+	// Sparse[i] says whether block i has one (a family may mix dense blocks in).
+	NumExperts, ExpertSize, ExpertsPerToken int
+	Sparse                                  []bool
+	// SoftmaxFirst turns all the router's logits into probabilities and keeps the top ones
+	// (qwen3_moe, which renormalizes them to sum to one under NormTopKProb); otherwise the
+	// top logits are kept and turned into probabilities (mixtral).
+	SoftmaxFirst, NormTopKProb bool
+	// RotaryDims is how many features of each head the rotary embedding turns: 0 for all
+	// of head_dim, fewer under a partial_rotary_factor (Phi-4-mini).
+	RotaryDims int
+	// OriginalMaxPositionEmbeddings is the context the model was pretrained with, which
+	// su/longrope scaling reads (Phi-3's top-level field).
+	OriginalMaxPositionEmbeddings int
 }
 
 // Window is block i's attention window, 0 for full attention.
@@ -63,6 +90,17 @@ func (c *Config) Window(i int) int {
 	return 0
 }
 
+// LayerPath is mlx-lm's name of block i: "model.layers.3" (with the Prefix).
+func (c *Config) LayerPath(i int) string { return fmt.Sprintf("%smodel.layers.%d", c.Prefix, i) }
+
+// SettleHead decides, for a family whose head is tied by its weights (HeadFromWeights),
+// whether it is tied: stored reports whether the checkpoint holds a tensor.
+func (c *Config) SettleHead(stored func(name string) bool) {
+	if c.HeadFromWeights {
+		c.TieWordEmbeddings = !stored(c.Prefix + "lm_head.weight")
+	}
+}
+
 // RopeScaling is config.json's rope_scaling.
 type RopeScaling struct {
 	Type                          string  `json:"type,omitempty"`
@@ -71,6 +109,30 @@ type RopeScaling struct {
 	LowFreqFactor                 float64 `json:"low_freq_factor,omitempty"`
 	HighFreqFactor                float64 `json:"high_freq_factor,omitempty"`
 	OriginalMaxPositionEmbeddings int     `json:"original_max_position_embeddings,omitempty"`
+	// ShortFactor and LongFactor scale each rotary frequency (su/longrope).
+	ShortFactor Factors `json:"short_factor,omitempty"`
+	LongFactor  Factors `json:"long_factor,omitempty"`
+}
+
+// Factors are per-frequency factors. mlx-lm also takes a single number, which scales every
+// frequency: it is kept as a one-element list.
+type Factors []float64
+
+func (f *Factors) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		return nil
+	}
+	var one float64
+	if json.Unmarshal(data, &one) == nil {
+		*f = Factors{one}
+		return nil
+	}
+	var list []float64
+	if err := json.Unmarshal(data, &list); err != nil {
+		return err
+	}
+	*f = list
+	return nil
 }
 
 // Kind is the scaling type, "default" when unset (mlx-lm reads "type", then "rope_type").
@@ -151,16 +213,34 @@ func ReadConfig(dir string) (*Config, error) {
 
 // ParseConfig decodes the contents of a config.json.
 func ParseConfig(data []byte) (*Config, error) {
-	var raw rawConfig
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, err
-	}
 	var all Raw
 	if err := json.Unmarshal(data, &all); err != nil {
 		return nil, err
 	}
-	family, err := FamilyOf(raw.ModelType)
+	var modelType string
+	if err := all.Get("model_type", &modelType); err != nil {
+		return nil, err
+	}
+	family, err := FamilyOf(modelType)
 	if err != nil {
+		return nil, err
+	}
+	if family.Unwrap != nil {
+		if all, err = family.Unwrap(all); err != nil {
+			return nil, err
+		}
+		all["model_type"], _ = json.Marshal(modelType)
+	}
+	for k, v := range family.Defaults {
+		if !all.Has(k) {
+			all[k], _ = json.Marshal(v)
+		}
+	}
+	if data, err = json.Marshal(all); err != nil {
+		return nil, err
+	}
+	var raw rawConfig
+	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, err
 	}
 	c := &Config{
@@ -218,18 +298,8 @@ func ParseConfig(data []byte) (*Config, error) {
 	if c.HeadDim <= 0 {
 		return nil, fmt.Errorf("head_dim must be positive, got %d", c.HeadDim)
 	}
-	switch k := c.RopeScaling.Kind(); k {
-	case "default":
-	case "linear":
-		if c.RopeScaling.Factor <= 0 {
-			return nil, fmt.Errorf("rope_scaling: linear needs a positive factor")
-		}
-	case "llama3":
-		if c.RopeScaling.Factor <= 0 {
-			return nil, fmt.Errorf("rope_scaling: llama3 needs a positive factor")
-		}
-	default:
-		return nil, fmt.Errorf("unsupported rope_scaling type %q (supported: default, linear, llama3)", k)
+	if err := c.checkRopeScaling(); err != nil {
+		return nil, err
 	}
 	if len(raw.Quantization) > 0 && string(raw.Quantization) != "null" {
 		q, err := parseQuantization(raw.Quantization)
@@ -239,6 +309,53 @@ func ParseConfig(data []byte) (*Config, error) {
 		c.Quantization = q
 	}
 	return c, nil
+}
+
+// ropeKinds are the rope_scaling types every family reads, each with the check of its
+// fields; a family adds its own (Family.RopeKinds). internal/model builds every kind
+// RopeKinds lists.
+var ropeKinds = map[string]func(c *Config) error{
+	"default": nil,
+	"linear":  positiveFactor,
+	"llama3":  positiveFactor,
+}
+
+func positiveFactor(c *Config) error {
+	if c.RopeScaling.Factor <= 0 {
+		return fmt.Errorf("rope_scaling: %s needs a positive factor", c.RopeScaling.Kind())
+	}
+	return nil
+}
+
+// checkRopeScaling checks that the model's family reads its rope_scaling type, and the
+// type's fields.
+func (c *Config) checkRopeScaling() error {
+	kind := c.RopeScaling.Kind()
+	check, ok := ropeKinds[kind]
+	if !ok && c.Family != nil {
+		check, ok = c.Family.RopeKinds[kind]
+	}
+	if !ok {
+		supported := slices.Collect(maps.Keys(ropeKinds))
+		if c.Family != nil {
+			supported = slices.AppendSeq(supported, maps.Keys(c.Family.RopeKinds))
+		}
+		slices.Sort(supported)
+		return fmt.Errorf("unsupported rope_scaling type %q (supported: %s)", kind, strings.Join(supported, ", "))
+	}
+	if check == nil {
+		return nil
+	}
+	return check(c)
+}
+
+// RopeKinds lists every rope_scaling type some family reads, sorted.
+func RopeKinds() []string {
+	seen := maps.Clone(ropeKinds)
+	for _, f := range families {
+		maps.Copy(seen, f.RopeKinds)
+	}
+	return slices.Sorted(maps.Keys(seen))
 }
 
 func parseQuantization(data json.RawMessage) (*Quantization, error) {

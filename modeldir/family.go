@@ -3,6 +3,7 @@ package modeldir
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -21,6 +22,28 @@ type Family struct {
 	Configure func(c *Config, raw Raw) error
 	// Layer describes block i. Nil means the Llama block (LlamaLayer).
 	Layer func(c *Config, i int) Layer
+	// RopeKinds are the rope_scaling types the family reads beyond default, linear and
+	// llama3, each with the check of its fields (nil: none needed).
+	RopeKinds map[string]func(c *Config) error
+	// LoRAKeys are the block modules LoRA adapts when a recipe names none: the attention's
+	// queries and values. Nil means Llama's q_proj and v_proj.
+	LoRAKeys []string
+	// Unwrap, when set, turns config.json into the object the fields are read from: a
+	// multimodal checkpoint's text model (Gemma 3's text_config).
+	Unwrap func(raw Raw) (Raw, error)
+	// Defaults are mlx-lm's ModelArgs defaults of fields every family reads (hidden_size,
+	// …), where they have one; an absent field takes it before the fields are read.
+	Defaults map[string]any
+	// Drops are the prefixes of stored tensors mlx-lm's sanitize drops (a vision tower).
+	Drops []string
+}
+
+// LoRAKeys are the block modules LoRA adapts when a recipe names none (Family.LoRAKeys).
+func (c *Config) LoRAKeys() []string {
+	if c.Family != nil && c.Family.LoRAKeys != nil {
+		return slices.Clone(c.Family.LoRAKeys)
+	}
+	return []string{"self_attn.q_proj", "self_attn.v_proj"}
 }
 
 var families = map[string]*Family{}

@@ -50,7 +50,7 @@ func qwen3Layer(c *Config, i int) Layer {
 	for _, m := range []*Module{&l.Q, &l.K, &l.V, &l.O, &l.Gate, &l.Up, &l.Down} {
 		m.Bias = false // qwen3.py has none, whatever attention_bias says
 	}
-	p := fmt.Sprintf("model.layers.%d.self_attn.", i)
+	p := l.Path + ".self_attn."
 	l.QNorm, l.KNorm = c.Norm(p+"q_norm", c.HeadDim), c.Norm(p+"k_norm", c.HeadDim)
 	return l
 }

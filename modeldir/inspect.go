@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -51,6 +52,7 @@ func Inspect(dir string) (*Info, error) {
 		}
 	}
 	info.Problems = append(info.Problems, checkIndex(dir, index, info.Tensors)...)
+	cfg.SettleHead(func(name string) bool { _, ok := info.Tensors[name]; return ok })
 	return info, nil
 }
 
@@ -129,7 +131,7 @@ func checkIndex(dir string, index map[string]string, tensors map[string]TensorIn
 // BlockModules lists the modules of transformer block i relative to the block
 // ("self_attn.q_proj", "mlp.down_proj", …), sorted.
 func (m *Info) BlockModules(i int) []string {
-	prefix := fmt.Sprintf("model.layers.%d.", i)
+	prefix := m.Config.LayerPath(i) + "."
 	seen := map[string]bool{}
 	for name := range m.Tensors {
 		if rest, ok := strings.CutPrefix(name, prefix); ok {
@@ -156,6 +158,34 @@ func MatchModule(modules []string, key string) (string, bool) {
 	return "", false
 }
 
+// MatchModules lists the block modules a LoRA key names, as internal/lora resolves it: the
+// module of that name, else every module ending with it (gate_proj names a dense block's
+// mlp.gate_proj and a mixture's mlp.switch_mlp.gate_proj).
+func MatchModules(modules []string, key string) []string {
+	if slices.Contains(modules, key) {
+		return []string{key}
+	}
+	var out []string
+	for _, m := range modules {
+		if strings.HasSuffix(m, "."+key) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// FusedModule is the block module that holds the projection key names when the block fuses
+// it with others (q_proj in Phi-3's self_attn.qkv_proj, gate_proj in mlp.gate_up_proj).
+func FusedModule(modules []string, key string) (string, bool) {
+	short := key[strings.LastIndexByte(key, '.')+1:]
+	fused := map[string]string{"q_proj": "qkv_proj", "k_proj": "qkv_proj", "v_proj": "qkv_proj",
+		"gate_proj": "gate_up_proj", "up_proj": "gate_up_proj"}[short]
+	if fused == "" {
+		return "", false
+	}
+	return MatchModule(modules, fused)
+}
+
 // Quantized reports whether a module is stored quantized (it has scales).
 func (m *Info) Quantized(module string) bool {
 	_, ok := m.Tensors[module+".scales"]
@@ -169,24 +199,38 @@ func (m *Info) LinearDims(module string) (in, out int) {
 	if !ok || len(w.Shape) != 2 {
 		return 0, 0
 	}
-	in, out = int(w.Shape[1]), int(w.Shape[0])
+	return m.unpacked(module, int(w.Shape[1])), int(w.Shape[0])
+}
+
+// ExpertDims reads a stack of experts' sizes from its weight's header (experts, out, in),
+// unpacking the quantized width; experts is 0 when the module is no stack.
+func (m *Info) ExpertDims(module string) (experts, in, out int) {
+	w, ok := m.Tensors[module+".weight"]
+	if !ok || len(w.Shape) != 3 {
+		return 0, 0, 0
+	}
+	return int(w.Shape[0]), m.unpacked(module, int(w.Shape[2])), int(w.Shape[1])
+}
+
+// unpacked is the inputs of a module whose weight stores width columns: more when packed.
+func (m *Info) unpacked(module string, width int) int {
 	if q := m.Config.Quantization; q != nil && m.Quantized(module) {
 		bits := q.Default.Bits
 		if s, overridden := q.For(module); overridden && s != nil {
 			bits = s.Bits // a per-layer setting of config.json
 		}
 		if bits > 0 {
-			in = in * 32 / bits
+			return width * 32 / bits
 		}
 	}
-	return in, out
+	return width
 }
 
 // ActivationDtype is the dtype hidden states take: dequantized embeddings come out in the
 // scales' dtype, plain ones in the weight's.
 func (m *Info) ActivationDtype() (string, float64) {
 	for _, name := range []string{"model.embed_tokens.scales", "model.embed_tokens.weight", "model.norm.weight"} {
-		if t, ok := m.Tensors[name]; ok {
+		if t, ok := m.Tensors[m.Config.Prefix+name]; ok {
 			switch t.Dtype {
 			case "F32":
 				return "float32", 4

@@ -2,6 +2,7 @@ package modeldir
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -43,6 +44,8 @@ type Rope struct {
 	Scaling     *RopeScaling // nil: none
 	// MaxPositions is max_position_embeddings, which some scalings read.
 	MaxPositions int
+	// OriginalMaxPositions is the pretrained context su/longrope scaling reads.
+	OriginalMaxPositions int
 }
 
 // Layer is one transformer block: its modules (the zero Module where the family has none),
@@ -64,6 +67,8 @@ type Layer struct {
 	ExpertGate, ExpertUp, ExpertDown Module
 	InputNorm, PostAttnNorm          Module
 	PreFFNorm, PostFFNorm            Module
+	// Path is mlx-lm's name of the block, "model.layers.3": its modules' names start with it.
+	Path string
 	// Window, when nonzero, lets each position attend only to the Window positions up to
 	// it (a sliding-window layer).
 	Window int
@@ -82,8 +87,8 @@ type Layout struct {
 func (c *Config) Layout() *Layout {
 	h := c.HiddenSize
 	l := &Layout{
-		Embedding: Module{Kind: EmbeddingModule, Path: "model.embed_tokens", In: h, Out: c.VocabSize, Why: "vocab_size"},
-		Norm:      c.Norm("model.norm", h),
+		Embedding: Module{Kind: EmbeddingModule, Path: c.Prefix + "model.embed_tokens", In: h, Out: c.VocabSize, Why: "vocab_size"},
+		Norm:      c.Norm(c.Prefix+"model.norm", h),
 	}
 	layer := LlamaLayer
 	if c.Family != nil && c.Family.Layer != nil {
@@ -93,10 +98,16 @@ func (c *Config) Layout() *Layout {
 		l.Layers = append(l.Layers, layer(c, i))
 	}
 	if !c.TieWordEmbeddings {
-		head := c.Linear("lm_head", h, c.VocabSize, false, "vocab_size")
+		head := c.Linear(c.Prefix+"lm_head", h, c.VocabSize, false, "vocab_size")
 		l.LMHead = &head
 	}
 	return l
+}
+
+// Experts is a stack of n projections of in to out features, as mlx-lm's SwitchLinear holds
+// them: weight (n, out, in).
+func (c *Config) Experts(path string, n, in, out int, why string) Module {
+	return Module{Kind: LinearModule, Path: path, In: in, Out: out, Why: why, Experts: n}
 }
 
 // Linear is a projection module.
@@ -115,15 +126,21 @@ func (c *Config) Norm(path string, n int) Module {
 
 // DefaultRope is the rotary embedding of a layer with the config's own settings.
 func (c *Config) DefaultRope() Rope {
-	return Rope{Dims: c.HeadDim, Base: c.RopeTheta, Traditional: c.RopeTraditional, Scaling: c.RopeScaling, MaxPositions: c.MaxPositionEmbeddings}
+	dims := c.HeadDim
+	if c.RotaryDims > 0 {
+		dims = c.RotaryDims
+	}
+	return Rope{Dims: dims, Base: c.RopeTheta, Traditional: c.RopeTraditional, Scaling: c.RopeScaling,
+		MaxPositions: c.MaxPositionEmbeddings, OriginalMaxPositions: c.OriginalMaxPositionEmbeddings}
 }
 
 // LlamaLayer is mlx-lm's llama block i: q, k, v, o projections (biases as attention_bias
 // says), a SwiGLU MLP, and pre-norms before each.
 func LlamaLayer(c *Config, i int) Layer {
 	h, q, kv, ff := c.HiddenSize, c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim, c.IntermediateSize
-	p := fmt.Sprintf("model.layers.%d.", i)
+	p := c.LayerPath(i) + "."
 	return Layer{
+		Path:      c.LayerPath(i),
 		Q:         c.Linear(p+"self_attn.q_proj", h, q, c.AttentionBias, "num_attention_heads × head_dim"),
 		K:         c.Linear(p+"self_attn.k_proj", h, kv, c.AttentionBias, "num_key_value_heads × head_dim"),
 		V:         c.Linear(p+"self_attn.v_proj", h, kv, c.AttentionBias, "num_key_value_heads × head_dim"),
@@ -164,10 +181,31 @@ func (l *Layout) Modules() []Module {
 }
 
 // Unused reports whether a stored tensor is one mlx-lm's sanitize drops: precomputed rotary
-// frequencies, and a tied model's lm_head.
+// frequencies, a tied model's lm_head, and what the family drops.
 func (c *Config) Unused(name string) bool {
-	return strings.Contains(name, "self_attn.rotary_emb.inv_freq") || (c.TieWordEmbeddings && name == "lm_head.weight")
+	if strings.Contains(name, "self_attn.rotary_emb.inv_freq") || (c.TieWordEmbeddings && name == c.Prefix+"lm_head.weight") {
+		return true
+	}
+	if c.Family != nil {
+		for _, p := range c.Family.Drops {
+			if strings.HasPrefix(name, p) {
+				return true
+			}
+		}
+	}
+	return false
 }
+
+// PerExpert reports whether a tensor belongs to one expert of the Hugging Face layout
+// ("….experts.3.w1.weight", "….mlp.experts.0.up_proj.weight"), which mlx-lm's sanitize
+// stacks into switch_mlp at load. yai reads only the stacked layout mlx_lm.convert writes.
+func PerExpert(name string) bool { return perExpert.MatchString(name) }
+
+var perExpert = regexp.MustCompile(`\.experts\.[0-9]+\.`)
+
+// PerExpertProblem explains a tensor PerExpert reports.
+const PerExpertProblem = "one expert of the Hugging Face per-expert layout: yai reads experts stacked as mlx_lm.convert writes them " +
+	"(switch_mlp.gate_proj, up_proj, down_proj); convert the checkpoint with mlx_lm.convert first"
 
 // DtypeClass is a set of dtypes a tensor may have.
 type DtypeClass int
@@ -293,16 +331,18 @@ func (c *Config) ModuleQuant(ts Tensors, m Module) (q Quant, quantized bool) {
 	return q, true
 }
 
-// InferQuant infers a packed matrix's quantization from its stored shapes, as mlx-lm's
+// InferQuant infers a packed matrix's (or stack of matrices') quantization from its stored shapes, as mlx-lm's
 // infer_quant_config does: the group size from the scales' columns, the bits from the packed
 // weight's, and for U8 scales the microscaling mode (nvfp4, mxfp4, mxfp8). Shapes it cannot
 // read give the default (64, 4, affine); their shapes are reported when bound. An error says
 // U8 scales fit no microscaling mode; q is then affine.
 func InferQuant(weight, scales []int, in int, scalesUint8 bool) (q Quant, err error) {
-	if len(scales) != 2 || len(weight) != 2 || scales[1] == 0 || in == 0 {
+	// A stack of experts (Experts, Out, In) packs each matrix the same way: read the last axes.
+	n := len(weight)
+	if n < 2 || len(scales) != n || scales[n-1] == 0 || in == 0 {
 		return Quant{GroupSize: 64, Bits: 4, Mode: "affine"}, nil
 	}
-	q = Quant{GroupSize: in / scales[1], Bits: weight[1] * 32 / in, Mode: "affine"}
+	q = Quant{GroupSize: in / scales[n-1], Bits: weight[n-1] * 32 / in, Mode: "affine"}
 	if !scalesUint8 {
 		return q, nil
 	}
@@ -332,11 +372,28 @@ func BindModule(ts Tensors, m Module, q Quant, quantized bool) {
 	case m.Kind == EmbeddingModule:
 		ts.Bind(Tensor{path + ".weight", WeightRole, []int{out, in}, FloatDtypes, m.Why + " by hidden_size"})
 	default:
-		ts.Bind(Tensor{path + ".weight", WeightRole, []int{out, in}, FloatDtypes, m.Why + " by its inputs"})
+		ts.Bind(Tensor{path + ".weight", WeightRole, m.stacked(out, in), FloatDtypes, m.experts() + m.Why + " by its inputs"})
 	}
 	if m.Bias {
-		ts.Bind(Tensor{path + ".bias", BiasRole, []int{out}, FloatDtypes, m.Why})
+		ts.Bind(Tensor{path + ".bias", BiasRole, m.stacked(out), FloatDtypes, m.experts() + m.Why})
 	}
+}
+
+// stacked is the shape of one of the module's tensors: dims, after the experts' axis for a
+// stack of experts.
+func (m Module) stacked(dims ...int) []int {
+	if m.Experts == 0 {
+		return dims
+	}
+	return append([]int{m.Experts}, dims...)
+}
+
+// experts prefixes a stack's shape explanation with where its first axis comes from.
+func (m Module) experts() string {
+	if m.Experts == 0 {
+		return ""
+	}
+	return "experts by "
 }
 
 // bindPacked binds the packed weight, scales and (affine) biases of a quantized module.
@@ -353,9 +410,9 @@ func bindPacked(ts Tensors, m Module, q Quant) {
 		return
 	}
 	groups := m.Why + ", groups of " + fmt.Sprint(q.GroupSize)
-	ts.Bind(Tensor{path + ".weight", WeightRole, []int{out, in * q.Bits / 32}, PackedDtypes, m.Why + ", packed " + fmt.Sprint(q.Bits) + "-bit"})
-	ts.Bind(Tensor{path + ".scales", ScalesRole, []int{out, in / q.GroupSize}, ScaleDtypes, groups})
+	ts.Bind(Tensor{path + ".weight", WeightRole, m.stacked(out, in*q.Bits/32), PackedDtypes, m.experts() + m.Why + ", packed " + fmt.Sprint(q.Bits) + "-bit"})
+	ts.Bind(Tensor{path + ".scales", ScalesRole, m.stacked(out, in/q.GroupSize), ScaleDtypes, m.experts() + groups})
 	if q.Mode == "" || q.Mode == "affine" {
-		ts.Bind(Tensor{path + ".biases", BiasesRole, []int{out, in / q.GroupSize}, ScaleDtypes, groups})
+		ts.Bind(Tensor{path + ".biases", BiasesRole, m.stacked(out, in/q.GroupSize), ScaleDtypes, m.experts() + groups})
 	}
 }

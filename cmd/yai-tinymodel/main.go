@@ -1,5 +1,6 @@
-// Command yai-tinymodel writes a small random Llama model in mlx-community layout (4-bit
-// weights, config.json, byte-level tokenizer), for tests and the quickstart recipe.
+// Command yai-tinymodel writes a random model of any family yai reads in mlx-community layout
+// (4-bit weights, config.json, byte-level tokenizer): small ones for tests and the quickstart
+// recipe (tiny, micro, tiny-<family>), published shapes for runs at full size on a GPU.
 //
 //	go run ./cmd/yai-tinymodel -out testdata/tiny-llama-4bit -preset tiny
 package main

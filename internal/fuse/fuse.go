@@ -48,9 +48,9 @@ func Fuse(modelDir, adapterDir, outDir string, opts Options) (Result, error) {
 	defer a.Free()
 
 	tensors := m.Parameters()
-	var plain []string    // layers left in float, for config.json
+	var plain []string                       // layers left in float, for config.json
 	requant := map[string]mlx.Quantization{} // layers quantized with other settings
-	var made []*mlx.Array // the fused tensors, freed once written
+	var made []*mlx.Array                    // the fused tensors, freed once written
 	defer func() { mlx.Free(made...) }()
 	err = mlx.Do(func() error {
 		for i, l := range a.Layers {
@@ -63,7 +63,7 @@ func Fuse(modelDir, adapterDir, outDir string, opts Options) (Result, error) {
 			if !quantized {
 				delete(tensors, name+".scales")
 				delete(tensors, name+".biases")
-				if _, wasQuantized := l.Base.(*model.QuantizedLinear); wasQuantized {
+				if _, _, wasQuantized := packed(l); wasQuantized {
 					plain = append(plain, name)
 				}
 			}
@@ -97,20 +97,25 @@ func fuseLayer(l *lora.Linear, opts Options) (map[string]*mlx.Array, bool, mlx.Q
 	dequantize := opts.Dequantize
 	s := mlx.NewScope()
 	defer s.Close()
-	var w *mlx.Array
-	q, quantized := l.Base.(*model.QuantizedLinear)
+	w := l.Arrays()["linear.weight"]
+	arrays, q, quantized := packed(l)
 	if quantized {
-		w = mlx.Dequantize(q.Weight, q.Scales, q.Biases, q.Quant, q.Scales.Dtype())
-	} else {
-		w = l.Base.Arrays()["weight"]
+		w = mlx.Dequantize(w, arrays["scales"], arrays["biases"], q, arrays["scales"].Dtype())
 	}
-	// ((scale · lora_bᵀ) @ lora_aᵀ).astype(weight.dtype), in mlx-lm's order.
-	delta := mlx.AsType(mlx.Matmul(mlx.MulScalar(mlx.Transpose(l.B), l.Scale), mlx.Transpose(l.A)), w.Dtype())
+	var delta *mlx.Array
+	if l.Switch != nil {
+		// LoRASwitchLinear.fuse: ((scale · lora_b) @ lora_a).astype(weight.dtype), one
+		// product per expert: (experts, out, r) @ (experts, r, in).
+		delta = mlx.AsType(mlx.Matmul(mlx.MulScalar(l.B, l.Scale), l.A), w.Dtype())
+	} else {
+		// ((scale · lora_bᵀ) @ lora_aᵀ).astype(weight.dtype), in mlx-lm's order.
+		delta = mlx.AsType(mlx.Matmul(mlx.MulScalar(mlx.Transpose(l.B), l.Scale), mlx.Transpose(l.A)), w.Dtype())
+	}
 	fused := mlx.Add(w, delta)
 	out := map[string]*mlx.Array{}
 	var qq mlx.Quantization
 	if quantized && !dequantize {
-		qq = q.Quant
+		qq = q
 		if opts.Bits != 0 {
 			qq.Bits = opts.Bits
 		}
@@ -133,4 +138,18 @@ func fuseLayer(l *lora.Linear, opts Options) (map[string]*mlx.Array, bool, mlx.Q
 	s.Keep(kept...)
 	mlx.Detach(kept...)
 	return out, quantized && !dequantize, qq
+}
+
+// packed reports whether the layer l adapts is quantized, with its arrays (by leaf name) and
+// packing.
+func packed(l *lora.Linear) (map[string]*mlx.Array, mlx.Quantization, bool) {
+	switch b := l.Base.(type) {
+	case *model.QuantizedLinear:
+		return b.Arrays(), b.Quant, true
+	}
+	switch b := l.Switch.(type) {
+	case *model.QuantizedSwitchLinear:
+		return b.Arrays(), b.Quant, true
+	}
+	return nil, mlx.Quantization{}, false
 }

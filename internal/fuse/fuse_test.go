@@ -104,59 +104,96 @@ func fixture(t *testing.T) (modelDir, adapter string) {
 }
 
 // The fused layers are bit for bit what mlx_lm.fuse writes, re-quantized or in float, and
-// every other tensor is the base model's.
+// every other tensor is the base model's: on the quickstart's model and each family of
+// testmodel.Families with adapters on its keys (a float fuse of every family in the long
+// tier).
 func TestFusedTensorsMatchMLXLMFuse(t *testing.T) {
-	dir, adapter := fixture(t)
+	rows := append([]testmodel.Family{{Name: "quickstart", Preset: "tiny", Keys: testmodel.AdapterKeys}}, testmodel.Families...)
+	for _, f := range rows {
+		dir := testmodel.Tiny(t, f.Preset)
+		adapter := f.Adapter(t, dir, 11, 0.3)
+		for _, deq := range []bool{false, true} {
+			if deq && f.Name != "quickstart" && !testenv.Long() {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/dequantize=%v", f.Name, deq), func(t *testing.T) { fusedMatchesMLXLM(t, dir, adapter, deq) })
+		}
+	}
+}
+
+// checkFusedTensors runs fusedMatchesMLXLM re-quantized and in float, for models written
+// outside the family table.
+func checkFusedTensors(t *testing.T, dir, adapter string) {
+	t.Helper()
 	for _, deq := range []bool{false, true} {
-		t.Run(fmt.Sprintf("dequantize=%v", deq), func(t *testing.T) {
-			out := filepath.Join(t.TempDir(), "fused")
-			res, err := Fuse(dir, adapter, out, Options{Dequantize: deq})
-			if err != nil {
-				t.Fatal(err)
+		t.Run(fmt.Sprintf("dequantize=%v", deq), func(t *testing.T) { fusedMatchesMLXLM(t, dir, adapter, deq) })
+	}
+}
+
+// fusedMatchesMLXLM fuses adapter into the model in dir and compares the fused layers, and
+// in a re-quantized fuse every tensor, with mlx_lm.fuse's.
+func fusedMatchesMLXLM(t *testing.T, dir, adapter string, deq bool) {
+	out := filepath.Join(t.TempDir(), "fused")
+	res, err := Fuse(dir, adapter, out, Options{Dequantize: deq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adapted := 0
+	for name := range loadTensors(t, adapter) {
+		if strings.HasSuffix(name, ".lora_a") {
+			adapted++
+		}
+	}
+	if len(res.Layers) != adapted || adapted == 0 {
+		t.Fatalf("fused %v, the adapter has %d layers", res.Layers, adapted)
+	}
+	ref := filepath.Join(t.TempDir(), "mlxlm")
+	args := []string{"-m", "mlx_lm", "fuse", "--model", dir, "--adapter-path", adapter, "--save-path", ref}
+	if deq {
+		args = append(args, "--dequantize")
+	}
+	python(t, args...)
+	got, want, base := loadTensors(t, out), loadTensors(t, ref), loadTensors(t, dir)
+	for _, layer := range res.Layers {
+		leaves := []string{"weight", "scales", "biases"}
+		if deq {
+			leaves = []string{"weight"}
+			if _, ok := got[layer+".scales"]; ok {
+				t.Errorf("%s kept its scales in a float fuse", layer)
 			}
-			if len(res.Layers) != 2*len(testmodel.AdapterKeys) {
-				t.Fatalf("fused %v", res.Layers)
+		}
+		for _, leaf := range leaves {
+			n := layer + "." + leaf
+			if !sameArray(t, got[n], want[n]) {
+				t.Errorf("%s differs from mlx_lm.fuse's", n)
 			}
-			ref := filepath.Join(t.TempDir(), "mlxlm")
-			args := []string{"-m", "mlx_lm", "fuse", "--model", dir, "--adapter-path", adapter, "--save-path", ref}
-			if deq {
-				args = append(args, "--dequantize")
+			if !deq && sameArray(t, got[n], base[n]) {
+				t.Errorf("%s is unchanged by the fuse", n)
 			}
-			python(t, args...)
-			got, want, base := loadTensors(t, out), loadTensors(t, ref), loadTensors(t, dir)
-			for _, layer := range res.Layers {
-				leaves := []string{"weight", "scales", "biases"}
-				if deq {
-					leaves = []string{"weight"}
-					if _, ok := got[layer+".scales"]; ok {
-						t.Errorf("%s kept its scales in a float fuse", layer)
-					}
-				}
-				for _, leaf := range leaves {
-					n := layer + "." + leaf
-					if !sameArray(t, got[n], want[n]) {
-						t.Errorf("%s differs from mlx_lm.fuse's", n)
-					}
-					if !deq && sameArray(t, got[n], base[n]) {
-						t.Errorf("%s is unchanged by the fuse", n)
-					}
-				}
+		}
+	}
+	for n, b := range base {
+		layer := n[:strings.LastIndex(n, ".")]
+		if !slices.Contains(res.Layers, layer) && !sameArray(t, got[n], b) {
+			t.Errorf("%s: not adapted, yet changed", n)
+		}
+	}
+	if !deq {
+		// A re-quantized fuse is the whole of mlx_lm.fuse's output (its float fuse
+		// dequantizes every layer, yai's only the fused ones).
+		if len(got) != len(base) || len(got) != len(want) {
+			t.Errorf("%d tensors written, the base has %d, mlx_lm.fuse wrote %d", len(got), len(base), len(want))
+		}
+		for n, w := range want {
+			if g, ok := got[n]; !ok || !sameArray(t, g, w) {
+				t.Errorf("%s differs from mlx_lm.fuse's (present %v)", n, ok)
 			}
-			for n, b := range base {
-				layer := n[:strings.LastIndex(n, ".")]
-				if !slices.Contains(res.Layers, layer) && !sameArray(t, got[n], b) {
-					t.Errorf("%s: not adapted, yet changed", n)
-				}
-			}
-			if len(got) != len(base) && !deq {
-				t.Errorf("%d tensors written, the base has %d", len(got), len(base))
-			}
-			for _, f := range []string{"config.json", "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json"} {
-				if _, err := os.Stat(filepath.Join(out, f)); err != nil {
-					t.Errorf("fused model lacks %s", f)
-				}
-			}
-		})
+		}
+	}
+	for _, f := range []string{"config.json", "model.safetensors.index.json", "tokenizer.json", "tokenizer_config.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("fused model lacks %s", f)
+		}
 	}
 }
 

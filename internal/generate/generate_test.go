@@ -6,49 +6,56 @@ import (
 	"testing"
 
 	"github.com/yai-dev/yai/internal/model"
+	"github.com/yai-dev/yai/internal/testenv"
+	"github.com/yai-dev/yai/internal/testmodel"
 	"github.com/yai-dev/yai/mlx"
 )
 
-// Greedy decoding gives exactly mlx_lm's tokens, on two model shapes (4 untied blocks with
-// llama3 RoPE; 2 tied blocks), with and without adapters. The prompt is long enough that the
-// cache grows past its first 256-position block during generation.
+// Greedy decoding gives exactly mlx_lm's tokens on each family of testmodel.Families and on
+// the quickstart's model (4 untied blocks with llama3 RoPE), with adapters on the family's
+// keys and, in the long tier, without. The prompt is long enough that the cache grows past
+// its first 256-position block during generation.
 func TestGreedyMatchesMLXLM(t *testing.T) {
-	for _, preset := range []string{"tiny", "micro"} {
-		dir := tinyModel(t, preset)
-		adapter := randomAdapter(t, dir, 11)
-		prompt := randomPrompt(3, 230, 1000)
-		const maxTokens = 48
-		var base []int32
-		for _, ad := range []string{"", adapter} {
-			name := preset + "/base"
-			if ad != "" {
-				name = preset + "/adapter"
+	rows := append([]testmodel.Family{{Name: "quickstart", Preset: "tiny", Keys: testmodel.AdapterKeys}}, testmodel.Families...)
+	for _, f := range rows {
+		t.Run(f.Name, func(t *testing.T) {
+			dir := tinyModel(t, f.Preset)
+			adapter := f.Adapter(t, dir, 11, 0.3)
+			prompt := randomPrompt(3, 230, 1000)
+			const maxTokens = 48
+			base := yaiGreedy(t, dir, "", prompt, maxTokens, testenv.Long())
+			got := yaiGreedy(t, dir, adapter, prompt, maxTokens, true)
+			if slices.Equal(got, base) {
+				t.Errorf("the adapter did not change the output: the comparison proves nothing")
 			}
-			t.Run(name, func(t *testing.T) {
-				l := mustLoad(t, dir, ad)
-				defer l.Free()
-				got, st := collect(t, l, prompt, maxTokens)
-				var want referenceRun
-				refAdapter := "-"
-				if ad != "" {
-					refAdapter = ad
-				}
-				reference(t, &want, "generate", dir, refAdapter, idsArg(prompt), fmt.Sprint(maxTokens))
-				if !slices.Equal(got, want.Tokens) {
-					t.Fatalf("tokens differ from mlx_lm:\n yai    %v\n mlx_lm %v", got, want.Tokens)
-				}
-				if st.PromptTokens != len(prompt) || st.GenerationTokens != len(got) || st.PromptTPS <= 0 || st.GenerationTPS <= 0 || st.PeakMemory == 0 {
-					t.Errorf("stats %+v", st)
-				}
-				if ad == "" {
-					base = got
-				} else if slices.Equal(got, base) {
-					t.Errorf("the adapter did not change the output: the comparison proves nothing")
-				}
-				t.Logf("%d tokens equal mlx_lm's (%s): %v", len(got), st.FinishReason, got)
-			})
-		}
+		})
 	}
+}
+
+// yaiGreedy generates greedily with yai and, when compare is set, checks the tokens and
+// stats against mlx_lm's.
+func yaiGreedy(t *testing.T, dir, adapter string, prompt []int32, maxTokens int, compare bool) []int32 {
+	t.Helper()
+	l := mustLoad(t, dir, adapter)
+	defer l.Free()
+	got, st := collect(t, l, prompt, maxTokens)
+	if !compare {
+		return got
+	}
+	var want referenceRun
+	refAdapter := "-"
+	if adapter != "" {
+		refAdapter = adapter
+	}
+	reference(t, &want, "generate", dir, refAdapter, idsArg(prompt), fmt.Sprint(maxTokens))
+	if !slices.Equal(got, want.Tokens) {
+		t.Fatalf("tokens differ from mlx_lm (adapter %v):\n yai    %v\n mlx_lm %v", adapter != "", got, want.Tokens)
+	}
+	if st.PromptTokens != len(prompt) || st.GenerationTokens != len(got) || st.PromptTPS <= 0 || st.GenerationTPS <= 0 || st.PeakMemory == 0 {
+		t.Errorf("stats %+v", st)
+	}
+	t.Logf("%d tokens equal mlx_lm's (%s, adapter %v): %v", len(got), st.FinishReason, adapter != "", got)
+	return got
 }
 
 // A stop token ends generation and is not emitted; max tokens bounds it otherwise.

@@ -2,23 +2,11 @@ package ggufimport
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/yai-dev/yai/internal/gguf"
 )
-
-// architecture is what the importer knows of one GGUF general.architecture.
-type architecture struct {
-	modelType string
-	hfClass   string
-	// permutedQK: llama.cpp's converter interleaves the rotary halves of q and k rows for
-	// this architecture, which the importer undoes.
-	permutedQK bool
-}
-
-var architectures = map[string]architecture{
-	"llama": {modelType: "llama", hfClass: "LlamaForCausalLM", permutedQK: true},
-	"qwen2": {modelType: "qwen2", hfClass: "Qwen2ForCausalLM"},
-}
 
 // hyper are the hyperparameters read from the metadata, under the architecture's prefix.
 type hyper struct {
@@ -36,6 +24,13 @@ type hyper struct {
 	ropeTheta    float64
 	ropeScaling  map[string]any
 	tied         bool
+
+	// Read where the architecture has them (families.go).
+	experts, expertsUsed, expertFF int
+	slidingWindow                  int
+	ropeDims, origContext          int
+	attnSoftcap, finalSoftcap      float64
+	ropeThetaLocal                 float64
 }
 
 // readHyper reads the model's shape from the metadata and checks it against the tensors.
@@ -47,7 +42,7 @@ func readHyper(g *gguf.File) (*hyper, error) {
 	}
 	info, ok := architectures[arch]
 	if !ok {
-		return nil, fmt.Errorf("%s: metadata key \"general.architecture\": %q is not supported (supported: llama - which llama.cpp also writes for Mistral - and qwen2)", g.Path, arch)
+		return nil, fmt.Errorf("%s: metadata key \"general.architecture\": %q is not supported (supported: llama - which llama.cpp also writes for Mistral and Mixtral -, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3)", g.Path, arch)
 	}
 	h := &hyper{arch: arch, archInfo: info}
 	const maxDim = 1 << 24
@@ -97,6 +92,9 @@ func readHyper(g *gguf.File) (*hyper, error) {
 		if h.contextLen, err = md.Int(arch+".context_length", 1<<30); err != nil {
 			return nil, err
 		}
+	}
+	if err := h.readFamily(g); err != nil {
+		return nil, err
 	}
 	if err := h.readRopeScaling(g); err != nil {
 		return nil, err
@@ -174,6 +172,7 @@ func (h *hyper) configJSON(tok *tokenizerSpec, quant *quantSpec) map[string]any 
 	if h.ropeScaling != nil {
 		c["rope_scaling"] = h.ropeScaling
 	}
+	h.familyConfig(c)
 	if tok != nil {
 		if tok.bos >= 0 {
 			c["bos_token_id"] = tok.bos
@@ -184,8 +183,40 @@ func (h *hyper) configJSON(tok *tokenizerSpec, quant *quantSpec) map[string]any 
 	}
 	if quant != nil {
 		q := map[string]any{"group_size": quant.groupSize, "bits": quant.bits, "mode": "affine"}
+		for _, layer := range quant.plain {
+			q[layer] = false
+		}
 		c["quantization"] = q
 		c["quantization_config"] = q
 	}
-	return c
+	return markFloats(c).(map[string]any)
+}
+
+// jsonFloat is a float that JSON shows as one (30.0, not 30): transformers 5 validates
+// config.json's types and refuses an integer where a float is declared.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	s := strconv.FormatFloat(float64(f), 'g', -1, 64)
+	if !strings.ContainsAny(s, ".eEnN") {
+		s += ".0"
+	}
+	return []byte(s), nil
+}
+
+// markFloats makes every float64 of a config value a jsonFloat.
+func markFloats(v any) any {
+	switch v := v.(type) {
+	case float64:
+		return jsonFloat(v)
+	case map[string]any:
+		for k, x := range v {
+			v[k] = markFloats(x)
+		}
+	case []any:
+		for i, x := range v {
+			v[i] = markFloats(x)
+		}
+	}
+	return v
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/yai-dev/yai/internal/gguf"
 	"github.com/yai-dev/yai/mlx"
@@ -89,6 +90,11 @@ func Import(src, out string, opts Options) (*Summary, error) {
 	plans, err := planWeights(g, h, quant)
 	if err != nil {
 		return nil, err
+	}
+	for _, p := range plans {
+		if quant != nil && !p.quantize && isRouter(p.name) {
+			quant.plain = append(quant.plain, strings.TrimSuffix(p.name, ".weight"))
+		}
 	}
 	parent := filepath.Dir(filepath.Clean(out))
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(out)+".tmp-*")

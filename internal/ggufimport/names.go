@@ -27,8 +27,9 @@ var globalNames = map[string]string{
 
 // hfName translates a GGUF tensor name ("blk.3.attn_q.weight") into the checkpoint name
 // mlx-lm loads ("model.layers.3.self_attn.q_proj.weight"), with the layer count for range
-// checks. ok is false for a name the importer does not know.
-func hfName(name string, layers int) (string, bool) {
+// checks and the architecture's own block names. ok is false for a name the importer does
+// not know.
+func hfName(name string, layers int, archNames map[string]string) (string, bool) {
 	base, suffix, found := cutLast(name, ".")
 	if !found || (suffix != "weight" && suffix != "bias") {
 		return "", false
@@ -48,7 +49,10 @@ func hfName(name string, layers int) (string, bool) {
 	if err != nil || i < 0 || i >= layers || strconv.Itoa(i) != idx {
 		return "", false
 	}
-	mapped, ok := blockNames[part]
+	mapped, ok := archNames[part]
+	if !ok {
+		mapped, ok = blockNames[part]
+	}
 	if !ok {
 		return "", false
 	}
@@ -65,3 +69,9 @@ func cutLast(s, sep string) (before, after string, found bool) {
 
 // isNorm reports whether an mlx-lm name is a norm weight (never quantized).
 func isNorm(name string) bool { return strings.HasSuffix(name, "norm.weight") }
+
+// isRouter reports whether an mlx-lm name is an MoE router, kept float as mlx-lm's
+// conversions keep it precise.
+func isRouter(name string) bool {
+	return strings.HasSuffix(name, "mlp.gate.weight") || strings.HasSuffix(name, "block_sparse_moe.gate.weight")
+}

@@ -15,6 +15,9 @@ import (
 // quantSpec is MLX affine quantization of the output weights.
 type quantSpec struct {
 	bits, groupSize int
+	// plain lists the layers left float among quantized ones (MoE routers), which
+	// config.json names so that no loader has to guess.
+	plain []string
 }
 
 // weightPlan is how one GGUF tensor becomes one tensor (kept float) or three (weight,
@@ -26,6 +29,8 @@ type weightPlan struct {
 	quantize bool
 	// permuteHeads > 0 undoes llama.cpp's q/k row interleaving over that many heads.
 	permuteHeads int
+	// minusOne undoes the converter's weight + 1 of Gemma's norms.
+	minusOne bool
 }
 
 // planWeights maps every GGUF tensor onto the checkpoint mlx-lm expects, checking names,
@@ -43,7 +48,7 @@ func planWeights(g *gguf.File, h *hyper, quant *quantSpec) ([]weightPlan, error)
 		if t.Name == ropeFreqsTensor {
 			continue // read into config.json's rope_scaling
 		}
-		name, ok := hfName(t.Name, h.layers)
+		name, ok := hfName(t.Name, h.layers, h.archInfo.names)
 		if !ok {
 			fail(t, "unknown tensor for a %s model", h.arch)
 			continue
@@ -63,9 +68,10 @@ func planWeights(g *gguf.File, h *hyper, quant *quantSpec) ([]weightPlan, error)
 			continue
 		}
 		p := weightPlan{src: t, name: name, shape: want}
-		if quant != nil && len(want) == 2 && !isNorm(name) && want[1]%quant.groupSize == 0 && strings.HasSuffix(name, ".weight") {
+		if quant != nil && len(want) >= 2 && !isNorm(name) && !isRouter(name) && want[len(want)-1]%quant.groupSize == 0 && strings.HasSuffix(name, ".weight") {
 			p.quantize = true
 		}
+		p.minusOne = h.archInfo.normPlusOne && isNorm(name)
 		if h.archInfo.permutedQK {
 			switch {
 			case strings.Contains(name, "self_attn.q_proj."):
@@ -133,7 +139,6 @@ func requiredTensor(name string, h *hyper) bool {
 
 // expectedShapes lists every tensor a model of these hyperparameters may hold.
 func expectedShapes(h *hyper) map[string][]int {
-	q, kv := h.heads*h.headDim, h.kvHeads*h.headDim
 	m := map[string][]int{
 		"model.embed_tokens.weight": {h.vocab, h.hidden},
 		"model.norm.weight":         {h.hidden},
@@ -141,21 +146,11 @@ func expectedShapes(h *hyper) map[string][]int {
 	if !h.tied {
 		m["lm_head.weight"] = []int{h.vocab, h.hidden}
 	}
+	block := h.blockShapes()
 	for i := range h.layers {
-		p := fmt.Sprintf("model.layers.%d.", i)
-		for name, shape := range map[string][]int{
-			"self_attn.q_proj": {q, h.hidden}, "self_attn.k_proj": {kv, h.hidden},
-			"self_attn.v_proj": {kv, h.hidden}, "self_attn.o_proj": {h.hidden, q},
-			"mlp.gate_proj": {h.intermediate, h.hidden}, "mlp.up_proj": {h.intermediate, h.hidden},
-			"mlp.down_proj": {h.hidden, h.intermediate},
-		} {
-			m[p+name+".weight"] = shape
-			if strings.HasPrefix(name, "self_attn.") {
-				m[p+name+".bias"] = shape[:1]
-			}
+		for name, shape := range block {
+			m[fmt.Sprintf("model.layers.%d.%s", i, name)] = shape
 		}
-		m[p+"input_layernorm.weight"] = []int{h.hidden}
-		m[p+"post_attention_layernorm.weight"] = []int{h.hidden}
 	}
 	return m
 }
@@ -172,12 +167,14 @@ func (p weightPlan) entries(quant *quantSpec, dtype mlx.Dtype) []tensorEntry {
 		return []tensorEntry{{name: p.name, dtype: dt, shape: p.shape}}
 	}
 	base := strings.TrimSuffix(p.name, ".weight")
-	rows, cols := p.shape[0], p.shape[1]
-	groups := []int{rows, cols / quant.groupSize}
+	last := len(p.shape) - 1
+	cols := p.shape[last]
+	groups := append(slices.Clone(p.shape[:last]), cols/quant.groupSize)
+	packed := append(slices.Clone(p.shape[:last]), cols*quant.bits/32)
 	return []tensorEntry{
 		{name: base + ".biases", dtype: dt, shape: groups},
 		{name: base + ".scales", dtype: dt, shape: groups},
-		{name: p.name, dtype: "U32", shape: []int{rows, cols * quant.bits / 32}},
+		{name: p.name, dtype: "U32", shape: packed},
 	}
 }
 
@@ -198,6 +195,11 @@ func (p weightPlan) convert(g *gguf.File, quant *quantSpec, dtype mlx.Dtype, emi
 			return &gguf.TensorError{File: g.Path, Tensor: p.src.Name, Problem: fmt.Sprintf("%d rows do not split into %d heads of rotary pairs", p.shape[0], p.permuteHeads)}
 		}
 		vals = unpermuteRows(vals, p.shape[0], cols, p.permuteHeads)
+	}
+	if p.minusOne {
+		for i := range vals {
+			vals[i]--
+		}
 	}
 	type output struct {
 		name string

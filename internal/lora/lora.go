@@ -1,8 +1,10 @@
 // Package lora adds low-rank adapters to a model's linear layers, exactly as mlx-lm's
 // LoRALinear does: y = base(x) + (scale · ((dropout(x) @ lora_a) @ lora_b)).astype(x.dtype),
 // with lora_a (in, r) uniform in ±1/√in, lora_b (r, out) zeros, both float32, on the last
-// num_layers blocks. Parameter names and the adapter files are mlx-lm's, so adapters move
-// between yai and mlx_lm both ways.
+// num_layers blocks. A mixture of experts' stacked projections get one adapter per expert,
+// as mlx-lm's LoRASwitchLinear: lora_a (experts, r, in), lora_b (experts, out, r), applied
+// through the same gathers as the experts. Parameter names and the adapter files are
+// mlx-lm's, so adapters move between yai and mlx_lm both ways.
 //
 // Ownership: Adapters owns its lora_a/lora_b arrays until Free (or Detach, which also puts
 // the base layers back). The base layers stay owned by the model.
@@ -36,47 +38,75 @@ type Config struct {
 }
 
 // llamaOrder is the order adapters of a Llama block are made in (and their random draws
-// taken); other projections follow, sorted.
+// taken), with Phi-3's fused projections where its block declares them; other projections
+// follow, sorted.
 var llamaOrder = []string{
-	"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-	"mlp.gate_proj", "mlp.down_proj", "mlp.up_proj",
+	"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.qkv_proj", "self_attn.o_proj",
+	"mlp.gate_proj", "mlp.gate_up_proj", "mlp.down_proj", "mlp.up_proj",
 }
 
-// Keys lists the projections of block b an adapter can wrap, by their names within the
-// block.
-func Keys(b *model.Block) []string {
+// Keys lists the projections of blocks an adapter can wrap (of any of them: a family may
+// mix dense blocks and mixtures of experts), by their names within a block: the linear
+// layers, a mixture's router among them, and the experts' stacked projections. mlx-lm
+// adapts all of these when no keys are given.
+func Keys(blocks ...*model.Block) []string {
 	var out, rest []string
+	has := func(k string) bool {
+		return slices.ContainsFunc(blocks, func(b *model.Block) bool { return slot(b, k) != (target{}) })
+	}
 	for _, k := range llamaOrder {
-		if b.Linears()[k] != nil {
+		if has(k) {
 			out = append(out, k)
 		}
 	}
-	for k := range b.Linears() {
-		if !slices.Contains(llamaOrder, k) {
-			rest = append(rest, k)
+	for _, b := range blocks {
+		for _, names := range [][]string{keysOf(b.Linears()), keysOf(b.Switches())} {
+			for _, k := range names {
+				if !slices.Contains(llamaOrder, k) && !slices.Contains(rest, k) {
+					rest = append(rest, k)
+				}
+			}
 		}
 	}
 	slices.Sort(rest)
 	return append(out, rest...)
 }
 
-// resolveKeys qualifies bare module names (q_proj) by suffix against the block's
-// projections, and checks that each names one; no keys means all of them.
-func resolveKeys(keys []string, b *model.Block) ([]string, error) {
-	all := Keys(b)
+func keysOf[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// resolveKeys qualifies bare module names by suffix against the blocks' projections (q_proj
+// names self_attn.q_proj; gate_proj names every gate_proj, a dense block's and the
+// experts'), and checks that each names one; no keys means all of them.
+func resolveKeys(keys []string, blocks []*model.Block) ([]string, error) {
+	all := Keys(blocks...)
 	if len(keys) == 0 {
 		return all, nil
 	}
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		for _, full := range all {
-			if full == k || strings.HasSuffix(full, "."+k) {
-				out[i] = full
-				break
+	var out []string
+	for _, k := range keys {
+		var matched []string
+		if slices.Contains(all, k) {
+			matched = []string{k}
+		} else {
+			for _, full := range all {
+				if strings.HasSuffix(full, "."+k) {
+					matched = append(matched, full)
+				}
 			}
 		}
-		if out[i] == "" {
+		if len(matched) == 0 {
 			return nil, fmt.Errorf("lora: key %q names no projection of the block (it has %s)", k, strings.Join(all, ", "))
+		}
+		for _, m := range matched {
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
 		}
 	}
 	return out, nil
@@ -114,9 +144,13 @@ func (c Config) Resolve(numBlocks int) (Config, error) {
 	return c, nil
 }
 
-// Linear is a base linear layer plus a low-rank update. It satisfies model.Linear.
+// Linear is a base linear layer plus a low-rank update. It satisfies model.Linear, and
+// model.SwitchLinear when it adapts a stack of experts (Switch set instead of Base).
 type Linear struct {
-	Base    model.Linear
+	Base model.Linear
+	// Switch is the experts' stacked projection an adapter of mlx-lm's LoRASwitchLinear
+	// wraps: A is then lora_a (experts, r, in), B lora_b (experts, out, r).
+	Switch  model.SwitchLinear
 	A, B    *mlx.Array // lora_a (in, r), lora_b (r, out), float32
 	Scale   float64
 	Dropout float64
@@ -127,13 +161,33 @@ type Linear struct {
 // Wrapped is the adapted layer.
 func (l *Linear) Wrapped() model.Linear { return l.Base }
 
-func (l *Linear) InFeatures() int  { return l.Base.InFeatures() }
-func (l *Linear) OutFeatures() int { return l.Base.OutFeatures() }
+// base is the adapted layer, whichever kind.
+func (l *Linear) base() interface {
+	InFeatures() int
+	OutFeatures() int
+	Arrays() map[string]*mlx.Array
+} {
+	if l.Switch != nil {
+		return l.Switch
+	}
+	return l.Base
+}
+
+func (l *Linear) InFeatures() int  { return l.base().InFeatures() }
+func (l *Linear) OutFeatures() int { return l.base().OutFeatures() }
+
+// NumExperts is the experts of an adapted stack, 0 for a linear layer.
+func (l *Linear) NumExperts() int {
+	if l.Switch == nil {
+		return 0
+	}
+	return l.Switch.NumExperts()
+}
 
 // Arrays are the base layer's arrays plus lora_a and lora_b.
 func (l *Linear) Arrays() map[string]*mlx.Array {
 	m := map[string]*mlx.Array{}
-	for k, v := range l.Base.Arrays() {
+	for k, v := range l.base().Arrays() {
 		m["linear."+k] = v
 	}
 	m["lora_a"], m["lora_b"] = l.A, l.B
@@ -144,25 +198,52 @@ func (l *Linear) Arrays() map[string]*mlx.Array {
 // used so they do not outlive the evaluation that needs them.
 func (l *Linear) Forward(x *mlx.Array) *mlx.Array {
 	y := l.Base.Forward(x)
-	defer y.Free()
-	in := x
-	if l.Dropout > 0 && l.dropoutKey != nil {
-		keep := 1 - l.Dropout
-		mask := mlx.Bernoulli(l.dropoutKey, keep, x.Shape())
-		kept := mlx.Multiply(mask, x)
-		mask.Free()
-		in = mlx.MulScalar(kept, 1/keep)
-		kept.Free()
-		defer in.Free()
-	}
+	in := l.dropout(x)
 	xa := mlx.Matmul(in, l.A)
 	z := mlx.Matmul(xa, l.B)
-	xa.Free()
+	mlx.Free(xa)
+	if in != x {
+		in.Free()
+	}
+	return l.update(x, y, z)
+}
+
+// ForwardExperts is mlx-lm's LoRASwitchLinear.__call__: the experts' product, plus the
+// update through each expert's own lora_a and lora_b, gathered as the experts are.
+func (l *Linear) ForwardExperts(x, indices *mlx.Array, sorted bool) *mlx.Array {
+	y := l.Switch.ForwardExperts(x, indices, sorted)
+	in := l.dropout(x)
+	at := mlx.SwapAxes(l.A, -1, -2)
+	xa := mlx.GatherMM(in, at, nil, indices, sorted)
+	bt := mlx.SwapAxes(l.B, -1, -2)
+	z := mlx.GatherMM(xa, bt, nil, indices, sorted)
+	mlx.Free(at, xa, bt)
+	if in != x {
+		in.Free()
+	}
+	return l.update(x, y, z)
+}
+
+// dropout is x with mlx-lm's nn.Dropout applied while training, else x itself.
+func (l *Linear) dropout(x *mlx.Array) *mlx.Array {
+	if l.Dropout <= 0 || l.dropoutKey == nil {
+		return x
+	}
+	keep := 1 - l.Dropout
+	mask := mlx.Bernoulli(l.dropoutKey, keep, x.Shape())
+	kept := mlx.Multiply(mask, x)
+	mask.Free()
+	defer kept.Free()
+	return mlx.MulScalar(kept, 1/keep)
+}
+
+// update is y + (scale · z).astype(x.dtype), freeing y and z.
+func (l *Linear) update(x, y, z *mlx.Array) *mlx.Array {
 	scaled := mlx.MulScalar(z, l.Scale)
 	z.Free()
 	cast := mlx.AsType(scaled, x.Dtype())
 	scaled.Free()
-	defer cast.Free()
+	defer mlx.Free(y, cast)
 	return mlx.Add(y, cast)
 }
 
@@ -172,12 +253,52 @@ type Adapters struct {
 	Config Config // resolved
 	Layers []*Linear
 	Names  []string // module paths, e.g. "model.layers.3.self_attn.q_proj"
-	slots  []*model.Linear
+	Blocks []int    // the block of each layer
+	slots  []target
+}
+
+// target is the field of a block that holds an adapted layer: a linear layer or a stack of
+// experts.
+type target struct {
+	linear  *model.Linear
+	experts *model.SwitchLinear
 }
 
 // slot is the field of block b that holds the projection named key (mlx-lm's name within
-// the block, "self_attn.q_proj"), nil when the block has none.
-func slot(b *model.Block, key string) *model.Linear { return b.Linears()[key] }
+// the block, "self_attn.q_proj"), the zero target when the block has none.
+func slot(b *model.Block, key string) target {
+	if s := b.Switches()[key]; s != nil {
+		return target{experts: s}
+	}
+	if l := b.Linears()[key]; l != nil {
+		return target{linear: l}
+	}
+	return target{}
+}
+
+// adapted reports whether the target already holds an adapter.
+func (t target) adapted() bool {
+	if t.experts != nil {
+		_, ok := (*t.experts).(*Linear)
+		return ok
+	}
+	_, ok := (*t.linear).(*Linear)
+	return ok
+}
+
+// set puts l into the target, or, restoring, the layer l adapts.
+func (t target) set(l *Linear, restore bool) {
+	switch {
+	case t.experts != nil && restore:
+		*t.experts = l.Switch
+	case t.experts != nil:
+		*t.experts = l
+	case restore:
+		*t.linear = l.Base
+	default:
+		*t.linear = l
+	}
+}
 
 // Attach wraps the chosen linear layers of the last blocks with fresh adapters: lora_a
 // uniform in ±1/√in from Config.Seed, lora_b zeros. Run it on the MLX thread or not; it
@@ -189,22 +310,30 @@ func Attach(blocks []*model.Block, cfg Config) (*Adapters, error) {
 	}
 	first := len(blocks) - cfg.NumLayers
 	if cfg.NumLayers > 0 {
-		if cfg.Keys, err = resolveKeys(cfg.Keys, blocks[first]); err != nil {
+		if cfg.Keys, err = resolveKeys(cfg.Keys, blocks); err != nil {
 			return nil, err
 		}
 	}
 	a := &Adapters{Config: cfg}
 	for i := first; i < len(blocks); i++ {
+		// mlx-lm names an adapter by its module's path from the model's root.
+		path := blocks[i].Path
+		if path == "" {
+			path = fmt.Sprintf("model.layers.%d", i)
+		}
 		for _, key := range cfg.Keys {
+			// As mlx-lm, a block without the module (a dense block among mixtures of
+			// experts) is left as it is.
 			s := slot(blocks[i], key)
-			if s == nil {
-				return nil, fmt.Errorf("lora: model.layers.%d has no %s", i, key)
+			if s == (target{}) {
+				continue
 			}
-			if _, already := (*s).(*Linear); already {
-				return nil, fmt.Errorf("lora: model.layers.%d.%s already has an adapter", i, key)
+			if s.adapted() {
+				return nil, fmt.Errorf("lora: %s.%s already has an adapter", path, key)
 			}
 			a.slots = append(a.slots, s)
-			a.Names = append(a.Names, fmt.Sprintf("model.layers.%d.%s", i, key))
+			a.Names = append(a.Names, path+"."+key)
+			a.Blocks = append(a.Blocks, i)
 		}
 	}
 	err = mlx.Do(func() error {
@@ -213,19 +342,22 @@ func Attach(blocks []*model.Block, cfg Config) (*Adapters, error) {
 		keys := mlx.RandomSplit(root, max(len(a.slots), 2))
 		defer keys.Free()
 		for i, s := range a.slots {
-			base := *s
-			in, out := base.InFeatures(), base.OutFeatures()
+			l := &Linear{Scale: cfg.Scale, Dropout: cfg.Dropout}
+			aShape := func(in, out int) ([]int, []int) { return []int{in, cfg.Rank}, []int{cfg.Rank, out} }
+			if s.experts != nil {
+				l.Switch = *s.experts
+				e := l.Switch.NumExperts()
+				aShape = func(in, out int) ([]int, []int) { return []int{e, cfg.Rank, in}, []int{e, out, cfg.Rank} }
+			} else {
+				l.Base = *s.linear
+			}
+			in, out := l.InFeatures(), l.OutFeatures()
 			bound := 1 / math.Sqrt(float64(in))
 			k := mlx.SliceAxis(keys, 0, i, i+1)
 			k2 := mlx.Squeeze(k, 0)
 			k.Free()
-			l := &Linear{
-				Base:    base,
-				A:       mlx.Uniform(k2, -bound, bound, []int{in, cfg.Rank}, mlx.Float32),
-				B:       mlx.Zeros([]int{cfg.Rank, out}, mlx.Float32),
-				Scale:   cfg.Scale,
-				Dropout: cfg.Dropout,
-			}
+			sa, sb := aShape(in, out)
+			l.A, l.B = mlx.Uniform(k2, -bound, bound, sa, mlx.Float32), mlx.Zeros(sb, mlx.Float32)
 			k2.Free()
 			mlx.Eval(l.A, l.B)
 			a.Layers = append(a.Layers, l)
@@ -237,7 +369,7 @@ func Attach(blocks []*model.Block, cfg Config) (*Adapters, error) {
 		return nil, err
 	}
 	for i, s := range a.slots {
-		*s = a.Layers[i]
+		s.set(a.Layers[i], false)
 	}
 	return a, nil
 }
@@ -301,7 +433,7 @@ func (a *Adapters) HasDropout() bool { return a.Config.Dropout > 0 }
 // Detach puts the base layers back into the model and frees the adapters.
 func (a *Adapters) Detach() {
 	for i, s := range a.slots {
-		*s = a.Layers[i].Base
+		s.set(a.Layers[i], true)
 	}
 	a.free()
 }

@@ -21,7 +21,7 @@ type Attention struct {
 	NumKVHeads   int
 	HeadDim      int
 	Scale        float32
-	RoPE         mlx.RoPE
+	RoPE         RoPE
 	// Window, when nonzero, limits each position to the Window positions up to it.
 	Window int
 	// Softcap, when nonzero, caps the scores at ±Softcap with tanh (Gemma 2).
@@ -75,30 +75,161 @@ func (a *Attention) headNorm(x, w *mlx.Array) *mlx.Array {
 // cache, and attends with the mask those positions call for. It frees q, k and v and
 // returns (B, heads, L, D).
 func (a *Attention) attend(q, k, v *mlx.Array, cache Cache, p *Packing) *mlx.Array {
-	rope, scale := a.RoPE, a.Scale
-	var qr, kr, maskArray *mlx.Array
-	mask := MaskFor(q.Dim(2))
+	rope := a.RoPE
+	var qr, kr *mlx.Array
+	offset := 0
 	switch {
 	case p != nil && cache != nil:
 		panic("model: attention over packed rows takes no cache")
 	case p != nil:
-		qr, kr, mask, maskArray = p.rope(rope, q), p.rope(rope, k), "array", p.Mask
+		qr, kr = p.rope(rope, q), p.rope(rope, k)
 	default:
-		offset := 0
 		if cache != nil {
 			offset = cache.Offset()
 		}
 		qr, kr = rope.Apply(q, offset), rope.Apply(k, offset)
 	}
 	mlx.Free(q, k)
+	// mlx-lm makes the mask before the cache takes the new positions.
+	mode, maskArray := a.mask(qr.Dim(2), offset, cache, p)
+	defer maskArray.Free()
 	keys, values := kr, v
 	if cache != nil {
 		keys, values = cache.Update(kr, v)
 		mlx.Free(kr, v)
 	}
-	out := mlx.ScaledDotProductAttention(qr, keys, values, scale, mask, maskArray)
+	var out *mlx.Array
+	if a.Softcap > 0 {
+		out = a.softcapped(qr, keys, values, maskArray)
+	} else {
+		out = mlx.ScaledDotProductAttention(qr, keys, values, a.Scale, mode, maskArray)
+	}
 	mlx.Free(qr, keys, values)
 	return out
+}
+
+// mask is the mask of l new positions from offset on, as mlx-lm's create_attention_mask
+// and the caches' make_mask choose it: "causal" (or none for one position) where that is
+// exact, else a boolean array (owned by the caller) for a window that cuts into the keys,
+// for packed rows, and for the softcapped scores, which take an array.
+func (a *Attention) mask(l, offset int, cache Cache, p *Packing) (mode string, array *mlx.Array) {
+	w := a.Window
+	switch {
+	case p != nil:
+		if w == 0 {
+			return "array", p.Mask.Clone()
+		}
+		win := causalMask(l, 0, w)
+		defer win.Free()
+		return "array", mlx.LogicalAnd(p.Mask, win)
+	case w > 0:
+		if rc, ok := cache.(*RotatingKVCache); ok {
+			// RotatingKVCache.make_mask: the cache holds at most MaxSize−1 earlier
+			// positions when several arrive; one position sees exactly the window
+			// (NewCaches makes MaxSize the window, as mlx-lm's make_cache does).
+			if l == 1 {
+				return a.arrayIfCapped(mlx.NoMask, l, 0)
+			}
+			offset = min(rc.MaxSize-1, offset)
+		}
+		if offset+l > w {
+			return "array", causalMask(l, offset, w)
+		}
+	}
+	return a.arrayIfCapped(MaskFor(l), l, offset)
+}
+
+// arrayIfCapped turns a causal mode into its array for the softcapped scores (gemma2.py
+// asks create_attention_mask for an array).
+func (a *Attention) arrayIfCapped(mode string, l, offset int) (string, *mlx.Array) {
+	if a.Softcap > 0 && mode == mlx.CausalMask {
+		return "array", causalMask(l, offset, 0)
+	}
+	return mode, nil
+}
+
+// causalMask is mlx-lm's create_causal_mask: (l, offset+l) bool, query offset+i seeing key
+// j ≤ offset+i, and with a window only the window positions up to it.
+func causalMask(l, offset, window int) *mlx.Array {
+	r := mlx.Arange(0, float64(offset+l), 1, mlx.Int32)
+	q := mlx.Arange(float64(offset), float64(offset+l), 1, mlx.Int32)
+	rows, cols := mlx.Reshape(q, l, 1), mlx.Reshape(r, 1, offset+l)
+	mlx.Free(q, r)
+	defer mlx.Free(rows, cols)
+	mask := mlx.GreaterEqual(rows, cols)
+	if window == 0 {
+		return mask
+	}
+	shifted := mlx.AddScalar(cols, float64(window))
+	in := mlx.Less(rows, shifted)
+	defer mlx.Free(mask, shifted, in)
+	return mlx.LogicalAnd(mask, in)
+}
+
+// softcapped is gemma2.py's attention, which caps the scores at ±Softcap with tanh and so
+// computes them itself instead of the fused kernel: queries scaled, grouped by key-value
+// head, scores capped, masked with the dtype's lowest value, a precise softmax. It takes
+// none of its arguments' ownership.
+func (a *Attention) softcapped(q, k, v, mask *mlx.Array) *mlx.Array {
+	b, h, l, d := q.Dim(0), q.Dim(1), q.Dim(2), q.Dim(3)
+	kvh := k.Dim(1)
+	qs := mlx.MulScalar(q, float64(a.Scale))
+	keys, values := k.Clone(), v.Clone()
+	if h > kvh {
+		qs = then(qs, mlx.Reshape(qs, b, kvh, h/kvh, l, d))
+		keys = then(keys, mlx.ExpandDims(keys, 2))
+		values = then(values, mlx.ExpandDims(values, 2))
+	}
+	defer mlx.Free(qs, keys, values)
+	n := keys.Ndim()
+	axes := make([]int, n)
+	for i := range axes {
+		axes[i] = i
+	}
+	axes[n-2], axes[n-1] = n-1, n-2
+	kt := mlx.Transpose(keys, axes...)
+	scores := mlx.Matmul(qs, kt)
+	kt.Free()
+	capped := mlx.DivScalar(scores, float64(a.Softcap))
+	scores.Free()
+	scores = mlx.Tanh(capped)
+	capped.Free()
+	scores = then(scores, mlx.MulScalar(scores, float64(a.Softcap)))
+	if mask != nil {
+		m := mask.Clone()
+		if h > kvh && m.Ndim() > 3 {
+			m = then(m, mlx.ExpandDims(m, -3))
+		}
+		lowest := mlx.Scalar(lowestFloat(scores.Dtype()), scores.Dtype())
+		scores = then(scores, mlx.Where(m, scores, lowest))
+		mlx.Free(m, lowest)
+	}
+	probs := mlx.Softmax(scores, true, -1)
+	scores.Free()
+	out := mlx.Matmul(probs, values)
+	probs.Free()
+	if h > kvh {
+		out = then(out, mlx.Reshape(out, b, h, l, d))
+	}
+	return out
+}
+
+// then frees old and returns next: a step of a computation that replaces its value.
+func then(old, next *mlx.Array) *mlx.Array {
+	old.Free()
+	return next
+}
+
+// lowestFloat is mx.finfo(dt).min.
+func lowestFloat(dt mlx.Dtype) float64 {
+	switch dt {
+	case mlx.Float16:
+		return -65504
+	case mlx.BFloat16:
+		return -0x1.fep127
+	default:
+		return -math.MaxFloat32
+	}
 }
 
 // MaskFor is the attention mask mlx-lm uses for l new positions: causal, or none for a

@@ -14,9 +14,15 @@ type Block struct {
 	Norm                                           Norm
 	// ClipResidual clips float16 residual sums to float16's range (Gemma 3).
 	ClipResidual bool
+	// Path is mlx-lm's name of the block, "model.layers.3" (see modeldir.Layer.Path); empty
+	// for blocks built by hand.
+	Path string
 	// linears are the block's projections by mlx-lm's name relative to the block
 	// ("self_attn.q_proj"), pointing at the fields that hold them: what LoRA wraps.
 	linears map[string]*Linear
+	// switches are the experts' stacked projections of a mixture of experts, by name
+	// ("mlp.switch_mlp.up_proj"), as linears: what LoRA wraps.
+	switches map[string]*SwitchLinear
 }
 
 // FeedForward is a block's MLP: dense (MLP) or a mixture of experts.
@@ -76,6 +82,10 @@ func NewBlock(a *Attention, m *MLP) *Block {
 // Linears are the block's projections by mlx-lm's name relative to the block, each a
 // pointer to the field that holds it: replacing *Linears()[name] replaces the layer.
 func (b *Block) Linears() map[string]*Linear { return b.linears }
+
+// Switches are the block's stacked expert projections (none without a mixture of experts)
+// by mlx-lm's name relative to the block, each a pointer to the field that holds it.
+func (b *Block) Switches() map[string]*SwitchLinear { return b.switches }
 
 // Norm is how a family's RMS norms scale: by weight, or by 1 + weight (Gemma).
 type Norm struct {

@@ -3,8 +3,9 @@ package model
 import "github.com/yai-dev/yai/mlx"
 
 // Cache keeps one block's keys and values between forward passes, so that a pass computes
-// only its new positions: they start at Offset and attend to every position cached before
-// them. It is mlx-lm's cache interface (mlx_lm/models/cache.py); KVCache is its KVCache.
+// only its new positions: they start at Offset and attend to the positions cached before
+// them (within its window, for a sliding-window block). It is mlx-lm's cache interface
+// (mlx_lm/models/cache.py); KVCache and RotatingKVCache are its classes of those names.
 // A nil Cache means none: the pass sees only its own positions, as in training.
 type Cache interface {
 	// Offset is the number of positions cached, which is the position of the next one.
@@ -21,11 +22,17 @@ type Cache interface {
 // Caches are a model's caches, one per block (see Model.NewCaches).
 type Caches []Cache
 
-// NewCaches returns an empty KVCache for every block, as mlx-lm's make_prompt_cache.
+// NewCaches returns an empty cache for every block, as mlx-lm's make_cache: a KVCache, or
+// for a sliding-window block a RotatingKVCache of the window's size, which keeps memory
+// bounded and the arithmetic identical to mlx-lm's.
 func (m *Model) NewCaches() Caches {
 	cs := make(Caches, len(m.Layers))
-	for i := range cs {
-		cs[i] = &KVCache{}
+	for i, b := range m.Layers {
+		if w := b.Attn.Window; w > 0 {
+			cs[i] = &RotatingKVCache{MaxSize: w}
+		} else {
+			cs[i] = &KVCache{}
+		}
 	}
 	return cs
 }
@@ -122,4 +129,118 @@ func (c *KVCache) State() []*mlx.Array {
 func (c *KVCache) Free() {
 	mlx.Free(c.keys, c.values)
 	c.keys, c.values, c.offset = nil, nil, 0
+}
+
+// RotatingKVCache keeps only the last MaxSize positions of a sliding-window block: mlx-lm's
+// RotatingKVCache (with keep = 0), step for step, so that the keys reach attention in the
+// same order as there. Several positions at once are appended after the cache is put in
+// temporal order and trimmed to MaxSize−1 (each new one still sees a whole window); one at
+// a time, they overwrite the oldest slot. The zero value with MaxSize set is empty.
+type RotatingKVCache struct {
+	MaxSize      int
+	keys, values *mlx.Array
+	offset, idx  int
+}
+
+func (c *RotatingKVCache) Offset() int { return c.offset }
+
+// Update appends keys and values (B, kv heads, L, D) and returns what attention reads,
+// owned by the caller's scope.
+func (c *RotatingKVCache) Update(k, v *mlx.Array) (keys, values *mlx.Array) {
+	if k.Dim(2) == 1 {
+		return c.updateInPlace(k, v)
+	}
+	return c.updateConcat(k, v)
+}
+
+func (c *RotatingKVCache) updateConcat(k, v *mlx.Array) (keys, values *mlx.Array) {
+	if c.keys == nil {
+		c.keys, c.values = swap(nil, k.Clone()), swap(nil, v.Clone())
+	} else {
+		c.keys, c.values = swap(c.keys, c.temporalOrder(c.keys)), swap(c.values, c.temporalOrder(c.values))
+		c.idx = c.keys.Dim(2)
+		trim := c.idx - c.MaxSize + 1
+		c.keys, c.values = swap(c.keys, trimmed(c.keys, trim, k)), swap(c.values, trimmed(c.values, trim, v))
+	}
+	c.offset += k.Dim(2)
+	c.idx = c.keys.Dim(2)
+	return c.keys.Clone(), c.values.Clone()
+}
+
+func (c *RotatingKVCache) updateInPlace(k, v *mlx.Array) (keys, values *mlx.Array) {
+	prev := c.offset
+	if c.keys == nil || (prev >= c.keys.Dim(2) && c.keys.Dim(2) < c.MaxSize) {
+		n := min(CacheStep, c.MaxSize-prev)
+		ks, vs := k.Shape(), v.Shape()
+		newK := mlx.Zeros([]int{ks[0], ks[1], n, ks[3]}, k.Dtype())
+		newV := mlx.Zeros([]int{vs[0], vs[1], n, vs[3]}, v.Dtype())
+		if c.keys == nil {
+			c.keys, c.values = swap(nil, newK), swap(nil, newV)
+		} else {
+			c.keys = swap(c.keys, mlx.Concatenate([]*mlx.Array{c.keys, newK}, 2))
+			c.values = swap(c.values, mlx.Concatenate([]*mlx.Array{c.values, newV}, 2))
+			mlx.Free(newK, newV)
+		}
+		c.idx = prev
+	}
+	if trim := c.keys.Dim(2) - c.MaxSize; trim > 0 {
+		c.keys, c.values = swap(c.keys, trimmed(c.keys, trim, nil)), swap(c.values, trimmed(c.values, trim, nil))
+		c.idx = c.MaxSize
+	}
+	if c.idx == c.MaxSize {
+		c.idx = 0 // rotate
+	}
+	s := k.Dim(2)
+	shape := c.keys.Shape()
+	start, stop := []int{0, 0, c.idx, 0}, []int{shape[0], shape[1], c.idx + s, shape[3]}
+	c.keys = swap(c.keys, mlx.SliceUpdate(c.keys, k, start, stop, nil))
+	shape = c.values.Shape()
+	stop = []int{shape[0], shape[1], c.idx + s, shape[3]}
+	c.values = swap(c.values, mlx.SliceUpdate(c.values, v, start, stop, nil))
+	c.offset += s
+	c.idx += s
+	if c.offset < c.keys.Dim(2) {
+		return mlx.SliceAxis(c.keys, 2, 0, c.offset), mlx.SliceAxis(c.values, 2, 0, c.offset)
+	}
+	return c.keys.Clone(), c.values.Clone()
+}
+
+// temporalOrder puts the slots in position order, dropping unused ones.
+func (c *RotatingKVCache) temporalOrder(x *mlx.Array) *mlx.Array {
+	n := x.Dim(2)
+	switch {
+	case c.idx == n:
+		return x.Clone()
+	case c.idx < c.offset:
+		tail, head := mlx.SliceAxis(x, 2, c.idx, n), mlx.SliceAxis(x, 2, 0, c.idx)
+		defer mlx.Free(tail, head)
+		return mlx.Concatenate([]*mlx.Array{tail, head}, 2)
+	default:
+		return mlx.SliceAxis(x, 2, 0, c.idx)
+	}
+}
+
+// trimmed drops the first n positions of x (none when n ≤ 0) and appends add when set.
+func trimmed(x *mlx.Array, n int, add *mlx.Array) *mlx.Array {
+	kept := x.Clone()
+	if n > 0 {
+		kept = swap(kept, mlx.SliceAxis(x, 2, n, x.Dim(2)))
+	}
+	if add == nil {
+		return kept
+	}
+	defer kept.Free()
+	return mlx.Concatenate([]*mlx.Array{kept, add}, 2)
+}
+
+func (c *RotatingKVCache) State() []*mlx.Array {
+	if c.keys == nil {
+		return nil
+	}
+	return []*mlx.Array{c.keys, c.values}
+}
+
+func (c *RotatingKVCache) Free() {
+	mlx.Free(c.keys, c.values)
+	c.keys, c.values, c.offset, c.idx = nil, nil, 0, 0
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/modeldir"
 )
 
 // Both sides run the same MLX build (0.32.4) with the same ops in the same order; on the
@@ -98,6 +100,13 @@ func TestLoadsModelsWrittenByMLXLM(t *testing.T) {
 			}},
 		{name: "mistral-float32-mha", config: baseConfig(map[string]any{"model_type": "mistral", "num_key_value_heads": 4, "head_dim": 48}),
 			flags: []string{"--dtype", "float32"}},
+		{name: "llama-sliding-window-bf16", config: baseConfig(map[string]any{"layer_types": []string{"sliding_attention", "full_attention"}, "sliding_window": 4}),
+			flags: []string{"--dtype", "bfloat16"},
+			check: func(t *testing.T, m *Model) {
+				if m.Layers[0].Attn.Window != 4 || m.Layers[1].Attn.Window != 0 {
+					t.Errorf("windows %d, %d: want 4, 0", m.Layers[0].Attn.Window, m.Layers[1].Attn.Window)
+				}
+			}},
 		{name: "qwen2-4bit-biases", config: baseConfig(map[string]any{"model_type": "qwen2", "tie_word_embeddings": true}),
 			flags: []string{"--bits", "4", "--group-size", "64", "--dtype", "bfloat16"},
 			check: func(t *testing.T, m *Model) {
@@ -121,6 +130,14 @@ func checkReferenceModels(t *testing.T, cases []referenceModel) {
 				t.Fatal(err)
 			}
 			reference(t, append([]string{"write", dir, string(cfg), fmt.Sprint(i + 1)}, tc.flags...)...)
+			// The dry run binds the same layout through the headers: no problems either.
+			info, err := modeldir.Inspect(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ps := append(info.Problems, info.Check()...); len(ps) > 0 {
+				t.Errorf("the dry run's check finds problems: %v", ps)
+			}
 			m := mustLoad(t, dir)
 			defer m.Free()
 			if tc.check != nil {
@@ -159,6 +176,13 @@ func TestMLXLMReadsGeneratedModels(t *testing.T) {
 		"tiny-4bit-g64-llama3-bf16-shards": small,
 		"8bit-with-overrides":              mixed,
 		"float16-plain":                    plain,
+	}
+	// Every small preset as it is, the family ones included (the cross-checks of the
+	// commands use them).
+	for name, spec := range TinyPresets {
+		if name == "micro" || strings.HasPrefix(name, "tiny-") {
+			cases["preset-"+name] = spec
+		}
 	}
 	for name, spec := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -3,8 +3,9 @@ package model
 import "github.com/yai-dev/yai/mlx"
 
 // The output head in pieces, for a loss that runs it on chosen positions in chunks: the final
-// norm, the projection onto the vocabulary, and the projection's transpose (a gradient over
-// the vocabulary back onto the hidden size). Head is HeadNorm then Project.
+// norm, the projection onto the vocabulary, the logits' cap, and the projection's transpose
+// (a gradient over the vocabulary back onto the hidden size). Head is HeadNorm, Project,
+// then Softcap.
 
 // HeadNorm applies the final RMS norm.
 func (m *Model) HeadNorm(h *mlx.Array) *mlx.Array {
@@ -40,4 +41,19 @@ func (e *Embedding) asLinearBack(g *mlx.Array) *mlx.Array {
 		return packedProduct(g, e.Weight, e.Scales, e.Biases, e.Quant, false, e.Dense)
 	}
 	return mlx.Matmul(g, e.Weight)
+}
+
+// Softcap caps projected logits z at ±Config.FinalSoftcap as mlx-lm does, cap·tanh(z/cap),
+// taking z's ownership. It also returns tanh(z/cap), from which a gradient through the cap
+// follows (d logits/dz = 1 − tanh²); without a cap it returns z and nil.
+func (m *Model) Softcap(z *mlx.Array) (logits, tanh *mlx.Array) {
+	c := m.Config.FinalSoftcap
+	if c == 0 {
+		return z, nil
+	}
+	s := mlx.DivScalar(z, c)
+	z.Free()
+	tanh = mlx.Tanh(s)
+	s.Free()
+	return mlx.MulScalar(tanh, c), tanh
 }

@@ -130,6 +130,7 @@ func (b *binder) fail(name, problem string) {
 
 func (b *binder) build() {
 	c := b.m.Config
+	c.SettleHead(func(name string) bool { _, ok := b.ts.arrays[name]; return ok })
 	for _, name := range b.ts.remaining() {
 		if c.Unused(name) { // mlx-lm's sanitize
 			b.ts.drop(name)
@@ -145,6 +146,10 @@ func (b *binder) build() {
 		b.m.LMHead = b.linear(*layout.LMHead)
 	}
 	for _, name := range b.ts.remaining() {
+		if modeldir.PerExpert(name) {
+			b.fail(name, modeldir.PerExpertProblem)
+			continue
+		}
 		b.fail(name, "unexpected tensor: the model has no such weight")
 	}
 }
@@ -170,6 +175,7 @@ func (b *binder) block(l modeldir.Layer) *Block {
 		},
 		Norm:         norm,
 		ClipResidual: c.ClipResidual,
+		Path:         l.Path,
 		linears:      map[string]*Linear{},
 	}
 	a := blk.Attn
@@ -181,10 +187,13 @@ func (b *binder) block(l modeldir.Layer) *Block {
 		{l.Gate, &mlp.Gate}, {l.Up, &mlp.Up}, {l.GateUp, &mlp.GateUp}, {l.Down, &mlp.Down}} {
 		if p.m.Path != "" {
 			*p.dst = b.linear(p.m)
-			blk.linears[relative(p.m.Path)] = p.dst
+			blk.linears[relative(l, p.m.Path)] = p.dst
 		}
 	}
 	blk.FF = mlp
+	if l.Router.Path != "" {
+		blk.FF = b.moe(l, blk)
+	}
 	for _, p := range []struct {
 		m   modeldir.Module
 		dst **mlx.Array
@@ -197,11 +206,39 @@ func (b *binder) block(l modeldir.Layer) *Block {
 	return blk
 }
 
-// relative is a block module's name within its block: "self_attn.q_proj" for
+// moe builds the block's mixture of experts, registering its router with the block's
+// projections and its experts with the block's switch layers.
+func (b *binder) moe(l modeldir.Layer, blk *Block) *MoE {
+	c := b.m.Config
+	m := &MoE{Experts: &SwitchGLU{Activation: c.Activation}, TopK: c.ExpertsPerToken, SoftmaxFirst: c.SoftmaxFirst, NormTopK: c.NormTopKProb}
+	m.Router = b.linear(l.Router)
+	blk.linears[relative(l, l.Router.Path)] = &m.Router
+	blk.switches = map[string]*SwitchLinear{}
+	for _, p := range []struct {
+		m   modeldir.Module
+		dst *SwitchLinear
+	}{{l.ExpertGate, &m.Experts.Gate}, {l.ExpertUp, &m.Experts.Up}, {l.ExpertDown, &m.Experts.Down}} {
+		*p.dst = b.switchLinear(p.m)
+		blk.switches[relative(l, p.m.Path)] = p.dst
+	}
+	return m
+}
+
+func (b *binder) switchLinear(m modeldir.Module) SwitchLinear {
+	if q, ok := b.m.Config.ModuleQuant(b, m); ok {
+		l := &QuantizedSwitchLinear{Quant: quant(q)}
+		b.module(m, q, true, &l.Weight, &l.Scales, &l.Biases, &l.Bias)
+		return l
+	}
+	l := &DenseSwitchLinear{}
+	b.module(m, modeldir.Quant{}, false, &l.Weight, nil, nil, &l.Bias)
+	return l
+}
+
+// relative is a block module's name within layer l: "self_attn.q_proj" for
 // "model.layers.3.self_attn.q_proj".
-func relative(path string) string {
-	parts := strings.SplitN(path, ".", 4)
-	return parts[len(parts)-1]
+func relative(l modeldir.Layer, path string) string {
+	return strings.TrimPrefix(path, l.Path+".")
 }
 
 // module binds m's tensors into weight, scales, biases and bias (by modeldir.Role).

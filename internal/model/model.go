@@ -19,7 +19,7 @@ type Model struct {
 
 	// ropes are the rotary embeddings of the layers, one per distinct spec.
 	ropeSpecs []modeldir.Rope
-	ropes     []mlx.RoPE
+	ropes     []RoPE
 	// compute is the dtype floating tensors were converted to at load (see
 	// LoadOptions.ComputeDtype); Bool when they kept the checkpoint's.
 	compute mlx.Dtype
@@ -45,11 +45,15 @@ func (m *Model) Embed(tokens *mlx.Array) *mlx.Array {
 	return mlx.MulScalar(h, m.Config.EmbedScale)
 }
 
-// Head applies the final norm and projects onto the vocabulary: (B, L, H) → (B, L, V).
+// Head applies the final norm, projects onto the vocabulary and caps the logits where the
+// family does (Gemma 2): (B, L, H) → (B, L, V).
 func (m *Model) Head(h *mlx.Array) *mlx.Array {
 	n := m.HeadNorm(h)
-	defer n.Free()
-	return m.Project(n)
+	z := m.Project(n)
+	n.Free()
+	logits, t := m.Softcap(z)
+	t.Free()
+	return logits
 }
 
 // Forward computes logits (B, L, V) for tokens (B, L). caches are optional: none for a

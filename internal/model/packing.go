@@ -40,7 +40,7 @@ func (p *Packing) Free() {
 
 // rope applies the rotary embedding to x (B, H, L, D) at each token's own position: rows
 // are split into one-token sequences whose offsets are the positions.
-func (p *Packing) rope(r mlx.RoPE, x *mlx.Array) *mlx.Array {
+func (p *Packing) rope(r RoPE, x *mlx.Array) *mlx.Array {
 	s := x.Shape()
 	b, h, l, d := s[0], s[1], s[2], s[3]
 	t := mlx.Transpose(x, 0, 2, 1, 3)

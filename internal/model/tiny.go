@@ -24,6 +24,8 @@ type TinySpec struct {
 	// LayerQuant overrides Quant per layer path (a nil value leaves that layer plain); the
 	// overrides are written to config.json as mlx-lm writes them.
 	LayerQuant map[string]*mlx.Quantization
+	// Extra are config.json fields of the family beyond Config's (see TinyConfigJSON).
+	Extra map[string]any
 	// ShardBytes splits the weights into files of about this size with an index, as mlx-lm's
 	// save_model does; 0 writes one model.safetensors.
 	ShardBytes int
@@ -70,6 +72,95 @@ var TinyPresets = map[string]TinySpec{
 			RMSNormEps: 1e-5, RopeTheta: 10000, MaxPositionEmbeddings: 512, TieWordEmbeddings: true},
 		Seed: 1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
 	},
+	// Qwen3-8B's published shape (Qwen/Qwen3-8B config.json), 4-bit group 64 with bfloat16
+	// scales as mlx-community's Qwen3-8B-4bit: for GPU runs at full size.
+	"qwen3-8b": {
+		Config: Config{ModelType: "qwen3", HiddenSize: 4096, NumHiddenLayers: 36, IntermediateSize: 12288,
+			NumAttentionHeads: 32, NumKeyValueHeads: 8, VocabSize: 151936, HeadDim: 128,
+			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 40960},
+		Extra: map[string]any{"architectures": []string{"Qwen3ForCausalLM"}},
+		Seed:  1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
+		ShardBytes: 2 << 30,
+	},
+	// Mixtral-8x7B's published shape (mistralai/Mixtral-8x7B-v0.1 config.json), 4-bit group
+	// 64 with bfloat16 scales: about 26 GB.
+	"mixtral-8x7b": {
+		Config: Config{ModelType: "mixtral", HiddenSize: 4096, NumHiddenLayers: 32, IntermediateSize: 14336,
+			NumAttentionHeads: 32, NumKeyValueHeads: 8, VocabSize: 32000,
+			RMSNormEps: 1e-5, RopeTheta: 1000000, MaxPositionEmbeddings: 32768},
+		Extra: map[string]any{"architectures": []string{"MixtralForCausalLM"}, "num_local_experts": 8, "num_experts_per_tok": 2},
+		Seed:  1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
+		ShardBytes: 2 << 30,
+	},
+	// Qwen3-30B-A3B's published shape (Qwen/Qwen3-30B-A3B config.json: 128 experts, 8 per
+	// token, every block sparse), 4-bit group 64 with bfloat16 scales: about 17 GB.
+	"qwen3-30b-a3b": {
+		Config: Config{ModelType: "qwen3_moe", HiddenSize: 2048, NumHiddenLayers: 48, IntermediateSize: 6144,
+			NumAttentionHeads: 32, NumKeyValueHeads: 4, VocabSize: 151936, HeadDim: 128,
+			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 40960},
+		Extra: map[string]any{"architectures": []string{"Qwen3MoeForCausalLM"}, "num_experts": 128, "num_experts_per_tok": 8,
+			"moe_intermediate_size": 768, "decoder_sparse_step": 1, "mlp_only_layers": []int{}, "norm_topk_prob": true},
+		Seed: 1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
+		ShardBytes: 2 << 30,
+	},
+	// Phi-4-mini's published shape (microsoft/Phi-4-mini-instruct config.json: fused
+	// projections, 96 of 128 head dimensions rotated, tied embeddings), 4-bit group 64 with
+	// bfloat16 scales, about 2.2 GB. Its longrope factors are left out (no scaling): the
+	// preset measures memory and speed, for which they change nothing.
+	"phi-4-mini": {
+		Config: Config{ModelType: "phi3", HiddenSize: 3072, NumHiddenLayers: 32, IntermediateSize: 8192,
+			NumAttentionHeads: 24, NumKeyValueHeads: 8, VocabSize: 200064,
+			RMSNormEps: 1e-5, RopeTheta: 10000, MaxPositionEmbeddings: 131072, TieWordEmbeddings: true},
+		Extra: map[string]any{"architectures": []string{"Phi3ForCausalLM"}, "partial_rotary_factor": 0.75,
+			"original_max_position_embeddings": 4096},
+		Seed: 1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
+	},
+	// One small model per family: micro's size with the family's own fields, for the
+	// cross-checks of every command against mlx-lm (internal/testmodel.Families).
+	"tiny-qwen2": {
+		Config: Config{ModelType: "qwen2", HiddenSize: 64, NumHiddenLayers: 2, IntermediateSize: 128,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize,
+			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 512, TieWordEmbeddings: true},
+		Extra: map[string]any{"architectures": []string{"Qwen2ForCausalLM"}},
+		Seed:  1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
+	},
+	// Four experts, two per token; the router is quantized like every linear, as mlx-lm's
+	// convert does for mixtral.py.
+	"tiny-mixtral": {
+		Config: Config{ModelType: "mixtral", HiddenSize: 64, NumHiddenLayers: 2, IntermediateSize: 64,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize,
+			RMSNormEps: 1e-5, RopeTheta: 1000000, MaxPositionEmbeddings: 512},
+		Extra: map[string]any{"architectures": []string{"MixtralForCausalLM"}, "num_local_experts": 4, "num_experts_per_tok": 2},
+		Seed:  1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
+	},
+	// Block 0 dense (mlp_only_layers), block 1 a mixture of four experts, two per token.
+	"tiny-qwen3-moe": {
+		Config: Config{ModelType: "qwen3_moe", HiddenSize: 64, NumHiddenLayers: 2, IntermediateSize: 128,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize, HeadDim: 32,
+			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 512},
+		Extra: map[string]any{"architectures": []string{"Qwen3MoeForCausalLM"}, "num_experts": 4, "num_experts_per_tok": 2,
+			"moe_intermediate_size": 32, "decoder_sparse_step": 1, "mlp_only_layers": []int{0}, "norm_topk_prob": true},
+		Seed: 1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
+	},
+	// Partial rotary dimensions (12 of 16) and longrope scaling, as Phi-4-mini has them;
+	// the long factors apply past 8 positions.
+	"tiny-phi3": {
+		Config: Config{ModelType: "phi3", HiddenSize: 64, NumHiddenLayers: 2, IntermediateSize: 128,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize,
+			RMSNormEps: 1e-5, RopeTheta: 10000, MaxPositionEmbeddings: 1024, TieWordEmbeddings: true},
+		Extra: map[string]any{"architectures": []string{"Phi3ForCausalLM"}, "partial_rotary_factor": 0.75,
+			"original_max_position_embeddings": 8, "rope_scaling": map[string]any{"type": "longrope",
+				"long_factor": []float64{1, 1.5, 2, 3, 4, 6}, "short_factor": []float64{1, 1, 1, 1, 1, 1}}},
+		Seed: 1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
+	},
+	// head_dim 32 is not hidden_size / heads, as in the real Qwen3 models.
+	"tiny-qwen3": {
+		Config: Config{ModelType: "qwen3", HiddenSize: 64, NumHiddenLayers: 2, IntermediateSize: 128,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize, HeadDim: 32,
+			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 512},
+		Extra: map[string]any{"architectures": []string{"Qwen3ForCausalLM"}},
+		Seed:  1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
+	},
 }
 
 //go:embed tinytokenizer/tokenizer.json tinytokenizer/tokenizer_config.json
@@ -77,30 +168,21 @@ var tinyTokenizer embed.FS
 
 // WriteTiny writes a random model in mlx-community layout into dir: config.json, the
 // weights (quantized with mlx.Quantize when spec.Quant is set), and a byte-level BPE
-// tokenizer with Llama-3 special tokens and chat template. The same spec and seed always
-// give the same files.
+// tokenizer with Llama-3 special tokens and chat template. The tensors are those of the
+// family's layout as config.json describes it, so any family yai reads can be written. The
+// same spec and seed always give the same files.
 func WriteTiny(dir string, spec TinySpec) error {
-	c := spec.Config
-	if c.HeadDim == 0 {
-		c.HeadDim = c.HiddenSize / c.NumAttentionHeads
-	}
-	if c.NumKeyValueHeads == 0 {
-		c.NumKeyValueHeads = c.NumAttentionHeads
-	}
 	if spec.Dtype == 0 {
 		spec.Dtype = mlx.BFloat16
 	}
-	if spec.Quant != nil {
-		layers := map[string]*modeldir.Quant{}
-		for k, v := range spec.LayerQuant {
-			if v != nil {
-				q := modeldir.Quant(*v)
-				layers[k] = &q
-			} else {
-				layers[k] = nil
-			}
-		}
-		c.Quantization = &Quantization{Default: modeldir.Quant(*spec.Quant), Layers: layers}
+	cfg, err := TinyConfigJSON(spec)
+	if err != nil {
+		return err
+	}
+	// The layout comes from config.json as the loader reads it, family fields included.
+	parsed, err := ParseConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("tiny model config: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -111,8 +193,8 @@ func WriteTiny(dir string, spec TinySpec) error {
 			a.Free()
 		}
 	}()
-	err := mlx.Do(func() error {
-		for name, a := range tinyTensors(&c, spec) {
+	err = mlx.Do(func() error {
+		for name, a := range tinyTensors(parsed.Layout(), spec) {
 			tensors[name] = a
 		}
 		return nil
@@ -123,7 +205,7 @@ func WriteTiny(dir string, spec TinySpec) error {
 	if err := writeShards(dir, tensors, spec.ShardBytes); err != nil {
 		return err
 	}
-	if err := writeConfigJSON(filepath.Join(dir, "config.json"), &c, spec.Dtype); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644); err != nil {
 		return err
 	}
 	for _, name := range []string{"tokenizer.json", "tokenizer_config.json"} {
@@ -138,33 +220,21 @@ func WriteTiny(dir string, spec TinySpec) error {
 	return nil
 }
 
-// tinyTensors draws the weights: normal(0, 0.02) matrices as Hugging Face initialises
-// Llama, norms near one. Each tensor has its own key, split from the seed in name order, so
-// the values do not depend on map order. Matrices are quantized as configured.
-func tinyTensors(c *Config, spec TinySpec) map[string]*mlx.Array {
-	type matrix struct {
-		path    string
-		out, in int
-	}
-	var matrices []matrix
-	var norms []string
-	q, kv := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
-	matrices = append(matrices, matrix{"model.embed_tokens", c.VocabSize, c.HiddenSize})
-	for i := 0; i < c.NumHiddenLayers; i++ {
-		p := fmt.Sprintf("model.layers.%d.", i)
-		matrices = append(matrices,
-			matrix{p + "self_attn.q_proj", q, c.HiddenSize},
-			matrix{p + "self_attn.k_proj", kv, c.HiddenSize},
-			matrix{p + "self_attn.v_proj", kv, c.HiddenSize},
-			matrix{p + "self_attn.o_proj", c.HiddenSize, q},
-			matrix{p + "mlp.gate_proj", c.IntermediateSize, c.HiddenSize},
-			matrix{p + "mlp.up_proj", c.IntermediateSize, c.HiddenSize},
-			matrix{p + "mlp.down_proj", c.HiddenSize, c.IntermediateSize})
-		norms = append(norms, p+"input_layernorm.weight", p+"post_attention_layernorm.weight")
-	}
-	norms = append(norms, "model.norm.weight")
-	if !c.TieWordEmbeddings {
-		matrices = append(matrices, matrix{"lm_head", c.VocabSize, c.HiddenSize})
+// tinyTensors draws the weights of every module of the layout: normal(0, 0.02) matrices as
+// Hugging Face initialises Llama, norms near one, small biases. Each tensor has its own key,
+// split from the seed in layout order (matrices, then norms, then biases), so the values do
+// not depend on map order. Matrices are quantized as configured.
+func tinyTensors(layout *modeldir.Layout, spec TinySpec) map[string]*mlx.Array {
+	var matrices, norms, biases []modeldir.Module
+	for _, m := range layout.Modules() {
+		if m.Kind == modeldir.NormModule {
+			norms = append(norms, m)
+			continue
+		}
+		matrices = append(matrices, m)
+		if m.Bias {
+			biases = append(biases, m)
+		}
 	}
 
 	out := map[string]*mlx.Array{}
@@ -175,28 +245,40 @@ func tinyTensors(c *Config, spec TinySpec) map[string]*mlx.Array {
 		mlx.Detach(a)
 		out[name] = a
 	}
-	keys := mlx.RandomSplit(mlx.RandomKey(spec.Seed), len(matrices)+len(norms))
+	keys := mlx.RandomSplit(mlx.RandomKey(spec.Seed), len(matrices)+len(norms)+len(biases))
 	key := func(i int) *mlx.Array { return mlx.Squeeze(mlx.SliceAxis(keys, 0, i, i+1), 0) }
 	for i, m := range matrices {
-		w := mlx.AsType(mlx.Normal(key(i), []int{m.out, m.in}, mlx.Float32, 0, 0.02), spec.Dtype)
+		shape := []int{m.Out, m.In}
+		if m.Experts > 0 {
+			shape = []int{m.Experts, m.Out, m.In} // a SwitchLinear's stacked experts
+		}
+		w := mlx.AsType(mlx.Normal(key(i), shape, mlx.Float32, 0, 0.02), spec.Dtype)
 		qs := spec.Quant
-		if o, ok := spec.LayerQuant[m.path]; ok {
+		if o, ok := spec.LayerQuant[m.Path]; ok {
 			qs = o
 		}
 		if qs == nil {
-			keep(m.path+".weight", w)
+			keep(m.Path+".weight", w)
 			continue
 		}
-		wq, scales, biases := mlx.Quantize(w, *qs)
-		keep(m.path+".weight", wq)
-		keep(m.path+".scales", scales)
-		if biases != nil {
-			keep(m.path+".biases", biases)
+		wq, scales, qbiases := mlx.Quantize(w, *qs)
+		keep(m.Path+".weight", wq)
+		keep(m.Path+".scales", scales)
+		if qbiases != nil {
+			keep(m.Path+".biases", qbiases)
 		}
 	}
-	for j, name := range norms {
-		n := mlx.Normal(key(len(matrices)+j), []int{c.HiddenSize}, mlx.Float32, 1, 0.1)
-		keep(name, mlx.AsType(n, spec.Dtype))
+	for j, m := range norms {
+		n := mlx.Normal(key(len(matrices)+j), []int{m.Out}, mlx.Float32, 1, 0.1)
+		keep(m.Path+".weight", mlx.AsType(n, spec.Dtype))
+	}
+	for j, m := range biases {
+		shape := []int{m.Out}
+		if m.Experts > 0 {
+			shape = []int{m.Experts, m.Out}
+		}
+		b := mlx.Normal(key(len(matrices)+len(norms)+j), shape, mlx.Float32, 0, 0.02)
+		keep(m.Path+".bias", mlx.AsType(b, spec.Dtype))
 	}
 	return out
 }
@@ -245,8 +327,33 @@ func writeShards(dir string, tensors map[string]*mlx.Array, shardBytes int) erro
 	return os.WriteFile(filepath.Join(dir, indexFile), data, 0o644)
 }
 
-// writeConfigJSON writes config.json with the keys mlx-lm and transformers read.
-func writeConfigJSON(path string, c *Config, dt mlx.Dtype) error {
+// TinyConfigJSON is the config.json WriteTiny writes for spec: the keys mlx-lm and
+// transformers read, then the family's own fields from spec.Extra (which may replace any of
+// them, architectures and hidden_act included).
+func TinyConfigJSON(spec TinySpec) ([]byte, error) {
+	c := spec.Config
+	if c.HeadDim == 0 {
+		c.HeadDim = c.HiddenSize / c.NumAttentionHeads
+	}
+	if c.NumKeyValueHeads == 0 {
+		c.NumKeyValueHeads = c.NumAttentionHeads
+	}
+	dt := spec.Dtype
+	if dt == 0 {
+		dt = mlx.BFloat16
+	}
+	if spec.Quant != nil {
+		layers := map[string]*modeldir.Quant{}
+		for k, v := range spec.LayerQuant {
+			if v != nil {
+				q := modeldir.Quant(*v)
+				layers[k] = &q
+			} else {
+				layers[k] = nil
+			}
+		}
+		c.Quantization = &Quantization{Default: modeldir.Quant(*spec.Quant), Layers: layers}
+	}
 	cfg := map[string]any{
 		"architectures":           []string{"LlamaForCausalLM"},
 		"model_type":              c.ModelType,
@@ -275,11 +382,10 @@ func writeConfigJSON(path string, c *Config, dt mlx.Dtype) error {
 		cfg["quantization"] = c.Quantization
 		cfg["quantization_config"] = c.Quantization
 	}
-	data, err := json.MarshalIndent(cfg, "", "    ")
-	if err != nil {
-		return err
+	for k, v := range spec.Extra {
+		cfg[k] = v
 	}
-	return os.WriteFile(path, data, 0o644)
+	return json.MarshalIndent(cfg, "", "    ")
 }
 
 // saveReadable saves a safetensors file readable by everyone, like the other files of a

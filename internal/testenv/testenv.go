@@ -62,3 +62,20 @@ func PeftPython(tb testing.TB) string {
 	}
 	return py
 }
+
+// Converter is llama.cpp's own convert_hf_to_gguf.py, which `go tool task setup:converter`
+// extracts from the pinned llama-cpp-python sdist into .converter/ with torch beside it.
+// It returns the script and the PYTHONPATH (torch and its imports) to run it and the
+// scripts that make Hugging Face models with the reference Python. A missing converter
+// fails the test, as a missing venv does.
+func Converter(tb testing.TB) (script, pythonPath string) {
+	tb.Helper()
+	root := filepath.Join(ModuleRoot(tb), ".converter")
+	script = filepath.Join(root, "llama.cpp", "convert_hf_to_gguf.py")
+	for _, p := range []string{script, filepath.Join(root, "site", "torch")} {
+		if _, err := os.Stat(p); err != nil {
+			tb.Fatalf("llama.cpp converter %s is missing: run `go tool task setup`", p)
+		}
+	}
+	return script, filepath.Join(root, "site")
+}

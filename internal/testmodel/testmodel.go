@@ -31,12 +31,24 @@ var AdapterKeys = []string{"self_attn.q_proj", "self_attn.v_proj", "mlp.down_pro
 // it is of their size, as a trained adapter's is.
 func RandomAdapter(tb testing.TB, modelDir string, seed uint64, std float32) string {
 	tb.Helper()
+	return RandomAdapterOn(tb, modelDir, AdapterKeys, seed, std)
+}
+
+// Adapter is RandomAdapter on the family's keys.
+func (f Family) Adapter(tb testing.TB, modelDir string, seed uint64, std float32) string {
+	tb.Helper()
+	return RandomAdapterOn(tb, modelDir, f.Keys, seed, std)
+}
+
+// RandomAdapterOn is RandomAdapter on the given block modules.
+func RandomAdapterOn(tb testing.TB, modelDir string, keys []string, seed uint64, std float32) string {
+	tb.Helper()
 	m, err := model.Load(modelDir, model.LoadOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer m.Free()
-	a, err := lora.Attach(m.Layers, lora.Config{Rank: 4, Scale: 4, NumLayers: 2, Seed: seed, Keys: AdapterKeys})
+	a, err := lora.Attach(m.Layers, lora.Config{Rank: 4, Scale: 4, NumLayers: 2, Seed: seed, Keys: keys})
 	if err != nil {
 		tb.Fatal(err)
 	}

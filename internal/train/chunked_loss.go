@@ -120,7 +120,8 @@ func chunkedLoss(m *model.Model, h, targets, picks, weights *mlx.Array, chunk in
 // chunkPart is one chunk's cross-entropy (C, 1) in the logits' dtype and, with grad, before
 // it the gradient of Σ w·ce with respect to the normed hidden states: (C, H+1) or (C, 1).
 func chunkPart(m *model.Model, n, targets, weights *mlx.Array, grad bool) *mlx.Array {
-	logits := m.Project(n)
+	logits, tanh := m.Softcap(m.Project(n))
+	defer tanh.Free()
 	mx := mlx.Max(logits, true, -1)
 	shifted := mlx.Subtract(logits, mx)
 	mlx.Free(logits, mx)
@@ -153,6 +154,16 @@ func chunkPart(m *model.Model, n, targets, weights *mlx.Array, grad bool) *mlx.A
 	w.Free()
 	scaled := mlx.Multiply(dl, wcol)
 	mlx.Free(dl, wcol)
+	if tanh != nil {
+		// Through the cap: d(cap·tanh(z/cap))/dz = 1 − tanh²(z/cap).
+		sq := mlx.Square(tanh)
+		one := mlx.Scalar(1, sq.Dtype())
+		slope := mlx.Subtract(one, sq)
+		mlx.Free(sq, one)
+		through := mlx.Multiply(scaled, slope)
+		mlx.Free(scaled, slope)
+		scaled = through
+	}
 	dn := m.ProjectBack(scaled)
 	scaled.Free()
 	defer dn.Free()

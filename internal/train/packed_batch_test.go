@@ -53,6 +53,12 @@ func TestPackedLossesMatchUnpacked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Free()
+	packedMatchesUnpacked(t, m)
+}
+
+// packedMatchesUnpacked is TestPackedLossesMatchUnpacked's check on model m.
+func packedMatchesUnpacked(t *testing.T, m *model.Model) {
+	t.Helper()
 	for _, ckpt := range []bool{false, true} {
 		tr, err := NewTrainer(m, lora.Config{Keys: []string{"self_attn.q_proj", "self_attn.v_proj"}, NumLayers: 2, Rank: 4, Scale: 2, Seed: 5},
 			optim.DefaultConfig(), Options{GradCheckpoint: ckpt, LossChunk: 32})

@@ -142,9 +142,7 @@ func NewTrainerWithAdapters(m *model.Model, a *lora.Adapters, optCfg optim.Confi
 	if opts.PrefixCache > 0 {
 		t.prefix = newPrefixCache(opts.PrefixCache)
 	}
-	for i, name := range a.Names {
-		var block int
-		fmt.Sscanf(name, "model.layers.%d.", &block)
+	for i, block := range a.Blocks {
 		t.blockLayers[block] = append(t.blockLayers[block], i)
 	}
 	err = mlx.Do(func() error {

@@ -13,8 +13,12 @@ import (
 // because the optimizer state is built from them.
 func buildAttachLoRA(c *stages.AttachLoRAConfig, r *Training) (stage.Stage, error) {
 	return stage.StageFunc(func(ctx context.Context, s *stage.Session) error {
+		keys := c.Keys
+		if len(keys) == 0 && r.model != nil {
+			keys = c.KeysFor(r.model.Config)
+		}
 		cfg := lora.Config{
-			Keys:      c.Keys, // bare names (q_proj) are qualified by lora.Attach
+			Keys:      keys, // bare names (q_proj) are qualified by lora.Attach
 			NumLayers: c.Layers,
 			Rank:      c.Rank,
 			Alpha:     c.Alpha,

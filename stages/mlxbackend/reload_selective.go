@@ -62,8 +62,9 @@ func (r *Training) reloadMatcher(spec []string) func(name string) bool {
 					}
 				}
 			case "head":
-				if strings.HasPrefix(name, "lm_head.") || name == "model.norm.weight" ||
-					(r.model.LMHead == nil && strings.HasPrefix(name, "model.embed_tokens.")) {
+				p := r.model.Config.Prefix
+				if strings.HasPrefix(name, p+"lm_head.") || name == p+"model.norm.weight" ||
+					(r.model.LMHead == nil && strings.HasPrefix(name, p+"model.embed_tokens.")) {
 					return true
 				}
 			default:
