@@ -1,0 +1,175 @@
+package ggufexport
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/yai-dev/yai/internal/gguf"
+	"github.com/yai-dev/yai/internal/ggufimport"
+	"github.com/yai-dev/yai/internal/testenv"
+	"github.com/yai-dev/yai/internal/testmodel"
+	"github.com/yai-dev/yai/internal/tokenizer"
+	"github.com/yai-dev/yai/mlx"
+	"github.com/yai-dev/yai/modeldir"
+)
+
+// Every family yai trains either exports to a format and runs in llama.cpp as yai runs it
+// (a tiny model of the family with random adapters: the merged GGUF against yai with the
+// adapters, and the base GGUF with the GGUF LoRA against the same), or refuses that format
+// with an error that names it. The family table (Support) says which.
+func TestEveryFamilyExportsOrRefuses(t *testing.T) {
+	support := Support()
+	for _, f := range testmodel.Families {
+		t.Run(f.Name, func(t *testing.T) {
+			formats, ok := support[f.Name]
+			if !ok {
+				t.Fatalf("family %s has no row in the export table", f.Name)
+			}
+			dir := testmodel.Tiny(t, f.Preset)
+			adapters := f.Adapter(t, dir, 5, 0.05)
+			out := t.TempDir()
+			merged, mergedErr := Merged(dir, adapters, filepath.Join(out, "merged"), MergedOptions{Type: gguf.F32, Name: "tiny"})
+			base, baseErr := Merged(dir, "", filepath.Join(out, "base"), MergedOptions{Type: gguf.F32, Name: "tiny"})
+			lora, loraErr := Adapter(dir, adapters, filepath.Join(out, "lora"), AdapterOptions{})
+			for _, c := range []struct {
+				format string
+				err    error
+			}{{FormatMerged, mergedErr}, {FormatMerged, baseErr}, {FormatAdapter, loraErr}} {
+				switch {
+				case slices.Contains(formats, c.format) && c.err != nil:
+					t.Fatalf("%s is listed as exportable to %s: %v", f.Name, c.format, c.err)
+				case !slices.Contains(formats, c.format) && c.err == nil:
+					t.Fatalf("%s is not listed as exportable to %s, but the export succeeded", f.Name, c.format)
+				case c.err != nil && !strings.Contains(c.err.Error(), "cannot be exported as "+c.format):
+					t.Errorf("%s to %s: the refusal does not name the format: %v", f.Name, c.format, c.err)
+				case c.err != nil:
+					t.Logf("%s to %s refused: %v", f.Name, c.format, c.err)
+				}
+			}
+			if mergedErr != nil && loraErr != nil {
+				return
+			}
+			tok, err := tokenizer.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := tok.Encode(text, false)[:97]
+			live := yaiTeacher(t, dir, adapters, ids)
+			if mergedErr == nil {
+				got := llamaCpp(t, filepath.Join(merged.Dir, merged.Files[0]), "", 0, ids)
+				agree(t, f.Name+": merged F32 GGUF in llama.cpp vs yai with its adapters", got, live, 0.98, 0.002)
+			}
+			if loraErr == nil && baseErr == nil {
+				got := llamaCpp(t, filepath.Join(base.Dir, base.Files[0]), filepath.Join(lora.Dir, AdapterFile), 1, ids)
+				agree(t, f.Name+": base F32 GGUF + GGUF LoRA in llama.cpp vs yai with its adapters", got, live, 0.98, 0.002)
+			}
+		})
+	}
+}
+
+// Every family the table does not export to a format is refused with the format named,
+// those without a tiny model (Gemma) included.
+func TestUnsupportedPairsAreRefused(t *testing.T) {
+	for _, typ := range modeldir.SupportedTypes() {
+		f, _ := modeldir.FamilyOf(typ)
+		for _, format := range []string{FormatMerged, FormatAdapter} {
+			_, err := archFor(&modeldir.Config{ModelType: typ, Family: f}, format)
+			want := slices.Contains(Support()[f.Name], format)
+			switch {
+			case want && err != nil:
+				t.Errorf("%s to %s: %v", typ, format, err)
+			case !want && (err == nil || !strings.Contains(err.Error(), "cannot be exported as "+format)):
+				t.Errorf("%s to %s: %v, want a refusal naming the format", typ, format, err)
+			}
+		}
+	}
+}
+
+// A merged export in every tensor type the gguf package can also quantize is, tensor by
+// tensor, byte for byte that package's quantization of the F32 export of the same merged
+// weights; every file (the adapter too) reads back with the gguf package's GGUFReader and
+// with yai's reader, and the F32 file imports back into yai with the adapters' logits.
+func TestExportsMatchTheGGUFPackageAndReadBack(t *testing.T) {
+	for _, name := range []string{"llama", "qwen3"} {
+		t.Run(name, func(t *testing.T) {
+			i := slices.IndexFunc(testmodel.Families, func(f testmodel.Family) bool { return f.Name == name })
+			f := testmodel.Families[i]
+			dir := testmodel.Tiny(t, f.Preset)
+			adapters := f.Adapter(t, dir, 7, 0.05)
+			out := t.TempDir()
+			files := map[gguf.TensorType]string{}
+			for _, typ := range Types() {
+				res, err := Merged(dir, adapters, filepath.Join(out, typ.String()), MergedOptions{Type: typ, Name: "tiny"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				files[typ] = filepath.Join(res.Dir, res.Files[0])
+			}
+			lora, err := Adapter(dir, adapters, filepath.Join(out, "lora"), AdapterOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			loraFile := filepath.Join(lora.Dir, AdapterFile)
+			args := []string{"testdata/check_files.py", files[gguf.F32]}
+			for _, typ := range Types() {
+				if typ != gguf.F32 {
+					args = append(args, files[typ])
+				}
+			}
+			args = append(args, "--", loraFile)
+			cmd := exec.Command(testenv.Python(t), args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			stdout, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("check_files.py: %v\n%s", err, stderr.String())
+			}
+			var checked struct {
+				Checked map[string]int                        `json:"checked"`
+				Tensors map[string]map[string]json.RawMessage `json:"tensors"`
+			}
+			if err := json.Unmarshal(stdout, &checked); err != nil {
+				t.Fatal(err)
+			}
+			for _, typ := range Types() {
+				if typ == gguf.F32 {
+					continue
+				}
+				if n := checked.Checked[files[typ]]; n == 0 {
+					t.Errorf("%s: no tensors checked", typ)
+				} else {
+					t.Logf("%s: %d tensors identical to the gguf package's quantization", typ, n)
+				}
+			}
+			if n := len(checked.Tensors[loraFile]); n != 2*len(lora.Fused) {
+				t.Errorf("the gguf package reads %d adapter tensors, want %d", n, 2*len(lora.Fused))
+			}
+			// yai's own reader.
+			for _, p := range append(slices.Collect(maps.Values(files)), loraFile) {
+				g, err := gguf.Open(p)
+				if err != nil {
+					t.Fatalf("%s: %v", p, err)
+				}
+				g.Close()
+			}
+			// The F32 merged file imported back as a float model computes what the adapters do.
+			back := filepath.Join(out, "imported")
+			if _, err := ggufimport.Import(files[gguf.F32], back, ggufimport.Options{Dtype: mlx.Float32}); err != nil {
+				t.Fatal(err)
+			}
+			tok, err := tokenizer.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := tok.Encode(text, false)[:65]
+			agree(t, name+": merged F32 GGUF imported back into yai vs yai with its adapters",
+				yaiTeacher(t, back, "", ids), yaiTeacher(t, dir, adapters, ids), 1, 1e-5)
+		})
+	}
+}
