@@ -1,9 +1,12 @@
 package fuse
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,66 +14,14 @@ import (
 	"github.com/yai-dev/yai/internal/data"
 	"github.com/yai-dev/yai/internal/evaluate"
 	"github.com/yai-dev/yai/internal/generate"
-	"github.com/yai-dev/yai/internal/lora"
 	"github.com/yai-dev/yai/internal/model"
-	"github.com/yai-dev/yai/internal/optim"
 	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/internal/testmodel"
-	"github.com/yai-dev/yai/internal/train"
 	"github.com/yai-dev/yai/mlx"
 )
 
-// quickstartData is the tiny quickstart's data: short lines of text.
-func quickstartData(t *testing.T) string {
-	return filepath.Join(testenv.ModuleRoot(t), "recipes", "data", "quickstart")
-}
-
-// trainTiny trains rank-8 adapters (scale 2) on q_proj and v_proj of the last two blocks of
-// the model in dir with Adam at learning rate lr for steps batches of 4 quickstart rows, and
-// returns their directory.
-func trainTiny(t *testing.T, dir string, lr float64, steps int) string {
-	t.Helper()
-	l, err := generate.Load(dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Free()
-	ds, err := data.LoadFile(filepath.Join(quickstartData(t), "train.jsonl"), l.Tokenizer, data.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := optim.DefaultConfig()
-	opt.Name, opt.LearningRate = "adam", lr
-	tr, err := train.NewTrainer(l.Model, lora.Config{Rank: 8, Scale: 2, NumLayers: 2, Seed: 1,
-		Keys: []string{"self_attn.q_proj", "self_attn.v_proj"}}, opt, train.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	it, err := data.NewBatches(ds, data.BatchConfig{BatchSize: 4, MaxSeqLength: 128, Loop: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer it.Close()
-	for range steps {
-		b, _ := it.Next()
-		tb := train.Batch{Tokens: b.Tokens, Rows: b.Size, Cols: b.Width, Offsets: make([]int, b.Size), Lengths: make([]int, b.Size)}
-		for i := range b.Size {
-			tb.Offsets[i], tb.Lengths[i] = int(b.Offsets[i]), int(b.Lengths[i])
-		}
-		if _, err := tr.Step(tb); err != nil {
-			t.Fatal(err)
-		}
-	}
-	out := filepath.Join(t.TempDir(), "adapters")
-	if err := tr.SaveAdapters(out); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func validData(t *testing.T) Data {
-	return Data{File: filepath.Join(quickstartData(t), "valid.jsonl"), MaxSeqLength: 128}
+	return Data{File: filepath.Join(testmodel.QuickstartData(t), "valid.jsonl"), MaxSeqLength: 128}
 }
 
 // evalLoss is evaluate's loss of the model in dir (with adapters when given) on d, computed
@@ -88,6 +39,36 @@ func evalLoss(t *testing.T, dir, adapter string, d Data) float64 {
 	}
 	res, err := evaluate.Dataset(l.Model, ds, evaluate.Options{MaxSeqLength: d.MaxSeqLength, Batches: d.Batches})
 	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Loss
+}
+
+// mlxlmLoss is mlx-lm's evaluate (mlx_lm.lora --test) of the model in dir, with the adapters
+// when given, on d.File, in batches of 4.
+func mlxlmLoss(t *testing.T, dir, adapter string, d Data) float64 {
+	t.Helper()
+	data := t.TempDir()
+	b, err := os.ReadFile(d.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "test.jsonl"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if adapter == "" {
+		adapter = "-"
+	}
+	script := filepath.Join(testenv.ModuleRoot(t), "internal", "evaluate", "testdata", "mlxlm_evaluate.py")
+	cmd := exec.Command(testenv.Python(t), script, dir, adapter, data, "4", fmt.Sprint(d.MaxSeqLength), "0")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("mlxlm_evaluate.py: %v\n%s", err, stderr.String())
+	}
+	var res struct{ Loss float64 }
+	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatal(err)
 	}
 	return res.Loss
@@ -126,7 +107,7 @@ func updateVersusStep(t *testing.T, dir, adapter string) float64 {
 // --dequantize passes; the percentages are those of losses computed apart by evaluate.
 func TestFuseCheckRefusesWhenRequantizingErasesTheUpdate(t *testing.T) {
 	dir := testmodel.Tiny(t, "tiny") // 4-bit, groups of 64
-	adapter := trainTiny(t, dir, 1e-5, 20)
+	adapter := testmodel.TrainedAdapter(t, dir, 1e-5, 20)
 	d := validData(t)
 	ratio := updateVersusStep(t, dir, adapter)
 	t.Logf("largest update / half the smallest 4-bit step: %.3f", ratio)
@@ -165,6 +146,19 @@ func TestFuseCheckRefusesWhenRequantizingErasesTheUpdate(t *testing.T) {
 	if kept := (base - fused) / (base - adapted); math.Abs(kept-s.Kept()) > 1e-12 {
 		t.Errorf("kept %v, from evaluate's losses %v", s.Kept(), kept)
 	}
+	// mlx-lm's evaluate on the same three models gives the same losses and share.
+	base, adapted, fused = mlxlmLoss(t, dir, "", d), mlxlmLoss(t, dir, adapter, d), mlxlmLoss(t, out, "", d)
+	kept := (base - fused) / (base - adapted)
+	t.Logf("mlx_lm: base %.6f, with adapters %.6f, fused %.6f: %.2f%% kept (yai: %.2f%%)", base, adapted, fused, 100*kept, 100*s.Kept())
+	for _, c := range [][2]float64{{s.Base, base}, {s.Adapted, adapted}, {s.Fused, fused}} {
+		if math.Abs(c[0]-c[1]) > 1e-5*c[1] {
+			t.Errorf("check measured %v; mlx_lm: base %v, adapted %v, fused %v", s, base, adapted, fused)
+			break
+		}
+	}
+	if math.Abs(kept-s.Kept()) > 0.01 {
+		t.Errorf("kept %.2f%%, from mlx_lm's losses %.2f%%", 100*s.Kept(), 100*kept)
+	}
 
 	// In float the fused layers compute what the adapters compute.
 	deq := filepath.Join(t.TempDir(), "float")
@@ -178,5 +172,12 @@ func TestFuseCheckRefusesWhenRequantizingErasesTheUpdate(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(deq, "config.json")); err != nil {
 		t.Errorf("the accepted fuse was not written: %v", err)
+	}
+
+	// Re-quantized with 8 bits, the update is many steps of the finer grid: it survives.
+	_, s, err = FuseChecked(dir, adapter, filepath.Join(t.TempDir(), "8bit"), Options{Bits: 8}, Check{Data: d})
+	t.Logf("--bits 8: %v", s)
+	if err != nil {
+		t.Errorf("8-bit fuse refused: %v", err)
 	}
 }
