@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/yai-dev/yai/internal/fuse"
 	"github.com/yai-dev/yai/internal/gguf"
 	"github.com/yai-dev/yai/internal/ggufexport"
 )
@@ -21,6 +22,8 @@ func init() {
 			}
 			typ := fs.String("type", "f16", "tensor type of the matrices: "+strings.Join(names, ", "))
 			name := fs.String("name", "", "general.name in the file, and the file's name (default: the model directory's name)")
+			var cf checkFlags
+			cf.register(fs)
 			return func(req exportRequest) (string, error) {
 				var t gguf.TensorType
 				found := false
@@ -32,7 +35,25 @@ func init() {
 				if !found {
 					return "", fmt.Errorf("--type %s: use one of %s", *typ, strings.Join(names, ", "))
 				}
-				res, err := ggufexport.Merged(req.ModelDir, req.AdapterDir, req.Out, ggufexport.MergedOptions{Type: t, Name: *name})
+				check, checked, err := cf.check()
+				if err != nil {
+					return "", err
+				}
+				opts := ggufexport.MergedOptions{Type: t, Name: *name}
+				var res *ggufexport.Result
+				var survival string
+				if checked {
+					var s fuse.Survival
+					res, s, err = ggufexport.MergedChecked(req.ModelDir, req.AdapterDir, req.Out, opts, check)
+					if s.File != "" {
+						fmt.Fprintln(req.Stdout, s)
+					}
+					if err == nil && s.Verify(check.Threshold, "") != nil {
+						survival = fmt.Sprintf(" (forced: it keeps only %.1f%% of the adapters' improvement)", 100*s.Kept())
+					}
+				} else {
+					res, err = ggufexport.Merged(req.ModelDir, req.AdapterDir, req.Out, opts)
+				}
 				if err != nil {
 					return "", err
 				}
@@ -40,8 +61,8 @@ func init() {
 				if req.AdapterDir != "" {
 					what = fmt.Sprintf("the model with %d adapted layers merged", len(res.Fused))
 				}
-				return fmt.Sprintf("wrote %s as %s to %s/%s, with a Modelfile (ollama create NAME -f %s/Modelfile)",
-					what, t, res.Dir, res.Files[0], res.Dir), nil
+				return fmt.Sprintf("wrote %s as %s to %s/%s, with a Modelfile (ollama create NAME -f %s/Modelfile)%s",
+					what, t, res.Dir, res.Files[0], res.Dir, survival), nil
 			}
 		},
 	})
