@@ -71,12 +71,13 @@ func checkSuScaled(c *Config) error {
 
 func phi3Layer(c *Config, i int) Layer {
 	h, q, kv, ff := c.HiddenSize, c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim, c.IntermediateSize
-	p := fmt.Sprintf("model.layers.%d.", i)
+	p := c.LayerPath(i) + "."
 	rope := c.DefaultRope()
 	if k := c.RopeScaling.Kind(); k == "su" || k == "longrope" {
 		rope.Traditional = false // SuScaledRoPE ignores rope_traditional
 	}
 	return Layer{
+		Path:      c.LayerPath(i),
 		QKV:       c.Linear(p+"self_attn.qkv_proj", h, q+2*kv, false, "(num_attention_heads + 2 × num_key_value_heads) × head_dim"),
 		O:         c.Linear(p+"self_attn.o_proj", q, h, false, "hidden_size"),
 		GateUp:    c.Linear(p+"mlp.gate_up_proj", h, 2*ff, false, "2 × intermediate_size"),

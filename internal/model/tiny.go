@@ -115,6 +115,40 @@ var TinyPresets = map[string]TinySpec{
 			"original_max_position_embeddings": 4096},
 		Seed: 1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
 	},
+	// Gemma-2-2B's published shape (google/gemma-2-2b config.json: head_dim 256 wider than
+	// hidden_size / heads, softcapped attention and logits), 4-bit group 64 with bfloat16
+	// scales: about 1.5 GB.
+	"gemma-2-2b": {
+		Config: Config{ModelType: "gemma2", HiddenSize: 2304, NumHiddenLayers: 26, IntermediateSize: 9216,
+			NumAttentionHeads: 8, NumKeyValueHeads: 4, VocabSize: 256000, HeadDim: 256,
+			RMSNormEps: 1e-6, RopeTheta: 10000, MaxPositionEmbeddings: 8192, TieWordEmbeddings: true},
+		Extra: map[string]any{"architectures": []string{"Gemma2ForCausalLM"}, "query_pre_attn_scalar": 256,
+			"attn_logit_softcapping": json.Number("50.0"), "final_logit_softcapping": json.Number("30.0"), "sliding_window": 4096},
+		Seed: 1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
+	},
+	// Gemma-3-1B's published shape (google/gemma-3-1b-it config.json: one key-value head,
+	// five sliding-window layers of 512 to each global one), 4-bit group 64, bfloat16 scales.
+	"gemma-3-1b": {
+		Config: Config{ModelType: "gemma3_text", HiddenSize: 1152, NumHiddenLayers: 26, IntermediateSize: 6912,
+			NumAttentionHeads: 4, NumKeyValueHeads: 1, VocabSize: 262144, HeadDim: 256,
+			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 32768, TieWordEmbeddings: true},
+		Extra: map[string]any{"architectures": []string{"Gemma3ForCausalLM"}, "query_pre_attn_scalar": 256,
+			"sliding_window": 512, "sliding_window_pattern": 6, "rope_local_base_freq": json.Number("10000.0")},
+		Seed: 1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
+	},
+	// Gemma-3-4B's text model (google/gemma-3-4b-it text_config, linear RoPE scaling by 8 on
+	// the global layers), without its vision tower, 4-bit group 64, bfloat16 scales: about
+	// 2.5 GB.
+	"gemma-3-4b": {
+		Config: Config{ModelType: "gemma3_text", HiddenSize: 2560, NumHiddenLayers: 34, IntermediateSize: 10240,
+			NumAttentionHeads: 8, NumKeyValueHeads: 4, VocabSize: 262208, HeadDim: 256,
+			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 131072, TieWordEmbeddings: true,
+			RopeScaling: &RopeScaling{RopeType: "linear", Factor: 8}},
+		Extra: map[string]any{"architectures": []string{"Gemma3ForCausalLM"}, "query_pre_attn_scalar": 256,
+			"sliding_window": 1024, "sliding_window_pattern": 6, "rope_local_base_freq": json.Number("10000.0")},
+		Seed: 1, Dtype: mlx.BFloat16, Quant: &mlx.Quantization{GroupSize: 64, Bits: 4, Mode: "affine"},
+		ShardBytes: 2 << 30,
+	},
 	// One small model per family: micro's size with the family's own fields, for the
 	// cross-checks of every command against mlx-lm (internal/testmodel.Families).
 	"tiny-qwen2": {
@@ -151,6 +185,39 @@ var TinyPresets = map[string]TinySpec{
 		Extra: map[string]any{"architectures": []string{"Phi3ForCausalLM"}, "partial_rotary_factor": 0.75,
 			"original_max_position_embeddings": 8, "rope_scaling": map[string]any{"type": "longrope",
 				"long_factor": []float64{1, 1.5, 2, 3, 4, 6}, "short_factor": []float64{1, 1, 1, 1, 1, 1}}},
+		Seed: 1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
+	},
+	// Float fields are json.Numbers written as floats, as transformers checks their types.
+	// Small caps, so that they bend the scores and logits of a random model.
+	"tiny-gemma2": {
+		Config: Config{ModelType: "gemma2", HiddenSize: 64, NumHiddenLayers: 2, IntermediateSize: 128,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize, HeadDim: 16,
+			RMSNormEps: 1e-6, RopeTheta: 10000, MaxPositionEmbeddings: 512, TieWordEmbeddings: true},
+		Extra: map[string]any{"architectures": []string{"Gemma2ForCausalLM"}, "query_pre_attn_scalar": 16,
+			"attn_logit_softcapping": json.Number("1.5"), "final_logit_softcapping": json.Number("2.0")},
+		Seed: 1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
+	},
+	// Blocks 0 and 1 attend to windows of 8 positions, block 2 to all: the tests' rows are
+	// longer than the window, and decoding goes through mlx-lm's rotating cache.
+	"tiny-gemma3": {
+		Config: Config{ModelType: "gemma3_text", HiddenSize: 64, NumHiddenLayers: 3, IntermediateSize: 128,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize, HeadDim: 16,
+			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 512, TieWordEmbeddings: true},
+		Extra: map[string]any{"architectures": []string{"Gemma3ForCausalLM"}, "query_pre_attn_scalar": 16,
+			"sliding_window": 8, "sliding_window_pattern": 3, "rope_local_base_freq": json.Number("10000.0")},
+		Seed: 1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
+	},
+	// A multimodal Gemma 3 checkpoint as mlx-lm's gemma3 reads it: tiny-gemma3's text model
+	// in text_config, its modules under language_model.
+	"tiny-gemma3-multimodal": {
+		Config: Config{ModelType: "gemma3", HiddenSize: 64, NumHiddenLayers: 3, IntermediateSize: 128,
+			NumAttentionHeads: 4, NumKeyValueHeads: 2, VocabSize: TinyVocabSize, HeadDim: 16,
+			RMSNormEps: 1e-6, RopeTheta: 1000000, MaxPositionEmbeddings: 512, TieWordEmbeddings: true},
+		Extra: map[string]any{"architectures": []string{"Gemma3ForConditionalGeneration"}, "text_config": map[string]any{
+			"model_type": "gemma3_text", "hidden_size": 64, "num_hidden_layers": 3, "intermediate_size": 128,
+			"num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "rms_norm_eps": 1e-6,
+			"rope_theta": json.Number("1000000.0"), "max_position_embeddings": 512, "query_pre_attn_scalar": 16,
+			"sliding_window": 8, "sliding_window_pattern": 3, "rope_local_base_freq": json.Number("10000.0")}},
 		Seed: 1, Dtype: mlx.Float32, Quant: &mlx.Quantization{GroupSize: 32, Bits: 4, Mode: "affine"},
 	},
 	// head_dim 32 is not hidden_size / heads, as in the real Qwen3 models.

@@ -28,6 +28,9 @@ var Families = []Family{
 	{Name: "qwen3", Preset: "tiny-qwen3", Keys: []string{"self_attn.q_proj", "self_attn.o_proj", "mlp.gate_proj"}},
 	{Name: "phi3", Preset: "tiny-phi3", Keys: []string{"self_attn.qkv_proj", "mlp.gate_up_proj", "mlp.down_proj"}},
 	{Name: "mixtral", Preset: "tiny-mixtral", Keys: []string{"self_attn.q_proj", "block_sparse_moe.switch_mlp.down_proj", "block_sparse_moe.switch_mlp.gate_proj"}},
+	{Name: "gemma2", Preset: "tiny-gemma2", Keys: []string{"self_attn.q_proj", "self_attn.o_proj", "mlp.gate_proj"}},
+	{Name: "gemma3_text", Preset: "tiny-gemma3", Keys: []string{"self_attn.k_proj", "self_attn.v_proj", "mlp.down_proj"}},
+	{Name: "gemma3", Preset: "tiny-gemma3-multimodal", Keys: []string{"self_attn.q_proj", "mlp.up_proj"}},
 	{Name: "qwen3_moe", Preset: "tiny-qwen3-moe", Keys: []string{"self_attn.v_proj", "mlp.down_proj", "mlp.switch_mlp.up_proj"}},
 }
 
