@@ -4,11 +4,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/yai-dev/yai/internal/generate"
+	"github.com/yai-dev/yai/modeldir"
 )
 
 func init() {
@@ -26,6 +29,9 @@ type exportFormat struct {
 	// flags registers the format's own flags; run is called after parsing with the
 	// resolved model directory and adapter directory ("" when none was given).
 	flags func(fs *flag.FlagSet) func(req exportRequest) (string, error)
+	// families are the model families (modeldir's names) the format exports; the exporter
+	// refuses the others with an error naming the format.
+	families func() []string
 }
 
 type adapterNeed int
@@ -54,6 +60,9 @@ only when complete; export never overwrites.
 
 Formats:
 %s
+Which family exports to which format:
+
+%s
 Run 'yai export FORMAT --help' for a format's flags.`
 
 func exportFormatList() string {
@@ -69,9 +78,43 @@ func exportFormatList() string {
 	return b.String()
 }
 
+// exportTable is the Markdown table of the formats each model family exports to (the
+// README holds the same table).
+func exportTable() string {
+	names := slices.Sorted(maps.Keys(exportFormats))
+	seen := map[string]bool{}
+	var families []string
+	for _, t := range modeldir.SupportedTypes() {
+		f, _ := modeldir.FamilyOf(t)
+		if !seen[f.Name] {
+			seen[f.Name] = true
+			families = append(families, f.Name)
+		}
+	}
+	sort.Strings(families)
+	var b strings.Builder
+	b.WriteString("| family |")
+	for _, n := range names {
+		fmt.Fprintf(&b, " `%s` |", n)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(names)) + "\n")
+	for _, fam := range families {
+		fmt.Fprintf(&b, "| %s |", fam)
+		for _, n := range names {
+			mark := "no"
+			if slices.Contains(exportFormats[n].families(), fam) {
+				mark = "yes"
+			}
+			fmt.Fprintf(&b, " %s |", mark)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
 func exportMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stderr, strings.TrimSpace(fmt.Sprintf(exportUsage, exportFormatList())))
+		fmt.Fprintln(stderr, strings.TrimSpace(fmt.Sprintf(exportUsage, exportFormatList(), exportTable())))
 		if len(args) == 0 {
 			return 2
 		}
@@ -107,6 +150,9 @@ func exportMain(args []string, stdout, stderr io.Writer) int {
 	if req.ModelDir, err = mf.resolve(); err == nil && mf.adapter != "" {
 		req.AdapterDir, err = generate.AdapterDir(mf.adapter)
 	}
+	if err == nil {
+		err = checkExportable(req.ModelDir, f)
+	}
 	var summary string
 	if err == nil {
 		summary, err = run(req)
@@ -117,4 +163,17 @@ func exportMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, summary)
 	return 0
+}
+
+// checkExportable refuses a family the format does not export, before anything is loaded.
+func checkExportable(modelDir string, f exportFormat) error {
+	c, err := modeldir.ReadConfig(modelDir)
+	if err != nil {
+		return err
+	}
+	if fams := f.families(); !slices.Contains(fams, c.Family.Name) {
+		return fmt.Errorf("model_type %s (family %s) cannot be exported as %s yet: %s exports %s (yai export --help has the table)",
+			c.ModelType, c.Family.Name, f.name, f.name, strings.Join(fams, ", "))
+	}
+	return nil
 }

@@ -12,9 +12,10 @@ import (
 
 func init() {
 	registerExportFormat(exportFormat{
-		name:    ggufexport.FormatMerged,
-		summary: "the model with its adapters merged, as one GGUF file (llama.cpp, Ollama, LM Studio), and an Ollama Modelfile",
-		adapter: adapterOptional,
+		name:     ggufexport.FormatMerged,
+		summary:  "the model with its adapters merged, as one GGUF file (llama.cpp, Ollama, LM Studio), and an Ollama Modelfile",
+		adapter:  adapterOptional,
+		families: func() []string { return ggufexport.Families(ggufexport.FormatMerged) },
 		flags: func(fs *flag.FlagSet) func(exportRequest) (string, error) {
 			var names []string
 			for _, t := range ggufexport.Types() {
@@ -67,9 +68,10 @@ func init() {
 		},
 	})
 	registerExportFormat(exportFormat{
-		name:    ggufexport.FormatAdapter,
-		summary: "the adapters as a llama.cpp GGUF LoRA adapter (llama-cli --lora, Ollama ADAPTER), to load beside a base GGUF",
-		adapter: adapterRequired,
+		name:     ggufexport.FormatAdapter,
+		summary:  "the adapters as a llama.cpp GGUF LoRA adapter (llama-cli --lora, Ollama ADAPTER), to load beside a base GGUF",
+		adapter:  adapterRequired,
+		families: func() []string { return ggufexport.Families(ggufexport.FormatAdapter) },
 		flags: func(fs *flag.FlagSet) func(exportRequest) (string, error) {
 			base := fs.String("base-gguf", "", "the base model's GGUF file (the one imported, or yai export gguf without --adapter): checked, and the Modelfile's FROM")
 			name := fs.String("name", "", "general.name in the file (default: the adapter directory's name)")

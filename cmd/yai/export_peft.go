@@ -12,9 +12,10 @@ import (
 // yai export peft: the adapters as a Hugging Face PEFT LoRA adapter.
 func init() {
 	registerExportFormat(exportFormat{
-		name:    "peft",
-		summary: "the adapters as a Hugging Face PEFT LoRA adapter (adapter_model.safetensors, adapter_config.json) for the float base in transformers",
-		adapter: adapterRequired,
+		name:     "peft",
+		summary:  "the adapters as a Hugging Face PEFT LoRA adapter (adapter_model.safetensors, adapter_config.json) for the float base in transformers",
+		adapter:  adapterRequired,
+		families: peft.Supported,
 		flags: func(fs *flag.FlagSet) func(exportRequest) (string, error) {
 			base := fs.String("base", "", "base_model_name_or_path: the float model peft loads the adapter onto, a Hugging Face repo id or a directory (default: --model's directory)")
 			return func(req exportRequest) (string, error) {

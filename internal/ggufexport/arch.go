@@ -47,17 +47,23 @@ func Support() map[string][]string {
 	return out
 }
 
+// Families lists the families that export as format, sorted.
+func Families(format string) []string {
+	var out []string
+	for fam, a := range archs {
+		if slices.Contains(a.formats, format) {
+			out = append(out, fam)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // archFor checks that the model's family can be exported as format.
 func archFor(c *modeldir.Config, format string) (arch, error) {
 	a, ok := archs[c.Family.Name]
 	if !ok || !slices.Contains(a.formats, format) {
-		var can []string
-		for fam, a := range archs {
-			if slices.Contains(a.formats, format) {
-				can = append(can, fam)
-			}
-		}
-		sort.Strings(can)
+		can := Families(format)
 		return a, fmt.Errorf("model_type %s (family %s) cannot be exported as %s yet (families that can: %s)",
 			c.ModelType, c.Family.Name, format, strings.Join(can, ", "))
 	}
