@@ -34,6 +34,9 @@ var archs = map[string]arch{
 	"llama": {name: "llama", permuteQK: true, formats: []string{FormatMerged, FormatAdapter}}, // Llama 1–3, Mistral
 	"qwen2": {name: "qwen2", formats: []string{FormatMerged, FormatAdapter}},
 	"qwen3": {name: "qwen3", formats: []string{FormatMerged, FormatAdapter}},
+	// Phi-3's fused projections are llama.cpp's attn_qkv and ffn_up (gate rows first, as
+	// its SwiGLU splits them); rotary on the first rope.dimension_count of each head.
+	"phi3": {name: "phi3", formats: []string{FormatMerged, FormatAdapter}},
 }
 
 // Support lists, for every family yai knows, the export formats it supports (none for a
@@ -81,6 +84,8 @@ var blockNames = map[string]string{
 	"self_attn.o_proj":         "attn_output",
 	"self_attn.q_norm":         "attn_q_norm",
 	"self_attn.k_norm":         "attn_k_norm",
+	"self_attn.qkv_proj":       "attn_qkv",
+	"mlp.gate_up_proj":         "ffn_up",
 	"mlp.gate_proj":            "ffn_gate",
 	"mlp.up_proj":              "ffn_up",
 	"mlp.down_proj":            "ffn_down",
@@ -145,8 +150,9 @@ func (a arch) qkHeads(c *modeldir.Config, module string) int {
 }
 
 // hyperKeys are the {arch}.* metadata keys of the model's shape, as llama.cpp's converter
-// writes them, and the rope_freqs tensor values for Llama 3 rotary scaling (nil otherwise).
-func hyperKeys(a arch, c *modeldir.Config) ([]gguf.KV, []float32, error) {
+// writes them, and the rotary tensors it writes beside them by name (rope_freqs for Llama 3
+// rotary scaling, rope_factors_long and _short for Phi-3's LongRoPE).
+func hyperKeys(a arch, c *modeldir.Config) ([]gguf.KV, map[string][]float32, error) {
 	p := a.name + "."
 	kvs := []gguf.KV{
 		{Key: p + "block_count", Value: uint32(c.NumHiddenLayers)},
@@ -166,21 +172,60 @@ func hyperKeys(a arch, c *modeldir.Config) ([]gguf.KV, []float32, error) {
 		kvs = append(kvs, gguf.KV{Key: p + "vocab_size", Value: uint32(c.VocabSize)},
 			gguf.KV{Key: p + "rope.dimension_count", Value: uint32(c.HeadDim)})
 	}
+	if a.name == "phi3" {
+		// No sliding window: yai (as mlx-lm's phi3.py) attends to the whole context.
+		kvs = append(kvs, gguf.KV{Key: p + "rope.dimension_count", Value: uint32(c.RotaryDims)},
+			gguf.KV{Key: p + "rope.scaling.original_context_length", Value: uint32(c.OriginalMaxPositionEmbeddings)},
+			gguf.KV{Key: p + "attention.sliding_window", Value: uint32(0)})
+	} else if c.RotaryDims != 0 && c.RotaryDims != c.HeadDim {
+		return nil, nil, fmt.Errorf("partial rotary dimensions cannot be exported to GGUF for %s yet", a.name)
+	}
 	if c.RopeTraditional {
 		return nil, nil, fmt.Errorf("rope_traditional models cannot be exported to GGUF yet")
 	}
 	s := c.RopeScaling
-	switch s.Kind() {
-	case "default":
-	case "linear":
+	switch k := s.Kind(); {
+	case k == "default":
+	case k == "linear":
 		kvs = append(kvs, gguf.KV{Key: p + "rope.scaling.type", Value: "linear"},
 			gguf.KV{Key: p + "rope.scaling.factor", Value: float32(s.Factor)})
-	case "llama3":
-		return kvs, llama3Factors(c.RopeTheta, c.HeadDim, s.Factor, s.LowFreqFactor, s.HighFreqFactor, float64(s.OriginalMaxPositionEmbeddings)), nil
+	case k == "llama3" && a.name == "llama":
+		return kvs, map[string][]float32{"rope_freqs.weight": llama3Factors(c.RopeTheta, c.HeadDim, s.Factor, s.LowFreqFactor, s.HighFreqFactor, float64(s.OriginalMaxPositionEmbeddings))}, nil
+	case (k == "su" || k == "longrope") && a.name == "phi3":
+		// convert_hf_to_gguf.py's Phi3MiniModel: both factor lists and the attention factor
+		// SuScaledRoPE scales the rotated dimensions by.
+		n := c.RotaryDims / 2
+		scale := float64(c.MaxPositionEmbeddings) / float64(c.OriginalMaxPositionEmbeddings)
+		attn := 1.0
+		if scale > 1 {
+			attn = math.Sqrt(1 + math.Log(scale)/math.Log(float64(c.OriginalMaxPositionEmbeddings)))
+		}
+		kvs = append(kvs, gguf.KV{Key: p + "rope.scaling.attn_factor", Value: float32(attn)})
+		long, short := factors(s.LongFactor, n), factors(s.ShortFactor, n)
+		if long == nil || short == nil {
+			return nil, nil, fmt.Errorf("rope_scaling: %s factors must have %d entries to be exported to GGUF", k, n)
+		}
+		return kvs, map[string][]float32{"rope_factors_long.weight": long, "rope_factors_short.weight": short}, nil
 	default:
-		return nil, nil, fmt.Errorf("rope scaling %q cannot be exported to GGUF yet (supported: none, linear, llama3)", s.Kind())
+		return nil, nil, fmt.Errorf("rope scaling %q cannot be exported to GGUF for %s yet", k, a.name)
 	}
 	return kvs, nil, nil
+}
+
+// factors is f with n entries (one entry scales every frequency), nil when it has neither.
+func factors(f modeldir.Factors, n int) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		switch len(f) {
+		case 1:
+			out[i] = float32(f[0])
+		case n:
+			out[i] = float32(f[i])
+		default:
+			return nil
+		}
+	}
+	return out
 }
 
 // llama3Factors is convert_hf_to_gguf.py's rope_freqs for rope_type llama3 (ggufimport

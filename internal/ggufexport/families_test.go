@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"math"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -25,8 +26,10 @@ import (
 // with an error that names it. The family table (Support) says which.
 func TestEveryFamilyExportsOrRefuses(t *testing.T) {
 	support := Support()
-	for _, f := range testmodel.Families {
-		t.Run(f.Name, func(t *testing.T) {
+	// Llama 3's rotary scaling (rope_freqs) too: the "tiny" preset has it.
+	families := append(slices.Clone(testmodel.Families), testmodel.Family{Name: "llama", Preset: "tiny", Keys: testmodel.AdapterKeys})
+	for _, f := range families {
+		t.Run(f.Name+"/"+f.Preset, func(t *testing.T) {
 			formats, ok := support[f.Name]
 			if !ok {
 				t.Fatalf("family %s has no row in the export table", f.Name)
@@ -64,10 +67,12 @@ func TestEveryFamilyExportsOrRefuses(t *testing.T) {
 			if mergedErr == nil {
 				got := llamaCpp(t, filepath.Join(merged.Dir, merged.Files[0]), "", 0, ids)
 				agree(t, f.Name+": merged F32 GGUF in llama.cpp vs yai with its adapters", got, live, 0.98, 0.002)
+				samePositions(t, f.Name+": merged", got, live, 2e-4)
 			}
 			if loraErr == nil && baseErr == nil {
 				got := llamaCpp(t, filepath.Join(base.Dir, base.Files[0]), filepath.Join(lora.Dir, AdapterFile), 1, ids)
 				agree(t, f.Name+": base F32 GGUF + GGUF LoRA in llama.cpp vs yai with its adapters", got, live, 0.98, 0.002)
+				samePositions(t, f.Name+": base + LoRA", got, live, 2e-4)
 			}
 		})
 	}
@@ -171,5 +176,20 @@ func TestExportsMatchTheGGUFPackageAndReadBack(t *testing.T) {
 			agree(t, name+": merged F32 GGUF imported back into yai vs yai with its adapters",
 				yaiTeacher(t, back, "", ids), yaiTeacher(t, dir, adapters, ids), 1, 1e-5)
 		})
+	}
+}
+
+// samePositions checks that the log-probability of the next token differs by at most tol at
+// every position: the tiny random models are nearly uniform, so a wrong rotary or norm moves
+// the mean loss little but single positions more.
+func samePositions(t *testing.T, what string, got, want teacher, tol float64) {
+	t.Helper()
+	worst := 0.0
+	for i := range got.Logprob {
+		worst = max(worst, math.Abs(got.Logprob[i]-want.Logprob[i]))
+	}
+	t.Logf("%s: largest difference of a position's log-probability %.2g", what, worst)
+	if worst > tol {
+		t.Errorf("%s: a position's log-probability differs by %.3g, want ≤ %g", what, worst, tol)
 	}
 }

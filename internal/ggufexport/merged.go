@@ -2,7 +2,9 @@ package ggufexport
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -65,7 +67,7 @@ func Merged(modelDir, adapterDir, out string, opts MergedOptions) (*Result, erro
 			res.Fused = append(res.Fused, ad.Names[i])
 		}
 	}
-	hyper, ropeFreqs, err := hyperKeys(a, c)
+	hyper, ropeTensors, err := hyperKeys(a, c)
 	if err != nil {
 		return nil, err
 	}
@@ -143,9 +145,10 @@ func Merged(modelDir, adapterDir, out string, opts MergedOptions) (*Result, erro
 		plans = append(plans, p)
 		order = append(order, block)
 	}
-	if ropeFreqs != nil {
-		plans = append(plans, tensorPlan{NewTensor: gguf.NewTensor{Name: "rope_freqs.weight", Dims: dims(len(ropeFreqs)), Type: gguf.F32},
-			values: func() ([]float32, error) { return ropeFreqs, nil }})
+	for _, name := range slices.Sorted(maps.Keys(ropeTensors)) {
+		v := ropeTensors[name]
+		plans = append(plans, tensorPlan{NewTensor: gguf.NewTensor{Name: name, Dims: dims(len(v)), Type: gguf.F32},
+			values: func() ([]float32, error) { return v, nil }})
 		order = append(order, -1)
 	}
 	sortPlans(plans, order)
