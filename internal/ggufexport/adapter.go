@@ -86,15 +86,31 @@ func Adapter(modelDir, adapterDir, out string, opts AdapterOptions) (*Result, er
 		if B == nil {
 			return nil, fmt.Errorf("%s: %s has no lora_b", adapterDir, module)
 		}
+		gname, block, err := ggufName(module)
+		if err != nil {
+			return nil, err
+		}
+		if A.Ndim() == 3 {
+			// A mixture's stacked experts (LoRASwitchLinear): lora_a (experts, r, in) and
+			// lora_b (experts, out, r) are already llama.cpp's per-expert A and B.
+			if B.Ndim() != 3 || A.Dim(0) != B.Dim(0) || A.Dim(1) != B.Dim(2) {
+				return nil, fmt.Errorf("%s: %s: lora_a is %v but lora_b is %v", adapterDir, module, A.Shape(), B.Shape())
+			}
+			rank = A.Dim(1)
+			plans = append(plans,
+				tensorPlan{NewTensor: gguf.NewTensor{Name: gname + ".weight.lora_a", Dims: dims(A.Shape()...), Type: gguf.F32},
+					values: func() ([]float32, error) { return floats(A) }},
+				tensorPlan{NewTensor: gguf.NewTensor{Name: gname + ".weight.lora_b", Dims: dims(B.Shape()...), Type: gguf.F32},
+					values: func() ([]float32, error) { return floats(B) }})
+			order = append(order, block, block)
+			res.Fused = append(res.Fused, module)
+			continue
+		}
 		in, r, outDim := A.Dim(0), A.Dim(1), B.Dim(1)
 		if B.Dim(0) != r {
 			return nil, fmt.Errorf("%s: %s: lora_a is %v but lora_b is %v", adapterDir, module, A.Shape(), B.Shape())
 		}
 		rank = r
-		gname, block, err := ggufName(module)
-		if err != nil {
-			return nil, err
-		}
 		heads := a.qkHeads(c, module)
 		// MLX keeps x @ lora_a @ lora_b: lora_a (in, r), lora_b (r, out). PEFT and llama.cpp
 		// keep the transposes: A (r, in), B (out, r).
@@ -153,6 +169,13 @@ func Adapter(modelDir, adapterDir, out string, opts AdapterOptions) (*Result, er
 		res.Files = append(res.Files, "Modelfile")
 	}
 	return res, nil
+}
+
+// floats reads x as float32, row-major.
+func floats(x *mlx.Array) ([]float32, error) {
+	var v []float32
+	err := mlx.Do(func() error { v = x.Floats(); return nil })
+	return v, err
 }
 
 // transposed reads a (rows, cols) array as float32 and returns its transpose, row-major.

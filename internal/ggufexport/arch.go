@@ -37,6 +37,9 @@ var archs = map[string]arch{
 	// Phi-3's fused projections are llama.cpp's attn_qkv and ffn_up (gate rows first, as
 	// its SwiGLU splits them); rotary on the first rope.dimension_count of each head.
 	"phi3": {name: "phi3", formats: []string{FormatMerged, FormatAdapter}},
+	// Mixtral is llama.cpp's llama with experts: the router is ffn_gate_inp (always F32), the
+	// stacked experts ffn_{gate,up,down}_exps (experts, out, in), mlx-lm's switch_mlp layout.
+	"mixtral": {name: "llama", permuteQK: true, formats: []string{FormatMerged, FormatAdapter}},
 }
 
 // Support lists, for every family yai knows, the export formats it supports (none for a
@@ -78,19 +81,23 @@ func archFor(c *modeldir.Config, format string) (arch, error) {
 
 // blockNames maps mlx-lm's module names within a block onto llama.cpp's.
 var blockNames = map[string]string{
-	"self_attn.q_proj":         "attn_q",
-	"self_attn.k_proj":         "attn_k",
-	"self_attn.v_proj":         "attn_v",
-	"self_attn.o_proj":         "attn_output",
-	"self_attn.q_norm":         "attn_q_norm",
-	"self_attn.k_norm":         "attn_k_norm",
-	"self_attn.qkv_proj":       "attn_qkv",
-	"mlp.gate_up_proj":         "ffn_up",
-	"mlp.gate_proj":            "ffn_gate",
-	"mlp.up_proj":              "ffn_up",
-	"mlp.down_proj":            "ffn_down",
-	"input_layernorm":          "attn_norm",
-	"post_attention_layernorm": "ffn_norm",
+	"self_attn.q_proj":                      "attn_q",
+	"self_attn.k_proj":                      "attn_k",
+	"self_attn.v_proj":                      "attn_v",
+	"self_attn.o_proj":                      "attn_output",
+	"self_attn.q_norm":                      "attn_q_norm",
+	"self_attn.k_norm":                      "attn_k_norm",
+	"self_attn.qkv_proj":                    "attn_qkv",
+	"block_sparse_moe.gate":                 "ffn_gate_inp",
+	"block_sparse_moe.switch_mlp.gate_proj": "ffn_gate_exps",
+	"block_sparse_moe.switch_mlp.up_proj":   "ffn_up_exps",
+	"block_sparse_moe.switch_mlp.down_proj": "ffn_down_exps",
+	"mlp.gate_up_proj":                      "ffn_up",
+	"mlp.gate_proj":                         "ffn_gate",
+	"mlp.up_proj":                           "ffn_up",
+	"mlp.down_proj":                         "ffn_down",
+	"input_layernorm":                       "attn_norm",
+	"post_attention_layernorm":              "ffn_norm",
 }
 
 var globalNames = map[string]string{
@@ -171,6 +178,13 @@ func hyperKeys(a arch, c *modeldir.Config) ([]gguf.KV, map[string][]float32, err
 	if a.name == "llama" {
 		kvs = append(kvs, gguf.KV{Key: p + "vocab_size", Value: uint32(c.VocabSize)},
 			gguf.KV{Key: p + "rope.dimension_count", Value: uint32(c.HeadDim)})
+	}
+	if c.NumExperts > 0 {
+		if c.Family.Name != "mixtral" {
+			return nil, nil, fmt.Errorf("the experts of %s cannot be exported to GGUF yet", c.ModelType)
+		}
+		kvs = append(kvs, gguf.KV{Key: p + "expert_count", Value: uint32(c.NumExperts)},
+			gguf.KV{Key: p + "expert_used_count", Value: uint32(c.ExpertsPerToken)})
 	}
 	if a.name == "phi3" {
 		// No sliding window: yai (as mlx-lm's phi3.py) attends to the whole context.

@@ -104,12 +104,15 @@ func Merged(modelDir, adapterDir, out string, opts MergedOptions) (*Result, erro
 		shape := w.Shape()
 		q, isPacked := packed[module]
 		if isPacked && leaf == "weight" {
-			shape = []int{shape[0], shape[1] * 32 / q.Bits}
+			shape = slices.Clone(shape)
+			shape[len(shape)-1] = shape[len(shape)-1] * 32 / q.Bits
 		}
 		typ := gguf.F32
-		if len(shape) == 2 && opts.Type != gguf.F32 {
+		// Matrices (and stacks of experts' matrices) take opts.Type; the router stays F32, as
+		// llama.cpp's converter and quantizer keep it.
+		if len(shape) >= 2 && opts.Type != gguf.F32 && !strings.HasSuffix(gname, ".ffn_gate_inp") {
 			typ = opts.Type
-			if shape[1]%typ.BlockSize() != 0 {
+			if shape[len(shape)-1]%typ.BlockSize() != 0 {
 				typ = gguf.F16
 			}
 		}
@@ -126,7 +129,11 @@ func Merged(modelDir, adapterDir, out string, opts MergedOptions) (*Result, erro
 					x = mlx.Dequantize(x, params[module+".scales"], params[module+".biases"], q, mlx.Float32)
 				}
 				x = mlx.AsType(x, mlx.Float32)
-				if lin != nil && leaf == "weight" {
+				switch {
+				case lin != nil && leaf == "weight" && lin.Switch != nil:
+					// (scale · lora_b) @ lora_a per expert: (experts, out, r) @ (experts, r, in).
+					x = mlx.Add(x, mlx.Matmul(mlx.MulScalar(lin.B, lin.Scale), lin.A))
+				case lin != nil && leaf == "weight":
 					// (scale · lora_bᵀ) @ lora_aᵀ, in mlx-lm's fuse order.
 					x = mlx.Add(x, mlx.Matmul(mlx.MulScalar(mlx.Transpose(lin.B), lin.Scale), mlx.Transpose(lin.A)))
 				}
@@ -183,6 +190,11 @@ func packedModules(m *model.Model) map[string]mlx.Quantization {
 	for i, b := range m.Layers {
 		for key, l := range b.Linears() {
 			if q, ok := (*l).(*model.QuantizedLinear); ok {
+				out[fmt.Sprintf("model.layers.%d.%s", i, key)] = q.Quant
+			}
+		}
+		for key, l := range b.Switches() {
+			if q, ok := (*l).(*model.QuantizedSwitchLinear); ok {
 				out[fmt.Sprintf("model.layers.%d.%s", i, key)] = q.Quant
 			}
 		}
