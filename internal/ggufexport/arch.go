@@ -40,6 +40,9 @@ var archs = map[string]arch{
 	// Mixtral is llama.cpp's llama with experts: the router is ffn_gate_inp (always F32), the
 	// stacked experts ffn_{gate,up,down}_exps (experts, out, in), mlx-lm's switch_mlp layout.
 	"mixtral": {name: "llama", permuteQK: true, formats: []string{FormatMerged, FormatAdapter}},
+	// Qwen3-MoE with experts in every block (llama.cpp's qwen3moe has no dense blocks and
+	// always renormalizes the top-k weights).
+	"qwen3_moe": {name: "qwen3moe", formats: []string{FormatMerged, FormatAdapter}},
 }
 
 // Support lists, for every family yai knows, the export formats it supports (none for a
@@ -92,6 +95,10 @@ var blockNames = map[string]string{
 	"block_sparse_moe.switch_mlp.gate_proj": "ffn_gate_exps",
 	"block_sparse_moe.switch_mlp.up_proj":   "ffn_up_exps",
 	"block_sparse_moe.switch_mlp.down_proj": "ffn_down_exps",
+	"mlp.gate":                              "ffn_gate_inp",
+	"mlp.switch_mlp.gate_proj":              "ffn_gate_exps",
+	"mlp.switch_mlp.up_proj":                "ffn_up_exps",
+	"mlp.switch_mlp.down_proj":              "ffn_down_exps",
 	"mlp.gate_up_proj":                      "ffn_up",
 	"mlp.gate_proj":                         "ffn_gate",
 	"mlp.up_proj":                           "ffn_up",
@@ -171,7 +178,7 @@ func hyperKeys(a arch, c *modeldir.Config) ([]gguf.KV, map[string][]float32, err
 		{Key: p + "rope.freq_base", Value: float32(c.RopeTheta)},
 		{Key: p + "attention.layer_norm_rms_epsilon", Value: float32(c.RMSNormEps)},
 	}
-	if c.HeadDim != c.HiddenSize/c.NumAttentionHeads || a.name == "qwen3" {
+	if c.HeadDim != c.HiddenSize/c.NumAttentionHeads || a.name == "qwen3" || a.name == "qwen3moe" {
 		kvs = append(kvs, gguf.KV{Key: p + "attention.key_length", Value: uint32(c.HeadDim)},
 			gguf.KV{Key: p + "attention.value_length", Value: uint32(c.HeadDim)})
 	}
@@ -180,11 +187,17 @@ func hyperKeys(a arch, c *modeldir.Config) ([]gguf.KV, map[string][]float32, err
 			gguf.KV{Key: p + "rope.dimension_count", Value: uint32(c.HeadDim)})
 	}
 	if c.NumExperts > 0 {
-		if c.Family.Name != "mixtral" {
-			return nil, nil, fmt.Errorf("the experts of %s cannot be exported to GGUF yet", c.ModelType)
-		}
 		kvs = append(kvs, gguf.KV{Key: p + "expert_count", Value: uint32(c.NumExperts)},
 			gguf.KV{Key: p + "expert_used_count", Value: uint32(c.ExpertsPerToken)})
+	}
+	if a.name == "qwen3moe" {
+		if c.NumExperts == 0 || slices.Contains(c.Sparse, false) {
+			return nil, nil, fmt.Errorf("qwen3_moe with dense blocks (mlp_only_layers, decoder_sparse_step > 1 or no experts) cannot be exported to GGUF: llama.cpp's qwen3moe has experts in every block")
+		}
+		if !c.NormTopKProb {
+			return nil, nil, fmt.Errorf("qwen3_moe with norm_topk_prob false cannot be exported to GGUF: llama.cpp's qwen3moe always renormalizes the experts' weights")
+		}
+		kvs = append(kvs, gguf.KV{Key: p + "expert_feed_forward_length", Value: uint32(c.ExpertSize)})
 	}
 	if a.name == "phi3" {
 		// No sliding window: yai (as mlx-lm's phi3.py) attends to the whole context.

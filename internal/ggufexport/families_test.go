@@ -13,6 +13,7 @@ import (
 
 	"github.com/yai-dev/yai/internal/gguf"
 	"github.com/yai-dev/yai/internal/ggufimport"
+	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/internal/testmodel"
 	"github.com/yai-dev/yai/internal/tokenizer"
@@ -35,6 +36,22 @@ func TestEveryFamilyExportsOrRefuses(t *testing.T) {
 				t.Fatalf("family %s has no row in the export table", f.Name)
 			}
 			dir := testmodel.Tiny(t, f.Preset)
+			if f.Name == "qwen3_moe" {
+				// Its preset has a dense block, which llama.cpp's qwen3moe cannot hold: refused.
+				// The same model with experts in every block exports.
+				_, err := Merged(dir, "", filepath.Join(t.TempDir(), "dense"), MergedOptions{Type: gguf.F32})
+				if err == nil || !strings.Contains(err.Error(), "dense blocks") {
+					t.Fatalf("qwen3_moe with a dense block: %v, want a refusal", err)
+				}
+				spec := model.TinyPresets[f.Preset]
+				spec.Extra = maps.Clone(spec.Extra)
+				spec.Extra["mlp_only_layers"] = []int{}
+				dir = filepath.Join(t.TempDir(), "all-sparse")
+				if err := model.WriteTiny(dir, spec); err != nil {
+					t.Fatal(err)
+				}
+				f.Keys = []string{"self_attn.v_proj", "mlp.gate", "mlp.switch_mlp.up_proj"}
+			}
 			adapters := f.Adapter(t, dir, 5, 0.05)
 			out := t.TempDir()
 			merged, mergedErr := Merged(dir, adapters, filepath.Join(out, "merged"), MergedOptions{Type: gguf.F32, Name: "tiny"})
