@@ -10,6 +10,7 @@ import (
 	"github.com/yai-dev/yai/internal/ggufexport"
 	"github.com/yai-dev/yai/internal/ggufimport"
 	"github.com/yai-dev/yai/internal/testmodel"
+	"github.com/yai-dev/yai/internal/testtrain"
 	"github.com/yai-dev/yai/mlx"
 )
 
@@ -52,8 +53,8 @@ func TestFuseCommand(t *testing.T) {
 // nothing; --dequantize passes, and --force writes the refused one.
 func TestFuseCommandChecksTheMerge(t *testing.T) {
 	dir := testmodel.Tiny(t, "tiny")
-	adapter := testmodel.TrainedAdapter(t, dir, 1e-5, 20)
-	data := testmodel.QuickstartData(t)
+	adapter := testtrain.TrainedAdapter(t, dir, 1e-5, 20)
+	data := testtrain.QuickstartData(t)
 	parent := t.TempDir()
 	out := filepath.Join(parent, "fused")
 	var stdout, stderr strings.Builder
@@ -98,8 +99,8 @@ func TestExportGGUFChecksTheMerge(t *testing.T) {
 	if _, err := ggufimport.Import(filepath.Join(base.Dir, base.Files[0]), onGrid, ggufimport.Options{Dtype: mlx.Float32}); err != nil {
 		t.Fatal(err)
 	}
-	adapter := testmodel.TrainedAdapter(t, onGrid, 1e-5, 20)
-	data := testmodel.QuickstartData(t)
+	adapter := testtrain.TrainedAdapter(t, onGrid, 1e-5, 20)
+	data := testtrain.QuickstartData(t)
 	parent := t.TempDir()
 	var stdout, stderr strings.Builder
 	code := exportMain([]string{"gguf", "--model", onGrid, "--adapter", adapter, "--out", filepath.Join(parent, "q4"), "--type", "q4_0", "--data", data}, &stdout, &stderr)

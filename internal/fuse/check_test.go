@@ -17,11 +17,12 @@ import (
 	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/testenv"
 	"github.com/yai-dev/yai/internal/testmodel"
+	"github.com/yai-dev/yai/internal/testtrain"
 	"github.com/yai-dev/yai/mlx"
 )
 
 func validData(t *testing.T) Data {
-	return Data{File: filepath.Join(testmodel.QuickstartData(t), "valid.jsonl"), MaxSeqLength: 128}
+	return Data{File: filepath.Join(testtrain.QuickstartData(t), "valid.jsonl"), MaxSeqLength: 128}
 }
 
 // evalLoss is evaluate's loss of the model in dir (with adapters when given) on d, computed
@@ -107,7 +108,7 @@ func updateVersusStep(t *testing.T, dir, adapter string) float64 {
 // --dequantize passes; the percentages are those of losses computed apart by evaluate.
 func TestFuseCheckRefusesWhenRequantizingErasesTheUpdate(t *testing.T) {
 	dir := testmodel.Tiny(t, "tiny") // 4-bit, groups of 64
-	adapter := testmodel.TrainedAdapter(t, dir, 1e-5, 20)
+	adapter := testtrain.TrainedAdapter(t, dir, 1e-5, 20)
 	d := validData(t)
 	ratio := updateVersusStep(t, dir, adapter)
 	t.Logf("largest update / half the smallest 4-bit step: %.3f", ratio)

@@ -1,4 +1,6 @@
-package testmodel
+// Package testtrain trains small real adapters for tests: a short run with the trainer, so
+// that their update is what training gives, not random numbers.
+package testtrain
 
 import (
 	"path/filepath"
