@@ -25,7 +25,7 @@ func TestReadmeHasTheExportTable(t *testing.T) {
 // A family a format does not export is refused with the format and the families it exports
 // named, and nothing is written.
 func TestExportRefusesUnsupportedFamilies(t *testing.T) {
-	dir := testmodel.Tiny(t, "tiny-mixtral")
+	dir := testmodel.Tiny(t, "tiny-gemma2")
 	adapter := testmodel.RandomAdapterOn(t, dir, []string{"self_attn.q_proj"}, 3, 0.05)
 	for _, format := range []string{"gguf", "gguf-lora", "peft"} {
 		out := filepath.Join(t.TempDir(), "out")
