@@ -3,6 +3,7 @@ package ggufexport
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -242,28 +243,37 @@ func yaiTeacher(t *testing.T, dir, adapterDir string, ids []int32) teacher {
 // llamaCpp runs testdata/llamacpp_teacher.mjs: llama.cpp's own teacher-forced pass.
 func llamaCpp(t *testing.T, modelPath, loraPath string, scale float64, ids []int32) teacher {
 	t.Helper()
-	module := filepath.Join(testenv.ModuleRoot(t), ".node", "node_modules", "node-llama-cpp")
+	p, err := runLlamaCpp(testenv.ModuleRoot(t), modelPath, loraPath, scale, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// runLlamaCpp is llamaCpp for any goroutine: its failure is an error.
+func runLlamaCpp(root, modelPath, loraPath string, scale float64, ids []int32) (teacher, error) {
+	var p teacher
+	module := filepath.Join(root, ".node", "node_modules", "node-llama-cpp")
 	if _, err := os.Stat(filepath.Join(module, "dist", "index.js")); err != nil {
-		t.Fatalf("node-llama-cpp is missing from %s: run `go tool task setup`", module)
+		return p, fmt.Errorf("node-llama-cpp is missing from %s: run `go tool task setup`", module)
 	}
 	in, _ := json.Marshal(map[string]any{"module": module, "model": modelPath, "lora": loraPath, "scale": scale, "ids": ids})
-	cmd := exec.Command("node", "testdata/llamacpp_teacher.mjs")
+	cmd := exec.Command("node", filepath.Join(root, "internal", "ggufexport", "testdata", "llamacpp_teacher.mjs"))
 	cmd.Env = append(os.Environ(), "NODE_LLAMA_CPP_SKIP_DOWNLOAD=true", "NODE_LLAMA_CPP_GPU=false")
 	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("llamacpp_teacher.mjs %s: %v\n%s", filepath.Base(modelPath), err, stderr.String())
+		return p, fmt.Errorf("llamacpp_teacher.mjs %s: %v\n%s", filepath.Base(modelPath), err, stderr.String())
 	}
-	var p teacher
 	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatal(err)
+		return p, err
 	}
 	if len(p.Top1) != len(ids)-1 {
-		t.Fatalf("llama.cpp gave %d positions, want %d", len(p.Top1), len(ids)-1)
+		return p, fmt.Errorf("llama.cpp gave %d positions, want %d", len(p.Top1), len(ids)-1)
 	}
-	return p
+	return p, nil
 }
 
 // agree compares two passes: top-1 agreement at least minAgree and losses within maxLoss.
@@ -295,32 +305,57 @@ func TestLlamaCppAgreesWithYai(t *testing.T) {
 	defer step("done")
 	f := smol(t)
 	step("fixture")
+	mf16 := mergedExport(t, f, gguf.F16, true)
+	lora := adapterExport(t, f)
+	base16 := mergedExport(t, f, gguf.F16, false)
+	step("exports")
+
+	// llama.cpp (one thread, in node) runs its passes while yai runs its own.
+	type pass struct {
+		model, lora string
+		got         teacher
+		err         error
+	}
+	passes := map[string]*pass{
+		"merged": {model: mf16}, "lora": {model: base16, lora: lora}, "base": {model: base16},
+		"imported+lora": {model: testenv.SmolLM2GGUF(t), lora: lora}, "imported": {model: testenv.SmolLM2GGUF(t)},
+	}
+	root := testenv.ModuleRoot(t)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for _, name := range []string{"merged", "lora", "base", "imported+lora", "imported"} {
+			p := passes[name]
+			scale := 0.0
+			if p.lora != "" {
+				scale = 1
+			}
+			p.got, p.err = runLlamaCpp(root, p.model, p.lora, scale, f.ids)
+			step("llama.cpp " + name)
+		}
+	})
 	fused := filepath.Join(scratch, "fused")
-	if _, err := fuse.Fuse(f.model, f.adapters, fused, fuse.Options{Dequantize: true}); err != nil {
+	_, err := fuse.Fuse(f.model, f.adapters, fused, fuse.Options{Dequantize: true})
+	var yaiFused, yaiLive teacher
+	if err == nil {
+		step("fuse")
+		yaiFused = yaiTeacher(t, fused, "", f.ids)
+		step("yai fused")
+		yaiLive = yaiTeacher(t, f.model, f.adapters, f.ids)
+		step("yai live")
+	}
+	wg.Wait()
+	if err != nil {
 		t.Fatal(err)
 	}
-	step("fuse")
-	yaiFused := yaiTeacher(t, fused, "", f.ids)
-	step("yai fused")
-	yaiLive := yaiTeacher(t, f.model, f.adapters, f.ids)
-	step("yai live")
+	for _, p := range passes {
+		if p.err != nil {
+			t.Fatal(p.err)
+		}
+	}
 	t.Logf("yai: loss %.4f with the adapters, %.4f fused", yaiLive.loss(), yaiFused.loss())
-
-	mf16 := mergedExport(t, f, gguf.F16, true)
-	step("export merged")
-	merged := llamaCpp(t, mf16, "", 0, f.ids)
-	step("llama.cpp merged")
+	merged, withLora, plainBase := passes["merged"].got, passes["lora"].got, passes["base"].got
 	agree(t, "merged F16 GGUF in llama.cpp vs yai's fused float model", merged, yaiFused, 0.99, 0.002)
-
-	lora := adapterExport(t, f)
-	step("export lora")
-	base16 := mergedExport(t, f, gguf.F16, false)
-	step("export base")
-	withLora := llamaCpp(t, base16, lora, 1, f.ids)
-	step("llama.cpp lora")
 	agree(t, "base F16 GGUF + GGUF LoRA in llama.cpp vs yai with its adapters", withLora, yaiLive, 0.99, 0.002)
-	plainBase := llamaCpp(t, base16, "", 0, f.ids)
-	step("llama.cpp base")
 	if d := math.Abs(plainBase.loss() - yaiLive.loss()); d < 0.1 {
 		t.Fatalf("the adapters hardly change the loss (%.4f → %.4f): the comparisons prove nothing", plainBase.loss(), yaiLive.loss())
 	}
@@ -328,9 +363,7 @@ func TestLlamaCppAgreesWithYai(t *testing.T) {
 	// The GGUF the model was imported from takes the adapter too. Its weights are the Q4_1
 	// originals (and its embedding is not 4-bit), not yai's 4-bit re-quantization of them,
 	// so the losses differ: the change the adapter makes must agree.
-	onImported := llamaCpp(t, testenv.SmolLM2GGUF(t), lora, 1, f.ids)
-	plain := llamaCpp(t, testenv.SmolLM2GGUF(t), "", 0, f.ids)
-	step("llama.cpp imported")
+	onImported, plain := passes["imported+lora"].got, passes["imported"].got
 	onYai, onOriginal := withLora.loss()-plainBase.loss(), onImported.loss()-plain.loss()
 	t.Logf("the adapter changes the loss by %+.4f on the imported Q4_1 GGUF (%.4f → %.4f), by %+.4f on yai's base export (%.4f → %.4f)",
 		onOriginal, plain.loss(), onImported.loss(), onYai, plainBase.loss(), withLora.loss())
