@@ -86,7 +86,7 @@ func Adapter(modelDir, adapterDir, out string, opts AdapterOptions) (*Result, er
 		if B == nil {
 			return nil, fmt.Errorf("%s: %s has no lora_b", adapterDir, module)
 		}
-		gname, block, err := ggufName(module)
+		gname, block, err := a.ggufName(c, module)
 		if err != nil {
 			return nil, err
 		}

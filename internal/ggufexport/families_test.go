@@ -21,6 +21,17 @@ import (
 	"github.com/yai-dev/yai/modeldir"
 )
 
+// variants change a family's preset into a model llama.cpp's architecture holds.
+var variants = map[string]struct {
+	refusal string
+	change  func(*model.TinySpec)
+	keys    []string
+}{
+	// Qwen3-MoE's preset has a dense block; llama.cpp's qwen3moe has experts in every block.
+	"qwen3_moe": {refusal: "dense blocks", keys: []string{"self_attn.v_proj", "mlp.gate", "mlp.switch_mlp.up_proj"},
+		change: func(s *model.TinySpec) { s.Extra["mlp_only_layers"] = []int{} }},
+}
+
 // Every family yai trains either exports to a format and runs in llama.cpp as yai runs it
 // (a tiny model of the family with random adapters: the merged GGUF against yai with the
 // adapters, and the base GGUF with the GGUF LoRA against the same), or refuses that format
@@ -36,21 +47,23 @@ func TestEveryFamilyExportsOrRefuses(t *testing.T) {
 				t.Fatalf("family %s has no row in the export table", f.Name)
 			}
 			dir := testmodel.Tiny(t, f.Preset)
-			if f.Name == "qwen3_moe" {
-				// Its preset has a dense block, which llama.cpp's qwen3moe cannot hold: refused.
-				// The same model with experts in every block exports.
-				_, err := Merged(dir, "", filepath.Join(t.TempDir(), "dense"), MergedOptions{Type: gguf.F32})
-				if err == nil || !strings.Contains(err.Error(), "dense blocks") {
-					t.Fatalf("qwen3_moe with a dense block: %v, want a refusal", err)
+			if v, ok := variants[f.Name]; ok {
+				// The preset has what llama.cpp's architecture cannot hold: refused. The same
+				// model without it exports.
+				_, err := Merged(dir, "", filepath.Join(t.TempDir(), "refused"), MergedOptions{Type: gguf.F32})
+				if err == nil || !strings.Contains(err.Error(), v.refusal) {
+					t.Fatalf("%s: %v, want a refusal naming %q", f.Preset, err, v.refusal)
 				}
 				spec := model.TinyPresets[f.Preset]
 				spec.Extra = maps.Clone(spec.Extra)
-				spec.Extra["mlp_only_layers"] = []int{}
-				dir = filepath.Join(t.TempDir(), "all-sparse")
+				v.change(&spec)
+				dir = filepath.Join(t.TempDir(), "variant")
 				if err := model.WriteTiny(dir, spec); err != nil {
 					t.Fatal(err)
 				}
-				f.Keys = []string{"self_attn.v_proj", "mlp.gate", "mlp.switch_mlp.up_proj"}
+				if v.keys != nil {
+					f.Keys = v.keys
+				}
 			}
 			adapters := f.Adapter(t, dir, 5, 0.05)
 			out := t.TempDir()

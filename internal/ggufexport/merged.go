@@ -93,7 +93,7 @@ func Merged(modelDir, adapterDir, out string, opts MergedOptions) (*Result, erro
 		if leaf != "weight" && leaf != "bias" {
 			continue // MLX's quantization scales and biases
 		}
-		gname, block, err := ggufName(module)
+		gname, block, err := a.ggufName(c, module)
 		if err != nil {
 			return nil, err
 		}
@@ -129,6 +129,9 @@ func Merged(modelDir, adapterDir, out string, opts MergedOptions) (*Result, erro
 					x = mlx.Dequantize(x, params[module+".scales"], params[module+".biases"], q, mlx.Float32)
 				}
 				x = mlx.AsType(x, mlx.Float32)
+				if a.normPlusOne && leaf == "weight" && strings.HasSuffix(gname, "norm") {
+					x = mlx.AddScalar(x, 1)
+				}
 				switch {
 				case lin != nil && leaf == "weight" && lin.Switch != nil:
 					// (scale · lora_b) @ lora_a per expert: (experts, out, r) @ (experts, r, in).
@@ -181,21 +184,22 @@ func Merged(modelDir, adapterDir, out string, opts MergedOptions) (*Result, erro
 // packedModules are the model's quantized modules by path, with their packing.
 func packedModules(m *model.Model) map[string]mlx.Quantization {
 	out := map[string]mlx.Quantization{}
+	prefix := m.Config.Prefix // language_model. for a multimodal checkpoint's text model
 	if m.Embedding.Packed {
-		out["model.embed_tokens"] = m.Embedding.Quant
+		out[prefix+"model.embed_tokens"] = m.Embedding.Quant
 	}
 	if q, ok := m.LMHead.(*model.QuantizedLinear); ok {
-		out["lm_head"] = q.Quant
+		out[prefix+"lm_head"] = q.Quant
 	}
 	for i, b := range m.Layers {
 		for key, l := range b.Linears() {
 			if q, ok := (*l).(*model.QuantizedLinear); ok {
-				out[fmt.Sprintf("model.layers.%d.%s", i, key)] = q.Quant
+				out[fmt.Sprintf("%smodel.layers.%d.%s", prefix, i, key)] = q.Quant
 			}
 		}
 		for key, l := range b.Switches() {
 			if q, ok := (*l).(*model.QuantizedSwitchLinear); ok {
-				out[fmt.Sprintf("model.layers.%d.%s", i, key)] = q.Quant
+				out[fmt.Sprintf("%smodel.layers.%d.%s", prefix, i, key)] = q.Quant
 			}
 		}
 	}
