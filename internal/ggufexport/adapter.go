@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -48,11 +49,12 @@ func Adapter(modelDir, adapterDir, out string, opts AdapterOptions) (*Result, er
 	if opts.Name == "" {
 		opts.Name = filepath.Base(filepath.Clean(adapterDir))
 	}
+	var stops []string // the base GGUF's end-of-sequence and end-of-turn texts
 	if opts.BaseGGUF != "" {
 		if opts.BaseGGUF, err = filepath.Abs(opts.BaseGGUF); err != nil {
 			return nil, err
 		}
-		if err := checkBase(opts.BaseGGUF, a, c); err != nil {
+		if stops, err = checkBase(opts.BaseGGUF, a, c); err != nil {
 			return nil, err
 		}
 	}
@@ -146,11 +148,7 @@ func Adapter(modelDir, adapterDir, out string, opts AdapterOptions) (*Result, er
 		if err != nil {
 			return nil, err
 		}
-		tok, err := tokenizerKeys(modelDir, c.VocabSize)
-		if err != nil {
-			return nil, err
-		}
-		mf = modelfile(opts.BaseGGUF, "./"+AdapterFile, tmpl, stopTokens(tok))
+		mf = modelfile(opts.BaseGGUF, "./"+AdapterFile, tmpl, stops)
 	}
 	err = newDir(out, func(tmp string) error {
 		if err := writeGGUF(filepath.Join(tmp, AdapterFile), kvs, plans); err != nil {
@@ -194,31 +192,43 @@ func transposed(x *mlx.Array, rows, cols int) ([]float32, error) {
 }
 
 // checkBase checks that the base GGUF is a model of the adapter's architecture and shape,
-// so that llama.cpp will accept the adapter beside it.
-func checkBase(path string, a arch, c *modeldir.Config) error {
+// so that llama.cpp will accept the adapter beside it, and returns the texts of its
+// end-of-turn and end-of-sequence tokens (the Modelfile's stops: the base's tokenizer is the
+// one Ollama runs, whatever its kind).
+func checkBase(path string, a arch, c *modeldir.Config) ([]string, error) {
 	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("base GGUF: %w", err)
+		return nil, fmt.Errorf("base GGUF: %w", err)
 	}
 	g, err := gguf.Open(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer g.Close()
 	got, err := g.Metadata.String("general.architecture")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if got != a.name {
-		return fmt.Errorf("%s: architecture %s, but the adapters are for %s", path, got, a.name)
+		return nil, fmt.Errorf("%s: architecture %s, but the adapters are for %s", path, got, a.name)
 	}
 	for key, want := range map[string]int{"block_count": c.NumHiddenLayers, "embedding_length": c.HiddenSize} {
 		n, err := g.Metadata.Int(a.name+"."+key, 1<<30)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n != want {
-			return fmt.Errorf("%s: %s.%s is %d, but the adapters' model has %d", path, a.name, key, n, want)
+			return nil, fmt.Errorf("%s: %s.%s is %d, but the adapters' model has %d", path, a.name, key, n, want)
 		}
 	}
-	return nil
+	tokens, err := g.Metadata.Strings("tokenizer.ggml.tokens")
+	if err != nil {
+		return nil, nil // no vocabulary: no stops
+	}
+	var stops []string
+	for _, key := range []string{"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eos_token_id"} {
+		if id, err := g.Metadata.Int(key, len(tokens)-1); err == nil && !slices.Contains(stops, tokens[id]) {
+			stops = append(stops, tokens[id])
+		}
+	}
+	return stops, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -221,5 +222,42 @@ func samePositions(t *testing.T, what string, got, want teacher, tol float64) {
 	t.Logf("%s: largest difference of a position's log-probability %.2g", what, worst)
 	if worst > tol {
 		t.Errorf("%s: a position's log-probability differs by %.3g, want ≤ %g", what, worst, tol)
+	}
+}
+
+// The GGUF LoRA's Modelfile names the base GGUF and the adapter, and stops at the base's
+// end-of-turn tokens, read from the base file (whatever its tokenizer); a base of another
+// shape is refused.
+func TestAdapterModelfileFromTheBaseGGUF(t *testing.T) {
+	dir := testmodel.Tiny(t, "micro")
+	adapters := testmodel.RandomAdapter(t, dir, 3, 0.05)
+	out := t.TempDir()
+	base, err := Merged(dir, "", filepath.Join(out, "base"), MergedOptions{Type: gguf.F16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	basePath := filepath.Join(base.Dir, base.Files[0])
+	res, err := Adapter(dir, adapters, filepath.Join(out, "lora"), AdapterOptions{BaseGGUF: basePath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf, err := os.ReadFile(filepath.Join(res.Dir, "Modelfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Modelfile:\n%s", mf)
+	for _, want := range []string{"FROM " + basePath + "\n", "ADAPTER ./adapter.gguf\n", `PARAMETER stop "<|eot_id|>"`} {
+		if !strings.Contains(string(mf), want) {
+			t.Errorf("the Modelfile lacks %q", want)
+		}
+	}
+	other := testmodel.Tiny(t, "tiny-qwen3")
+	wrong, err := Merged(other, "", filepath.Join(out, "qwen3"), MergedOptions{Type: gguf.F16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Adapter(dir, adapters, filepath.Join(out, "lora2"), AdapterOptions{BaseGGUF: filepath.Join(wrong.Dir, wrong.Files[0])})
+	if err == nil || !strings.Contains(err.Error(), "architecture qwen3") {
+		t.Errorf("an adapter for llama beside a qwen3 base: %v", err)
 	}
 }
