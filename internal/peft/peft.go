@@ -35,13 +35,16 @@ type family struct {
 	rename [][2]string
 }
 
-// families are the families whose adapters export, by modeldir's family name. The Llama
-// family covers mistral too; Phi-3's fused qkv_proj and gate_up_proj are named the same in
-// transformers' Phi3ForCausalLM, so peft adapts them as fused layers as well.
+// families are the families whose adapters export, by modeldir's family name, each checked
+// with peft and torch in the long tier. The Llama family covers mistral too. Phi-3 is not
+// listed: its names are transformers' too, but transformers' Phi-3 logits on the tiny
+// LongRoPE preset differ from mlx-lm's (which always scales by the long factors).
 var families = map[string]family{
-	"llama": {},
-	"qwen2": {},
-	"qwen3": {},
+	"llama":       {},
+	"qwen2":       {},
+	"qwen3":       {},
+	"gemma2":      {},
+	"gemma3_text": {},
 }
 
 // Supported lists the families PEFT export and import support.

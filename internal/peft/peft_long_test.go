@@ -3,6 +3,7 @@ package peft
 import (
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/yai-dev/yai/internal/model"
@@ -86,5 +87,40 @@ func TestImportPeftWritten(t *testing.T) {
 	}
 	if effect < 1000*torchTolerance {
 		t.Errorf("the adapter moves logits by only %g: the test proves nothing", effect)
+	}
+}
+
+// peft loads yai's export of a tiny float model of every family PEFT export supports, with
+// adapters on the family's own projections, and computes yai's logits.
+func TestPeftLoadsExportEveryFamily(t *testing.T) {
+	longOnly(t)
+	for _, f := range testmodel.Families {
+		if !slices.Contains(Supported(), f.Name) {
+			continue
+		}
+		t.Run(f.Name, func(t *testing.T) {
+			spec := model.TinyPresets[f.Preset]
+			spec.Quant, spec.LayerQuant = nil, nil
+			dir := filepath.Join(t.TempDir(), f.Name)
+			if err := model.WriteTiny(dir, spec); err != nil {
+				t.Fatal(err)
+			}
+			adapter := f.Adapter(t, dir, 11, 0.3)
+			out := filepath.Join(t.TempDir(), "peft")
+			if _, err := Export(dir, adapter, out, ExportOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			want := logits(t, dir, adapter)
+			got := torchLogits(t, "logits", dir, out)
+			effect := maxDiff(want, logits(t, dir, ""))
+			d := maxDiff(want, got)
+			t.Logf("%s: max |peft − yai| = %.3g; the adapter moves logits by %.3g", f.Name, d, effect)
+			if d > torchTolerance {
+				t.Errorf("peft's logits differ from yai's by %g > %g", d, torchTolerance)
+			}
+			if effect < 1000*torchTolerance {
+				t.Errorf("the adapter moves logits by only %g: the test proves nothing", effect)
+			}
+		})
 	}
 }
