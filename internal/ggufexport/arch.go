@@ -262,11 +262,15 @@ func hyperKeys(a arch, c *modeldir.Config) ([]gguf.KV, map[string][]float32, err
 			attn = math.Sqrt(1 + math.Log(scale)/math.Log(float64(c.OriginalMaxPositionEmbeddings)))
 		}
 		kvs = append(kvs, gguf.KV{Key: p + "rope.scaling.attn_factor", Value: float32(attn)})
-		long, short := factors(s.LongFactor, n), factors(s.ShortFactor, n)
-		if long == nil || short == nil {
+		// llama.cpp scales by the short factors when its context is within the original one,
+		// by the long ones beyond; yai (as mlx-lm's SuScaledRoPE) always by the long ones, and
+		// trained so: both tensors hold the long factors, so llama.cpp computes what yai does
+		// at every context size.
+		long := factors(s.LongFactor, n)
+		if long == nil {
 			return nil, nil, fmt.Errorf("rope_scaling: %s factors must have %d entries to be exported to GGUF", k, n)
 		}
-		return kvs, map[string][]float32{"rope_factors_long.weight": long, "rope_factors_short.weight": short}, nil
+		return kvs, map[string][]float32{"rope_factors_long.weight": long, "rope_factors_short.weight": long}, nil
 	default:
 		return nil, nil, fmt.Errorf("rope scaling %q cannot be exported to GGUF for %s yet", k, a.name)
 	}

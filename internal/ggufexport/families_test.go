@@ -41,13 +41,31 @@ func TestEveryFamilyExportsOrRefuses(t *testing.T) {
 	support := Support()
 	// Llama 3's rotary scaling (rope_freqs) too: the "tiny" preset has it.
 	families := append(slices.Clone(testmodel.Families), testmodel.Family{Name: "llama", Preset: "tiny", Keys: testmodel.AdapterKeys})
+	// Phi-3 with a context within its original one (written from tiny-phi3 below).
+	phi3 := testmodel.Families[slices.IndexFunc(testmodel.Families, func(f testmodel.Family) bool { return f.Name == "phi3" })]
+	phi3.Preset = "tiny-phi3-short"
+	families = append(families, phi3)
 	for _, f := range families {
 		t.Run(f.Name+"/"+f.Preset, func(t *testing.T) {
 			formats, ok := support[f.Name]
 			if !ok {
 				t.Fatalf("family %s has no row in the export table", f.Name)
 			}
-			dir := testmodel.Tiny(t, f.Preset)
+			var dir string
+			if f.Preset != "tiny-phi3-short" {
+				dir = testmodel.Tiny(t, f.Preset)
+			}
+			if f.Preset == "tiny-phi3-short" {
+				// llama.cpp's context (at most 256 here) within the original one: it would
+				// take the short factors, which yai never uses.
+				spec := model.TinyPresets["tiny-phi3"]
+				spec.Extra = maps.Clone(spec.Extra)
+				spec.Extra["original_max_position_embeddings"] = 512
+				dir = filepath.Join(t.TempDir(), "phi3-short")
+				if err := model.WriteTiny(dir, spec); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if v, ok := variants[f.Name]; ok {
 				// The preset has what llama.cpp's architecture cannot hold: refused. The same
 				// model without it exports.
