@@ -25,14 +25,14 @@ func TestReadmeHasTheExportTable(t *testing.T) {
 // A family a format does not export is refused with the format and the families it exports
 // named, and nothing is written.
 func TestExportRefusesUnsupportedFamilies(t *testing.T) {
-	dir := testmodel.Tiny(t, "tiny-gemma2")
-	adapter := testmodel.RandomAdapterOn(t, dir, []string{"self_attn.q_proj"}, 3, 0.05)
-	for _, format := range []string{"gguf", "gguf-lora", "peft"} {
+	for format, preset := range map[string]string{"gguf": "tiny-gemma2", "gguf-lora": "tiny-gemma2", "peft": "tiny-mixtral"} {
+		dir := testmodel.Tiny(t, preset)
+		adapter := testmodel.RandomAdapterOn(t, dir, []string{"self_attn.q_proj"}, 3, 0.05)
 		out := filepath.Join(t.TempDir(), "out")
 		var stdout, stderr strings.Builder
 		code := exportMain([]string{format, "--model", dir, "--adapter", adapter, "--out", out}, &stdout, &stderr)
 		if code != 1 || !strings.Contains(stderr.String(), "cannot be exported as "+format) || !strings.Contains(stderr.String(), "llama") {
-			t.Errorf("%s: exit %d, %q", format, code, stderr.String())
+			t.Errorf("%s of %s: exit %d, %q", format, preset, code, stderr.String())
 		}
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("%s: a refused export wrote %s", format, out)
