@@ -124,3 +124,34 @@ func TestPeftLoadsExportEveryFamily(t *testing.T) {
 		})
 	}
 }
+
+// An adapter made and saved by peft on a tiny float model of every family of the table
+// imports into yai with peft's logits.
+func TestImportPeftWrittenEveryFamily(t *testing.T) {
+	longOnly(t)
+	for _, f := range testmodel.Families {
+		if !slices.Contains(Supported(), f.Name) {
+			continue
+		}
+		t.Run(f.Name, func(t *testing.T) {
+			spec := model.TinyPresets[f.Preset]
+			spec.Quant, spec.LayerQuant = nil, nil
+			dir := filepath.Join(t.TempDir(), f.Name)
+			if err := model.WriteTiny(dir, spec); err != nil {
+				t.Fatal(err)
+			}
+			src := filepath.Join(t.TempDir(), "peft")
+			want := torchLogits(t, "write", dir, src)
+			out := filepath.Join(t.TempDir(), "imported")
+			if _, err := Import(dir, src, out); err != nil {
+				t.Fatal(err)
+			}
+			got := logits(t, dir, out)
+			d := maxDiff(want, got)
+			t.Logf("%s: max |yai − peft| = %.3g; the adapter moves logits by %.3g", f.Name, d, maxDiff(got, logits(t, dir, "")))
+			if d > torchTolerance {
+				t.Errorf("yai's logits with the imported adapter differ from peft's by %g > %g", d, torchTolerance)
+			}
+		})
+	}
+}
