@@ -85,6 +85,7 @@ func check(r *Recipe, diags Diagnostics, opts ValidateOptions) (*Plan, Diagnosti
 	var device memplan.Device // the platform's, unless the program's environment says
 	if opts.Env != nil {
 		l.checkRunnable(r, opts.Env)
+		l.checkDistributedBackend(r, opts.Env)
 		device = opts.Env.Device()
 	}
 	if !l.diags.HasErrors() {
@@ -387,4 +388,15 @@ type ScheduleJSON struct {
 	GradCheckpoint bool  `json:"grad_checkpoint"`
 	Peak           int64 `json:"estimated_peak"`
 	Fits           bool  `json:"fits"`
+}
+
+// DataFiles are the data files the run reads: the data stage's train and valid files and
+// the data directory's test.jsonl (an eval stage may read it). None without a data stage.
+func (p *Plan) DataFiles() []string {
+	_, cfg := dataStage(p.Recipe)
+	dir := p.RunInfo().DataDir
+	if cfg == nil || dir == "" {
+		return nil
+	}
+	return []string{filepath.Join(dir, cfg.Train), filepath.Join(dir, cfg.Valid), filepath.Join(dir, "test.jsonl")}
 }

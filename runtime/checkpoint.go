@@ -33,7 +33,7 @@ func (e *engine) checkpoint(keep int) error {
 	}
 	st := rundir.EngineState{Step: e.completed, Tokens: e.env.Tokens, Loss: rundir.Loss(e.env.Loss), ValLoss: e.env.ValLoss,
 		Elapsed: e.env.Elapsed, Skipped: e.skipped, LastActive: e.lastActive, Deltas: e.deltas,
-		RecipeDir: absDir(e.plan.Recipe.Dir), Reason: "checkpoint stage"}
+		RecipeDir: absDir(e.plan.Recipe.Dir), DataSHA256: e.dataHashes, Reason: "checkpoint stage"}
 	if e.stop != nil {
 		st.Reason = e.stop.Reason
 		switch {
@@ -75,27 +75,29 @@ func absDir(d string) string {
 	return d
 }
 
-// Resume is a run to continue: the run directory, its newest complete checkpoint and what
-// the engine saved there.
+// Resume is a run to continue: the run directory, the checkpoint it goes on from (its newest
+// complete one, or the one chosen) and what the engine saved there.
 type Resume struct {
 	Parent     string   // the run directory being resumed
-	Checkpoint string   // its newest complete checkpoint
-	Forced     []string // recipe changes accepted with --force, recorded in the new run
+	Checkpoint string   // the checkpoint it continues from
+	Forced     []string // recipe and data changes accepted with --force, recorded in the new run
 	ckpt       *rundir.Checkpoint
 	lock       *rundir.Lock
 }
 
 // OpenResume locks a run directory (one process resumes it at a time) and finds its newest
-// complete checkpoint. Close releases the lock.
-func OpenResume(runDir string) (*Resume, error) {
-	if st, err := os.Stat(runDir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("resume: %s is not a run directory", runDir)
+// complete checkpoint. Given a checkpoint directory (RUN_DIR/checkpoints/step-N), it resumes
+// its run from that checkpoint. Close releases the lock.
+func OpenResume(path string) (*Resume, error) {
+	runDir, err := resumedRunDir(path)
+	if err != nil {
+		return nil, err
 	}
 	lock, err := rundir.LockDir(runDir)
 	if err != nil {
 		return nil, err
 	}
-	r, err := findCheckpoint(runDir)
+	r, err := findCheckpoint(runDir, path)
 	if err != nil {
 		lock.Unlock()
 		return nil, err
@@ -104,7 +106,32 @@ func OpenResume(runDir string) (*Resume, error) {
 	return r, nil
 }
 
-func findCheckpoint(runDir string) (*Resume, error) {
+// resumedRunDir is the run directory of path: path itself, or the run of a checkpoint
+// directory.
+func resumedRunDir(path string) (string, error) {
+	if st, err := os.Stat(path); err != nil || !st.IsDir() {
+		return "", fmt.Errorf("resume: %s is not a run directory", path)
+	}
+	if isCheckpointDir(path) {
+		return rundir.RunDirOf(filepath.Clean(path)), nil
+	}
+	return path, nil
+}
+
+// isCheckpointDir: path holds engine.json, or sits in a run's checkpoints/ directory.
+func isCheckpointDir(path string) bool {
+	_, err := os.Stat(filepath.Join(path, rundir.EngineFile))
+	return err == nil || filepath.Base(filepath.Dir(filepath.Clean(path))) == rundir.CheckpointsDir
+}
+
+func findCheckpoint(runDir, path string) (*Resume, error) {
+	if isCheckpointDir(path) {
+		c, err := rundir.ReadCheckpoint(filepath.Clean(path))
+		if err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+		return &Resume{Parent: runDir, Checkpoint: c.Dir, ckpt: c}, nil
+	}
 	c, err := rundir.LatestCheckpoint(runDir)
 	if errors.Is(err, rundir.ErrNoCheckpoint) {
 		return nil, fmt.Errorf("resume: %s has no complete checkpoint; a recipe writes them with a checkpoint stage (for example {id: ckpt, kind: checkpoint, every: 50}) and a guard or a signal writes one when it stops the run", runDir)
@@ -113,6 +140,42 @@ func findCheckpoint(runDir string) (*Resume, error) {
 		return nil, fmt.Errorf("resume: %w", err)
 	}
 	return &Resume{Parent: runDir, Checkpoint: c.Dir, ckpt: c}, nil
+}
+
+// CheckSteps refuses a resume with nothing to train: the checkpoint is at or past steps.
+func (r *Resume) CheckSteps(steps int) error {
+	if at := r.Step(); int64(steps) <= at {
+		return fmt.Errorf("resume: nothing left to train: %s is at step %d and the recipe's steps is %d; to train further, raise it, e.g. --set steps=%d", r.Checkpoint, at, steps, at+max(at, 1))
+	}
+	return nil
+}
+
+// DataChanges lists the data files whose contents differ from the checkpoint's hashes
+// (none for a checkpoint that recorded no hashes).
+func (r *Resume) DataChanges(files []string) ([]string, error) {
+	saved := r.ckpt.State.DataSHA256
+	if len(saved) == 0 {
+		return nil, nil
+	}
+	now, err := rundir.HashFiles(files)
+	if err != nil {
+		return nil, fmt.Errorf("resume: %w", err)
+	}
+	var out []string
+	for _, f := range files {
+		name := filepath.Base(f)
+		was, had := saved[name]
+		is, has := now[name]
+		switch {
+		case had && !has:
+			out = append(out, fmt.Sprintf("data: %s was removed since the checkpoint", f))
+		case !had && has:
+			out = append(out, fmt.Sprintf("data: %s appeared since the checkpoint", f))
+		case was != is:
+			out = append(out, fmt.Sprintf("data: %s changed since the checkpoint (sha256 %.12s → %.12s)", f, was, is))
+		}
+	}
+	return out, nil
 }
 
 // Close releases the resumed run directory.
@@ -169,9 +232,10 @@ func (e *engine) restore(ctx context.Context) (int64, error) {
 
 // OpenResumeShared is OpenResume for the ranks of a distributed resume: the launcher holds
 // the parent's lock for all of them, and every rank reads the same checkpoint.
-func OpenResumeShared(runDir string) (*Resume, error) {
-	if st, err := os.Stat(runDir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("resume: %s is not a run directory", runDir)
+func OpenResumeShared(path string) (*Resume, error) {
+	runDir, err := resumedRunDir(path)
+	if err != nil {
+		return nil, err
 	}
-	return findCheckpoint(runDir)
+	return findCheckpoint(runDir, path)
 }

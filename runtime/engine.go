@@ -83,6 +83,9 @@ type engine struct {
 	prevActive int64
 	prevDeltas []float64
 
+	dataHashes    map[string]string // sha256 of the data files as the run started, for checkpoints
+	restoreFailed bool              // a resume could not load its checkpoint: nothing to save
+
 	completed int64 // the last step whose step event ran
 	skipped   int64 // steps whose non-finite loss or gradient was skipped
 	event     stage.Event
@@ -152,6 +155,17 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 	}
 	if len(failed) > 0 {
 		return Result{ExitCode: 1}, errors.New(strings.Join(failed, "\n"))
+	}
+
+	if opts.Resume != nil {
+		if err := opts.Resume.CheckSteps(p.Recipe.Steps); err != nil {
+			return Result{ExitCode: 1}, err
+		}
+	}
+	if e.rank() == 0 {
+		if e.dataHashes, err = rundir.HashFiles(p.DataFiles()); err != nil {
+			return Result{ExitCode: 1}, fmt.Errorf("data: %w", err)
+		}
 	}
 
 	dir, err := e.runDir()
@@ -270,8 +284,10 @@ func (e *engine) loop(ctx context.Context, res *Result) error {
 	err := e.fire(work, stage.Setup)
 	first := int64(1)
 	if err == nil && e.resume != nil {
-		first, err = e.restore(work)
-		res.Steps = first - 1
+		if first, err = e.restore(work); err != nil {
+			first, e.restoreFailed = 0, true
+		}
+		res.Steps = max(0, first-1)
 	}
 	for step := first; err == nil && e.stop == nil && step <= e.env.Steps; step++ {
 		if ctx.Err() != nil && e.opts.Ranks == nil { // ranks learn of signals at the boundary
@@ -327,7 +343,10 @@ func (e *engine) loop(ctx context.Context, res *Result) error {
 			err, res.ExitCode = cerr, 1
 		}
 	}
-	if e.stop == nil || e.stop.Checkpoint {
+	if e.restoreFailed {
+		// Teardown would save the fresh adapters as if they were trained.
+		e.log.Error("the checkpoint could not be restored: teardown skipped, nothing saved")
+	} else if e.stop == nil || e.stop.Checkpoint {
 		e.sample()
 		if terr := e.fire(work, stage.Teardown); terr != nil {
 			e.log.Error("teardown failed", "err", terr)
@@ -490,6 +509,8 @@ type control struct{ e *engine }
 
 func (c control) Report(r stage.Report) {
 	c.e.report = &r
+	// The stages after the step (a log line, a guard on loss) see this step's loss.
+	c.e.env.Loss = r.Loss
 	// How the step was computed is visible to the triggers of the rest of the step.
 	c.e.env.MicroBatches, c.e.env.Traces = int64(max(1, r.MicroBatches)), int64(r.Traces)
 	c.e.env.Checkpointing = 0

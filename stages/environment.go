@@ -19,6 +19,8 @@ type Environment struct {
 	stateType  reflect.Type
 	backend    string
 	device     memplan.Device
+	// distributed reports whether this build can run a distributed backend (nil: unknown)
+	distributed func(backend string) bool
 }
 
 // RunInfo is what a backend learns about the run whose stages it builds.
@@ -74,6 +76,19 @@ func (e *Environment) SetDevice(d memplan.Device) { e.device = d }
 // Device is what the backend computes on: unset when it has not said (the plan then
 // assumes the platform's device).
 func (e *Environment) Device() memplan.Device { return e.device }
+
+// SetDistributed records which distributed backends ("ring", "mpi", "nccl", "any") this
+// build can run, for validation.
+func (e *Environment) SetDistributed(available func(backend string) bool) { e.distributed = available }
+
+// DistributedAvailable reports whether this build can run the distributed backend; known is
+// false when the environment cannot tell.
+func (e *Environment) DistributedAvailable(backend string) (ok, known bool) {
+	if e.distributed == nil {
+		return false, false
+	}
+	return e.distributed(backend), true
+}
 
 // Backend names the environment's backend ("" when it has none).
 func (e *Environment) Backend() string { return e.backend }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,6 +27,9 @@ the whole history goes through the model's chat template every turn. /reset forg
 history, /quit (or Ctrl-D) ends. Without a terminal, each line of stdin is one turn and
 replies are printed one after another, so a conversation can be piped in.`
 
+// maxChatLine is the longest stdin line (one turn) chat reads.
+var maxChatLine = 16 << 20
+
 func chatMain(args []string, stdin io.Reader, stdout, stderr io.Writer, interactive bool) int {
 	fs := newFlagSet("chat", chatUsage)
 	fs.SetOutput(stderr)
@@ -45,6 +49,9 @@ func chatMain(args []string, stdin io.Reader, stdout, stderr io.Writer, interact
 	if mf.model == "" {
 		return usageErrorTo(stderr, fs, "--model is required")
 	}
+	if err := sf.check(); err != nil {
+		return usageErrorTo(stderr, fs, "%v", err)
+	}
 	l, ok := mf.load("chat", stderr)
 	if !ok {
 		return 1
@@ -59,12 +66,16 @@ func chatMain(args []string, stdin io.Reader, stdout, stderr io.Writer, interact
 		fmt.Fprintln(stderr, "/reset forgets the conversation, /quit or Ctrl-D ends it.")
 	}
 	in := bufio.NewScanner(stdin)
-	in.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	for {
+	in.Buffer(make([]byte, 0, min(64*1024, maxChatLine)), maxChatLine)
+	for n := 1; ; n++ {
 		if interactive {
 			fmt.Fprint(stderr, ">> ")
 		}
 		if !in.Scan() {
+			if errors.Is(in.Err(), bufio.ErrTooLong) {
+				fmt.Fprintf(stderr, "yai chat: stdin line %d is longer than %d bytes, the most one turn takes: send a shorter message\n", n, maxChatLine)
+				return 1
+			}
 			break
 		}
 		line := strings.TrimSpace(in.Text())

@@ -35,6 +35,9 @@ func runCompare(args []string) int {
 	if *modelRef == "" || *adapters == "" || len(prompts) == 0 {
 		return usageError(fset, "want --model, --adapters and at least one PROMPT")
 	}
+	if err := inRange("max-tokens", *maxTokens, 1, 1<<30); err != nil {
+		return usageError(fset, "%v", err)
+	}
 	if err := compare(*modelRef, *adapters, prompts, *maxTokens); err != nil {
 		fmt.Fprintln(os.Stderr, "yai compare:", err)
 		return 1

@@ -203,6 +203,14 @@ func rankPID(t *testing.T, launcher, rank int) int {
 func launchAndWaitForSteps(t *testing.T, dir string, ranks, steps int) (launcher int, wait func() (int, string, time.Duration)) {
 	t.Helper()
 	cmd, stderr := start(t, dir, "run", "--ranks", strconv.Itoa(ranks), "r.yaml")
+	started := false
+	defer func() {
+		if !started { // waitFor failed the test: say why the ranks did not get there
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Logf("the launch's stderr:\n%s", stderr)
+		}
+	}()
 	waitFor(t, "rank 0's metrics", func() bool {
 		ms, _ := filepath.Glob(filepath.Join(dir, "runs", "*", "metrics.jsonl"))
 		if len(ms) != 1 {
@@ -211,6 +219,7 @@ func launchAndWaitForSteps(t *testing.T, dir string, ranks, steps int) (launcher
 		b, _ := os.ReadFile(ms[0])
 		return strings.Count(string(b), "\n") >= steps
 	})
+	started = true
 	return cmd.Process.Pid, func() (int, string, time.Duration) {
 		t0 := time.Now()
 		err := cmd.Wait()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,8 +54,16 @@ func evalMain(args []string, stdout, stderr io.Writer) int {
 		return usageErrorTo(stderr, fs, "--data is required")
 	case !slices.Contains(evalSplits, *split):
 		return usageErrorTo(stderr, fs, "--split must be one of %v, got %q", evalSplits, *split)
-	case *batchSize <= 0:
-		return usageErrorTo(stderr, fs, "--batch-size must be positive")
+	}
+	if err := firstError(
+		inRange("batch-size", *batchSize, 1, 1<<20),
+		inRange("max-seq-length", *maxSeq, 1, 1<<24),
+		inRange("seed", *seed, 0, math.MaxUint32),
+	); err != nil {
+		return usageErrorTo(stderr, fs, "%v", err)
+	}
+	if *batches != -1 && *batches < 1 {
+		return usageErrorTo(stderr, fs, "--batches must be -1 (all) or at least 1, got %d", *batches)
 	}
 	l, ok := mf.load("eval", stderr)
 	if !ok {

@@ -57,3 +57,29 @@ func usageError(fs *flag.FlagSet, format string, args ...any) int {
 	fmt.Fprintf(os.Stderr, "Run 'yai %s --help' for usage.\n", fs.Name())
 	return 2
 }
+
+// inRange is nil when v lies in [lo, hi], else an error naming the flag: a number out of its
+// range is a usage error (exit 2) before anything runs, never a failure later.
+func inRange[T int | int64 | uint | uint64 | float64](name string, v, lo, hi T) error {
+	if v >= lo && v <= hi { // false for NaN
+		return nil
+	}
+	return fmt.Errorf("--%s must be in [%v, %v], got %v", name, lo, hi, v)
+}
+
+// given reports whether the flag was set on the command line.
+func given(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// firstError is the first non-nil error.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

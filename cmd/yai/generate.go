@@ -44,6 +44,9 @@ func generateMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	if mf.model == "" {
 		return usageErrorTo(stderr, fs, "--model is required")
 	}
+	if err := sf.check(); err != nil {
+		return usageErrorTo(stderr, fs, "%v", err)
+	}
 	if *raw && *system != "" {
 		return usageErrorTo(stderr, fs, "--system needs the chat template: drop --raw or --system")
 	}

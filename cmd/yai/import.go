@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/yai-dev/yai/internal/ggufimport"
@@ -38,6 +39,12 @@ func runImport(args []string) int {
 	}
 	if *out == "" {
 		return usageError(fset, "--out DIR is required")
+	}
+	switch {
+	case !slices.Contains([]int{0, 2, 3, 4, 5, 6, 8}, *bits):
+		return usageError(fset, "--bits must be 2, 3, 4, 5, 6 or 8 (0 keeps weights float), got %d", *bits)
+	case *bits != 0 && !slices.Contains([]int{32, 64, 128}, *group):
+		return usageError(fset, "--group-size must be 32, 64 or 128, got %d", *group)
 	}
 	dt, err := mlx.ParseDtype(*dtype)
 	if err != nil {

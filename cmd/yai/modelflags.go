@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/yai-dev/yai/internal/generate"
 	"github.com/yai-dev/yai/modeldir"
@@ -65,6 +66,18 @@ func (s *samplingFlags) register(fs *flag.FlagSet, defaultMax int) {
 	fs.IntVar(&s.sampling.TopK, "top-k", 0, "keep only the k likeliest tokens (needs --temp)")
 	fs.Float64Var(&s.sampling.MinP, "min-p", 0, "drop tokens below this fraction of the top token's probability (needs --temp)")
 	fs.Uint64Var(&s.sampling.Seed, "seed", 0, "random seed for sampling")
+}
+
+// check range-checks the flags before the model loads (top-k against the vocabulary waits
+// for it).
+func (s *samplingFlags) check() error {
+	return firstError(
+		inRange("max-tokens", s.maxTokens, 1, 1<<30),
+		inRange("temp", s.sampling.Temp, 0, math.MaxFloat64),
+		inRange("top-p", s.sampling.TopP, 0, 1),
+		inRange("top-k", s.sampling.TopK, 0, math.MaxInt32),
+		inRange("min-p", s.sampling.MinP, 0, 1),
+	)
 }
 
 func (s *samplingFlags) options(l *generate.Loaded) (generate.Options, error) {

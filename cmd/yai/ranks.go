@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/yai-dev/yai/internal/cluster"
@@ -19,12 +22,14 @@ import (
 )
 
 // worldOf is the world --ranks or --hostfile asks for (0: neither), and the hostfile.
-func worldOf(ranks int, hostfile string) (int, *cluster.Hostfile, error) {
+func worldOf(fs *flag.FlagSet, ranks int, hostfile string) (int, *cluster.Hostfile, error) {
 	switch {
-	case ranks != 0 && hostfile != "":
+	case given(fs, "ranks") && hostfile != "":
 		return 0, nil, errors.New("give --ranks or --hostfile, not both")
-	case ranks < 0:
-		return 0, nil, fmt.Errorf("--ranks must be at least 1, got %d", ranks)
+	case given(fs, "ranks"):
+		if err := inRange("ranks", ranks, 1, maxLocalRanks); err != nil {
+			return 0, nil, err
+		}
 	case hostfile != "":
 		hf, err := cluster.ReadHostfile(hostfile)
 		if err != nil {
@@ -34,6 +39,9 @@ func worldOf(ranks int, hostfile string) (int, *cluster.Hostfile, error) {
 	}
 	return ranks, nil, nil
 }
+
+// maxLocalRanks bounds --ranks: each rank is a process holding the whole model.
+const maxLocalRanks = 256
 
 // inRank reports whether this process is a rank a launch started.
 func inRank() bool { return os.Getenv(cluster.EnvRunDir) != "" && os.Getenv("MLX_RANK") != "" }
@@ -122,12 +130,22 @@ func launchRanks(plan *recipe.Plan, hf *cluster.Hostfile, port int, runsDir stri
 	return code
 }
 
+// ignoreBrokenPipes makes a write to a closed socket or pipe fail with EPIPE instead of
+// raising SIGPIPE. MLX's ring backend writes to its peers from threads of its own, not Go's:
+// there Go's runtime does not swallow SIGPIPE (os/signal, "Go programs that use cgo"), and
+// its default action kills the process, so a peer that died mid-collective took this rank
+// with it, without teardown or result. Ignored process-wide, the write fails, the collective
+// fails with it, and the rank ends as on any lost peer. Go's own writes to a closed stdout
+// or stderr then fail with EPIPE too, which a rank whose launcher is gone shrugs off.
+func ignoreBrokenPipes() { signal.Ignore(syscall.SIGPIPE) }
+
 // runAsRank runs the plan as one rank of a launch: it joins the heartbeat and MLX's group,
 // trains its share of every batch, and ends with the others.
 func runAsRank(plan *recipe.Plan, resume *runtime.Resume, logJSON bool, level slog.Level) int {
 	d := plan.Recipe.Distributed
 	rank, _ := strconv.Atoi(os.Getenv("MLX_RANK"))
 	dir := os.Getenv(cluster.EnvRunDir)
+	ignoreBrokenPipes()
 	timeout := time.Duration(d.PeerTimeout) * time.Second
 	// record writes why the rank failed into the run directory; when even that cannot be
 	// written, stderr is the only place left to say so.

@@ -53,6 +53,11 @@ func reportMain(args []string, stdout, stderr io.Writer, now time.Time) int {
 			fmt.Fprintf(stderr, "yai report: %s: no step finished (metrics.jsonl is empty or missing)\n", dir)
 			return 1
 		}
+		if r.Torn {
+			// a run killed while writing a line: the line is left out, and said so
+			fmt.Fprintf(stderr, "yai report: warning: %s:%d: the last line is torn (the run was killed while writing it); the report leaves it out\n",
+				filepath.Join(dir, rundir.MetricsFile), len(r.Steps)+1)
+		}
 		runs = append(runs, r)
 	}
 	dir := *out

@@ -20,7 +20,7 @@ func init() {
 
 const runUsage = `
 Usage: yai run [--set path=value]... [--runs-dir DIR] [--strict] [--log-json] [--verbose] recipe.yaml
-       yai run --resume RUN_DIR [--force] [--set path=value]... [recipe.yaml]
+       yai run --resume RUN_DIR|CHECKPOINT_DIR [--force] [--set path=value]... [recipe.yaml]
        yai run --ranks N | --hostfile hosts.json [--port P] [flags as above] recipe.yaml
 
 Validates the recipe, then runs it: setup stages in dependency order, the step loop firing
@@ -28,13 +28,16 @@ before-step, step, after-step (and on-eval), then teardown. Every run writes a n
 under --runs-dir holding the resolved recipe and its sha256, metrics.jsonl (one line per step),
 run.log, result.json, the adapters and the checkpoints a checkpoint stage asks for.
 
---resume continues RUN_DIR from its newest complete checkpoint into a new run directory that
+--resume continues RUN_DIR from its newest complete checkpoint (or from the checkpoint
+directory given, RUN_DIR/checkpoints/step-N) into a new run directory that
 names its parent: steps, metrics and the learning-rate schedule go on where they stopped, and
 the result is bit for bit the one of a run that never stopped. The recipe is the checkpoint's
 own unless one is given; --set applies on top (--set steps=N extends a finished run). Changes
 that cannot alter the steps already done (memory limits, steps, triggers and settings of
 clear-cache, reload-selective, guard, log, eval, checkpoint, save-adapter) are printed and
-allowed; any other is refused with the diff, unless --force.
+allowed; any other is refused with the diff, unless --force. Data files whose contents changed
+since the checkpoint (their sha256 is kept in it) are refused the same way. A checkpoint at
+or past steps has nothing left to train: an error (raise steps with --set steps=N).
 
 When the memory estimate of a step is over memory.limit, the run computes each step in a way
 that fits (the batch split into micro-batches whose token-weighted gradients add up to the
@@ -65,7 +68,7 @@ func runRun(args []string) int {
 	runsDir := fs.String("runs-dir", "runs", "parent directory of run directories")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
 	verbose := fs.Bool("verbose", false, "log debug lines too")
-	resumeDir := fs.String("resume", "", "continue this run directory from its newest checkpoint")
+	resumeDir := fs.String("resume", "", "continue this run directory from its newest checkpoint, or from the checkpoint directory given (RUN_DIR/checkpoints/step-N)")
 	force := fs.Bool("force", false, "with --resume: accept recipe changes that alter the math already done")
 	strict := fs.Bool("strict", false, "run as written: no schedule that splits the batch or checkpoints to fit the limit, and a guard that would adapt saves and stops")
 	ranksN := fs.Int("ranks", 0, "train data-parallel with N processes on this machine (ring over 127.0.0.1, or NCCL with a GPU each)")
@@ -75,8 +78,12 @@ func runRun(args []string) int {
 	if !ok {
 		return code
 	}
-	world, hf, err := worldOf(*ranksN, *hostfile)
+	world, hf, err := worldOf(fs, *ranksN, *hostfile)
 	if err != nil {
+		return usageError(fs, "%v", err)
+	}
+	// the ring takes a port per rank from --port, the heartbeat the next one
+	if err := inRange("port", *port, 1, 65535-max(world, 1)); err != nil {
 		return usageError(fs, "%v", err)
 	}
 	if world > 0 {
@@ -172,6 +179,26 @@ func resumePlan(resume *runtime.Resume, pos, sets []string, force, strict bool, 
 	drift := recipe.DriftDiagnostics(plan.Recipe, changes, force)
 	fmt.Fprint(os.Stderr, drift.Format())
 	if drift.HasErrors() {
+		return nil, 1
+	}
+	if err := resume.CheckSteps(plan.Recipe.Steps); err != nil {
+		fmt.Fprintln(os.Stderr, "yai run:", err)
+		return nil, 1
+	}
+	edited, err := resume.DataChanges(plan.DataFiles())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "yai run:", err)
+		return nil, 1
+	}
+	for _, c := range edited {
+		if !force {
+			fmt.Fprintf(os.Stderr, "yai run: resume: %s; the steps already done trained on other data (--force to continue anyway)\n", c)
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "yai run: warning: resume: %s (accepted with --force)\n", c)
+		resume.Forced = append(resume.Forced, c)
+	}
+	if len(edited) > 0 && !force {
 		return nil, 1
 	}
 	for _, c := range changes {

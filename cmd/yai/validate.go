@@ -45,7 +45,7 @@ func runValidate(args []string) int {
 	if !ok {
 		return code
 	}
-	world, _, err := worldOf(*ranks, *hostfile)
+	world, _, err := worldOf(fs, *ranks, *hostfile)
 	if err != nil {
 		return usageError(fs, "%v", err)
 	}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -237,11 +238,25 @@ func (l *Launch) heartbeatAddr() (string, error) {
 		return "", fmt.Errorf("launch: ring address %q: %w", l.Ring[0][0], err)
 	}
 	if l.Hosts == nil {
-		ports, err := FreeLoopbackPorts(1)
-		if err != nil {
-			return "", err
+		// the ring's ports were free when asked for and are closed again: the kernel may hand
+		// one out once more, and the heartbeat must not take a rank's
+		taken := map[string]bool{}
+		for _, addrs := range l.Ring {
+			for _, a := range addrs {
+				_, p, _ := net.SplitHostPort(a)
+				taken[p] = true
+			}
 		}
-		return net.JoinHostPort(first, strconv.Itoa(ports[0])), nil
+		for range 100 {
+			ports, err := FreeLoopbackPorts(1)
+			if err != nil {
+				return "", err
+			}
+			if p := strconv.Itoa(ports[0]); !taken[p] {
+				return net.JoinHostPort(first, p), nil
+			}
+		}
+		return "", errors.New("launch: no free port for the heartbeat beside the ring's")
 	}
 	last := 0
 	for _, addrs := range l.Ring {

@@ -48,6 +48,10 @@ func Generate(m *model.Model, prompt []int32, opts Options, emit func(token int3
 	if err := opts.Sampling.Check(m.Config.VocabSize); err != nil {
 		return st, err
 	}
+	// Positions past the context were never trained: the answer would be garbage, silently.
+	if n := m.Config.MaxPositionEmbeddings; n > 0 && len(prompt) > n {
+		return st, fmt.Errorf("generate: the prompt is %d tokens, longer than the model's context of %d (max_position_embeddings in config.json): shorten it", len(prompt), n)
+	}
 	for i, id := range prompt {
 		// An id past the embedding table would read outside it.
 		if id < 0 || int(id) >= m.Config.VocabSize {

@@ -20,6 +20,9 @@ const defaultAlignment = 32
 const (
 	maxDims       = 4
 	maxNameLength = 1 << 16
+	// maxArrayDepth bounds arrays of arrays (llama.cpp writes none deeper than 2): the reader
+	// recurses once per level, so a file nesting millions would overflow the stack.
+	maxArrayDepth = 8
 )
 
 // TensorInfo describes one tensor. Dims are in GGML order (fastest-varying first); Shape
@@ -98,7 +101,7 @@ func Open(path string) (*File, error) {
 		return nil, err
 	}
 	g := &File{Path: path, f: f, byName: map[string]int{}}
-	if err := g.parse(st.Size()); err != nil {
+	if err := g.parse(f, st.Size()); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -205,8 +208,8 @@ func (h *headerReader) count(what string, minBytes int64) int {
 	return int(n)
 }
 
-func (g *File) parse(size int64) error {
-	h := &headerReader{r: bufio.NewReaderSize(g.f, 1<<20), size: size, file: g.Path}
+func (g *File) parse(r io.Reader, size int64) error {
+	h := &headerReader{r: bufio.NewReaderSize(r, int(min(size, 1<<20))), size: size, file: g.Path}
 	if m := h.u32(); h.err == nil && m != magic {
 		h.fail(0, "not a GGUF file (magic %#08x)", m)
 	}
@@ -362,16 +365,20 @@ func (h *headerReader) value(t ValueType, key string) Value {
 	case TypeFloat64:
 		return Value{Type: t, V: math.Float64frombits(h.u64())}
 	case TypeArray:
-		return h.array(key)
+		return h.array(key, 1)
 	}
 	h.fail(at, "metadata key %q: unknown value type %d", key, uint32(t))
 	return Value{}
 }
 
-func (h *headerReader) array(key string) Value {
+func (h *headerReader) array(key string, depth int) Value {
 	at := h.off
 	elem := ValueType(h.u32())
 	if h.err != nil {
+		return Value{}
+	}
+	if elem == TypeArray && depth >= maxArrayDepth {
+		h.fail(at, "metadata key %q: arrays nested more than %d deep", key, maxArrayDepth)
 		return Value{}
 	}
 	minBytes := map[ValueType]int64{TypeUint8: 1, TypeInt8: 1, TypeBool: 1, TypeUint16: 2, TypeInt16: 2,
@@ -413,7 +420,7 @@ func (h *headerReader) array(key string) Value {
 	case TypeFloat64:
 		v.V = readArray(h, n, func() float64 { return math.Float64frombits(h.u64()) })
 	case TypeArray:
-		v.V = readArray(h, n, func() Value { return h.array(key) })
+		v.V = readArray(h, n, func() Value { return h.array(key, depth+1) })
 	}
 	return v
 }

@@ -146,6 +146,12 @@ func (a *Adapters) LoadWeights(path string) error {
 	if err := mlx.Do(func() error { mlx.Eval(ps...); return nil }); err != nil {
 		return err
 	}
+	if err := CheckFinite(path, names, ps); err != nil {
+		for _, t := range ps {
+			t.Free()
+		}
+		return fmt.Errorf("lora: %w", err)
+	}
 	a.Replace(ps)
 	return nil
 }

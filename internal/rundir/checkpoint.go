@@ -1,9 +1,13 @@
 package rundir
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,7 +38,10 @@ type EngineState struct {
 	PendingAfterStep []string `json:"pending_after_step,omitempty"`
 	// RecipeDir is where the recipe's relative paths (model, data) resolve.
 	RecipeDir string `json:"recipe_dir"`
-	Reason    string `json:"reason"`
+	// DataSHA256 is the sha256 of each data file (by base name) as the run read it: a resume
+	// refuses data edited since (the same row count would pass unnoticed otherwise).
+	DataSHA256 map[string]string `json:"data_sha256,omitempty"`
+	Reason     string            `json:"reason"`
 }
 
 // ErrNoCheckpoint: the run directory holds no complete checkpoint.
@@ -149,12 +156,40 @@ func LatestCheckpoint(runDir string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Checkpoint{Dir: CheckpointDir(runDir, steps[len(steps)-1])}
-	if err := readJSON(filepath.Join(c.Dir, EngineFile), &c.State); err != nil {
+	return ReadCheckpoint(CheckpointDir(runDir, steps[len(steps)-1]))
+}
+
+// ReadCheckpoint reads the complete checkpoint in dir (checkpoints/step-N of a run
+// directory) and checks that engine.json agrees with the directory's name and with itself.
+func ReadCheckpoint(dir string) (*Checkpoint, error) {
+	name := filepath.Base(dir)
+	n, ok := strings.CutPrefix(name, "step-")
+	step, err := strconv.ParseInt(n, 10, 64)
+	if !ok || err != nil || step < 0 || name != checkpointName(step) || filepath.Base(filepath.Dir(dir)) != CheckpointsDir {
+		return nil, fmt.Errorf("%s is not a checkpoint directory (RUN_DIR/%s/step-NNNNNNNN)", dir, CheckpointsDir)
+	}
+	if !complete(dir) {
+		return nil, fmt.Errorf("%s is not a complete checkpoint: it has no %s", dir, EngineFile)
+	}
+	c := &Checkpoint{Dir: dir}
+	file := filepath.Join(dir, EngineFile)
+	if err := readJSON(file, &c.State); err != nil {
 		return nil, err
+	}
+	st := c.State
+	switch {
+	case st.Step != step:
+		return nil, fmt.Errorf("%s: step %d, but the directory is the checkpoint of step %d", file, st.Step, step)
+	case st.Tokens < 0 || st.Skipped < 0 || st.Skipped > st.Step:
+		return nil, fmt.Errorf("%s: counters disagree: step %d, tokens %d, skipped_nonfinite %d", file, st.Step, st.Tokens, st.Skipped)
+	case math.IsNaN(st.Elapsed) || st.Elapsed < 0:
+		return nil, fmt.Errorf("%s: elapsed %v is not a time", file, st.Elapsed)
 	}
 	return c, nil
 }
+
+// RunDirOf is the run directory a checkpoint directory belongs to.
+func RunDirOf(checkpointDir string) string { return filepath.Dir(filepath.Dir(checkpointDir)) }
 
 // Recipe is the checkpoint's resolved recipe: its file and contents.
 func (c *Checkpoint) Recipe() (file string, src []byte, err error) {
@@ -190,4 +225,26 @@ func syncTree(dir string) error {
 		}
 	}
 	return atomicfile.Sync(dir)
+}
+
+// HashFiles is the sha256 of each file that exists among paths, by base name.
+func HashFiles(paths []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		out[filepath.Base(p)] = hex.EncodeToString(h.Sum(nil))
+	}
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -99,5 +100,45 @@ func TestWriteResumed(t *testing.T) {
 	const want = "{\n  \"checkpoint\": \"/p/c\",\n  \"forced\": null,\n  \"parent\": \"/p\",\n  \"step\": 8\n}\n"
 	if string(data) != want {
 		t.Errorf("resume.json:\n%s\nwant\n%s", data, want)
+	}
+}
+
+// engine.json is read back as untrusted input: a step that is not the directory's, counters
+// that disagree with each other, or a directory that is no checkpoint is refused, naming
+// the file.
+func TestReadCheckpointChecksItsCounters(t *testing.T) {
+	run := t.TempDir()
+	dir, err := WriteCheckpoint(run, EngineState{Step: 6, Tokens: 600, Skipped: 1, Elapsed: 2}, []byte("v"), saveFake("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := ReadCheckpoint(dir); err != nil || c.State.Step != 6 {
+		t.Fatalf("a sound checkpoint: %+v, %v", c, err)
+	}
+	file := filepath.Join(dir, EngineFile)
+	for _, c := range []struct{ json, want string }{
+		{`{"step":5,"tokens":600}`, "step 5, but the directory is the checkpoint of step 6"},
+		{`{"step":6,"tokens":-1}`, "counters disagree"},
+		{`{"step":6,"tokens":600,"skipped_nonfinite":7}`, "counters disagree"},
+		{`{"step":6,"tokens":600,"skipped_nonfinite":-1}`, "counters disagree"},
+		{`{"step":6,"tokens":600,"elapsed":-3}`, "elapsed -3 is not a time"},
+		{`{"step":6,`, "unexpected end of JSON input"},
+	} {
+		if err := os.WriteFile(file, []byte(c.json), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ReadCheckpoint(dir)
+		if err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("engine.json %s: %v; want an error naming %s and saying %q", c.json, err, file, c.want)
+		}
+	}
+	for _, d := range []string{run, filepath.Join(run, CheckpointsDir), filepath.Join(t.TempDir(), "step-00000006")} {
+		if _, err := ReadCheckpoint(d); err == nil || !strings.Contains(err.Error(), "is not a checkpoint directory") {
+			t.Errorf("ReadCheckpoint(%s): %v", d, err)
+		}
+	}
+	os.Remove(file)
+	if _, err := ReadCheckpoint(dir); err == nil || !strings.Contains(err.Error(), "is not a complete checkpoint") {
+		t.Errorf("no engine.json: %v", err)
 	}
 }

@@ -80,12 +80,15 @@ var templateEnvironment = func() *exec.Environment {
 		Context:           context,
 		Filters:           filters,
 		Tests:             builtins.Tests,
-		ControlStructures: builtins.ControlStructures,
+		ControlStructures: templateStructures(),
 		Methods:           builtins.Methods,
 	}
 }()
 
 func newChatTemplate(source, file string) (*chatTemplate, error) {
+	if err := checkTemplateNesting(source); err != nil {
+		return nil, fmt.Errorf("%s: chat_template: %w", file, err)
+	}
 	cfg := config.New()
 	cfg.TrimBlocks = true
 	cfg.LeftStripBlocks = true
@@ -93,11 +96,34 @@ func newChatTemplate(source, file string) (*chatTemplate, error) {
 	if err != nil {
 		return nil, err
 	}
-	tpl, err := exec.NewTemplate("/chat_template", cfg, loader, templateEnvironment)
+	tpl, err := parseTemplate(cfg, loader)
 	if err != nil {
 		return nil, fmt.Errorf("%s: chat_template: %w", file, err)
 	}
 	return &chatTemplate{template: tpl, source: file}, nil
+}
+
+// parseTemplate parses a template read from a model directory. The engine panics on some
+// input it does not expect; that is the template's error, not a crash of yai. (A stack
+// overflow is no panic and cannot be recovered: checkTemplateNesting bounds the depth.)
+func parseTemplate(cfg *config.Config, loader loaders.Loader) (tpl *exec.Template, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			tpl, err = nil, fmt.Errorf("the template engine failed: %v", r)
+		}
+	}()
+	return exec.NewTemplate("/chat_template", cfg, loader, templateEnvironment)
+}
+
+// execute renders the template; a panic of the engine (it divides integers by zero without
+// a check, for one) is an error of the template, as Python's Jinja raises one.
+func (c *chatTemplate) execute(data map[string]any) (out string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = "", fmt.Errorf("the template engine failed: %v", r)
+		}
+	}()
+	return c.template.ExecuteToString(exec.NewContext(data))
 }
 
 // ApplyChatTemplate renders messages (and tools, when not nil) with the tokenizer's chat
@@ -131,7 +157,7 @@ func (t *Tokenizer) ApplyChatTemplateVars(messages []Message, tools []any, addGe
 	for k, v := range vars {
 		data[k] = templateValue(v)
 	}
-	out, err := t.chat.template.ExecuteToString(exec.NewContext(data))
+	out, err := t.chat.execute(data)
 	if err != nil {
 		// The engine wraps errors once per enclosing block; keep only raise_exception's message.
 		if _, raised, ok := strings.Cut(err.Error(), raisedPrefix); ok {

@@ -41,7 +41,8 @@ func (t *Trainer) SaveState(dir string) error {
 
 // LoadState restores adapters, optimizer state and counters saved by SaveState.
 func (t *Trainer) LoadState(dir string) error {
-	tensors, meta, err := mlx.LoadSafetensors(filepath.Join(dir, StateFile))
+	path := filepath.Join(dir, StateFile)
+	tensors, meta, err := mlx.LoadSafetensors(path)
 	if err != nil {
 		return err
 	}
@@ -49,19 +50,19 @@ func (t *Trainer) LoadState(dir string) error {
 	take := func(name string) (*mlx.Array, error) {
 		a, ok := tensors[name]
 		if !ok {
-			return nil, fmt.Errorf("train: %s: %s is missing", StateFile, name)
+			return nil, fmt.Errorf("train: %s: %s is missing", path, name)
 		}
 		taken[name] = true
 		return a, nil
 	}
 	err = func() error {
 		if meta["optimizer"] != t.opt.Config().Name {
-			return fmt.Errorf("train: %s was saved by optimizer %q, this trainer uses %q", StateFile, meta["optimizer"], t.opt.Config().Name)
+			return fmt.Errorf("train: %s was saved by optimizer %q, this trainer uses %q", path, meta["optimizer"], t.opt.Config().Name)
 		}
 		steps, err1 := strconv.Atoi(meta["steps"])
 		updates, err2 := strconv.Atoi(meta["updates"])
-		if err1 != nil || err2 != nil {
-			return fmt.Errorf("train: %s: bad step counters %q, %q", StateFile, meta["steps"], meta["updates"])
+		if err1 != nil || err2 != nil || steps < 0 || updates < 0 || updates > steps {
+			return fmt.Errorf("train: %s: bad step counters: steps %q, updates %q", path, meta["steps"], meta["updates"])
 		}
 		slots := t.opt.Slots()
 		params := t.adapters.Params()
@@ -74,21 +75,38 @@ func (t *Trainer) LoadState(dir string) error {
 					return err
 				}
 				if !slices.Equal(a.Shape(), params[i].Shape()) {
-					return fmt.Errorf("train: %s: %s.%s has shape %v, the parameter %v", StateFile, name, s, a.Shape(), params[i].Shape())
+					return fmt.Errorf("train: %s: %s.%s has shape %v, the parameter %v", path, name, s, a.Shape(), params[i].Shape())
 				}
 				state = append(state, a)
 			}
 			if a, ok := tensors[name+".grad_accum"]; ok {
 				taken[name+".grad_accum"] = true
+				if !slices.Equal(a.Shape(), params[i].Shape()) {
+					return fmt.Errorf("train: %s: %s.grad_accum has shape %v, the parameter %v", path, name, a.Shape(), params[i].Shape())
+				}
 				accum = append(accum, a)
 			}
 		}
 		if accum != nil && len(accum) != len(params) {
-			return fmt.Errorf("train: %s: accumulated gradients for only some parameters", StateFile)
+			return fmt.Errorf("train: %s: accumulated gradients for only some parameters", path)
 		}
 		key, err := take("rng_key")
 		if err != nil {
 			return err
+		}
+		var names []string
+		var all []*mlx.Array
+		for n := range tensors {
+			if taken[n] {
+				names = append(names, n)
+			}
+		}
+		slices.Sort(names) // the error lists them in order
+		for _, n := range names {
+			all = append(all, tensors[n])
+		}
+		if err := lora.CheckFinite(path, names, all); err != nil {
+			return fmt.Errorf("train: %w", err)
 		}
 		if err := t.adapters.LoadWeights(filepath.Join(dir, lora.WeightsFile)); err != nil {
 			return err

@@ -15,7 +15,9 @@ import (
 // blocks' backward dominates; fits the kept and working-set coefficients); vocab-…: three
 // vocabularies at one 512-position chunk (the loss term's slope, and that it adds to the
 // blocks' backward); chunks-…: loss chunks 32–512 over 512 and 1,024 positions (how many
-// chunks MLX holds at once).
+// chunks MLX holds at once); family-…: each family's block terms (see budgetSweep).
+//
+// One group at a time: -bench 'BudgetSweep/family-'.
 func BenchmarkBudgetSweep(b *testing.B) {
 	for _, c := range budgetSweep() {
 		b.Run(c.name, func(b *testing.B) {
@@ -92,6 +94,69 @@ func budgetSweep() []budgetCase {
 		c.family, c.extra, c.loraLayers = f.family, map[string]any{"head_dim": f.headDim}, f.blocks
 		add(fmt.Sprintf("family-%s-headdim%d-adapted%d", f.family, f.headDim, f.blocks), c)
 	}
+	// The terms of the other families' blocks, at the same base with head_dim 32: each
+	// family's base and one thing varied at a time. The gelu, softcap and post-norm terms
+	// are fitted on Gemma's peaks less Llama's at the same settings (the llama-… cases),
+	// the mixture's on its own peaks.
+	varyFamily := func(family string, extra map[string]any, keys []string, name string, f func(*budgetCase)) {
+		c := fam
+		c.family, c.keys, c.extra = family, keys, map[string]any{"head_dim": 32}
+		for k, v := range extra {
+			c.extra[k] = v
+		}
+		if f != nil {
+			f(&c)
+		}
+		add("family-"+family+"-"+name, c)
+	}
+	moreInter := func(c *budgetCase) { c.inter = 1536 }
+	fourBlocks := func(c *budgetCase) { c.loraLayers = 4 }
+	longer := func(c *budgetCase) { c.seq, c.batch = 384, 1 }
+	tied := func(f func(*budgetCase)) func(*budgetCase) {
+		return func(c *budgetCase) {
+			c.tied = true
+			if f != nil {
+				f(c)
+			}
+		}
+	}
+	varyFamily("llama", nil, nil, "inter1536", moreInter)
+	varyFamily("llama", nil, nil, "adapted4", fourBlocks)
+	varyFamily("llama", nil, nil, "seq384", longer)
+	gemma3 := map[string]any{"sliding_window": 512, "sliding_window_pattern": 2, "query_pre_attn_scalar": 32}
+	varyFamily("gemma3_text", gemma3, nil, "base", tied(nil))
+	varyFamily("gemma3_text", gemma3, nil, "inter1536", tied(moreInter))
+	varyFamily("gemma3_text", gemma3, nil, "adapted4", tied(fourBlocks))
+	varyFamily("gemma3_text", map[string]any{"sliding_window": 64, "sliding_window_pattern": 2, "query_pre_attn_scalar": 32}, nil, "window64", tied(nil))
+	gemma2 := map[string]any{"query_pre_attn_scalar": 32}
+	varyFamily("gemma2", gemma2, nil, "base", tied(nil))
+	varyFamily("gemma2", gemma2, nil, "seq384", tied(longer))
+	varyFamily("gemma2", gemma2, nil, "adapted4", tied(fourBlocks))
+	varyFamily("gemma2", gemma2, nil, "vocab12000", tied(func(c *budgetCase) { c.vocab = 12000 }))
+	qkv := []string{"self_attn.qkv_proj"}
+	varyFamily("phi3", nil, qkv, "base", nil)
+	varyFamily("phi3", nil, qkv, "inter1536", moreInter)
+	varyFamily("phi3", nil, qkv, "adapted4", fourBlocks)
+	mixtral := func(perToken int) map[string]any {
+		return map[string]any{"num_local_experts": 4, "num_experts_per_tok": perToken}
+	}
+	varyFamily("mixtral", mixtral(2), nil, "base", nil)
+	varyFamily("mixtral", mixtral(1), nil, "top1", nil)
+	varyFamily("mixtral", mixtral(2), nil, "inter1536", moreInter)
+	varyFamily("mixtral", mixtral(2), nil, "adapted4", fourBlocks)
+	varyFamily("mixtral", mixtral(1), nil, "adapted4-top1", fourBlocks)
+	varyFamily("mixtral", mixtral(2), nil, "batch4", func(c *budgetCase) { c.batch = 4 })
+	varyFamily("mixtral", mixtral(2), nil, "seq384", longer)
+	varyFamily("mixtral", mixtral(2), nil, "heads4-seq128", func(c *budgetCase) {
+		c.heads, c.inter, c.layers, c.seq = 4, 384, 3, 128
+	})
+	qwen3MoE := map[string]any{"num_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 256, "decoder_sparse_step": 1,
+		"mlp_only_layers": []int{}, "norm_topk_prob": true}
+	varyFamily("qwen3_moe", qwen3MoE, nil, "base", nil)
+	varyFamily("qwen3_moe", qwen3MoE, []string{"self_attn.q_proj", "switch_mlp.up_proj"}, "experts-adapted", nil)
+	varyFamily("qwen3_moe", qwen3MoE, nil, "heads4-seq128", func(c *budgetCase) {
+		c.heads, c.inter, c.layers, c.seq, c.extra["head_dim"], c.extra["moe_intermediate_size"] = 4, 512, 3, 128, 64, 128
+	})
 	small := budgetCase{hidden: 256, inter: 512, heads: 4, kv: 2, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 256}
 	for _, ckpt := range []bool{false, true} {
 		for _, vocab := range []int{2000, 8000, 16000} {

@@ -43,6 +43,16 @@ type budgetCase struct {
 	// the case's sizes and family's extra config.json fields (head_dim among them).
 	family string
 	extra  map[string]any
+	// keys are the modules attach-lora adapts; nil means q_proj and v_proj.
+	keys []string
+}
+
+// loraKeys are the modules the case adapts.
+func (c budgetCase) loraKeys() []string {
+	if c.keys != nil {
+		return c.keys
+	}
+	return []string{"self_attn.q_proj", "self_attn.v_proj"}
 }
 
 // checkCases checks each case as a subtest: in the default tier those not marked long, in
@@ -167,7 +177,7 @@ stages:
   - id: lora
     kind: attach-lora
     after: [load]
-    with: {rank: %d, alpha: 16, layers: %d, keys: [self_attn.q_proj, self_attn.v_proj]}
+    with: {rank: %d, alpha: 16, layers: %d, keys: [%s]}
   - id: data
     kind: data
     after: [load]
@@ -175,7 +185,7 @@ stages:
   - id: train
     kind: step
     with: {optimizer: adamw, grad_checkpoint: %v, loss_chunk: %d}
-`, c.name, modelDir, dataDir, c.rank, c.loraLayers, c.batch, maxSeq, c.mask, c.ckpt, c.lossChunk())
+`, c.name, modelDir, dataDir, c.rank, c.loraLayers, strings.Join(c.loraKeys(), ", "), c.batch, maxSeq, c.mask, c.ckpt, c.lossChunk())
 }
 
 // lossChunk is the loss_chunk the case trains with.
@@ -203,7 +213,7 @@ func (c budgetCase) measure(t testing.TB, dir string, est int64) int64 {
 	}
 	defer m.Free()
 	mlx.ResetPeakMemory()
-	tr, err := train.NewTrainer(m, lora.Config{Keys: []string{"self_attn.q_proj", "self_attn.v_proj"}, NumLayers: c.loraLayers, Rank: c.rank, Alpha: 16},
+	tr, err := train.NewTrainer(m, lora.Config{Keys: c.loraKeys(), NumLayers: c.loraLayers, Rank: c.rank, Alpha: 16},
 		optim.DefaultConfig(), train.Options{GradCheckpoint: c.ckpt, LossChunk: c.lossChunk()})
 	if err != nil {
 		t.Fatal(err)
@@ -301,11 +311,52 @@ func TestBudgetHoldsOutOfSample(t *testing.T) {
 }
 
 // The estimate on each family's own block, out of sample (memplan/budget.go's family terms
-// were fitted at hidden 256 with 8 heads): models written by mlx-lm's module for the family,
-// with attention wider and narrower than the hidden size (heads × head_dim ≠ hidden).
+// were fitted at hidden 256 with 8 heads, BenchmarkBudgetSweep's family-… cases): models
+// written by mlx-lm's module for the family, with attention wider and narrower than the
+// hidden size (heads × head_dim ≠ hidden), Qwen2's biases, Phi-3's fused projections,
+// Gemma 2's softcapped scores and logits, Gemma 3's sliding windows (sequences longer than
+// the window; the text model and the multimodal wrapper), and mixtures of experts
+// (Mixtral's; Qwen3-MoE's beside a dense block, its experts adapted).
+// The default tier checks each family at a small size; the long tier adds each at a larger
+// one, and checkpointed Gemma 2, Gemma 3 and Mixtral.
 func TestBudgetHoldsForFamilies(t *testing.T) {
+	phi3 := []string{"self_attn.qkv_proj"}
+	gemma2 := func(headDim int) map[string]any {
+		return map[string]any{"head_dim": headDim, "query_pre_attn_scalar": headDim}
+	}
+	gemma3 := func(headDim, window int) map[string]any {
+		return map[string]any{"head_dim": headDim, "sliding_window": window, "sliding_window_pattern": 2}
+	}
+	mixtral := func(experts int) map[string]any {
+		return map[string]any{"num_local_experts": experts, "num_experts_per_tok": 2}
+	}
+	// block 0 dense, the others 8 experts, 3 per token
+	qwen3MoE := func(headDim, size int) map[string]any {
+		return map[string]any{"head_dim": headDim, "num_experts": 8, "num_experts_per_tok": 3, "moe_intermediate_size": size,
+			"decoder_sparse_step": 1, "mlp_only_layers": []int{0}, "norm_topk_prob": true}
+	}
+	moeKeys := []string{"self_attn.q_proj", "switch_mlp.gate_proj"}
 	checkCases(t, []budgetCase{
 		{name: "qwen3-wide-ckpt", family: "qwen3", extra: map[string]any{"head_dim": 64}, hidden: 320, inter: 896, vocab: 4000, heads: 10, kv: 5, layers: 5, loraLayers: 3, rank: 8, batch: 2, seq: 160, ckpt: true, long: true},
 		{name: "qwen3-narrow", family: "qwen3", extra: map[string]any{"head_dim": 64}, hidden: 512, inter: 1024, vocab: 3000, heads: 4, kv: 2, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 128, tied: true},
+		{name: "qwen2-bias", family: "qwen2", hidden: 192, inter: 512, vocab: 2000, heads: 6, kv: 2, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 96, tied: true},
+		{name: "phi3-fused", family: "phi3", keys: phi3, hidden: 192, inter: 384, vocab: 2000, heads: 3, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64},
+		{name: "phi3-fused-384", family: "phi3", keys: phi3, hidden: 384, inter: 768, vocab: 3200, heads: 6, kv: 2, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 128, long: true},
+		{name: "gemma2-softcap", family: "gemma2", extra: gemma2(64), hidden: 128, inter: 384, vocab: 2000, heads: 4, kv: 2, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64, tied: true},
+		{name: "gemma2-softcap-256", family: "gemma2", extra: gemma2(96), hidden: 256, inter: 640, vocab: 3000, heads: 4, kv: 2, layers: 4, loraLayers: 2, rank: 8, batch: 2, seq: 128, tied: true, long: true},
+		{name: "gemma2-ckpt", family: "gemma2", extra: gemma2(64), hidden: 128, inter: 384, vocab: 2000, heads: 4, kv: 2, layers: 4, loraLayers: 4, rank: 8, batch: 2, seq: 64, tied: true, ckpt: true, long: true},
+		{name: "gemma3-windows", family: "gemma3_text", extra: gemma3(48, 32), hidden: 192, inter: 384, vocab: 2000, heads: 4, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64, tied: true},
+		{name: "gemma3-windows-320", family: "gemma3_text", extra: gemma3(64, 64), hidden: 320, inter: 640, vocab: 3000, heads: 4, kv: 1, layers: 4, loraLayers: 3, rank: 8, batch: 2, seq: 160, tied: true, long: true},
+		{name: "gemma3-wrapped", family: "gemma3", extra: map[string]any{"vision_config": map[string]any{"hidden_size": 16},
+			"text_config": map[string]any{"model_type": "gemma3_text", "hidden_size": 256, "num_hidden_layers": 3, "intermediate_size": 512,
+				"num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 128, "vocab_size": 2500, "rms_norm_eps": 1e-6,
+				"sliding_window": 48, "sliding_window_pattern": 3}},
+			hidden: 256, inter: 512, vocab: 2500, heads: 2, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64, tied: true},
+		{name: "gemma3-ckpt", family: "gemma3_text", extra: gemma3(48, 32), hidden: 192, inter: 384, vocab: 2000, heads: 4, kv: 1, layers: 4, loraLayers: 4, rank: 8, batch: 2, seq: 64, tied: true, ckpt: true, long: true},
+		{name: "mixtral", family: "mixtral", extra: mixtral(4), hidden: 192, inter: 256, vocab: 2000, heads: 3, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 64},
+		{name: "mixtral-320", family: "mixtral", extra: mixtral(6), hidden: 320, inter: 448, vocab: 3500, heads: 5, kv: 1, layers: 3, loraLayers: 2, rank: 8, batch: 2, seq: 96, long: true},
+		{name: "mixtral-ckpt", family: "mixtral", extra: mixtral(4), hidden: 192, inter: 256, vocab: 2000, heads: 3, kv: 1, layers: 4, loraLayers: 4, rank: 8, batch: 2, seq: 64, ckpt: true, long: true},
+		{name: "qwen3moe-experts", family: "qwen3_moe", keys: moeKeys, extra: qwen3MoE(32, 128), hidden: 128, inter: 256, vocab: 2000, heads: 4, kv: 2, layers: 3, loraLayers: 3, rank: 8, batch: 2, seq: 64},
+		{name: "qwen3moe-experts-192", family: "qwen3_moe", keys: moeKeys, extra: qwen3MoE(48, 192), hidden: 192, inter: 384, vocab: 3000, heads: 6, kv: 2, layers: 3, loraLayers: 3, rank: 8, batch: 2, seq: 128, long: true},
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/yai-dev/yai/internal/tokenizer"
 	"github.com/yai-dev/yai/internal/train"
 	"github.com/yai-dev/yai/memplan"
+	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/stages"
 )
 
@@ -72,6 +73,7 @@ func environment(failStep func(memplan.Schedule) error) *stages.Environment {
 	stages.Implement(env, stages.Adapt, buildAdapt)
 	platformFigures(env)
 	env.SetDevice(Device())
+	env.SetDistributed(mlx.DistributedAvailable)
 	return env
 }
 
