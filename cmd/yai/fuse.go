@@ -1,28 +1,76 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/yai-dev/yai/internal/fuse"
 	"github.com/yai-dev/yai/internal/generate"
 )
 
 func init() {
-	register(command{name: "fuse", summary: "merge adapters into the model: a new model directory", run: func(args []string) int {
+	register(command{name: "fuse", summary: "merge adapters into the model: a new model directory, checked to keep the training", run: func(args []string) int {
 		return fuseMain(args, os.Stdout, os.Stderr)
 	}})
 }
 
 const fuseUsage = `
-Usage: yai fuse --model MODEL --adapter DIR --out NEW_DIR [--dequantize]
+Usage: yai fuse --model MODEL --adapter DIR --out NEW_DIR [--data DIR|FILE] [--dequantize] [flags]
 
 Merges LoRA adapters into the base weights and writes a complete model directory
 (config.json, safetensors shards and index, tokenizer files) that yai and mlx_lm load. Each
 adapted layer is dequantized, gets scale·B·A added, and is quantized again with its own bits
-and group size; --dequantize keeps the adapted layers in float instead. NEW_DIR must not
-exist: fuse never overwrites.`
+and group size (or --bits and --group-size); --dequantize keeps the adapted layers in float
+instead.
+
+Re-quantizing can round a small update away, so that the fused model silently loses what the
+adapters learned. With --data (a data directory, whose valid.jsonl is used, or a JSONL file),
+fuse measures the loss of the base, of the base with the adapters and of the fused model, and
+reports how much of the adapters' improvement the fused model keeps; below --threshold it
+refuses, writes nothing and names the remedy (--dequantize, more bits, a smaller group size),
+unless --force. NEW_DIR must not exist: fuse never overwrites.`
+
+// checkFlags are the flags of the merge check that fuse and the merged export share.
+type checkFlags struct {
+	data, split        string
+	threshold          float64
+	force, maskPrompt  bool
+	batchSize, batches int
+	maxSeqLength       int
+}
+
+func (c *checkFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.data, "data", "", "check the merge on this data: a data directory (its --split file) or a JSONL file")
+	fs.StringVar(&c.split, "split", "valid", "split of a --data directory to check on")
+	fs.Float64Var(&c.threshold, "threshold", 100*fuse.DefaultThreshold, "percent of the adapters' improvement the merged model must keep")
+	fs.BoolVar(&c.force, "force", false, "write the merged model even when it keeps less than --threshold")
+	fs.BoolVar(&c.maskPrompt, "mask-prompt", false, "count only completion/assistant tokens in the check")
+	fs.IntVar(&c.batchSize, "batch-size", 4, "rows per batch of the check")
+	fs.IntVar(&c.batches, "batches", -1, "check on at most this many batches; -1 for all")
+	fs.IntVar(&c.maxSeqLength, "max-seq-length", 2048, "longer rows are truncated in the check")
+}
+
+// check is the fuse.Check the flags ask for; ok is false without --data.
+func (c *checkFlags) check() (fuse.Check, bool, error) {
+	if c.data == "" {
+		return fuse.Check{}, false, nil
+	}
+	if c.threshold <= 0 || c.threshold > 100 {
+		return fuse.Check{}, false, fmt.Errorf("--threshold %g: want a percentage in (0, 100]", c.threshold)
+	}
+	file := c.data
+	if st, err := os.Stat(file); err != nil {
+		return fuse.Check{}, false, fmt.Errorf("--data: %w", err)
+	} else if st.IsDir() {
+		file = filepath.Join(file, c.split+".jsonl")
+	}
+	return fuse.Check{Threshold: c.threshold / 100, Force: c.force, Data: fuse.Data{File: file, MaskPrompt: c.maskPrompt,
+		MaxSeqLength: c.maxSeqLength, BatchSize: c.batchSize, Batches: c.batches}}, true, nil
+}
 
 func fuseMain(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("fuse", fuseUsage)
@@ -31,6 +79,10 @@ func fuseMain(args []string, stdout, stderr io.Writer) int {
 	mf.register(fs, true)
 	out := fs.String("out", "", "directory to create for the fused model (required; must not exist)")
 	dequantize := fs.Bool("dequantize", false, "keep the fused layers in float instead of re-quantizing them")
+	bits := fs.Int("bits", 0, "re-quantize the fused layers with this many bits (default: each layer's own)")
+	groupSize := fs.Int("group-size", 0, "re-quantize the fused layers with this group size (default: each layer's own)")
+	var cf checkFlags
+	cf.register(fs)
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
@@ -44,22 +96,49 @@ func fuseMain(args []string, stdout, stderr io.Writer) int {
 		return usageErrorTo(stderr, fs, "--adapter is required")
 	case *out == "":
 		return usageErrorTo(stderr, fs, "--out is required")
+	case *dequantize && (*bits != 0 || *groupSize != 0):
+		return usageErrorTo(stderr, fs, "--dequantize keeps the fused layers in float: --bits and --group-size do not apply")
 	}
-	dir, err := mf.resolve()
+	opts := fuse.Options{Dequantize: *dequantize, Bits: *bits, GroupSize: *groupSize}
+	check, checked, err := cf.check()
+	var dir, adapter string
 	if err == nil {
-		var adapter string
-		if adapter, err = generate.AdapterDir(mf.adapter); err == nil {
-			var res fuse.Result
-			if res, err = fuse.Fuse(dir, adapter, *out, fuse.Options{Dequantize: *dequantize}); err == nil {
-				kind := "re-quantized"
-				if *dequantize {
-					kind = "kept in float"
-				}
-				fmt.Fprintf(stdout, "fused %d layers (%s) into %s (%d weight files)\n", len(res.Layers), kind, *out, len(res.Files))
-				return 0
-			}
+		dir, err = mf.resolve()
+	}
+	if err == nil {
+		adapter, err = generate.AdapterDir(mf.adapter)
+	}
+	var res fuse.Result
+	var s fuse.Survival
+	if err == nil {
+		if checked {
+			res, s, err = fuse.FuseChecked(dir, adapter, *out, opts, check)
+		} else {
+			res, err = fuse.Fuse(dir, adapter, *out, opts)
 		}
 	}
-	fmt.Fprintln(stderr, "yai fuse:", err)
-	return 1
+	if checked && s.File != "" {
+		fmt.Fprintln(stdout, s)
+	}
+	var lost *fuse.LostError
+	if errors.As(err, &lost) {
+		fmt.Fprintln(stderr, "yai fuse: refused:", err)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "yai fuse:", err)
+		return 1
+	}
+	kind := "re-quantized"
+	if *dequantize {
+		kind = "kept in float"
+	}
+	fmt.Fprintf(stdout, "fused %d layers (%s) into %s (%d weight files)\n", len(res.Layers), kind, *out, len(res.Files))
+	if checked && s.Verify(check.Threshold, "") != nil {
+		fmt.Fprintf(stderr, "yai fuse: written with --force although the fused model keeps only %.1f%% of the adapters' improvement\n", 100*s.Kept())
+	}
+	if !checked {
+		fmt.Fprintln(stderr, "yai fuse: not checked: give --data (a data directory or JSONL file) to measure how much of the adapters' improvement the fused model keeps")
+	}
+	return 0
 }

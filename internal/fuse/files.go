@@ -69,8 +69,9 @@ func writeWeights(dir string, tensors map[string]*mlx.Array, shardBytes int) ([]
 }
 
 // writeConfig copies config.json, marking the layers fused into float as not quantized
-// (mlx-lm's per-layer `false`) in quantization and quantization_config.
-func writeConfig(modelDir, dir string, plain []string) error {
+// (mlx-lm's per-layer `false`) in quantization and quantization_config, and the layers
+// re-quantized with other settings with their own (mlx-lm's per-layer object).
+func writeConfig(modelDir, dir string, plain []string, requant map[string]mlx.Quantization) error {
 	path := filepath.Join(modelDir, "config.json")
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -87,6 +88,13 @@ func writeConfig(modelDir, dir string, plain []string) error {
 		}
 		for _, layer := range plain {
 			q[layer] = false
+		}
+		for layer, lq := range requant {
+			per := map[string]any{"group_size": lq.GroupSize, "bits": lq.Bits}
+			if lq.Mode != "" && lq.Mode != "affine" {
+				per["mode"] = lq.Mode
+			}
+			q[layer] = per
 		}
 	}
 	out, err := json.MarshalIndent(cfg, "", "    ")

@@ -16,6 +16,10 @@ type Options struct {
 	Dequantize bool
 	// ShardBytes caps each weights file, as mlx-lm's save does (0: 5 GB).
 	ShardBytes int
+	// Bits and GroupSize, when nonzero, re-quantize the fused layers with these instead of
+	// each layer's own (config.json records them per layer): more bits or smaller groups
+	// keep more of a small update.
+	Bits, GroupSize int
 }
 
 // Result says what Fuse wrote.
@@ -44,12 +48,13 @@ func Fuse(modelDir, adapterDir, outDir string, opts Options) (Result, error) {
 	defer a.Free()
 
 	tensors := m.Parameters()
-	var plain []string    // layers left in float, for config.json
-	var made []*mlx.Array // the fused tensors, freed once written
+	var plain []string                       // layers left in float, for config.json
+	requant := map[string]mlx.Quantization{} // layers quantized with other settings
+	var made []*mlx.Array                    // the fused tensors, freed once written
 	defer func() { mlx.Free(made...) }()
 	err = mlx.Do(func() error {
 		for i, l := range a.Layers {
-			fused, quantized := fuseLayer(l, opts.Dequantize)
+			fused, quantized, q := fuseLayer(l, opts)
 			name := a.Names[i]
 			for leaf, t := range fused {
 				tensors[name+"."+leaf] = t
@@ -61,6 +66,9 @@ func Fuse(modelDir, adapterDir, outDir string, opts Options) (Result, error) {
 				if _, _, wasQuantized := packed(l); wasQuantized {
 					plain = append(plain, name)
 				}
+			}
+			if quantized && (opts.Bits != 0 || opts.GroupSize != 0) {
+				requant[name] = q
 			}
 			res.Layers = append(res.Layers, name)
 		}
@@ -74,7 +82,7 @@ func Fuse(modelDir, adapterDir, outDir string, opts Options) (Result, error) {
 		if res.Files, err = writeWeights(tmp, tensors, opts.ShardBytes); err != nil {
 			return err
 		}
-		if err := writeConfig(modelDir, tmp, plain); err != nil {
+		if err := writeConfig(modelDir, tmp, plain, requant); err != nil {
 			return err
 		}
 		return copyTokenizerFiles(modelDir, tmp)
@@ -83,9 +91,10 @@ func Fuse(modelDir, adapterDir, outDir string, opts Options) (Result, error) {
 }
 
 // fuseLayer computes the fused tensors of one adapted layer by leaf name (weight, and
-// scales and biases when quantized) and whether they are quantized. It runs on the MLX
+// scales and biases when quantized), whether they are quantized and how. It runs on the MLX
 // thread; the arrays are evaluated and owned by the caller.
-func fuseLayer(l *lora.Linear, dequantize bool) (map[string]*mlx.Array, bool) {
+func fuseLayer(l *lora.Linear, opts Options) (map[string]*mlx.Array, bool, mlx.Quantization) {
+	dequantize := opts.Dequantize
 	s := mlx.NewScope()
 	defer s.Close()
 	w := l.Arrays()["linear.weight"]
@@ -104,8 +113,16 @@ func fuseLayer(l *lora.Linear, dequantize bool) (map[string]*mlx.Array, bool) {
 	}
 	fused := mlx.Add(w, delta)
 	out := map[string]*mlx.Array{}
+	var qq mlx.Quantization
 	if quantized && !dequantize {
-		wq, scales, biases := mlx.Quantize(fused, q)
+		qq = q
+		if opts.Bits != 0 {
+			qq.Bits = opts.Bits
+		}
+		if opts.GroupSize != 0 {
+			qq.GroupSize = opts.GroupSize
+		}
+		wq, scales, biases := mlx.Quantize(fused, qq)
 		out["weight"], out["scales"] = wq, scales
 		if biases != nil {
 			out["biases"] = biases
@@ -120,7 +137,7 @@ func fuseLayer(l *lora.Linear, dequantize bool) (map[string]*mlx.Array, bool) {
 	mlx.Eval(kept...)
 	s.Keep(kept...)
 	mlx.Detach(kept...)
-	return out, quantized && !dequantize
+	return out, quantized && !dequantize, qq
 }
 
 // packed reports whether the layer l adapts is quantized, with its arrays (by leaf name) and

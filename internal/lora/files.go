@@ -39,17 +39,22 @@ type fileParameters struct {
 // Each file is written to a temporary name and renamed, so a crash leaves the old file or
 // the new one, never half of either. The adapter arrays must be evaluated.
 func (a *Adapters) Save(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
 	tensors := make(map[string]*mlx.Array, 2*len(a.Layers))
 	for i, n := range a.ParamNames() {
 		tensors[n] = a.Params()[i]
 	}
+	return SaveFiles(dir, a.Config, tensors)
+}
+
+// SaveFiles writes adapters given by name (<module>.lora_a, <module>.lora_b, evaluated) and
+// their resolved config as Save does, for adapters that come from elsewhere (an import).
+func SaveFiles(dir string, c Config, tensors map[string]*mlx.Array) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	if err := mlx.SaveSafetensors(filepath.Join(dir, WeightsFile), tensors, map[string]string{"format": "mlx"}); err != nil {
 		return fmt.Errorf("lora: save adapters: %w", err)
 	}
-	c := a.Config
 	js, err := json.MarshalIndent(fileConfig{
 		FineTuneType: "lora",
 		NumLayers:    c.NumLayers,

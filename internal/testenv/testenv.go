@@ -51,6 +51,18 @@ func SmolLM2GGUF(tb testing.TB) string {
 	return path
 }
 
+// PeftPython is the interpreter of the long tier's PEFT check, <module root>/.venv-peft/bin/python,
+// with the pinned peft, torch and transformers of requirements-peft.txt (`go tool task
+// setup:peft`, which `go tool task test:long` runs). A missing venv fails the test.
+func PeftPython(tb testing.TB) string {
+	tb.Helper()
+	py := filepath.Join(ModuleRoot(tb), ".venv-peft", "bin", "python")
+	if _, err := os.Stat(py); err != nil {
+		tb.Fatalf("PEFT reference Python %s is missing: run `go tool task setup:peft`", py)
+	}
+	return py
+}
+
 // Converter is llama.cpp's own convert_hf_to_gguf.py, which `go tool task setup:converter`
 // extracts from the pinned llama-cpp-python sdist into .converter/ with torch beside it.
 // It returns the script and the PYTHONPATH (torch and its imports) to run it and the
