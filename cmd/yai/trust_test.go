@@ -48,8 +48,8 @@ func poisonTensor(t *testing.T, path, name string) string {
 	return name
 }
 
-// Adapters holding NaN are refused by fuse and generate before anything is written or
-// decoded, naming the file and the tensor.
+// Adapters holding NaN are refused by fuse, generate and every export before anything is
+// written or decoded, naming the file and the tensor.
 func TestNaNAdaptersAreRefused(t *testing.T) {
 	dir := testmodel.Tiny(t, "tiny")
 	adapter := testmodel.RandomAdapter(t, dir, 11, 0.3)
@@ -67,6 +67,18 @@ func TestNaNAdaptersAreRefused(t *testing.T) {
 	_, errOut, code := runCmd(t, generateCmd, "", "--model", dir, "--adapter", adapter, "--prompt", "hi", "--max-tokens", "2")
 	if code != 1 || !strings.Contains(errOut, name) || !strings.Contains(errOut, "NaN") {
 		t.Errorf("generate with NaN adapters: exit %d, %q", code, errOut)
+	}
+	for _, format := range []string{"gguf", "gguf-lora", "peft"} {
+		out := filepath.Join(t.TempDir(), format)
+		stdout.Reset()
+		stderr.Reset()
+		code := exportMain([]string{format, "--model", dir, "--adapter", adapter, "--out", out}, &stdout, &stderr)
+		if code != 1 || !strings.Contains(stderr.String(), name) || !strings.Contains(stderr.String(), "NaN") {
+			t.Errorf("export %s of NaN adapters: exit %d, %q", format, code, stderr.String())
+		}
+		if exists(out) {
+			t.Errorf("export %s of NaN adapters wrote %s", format, out)
+		}
 	}
 }
 

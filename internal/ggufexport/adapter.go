@@ -58,12 +58,7 @@ func Adapter(modelDir, adapterDir, out string, opts AdapterOptions) (*Result, er
 			return nil, err
 		}
 	}
-	var tensors map[string]*mlx.Array
-	err = mlx.Do(func() error {
-		var err error
-		tensors, _, err = mlx.LoadSafetensors(filepath.Join(adapterDir, lora.WeightsFile))
-		return err
-	})
+	tensors, err := lora.ReadWeights(adapterDir)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,9 @@ package lora
 
 import (
 	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
 	"math"
 	"strings"
 
@@ -39,4 +42,29 @@ func CheckFinite(path string, names []string, xs []*mlx.Array) error {
 		bad = bad[:5]
 	}
 	return fmt.Errorf("%s: tensor %s holds NaN or infinite values%s: the file is damaged or was saved from a diverged run", path, strings.Join(bad, ", "), more)
+}
+
+// ReadWeights reads the adapter file of adapterDir, as an export reads it, refusing NaN or
+// infinite tensors. The caller frees the arrays.
+func ReadWeights(adapterDir string) (map[string]*mlx.Array, error) {
+	path := filepath.Join(adapterDir, WeightsFile)
+	var tensors map[string]*mlx.Array
+	err := mlx.Do(func() error {
+		var err error
+		tensors, _, err = mlx.LoadSafetensors(path)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	names := slices.Sorted(maps.Keys(tensors))
+	xs := make([]*mlx.Array, len(names))
+	for i, n := range names {
+		xs[i] = tensors[n]
+	}
+	if err := CheckFinite(path, names, xs); err != nil {
+		mlx.Do(func() error { mlx.Free(xs...); return nil })
+		return nil, fmt.Errorf("lora: %w", err)
+	}
+	return tensors, nil
 }

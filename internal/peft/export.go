@@ -44,7 +44,7 @@ func Export(modelDir, adapterDir, outDir string, opts ExportOptions) (ExportResu
 	if err != nil {
 		return res, err
 	}
-	tensors, _, err := mlx.LoadSafetensors(filepath.Join(adapterDir, lora.WeightsFile))
+	tensors, err := lora.ReadWeights(adapterDir)
 	if err != nil {
 		return res, fmt.Errorf("peft: %w", err)
 	}
