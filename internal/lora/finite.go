@@ -3,9 +3,9 @@ package lora
 import (
 	"fmt"
 	"maps"
+	"math"
 	"path/filepath"
 	"slices"
-	"math"
 	"strings"
 
 	"github.com/yai-dev/yai/mlx"
