@@ -31,7 +31,30 @@ var variants = map[string]struct {
 	// Qwen3-MoE's preset has a dense block; llama.cpp's qwen3moe has experts in every block.
 	"qwen3_moe": {refusal: "dense blocks", keys: []string{"self_attn.v_proj", "mlp.gate", "mlp.switch_mlp.up_proj"},
 		change: func(s *model.TinySpec) { s.Extra["mlp_only_layers"] = []int{} }},
+	// Gemma 3's presets have a global block every third; llama.cpp's gemma3 every sixth.
+	"gemma3_text": {refusal: "sliding_window_pattern", change: gemma3Pattern6},
+	"gemma3":      {refusal: "sliding_window_pattern", change: gemma3Pattern6},
 }
+
+// gemma3Pattern6 gives a Gemma 3 preset six blocks, the last global, as llama.cpp's gemma3
+// has them (in text_config too for the multimodal checkpoint).
+func gemma3Pattern6(s *model.TinySpec) {
+	s.Config.NumHiddenLayers = 6
+	s.Extra["sliding_window_pattern"] = 6
+	if tc, ok := s.Extra["text_config"].(map[string]any); ok {
+		tc = maps.Clone(tc)
+		tc["num_hidden_layers"] = 6
+		tc["sliding_window_pattern"] = 6
+		s.Extra["text_config"] = tc
+	}
+}
+
+// gemmaPositionTol bounds a position's log-probability difference for Gemma, whose GELU
+// llama.cpp's CPU backend computes from a float16 table (and whose soft-caps and 1 + w
+// norms it computes in its own order); the other families meet 2e-4. Measured on the tiny
+// presets with random adapters: at most 6e-4 (Gemma 2) and 3e-3 to 6e-3 (Gemma 3), while
+// mean losses agree within 2e-5 nats and top-1 agrees at every position.
+const gemmaPositionTol = 1e-2
 
 // Every family yai trains either exports to a format and runs in llama.cpp as yai runs it
 // (a tiny model of the family with random adapters: the merged GGUF against yai with the
@@ -111,24 +134,29 @@ func TestEveryFamilyExportsOrRefuses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ids := tok.Encode(text, false)[:97]
+			n, minAgree, tol := 97, 0.98, 2e-4
+			if archs[f.Name].normPlusOne {
+				// Gemma: the criterion (≥ 99% top-1 over a few hundred positions, mean
+				// loss within 0.002 nats) and a wider bound per position.
+				n, minAgree, tol = positions+1, 0.99, gemmaPositionTol
+			}
+			ids := tok.Encode(text, false)[:n]
 			live := yaiTeacher(t, dir, adapters, ids)
 			if mergedErr == nil {
 				got := llamaCpp(t, filepath.Join(merged.Dir, merged.Files[0]), "", 0, ids)
-				agree(t, f.Name+": merged F32 GGUF in llama.cpp vs yai with its adapters", got, live, 0.98, 0.002)
-				samePositions(t, f.Name+": merged", got, live, 2e-4)
+				agree(t, f.Name+": merged F32 GGUF in llama.cpp vs yai with its adapters", got, live, minAgree, 0.002)
+				samePositions(t, f.Name+": merged", got, live, tol)
 			}
 			if loraErr == nil && baseErr == nil {
 				got := llamaCpp(t, filepath.Join(base.Dir, base.Files[0]), filepath.Join(lora.Dir, AdapterFile), 1, ids)
-				agree(t, f.Name+": base F32 GGUF + GGUF LoRA in llama.cpp vs yai with its adapters", got, live, 0.98, 0.002)
-				samePositions(t, f.Name+": base + LoRA", got, live, 2e-4)
+				agree(t, f.Name+": base F32 GGUF + GGUF LoRA in llama.cpp vs yai with its adapters", got, live, minAgree, 0.002)
+				samePositions(t, f.Name+": base + LoRA", got, live, tol)
 			}
 		})
 	}
 }
 
-// Every family the table does not export to a format is refused with the format named,
-// those without a tiny model (Gemma) included.
+// Every family the table does not export to a format is refused with the format named.
 func TestUnsupportedPairsAreRefused(t *testing.T) {
 	for _, typ := range modeldir.SupportedTypes() {
 		f, _ := modeldir.FamilyOf(typ)
