@@ -62,10 +62,15 @@ var archs = map[string]arch{
 	// as 1 + w, the √hidden embedding scale and the soft-caps computed by llama.cpp from the
 	// metadata. On the tiny presets llama.cpp agrees with yai at ≥ 99% top-1 over 300 positions
 	// and within 1e-4 nats of mean loss, but a position's log-probability differs by up to 6e-4
-	// (Gemma 2) and 3e-3 to 6e-3 (Gemma 3), against 2e-4 for the other families: llama.cpp's
-	// CPU backend computes GELU from a float16 table (Gemma 2's gap closes to 1.6e-4 with the
-	// MLP zeroed). Real Gemma tokenizers are SentencePiece, which the merged export refuses
-	// (the GGUF LoRA needs no tokenizer).
+	// (Gemma 2) and 4e-3 to 1e-2 (Gemma 3), against 2e-4 for the other families. Both are
+	// llama.cpp's half precision on the CPU: its GELU reads a float16 table (Gemma 2's gap
+	// closes to 1.6e-4 with the MLP zeroed), and Gemma 3's query and key norms make attention
+	// scores of order one, where the other families' random ones are near zero. Measured on a
+	// six-block Gemma 3: with the MLP zeroed the gap is 3.7e-3 while the attention pattern moves
+	// the log-probabilities by up to 1 nat (0.3%), and with the queries zeroed too (uniform
+	// attention) it falls to 2.7e-4; a wrong rotary or norm would move them by tenths. Real
+	// Gemma tokenizers are SentencePiece, which the merged export refuses (the GGUF LoRA needs
+	// no tokenizer).
 	"gemma2":      {name: "gemma2", names: gemmaNames, normPlusOne: true, formats: []string{FormatMerged, FormatAdapter}},
 	"gemma3_text": {name: "gemma3", names: gemmaNames, normPlusOne: true, windows: true, formats: []string{FormatMerged, FormatAdapter}},
 	"gemma3":      {name: "gemma3", names: gemmaNames, normPlusOne: true, windows: true, formats: []string{FormatMerged, FormatAdapter}},
