@@ -69,27 +69,44 @@ func TestEveryFamilyExportsOrRefuses(t *testing.T) {
 	// Phi-3 with a context within its original one (written from tiny-phi3 below).
 	phi3 := testmodel.Families[slices.IndexFunc(testmodel.Families, func(f testmodel.Family) bool { return f.Name == "phi3" })]
 	phi3.Preset = "tiny-phi3-short"
-	families = append(families, phi3)
+	// Gemma 3 with linear rotary scaling on its global blocks, as Gemma 3 4B and larger.
+	gemma3 := testmodel.Families[slices.IndexFunc(testmodel.Families, func(f testmodel.Family) bool { return f.Name == "gemma3_text" })]
+	gemma3.Preset = "tiny-gemma3-linear"
+	families = append(families, phi3, gemma3)
+	// derived are the presets written from another one.
+	derived := map[string]func() model.TinySpec{
+		// llama.cpp's context (at most 256 here) within the original one: it would take the
+		// short factors, which yai never uses.
+		"tiny-phi3-short": func() model.TinySpec {
+			spec := model.TinyPresets["tiny-phi3"]
+			spec.Extra = maps.Clone(spec.Extra)
+			spec.Extra["original_max_position_embeddings"] = 512
+			return spec
+		},
+		"tiny-gemma3-linear": func() model.TinySpec {
+			spec := model.TinyPresets["tiny-gemma3"]
+			spec.Extra = maps.Clone(spec.Extra)
+			spec.Extra["rope_scaling"] = map[string]any{"rope_type": "linear", "factor": json.Number("8.0")}
+			return spec
+		},
+	}
+	specOf := func(preset string) model.TinySpec {
+		if d, ok := derived[preset]; ok {
+			return d()
+		}
+		spec := model.TinyPresets[preset]
+		spec.Extra = maps.Clone(spec.Extra)
+		return spec
+	}
 	for _, f := range families {
 		t.Run(f.Name+"/"+f.Preset, func(t *testing.T) {
 			formats, ok := support[f.Name]
 			if !ok {
 				t.Fatalf("family %s has no row in the export table", f.Name)
 			}
-			var dir string
-			if f.Preset != "tiny-phi3-short" {
-				dir = testmodel.Tiny(t, f.Preset)
-			}
-			if f.Preset == "tiny-phi3-short" {
-				// llama.cpp's context (at most 256 here) within the original one: it would
-				// take the short factors, which yai never uses.
-				spec := model.TinyPresets["tiny-phi3"]
-				spec.Extra = maps.Clone(spec.Extra)
-				spec.Extra["original_max_position_embeddings"] = 512
-				dir = filepath.Join(t.TempDir(), "phi3-short")
-				if err := model.WriteTiny(dir, spec); err != nil {
-					t.Fatal(err)
-				}
+			dir := filepath.Join(t.TempDir(), f.Preset)
+			if err := model.WriteTiny(dir, specOf(f.Preset)); err != nil {
+				t.Fatal(err)
 			}
 			if v, ok := variants[f.Name]; ok {
 				// The preset has what llama.cpp's architecture cannot hold: refused. The same
@@ -98,8 +115,7 @@ func TestEveryFamilyExportsOrRefuses(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), v.refusal) {
 					t.Fatalf("%s: %v, want a refusal naming %q", f.Preset, err, v.refusal)
 				}
-				spec := model.TinyPresets[f.Preset]
-				spec.Extra = maps.Clone(spec.Extra)
+				spec := specOf(f.Preset)
 				v.change(&spec)
 				dir = filepath.Join(t.TempDir(), "variant")
 				if err := model.WriteTiny(dir, spec); err != nil {
