@@ -44,6 +44,7 @@ type checkFlags struct {
 	data, split        string
 	threshold          float64
 	force, maskPrompt  bool
+	noCheck            bool
 	batchSize, batches int
 	maxSeqLength       int
 	fs                 *flag.FlagSet
@@ -55,6 +56,7 @@ func (c *checkFlags) register(fs *flag.FlagSet) {
 	c.fs = fs
 	fs.StringVar(&c.data, "data", "", "check the merge on this data: a data directory (its --split file) or a JSONL file (default: the validation split of the run whose directory --adapter is)")
 	fs.StringVar(&c.split, "split", "valid", "split of a --data directory to check on")
+	fs.BoolVar(&c.noCheck, "no-check", false, "do not check the merge (the run directory's validation split is checked by default)")
 	fs.Float64Var(&c.threshold, "threshold", 100*fuse.DefaultThreshold, "percent of the adapters' improvement the merged model must keep")
 	fs.BoolVar(&c.force, "force", false, "write the merged model even when it keeps less than --threshold")
 	fs.BoolVar(&c.maskPrompt, "mask-prompt", false, "count only completion/assistant tokens in the check (default: the run's data mask_prompt)")
@@ -77,6 +79,13 @@ func (c *checkFlags) given(name string) bool {
 func (c *checkFlags) check(adapter string) (fuse.Check, bool, error) {
 	if c.threshold <= 0 || c.threshold > 100 {
 		return fuse.Check{}, false, fmt.Errorf("--threshold %g: want a percentage in (0, 100]", c.threshold)
+	}
+	if c.noCheck {
+		if c.data != "" {
+			return fuse.Check{}, false, fmt.Errorf("--no-check and --data: choose one")
+		}
+		c.unchecked = "--no-check"
+		return fuse.Check{}, false, nil
 	}
 	d := fuse.Data{MaskPrompt: c.maskPrompt, MaxSeqLength: c.maxSeqLength, BatchSize: c.batchSize, Batches: c.batches}
 	if c.data == "" {

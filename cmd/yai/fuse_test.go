@@ -204,6 +204,11 @@ stages:
 		t.Errorf("yai export gguf of the run directory without --data: exit %d, %q", code, r)
 	}
 
+	// --no-check skips it.
+	if out, stderr := fuseOut("--adapter", runDir, "--no-check"); report(out) != "" || !strings.Contains(stderr, "not checked: --no-check") {
+		t.Errorf("--no-check: %q %q", out, stderr)
+	}
+
 	// Not a run directory: not checked, and said so.
 	plain := filepath.Join(t.TempDir(), "adapters")
 	if err := copyDir(filepath.Join(runDir, "adapters"), plain); err != nil {
