@@ -390,6 +390,12 @@ type ScheduleJSON struct {
 	Fits           bool  `json:"fits"`
 }
 
+// DataConfig is the settings of the recipe's data stage, nil without one.
+func (r *Recipe) DataConfig() *stages.DataConfig {
+	_, c := dataStage(r)
+	return c
+}
+
 // DataFiles are the data files the run reads: the data stage's train and valid files and
 // the data directory's test.jsonl (an eval stage may read it). None without a data stage.
 func (p *Plan) DataFiles() []string {

@@ -194,6 +194,9 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 		if err == nil {
 			hash, err = rundir.WriteRecipe(dir, resolved)
 		}
+		if err == nil {
+			err = rundir.WriteSource(dir, rundir.Source{RecipeDir: absDir(p.Recipe.Dir)})
+		}
 		if err != nil {
 			res.ExitCode = 1
 			return res, err

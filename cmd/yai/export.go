@@ -44,7 +44,9 @@ const (
 // exportRequest is what every format gets: the model and adapter directories and --out.
 type exportRequest struct {
 	ModelDir, AdapterDir, Out string
-	Stdout                    io.Writer
+	// Adapter is --adapter as given: an adapter directory or a run directory.
+	Adapter        string
+	Stdout, Stderr io.Writer
 }
 
 var exportFormats = map[string]exportFormat{}
@@ -145,7 +147,7 @@ func exportMain(args []string, stdout, stderr io.Writer) int {
 	case *out == "":
 		return usageErrorTo(stderr, fs, "--out is required")
 	}
-	req := exportRequest{Out: *out, Stdout: stdout}
+	req := exportRequest{Out: *out, Adapter: mf.adapter, Stdout: stdout, Stderr: stderr}
 	var err error
 	if req.ModelDir, err = mf.resolve(); err == nil && mf.adapter != "" {
 		req.AdapterDir, err = generate.AdapterDir(mf.adapter)

@@ -36,7 +36,7 @@ func init() {
 				if !found {
 					return "", fmt.Errorf("--type %s: use one of %s", *typ, strings.Join(names, ", "))
 				}
-				check, checked, err := cf.check()
+				check, checked, err := cf.check(req.Adapter)
 				if err != nil {
 					return "", err
 				}
@@ -61,6 +61,9 @@ func init() {
 				what := "the model"
 				if req.AdapterDir != "" {
 					what = fmt.Sprintf("the model with %d adapted layers merged", len(res.Fused))
+				}
+				if req.AdapterDir != "" && !checked {
+					fmt.Fprintf(req.Stderr, "yai export %s: not checked: %s\n", ggufexport.FormatMerged, cf.unchecked)
 				}
 				return fmt.Sprintf("wrote %s as %s to %s/%s, with a Modelfile (ollama create NAME -f %s/Modelfile)%s",
 					what, t, res.Dir, res.Files[0], res.Dir, survival), nil

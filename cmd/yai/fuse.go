@@ -7,9 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/yai-dev/yai/internal/fuse"
 	"github.com/yai-dev/yai/internal/generate"
+	"github.com/yai-dev/yai/internal/rundir"
+	"github.com/yai-dev/yai/recipe"
+	"github.com/yai-dev/yai/stages"
 )
 
 func init() {
@@ -29,7 +33,8 @@ instead.
 
 Re-quantizing can round a small update away, so that the fused model silently loses what the
 adapters learned. With --data (a data directory, whose valid.jsonl is used, or a JSONL file),
-fuse measures the loss of the base, of the base with the adapters and of the fused model, and
+or, without it, when --adapter is a run directory (its recipe's data, validation file and data
+settings), fuse measures the loss of the base, of the base with the adapters and of the fused model, and
 reports how much of the adapters' improvement the fused model keeps; below --threshold it
 refuses, writes nothing and names the remedy (--dequantize, more bits, a smaller group size),
 unless --force. NEW_DIR must not exist: fuse never overwrites.`
@@ -39,37 +44,130 @@ type checkFlags struct {
 	data, split        string
 	threshold          float64
 	force, maskPrompt  bool
+	noCheck            bool
 	batchSize, batches int
 	maxSeqLength       int
+	fs                 *flag.FlagSet
+	// unchecked says why no check runs, after check.
+	unchecked string
 }
 
 func (c *checkFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.data, "data", "", "check the merge on this data: a data directory (its --split file) or a JSONL file")
+	c.fs = fs
+	fs.StringVar(&c.data, "data", "", "check the merge on this data: a data directory (its --split file) or a JSONL file (default: the validation split of the run whose directory --adapter is)")
 	fs.StringVar(&c.split, "split", "valid", "split of a --data directory to check on")
+	fs.BoolVar(&c.noCheck, "no-check", false, "do not check the merge (the run directory's validation split is checked by default)")
 	fs.Float64Var(&c.threshold, "threshold", 100*fuse.DefaultThreshold, "percent of the adapters' improvement the merged model must keep")
 	fs.BoolVar(&c.force, "force", false, "write the merged model even when it keeps less than --threshold")
-	fs.BoolVar(&c.maskPrompt, "mask-prompt", false, "count only completion/assistant tokens in the check")
+	fs.BoolVar(&c.maskPrompt, "mask-prompt", false, "count only completion/assistant tokens in the check (default: the run's data mask_prompt)")
 	fs.IntVar(&c.batchSize, "batch-size", 4, "rows per batch of the check")
 	fs.IntVar(&c.batches, "batches", -1, "check on at most this many batches; -1 for all")
-	fs.IntVar(&c.maxSeqLength, "max-seq-length", 2048, "longer rows are truncated in the check")
+	fs.IntVar(&c.maxSeqLength, "max-seq-length", 2048, "longer rows are truncated in the check (default: the run's data max_seq_length)")
 }
 
-// check is the fuse.Check the flags ask for; ok is false without --data.
-func (c *checkFlags) check() (fuse.Check, bool, error) {
-	if c.data == "" {
-		return fuse.Check{}, false, nil
-	}
+// given reports whether the flag was on the command line.
+func (c *checkFlags) given(name string) bool {
+	found := false
+	c.fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
+}
+
+// check is the fuse.Check the flags ask for. Without --data, when adapter (--adapter as
+// given) is a run directory, the check runs on the validation file of the run's data, read
+// as its recipe's data stage read it; ok is false, and c.unchecked says why, when there is
+// no data to check on.
+func (c *checkFlags) check(adapter string) (fuse.Check, bool, error) {
 	if c.threshold <= 0 || c.threshold > 100 {
 		return fuse.Check{}, false, fmt.Errorf("--threshold %g: want a percentage in (0, 100]", c.threshold)
 	}
-	file := c.data
-	if st, err := os.Stat(file); err != nil {
-		return fuse.Check{}, false, fmt.Errorf("--data: %w", err)
-	} else if st.IsDir() {
-		file = filepath.Join(file, c.split+".jsonl")
+	if c.noCheck {
+		if c.data != "" {
+			return fuse.Check{}, false, fmt.Errorf("--no-check and --data: choose one")
+		}
+		c.unchecked = "--no-check"
+		return fuse.Check{}, false, nil
 	}
-	return fuse.Check{Threshold: c.threshold / 100, Force: c.force, Data: fuse.Data{File: file, MaskPrompt: c.maskPrompt,
-		MaxSeqLength: c.maxSeqLength, BatchSize: c.batchSize, Batches: c.batches}}, true, nil
+	d := fuse.Data{MaskPrompt: c.maskPrompt, MaxSeqLength: c.maxSeqLength, BatchSize: c.batchSize, Batches: c.batches}
+	if c.data == "" {
+		c.unchecked = "give --data (a data directory or JSONL file), or --adapter a run directory, to measure how much of the adapters' improvement the merged model keeps"
+		if adapter == "" {
+			return fuse.Check{}, false, nil
+		}
+		run, err := runData(adapter)
+		if err != nil {
+			c.unchecked = err.Error() + ": give --data to check"
+			return fuse.Check{}, false, nil
+		}
+		if run == nil {
+			return fuse.Check{}, false, nil
+		}
+		d.File, d.Format = run.valid, strings.TrimPrefix(run.cfg.Format, "auto")
+		if c.given("split") {
+			d.File = filepath.Join(run.dir, c.split+".jsonl")
+		}
+		if !c.given("mask-prompt") {
+			d.MaskPrompt = run.cfg.MaskPrompt
+		}
+		if !c.given("max-seq-length") {
+			d.MaxSeqLength = run.cfg.MaxSeqLength
+		}
+		if _, err := os.Stat(d.File); err != nil {
+			c.unchecked = fmt.Sprintf("the run's data has no %s: give --data to check", d.File)
+			return fuse.Check{}, false, nil
+		}
+	} else {
+		d.File = c.data
+		if st, err := os.Stat(d.File); err != nil {
+			return fuse.Check{}, false, fmt.Errorf("--data: %w", err)
+		} else if st.IsDir() {
+			d.File = filepath.Join(d.File, c.split+".jsonl")
+		}
+	}
+	return fuse.Check{Threshold: c.threshold / 100, Force: c.force, Data: d}, true, nil
+}
+
+// runDataset is the data a run trained on: its directory, validation file and data stage.
+type runDataset struct {
+	dir, valid string
+	cfg        *stages.DataConfig
+}
+
+// runData is the data of the run whose directory (or checkpoint, or adapters directory
+// within a run directory) adapter is, as the run's own copy of its recipe names it; nil,
+// and no error, when adapter is no run's.
+func runData(adapter string) (*runDataset, error) {
+	dir := filepath.Clean(adapter)
+	if !rundir.IsRunDir(dir) {
+		if filepath.Base(dir) != "adapters" || !rundir.IsRunDir(filepath.Dir(dir)) {
+			return nil, nil
+		}
+		dir = filepath.Dir(dir)
+	}
+	file := filepath.Join(dir, rundir.RecipeFile)
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	r, diags := recipe.Load(file, src, nil)
+	if r == nil || diags.HasErrors() {
+		return nil, fmt.Errorf("%s does not read as a recipe:\n%s", file, diags.Format())
+	}
+	cfg := r.DataConfig()
+	if r.Data == "" || cfg == nil {
+		return nil, fmt.Errorf("the run's recipe %s names no data", file)
+	}
+	data := r.Data
+	if !filepath.IsAbs(data) {
+		base, err := rundir.RecipeDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		if base == "" {
+			return nil, fmt.Errorf("the run's recipe %s names data %s relative to a recipe directory the run did not record", file, data)
+		}
+		data = filepath.Join(base, data)
+	}
+	return &runDataset{dir: data, valid: filepath.Join(data, cfg.Valid), cfg: cfg}, nil
 }
 
 func fuseMain(args []string, stdout, stderr io.Writer) int {
@@ -100,7 +198,7 @@ func fuseMain(args []string, stdout, stderr io.Writer) int {
 		return usageErrorTo(stderr, fs, "--dequantize keeps the fused layers in float: --bits and --group-size do not apply")
 	}
 	opts := fuse.Options{Dequantize: *dequantize, Bits: *bits, GroupSize: *groupSize}
-	check, checked, err := cf.check()
+	check, checked, err := cf.check(mf.adapter)
 	var dir, adapter string
 	if err == nil {
 		dir, err = mf.resolve()
@@ -138,7 +236,7 @@ func fuseMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "yai fuse: written with --force although the fused model keeps only %.1f%% of the adapters' improvement\n", 100*s.Kept())
 	}
 	if !checked {
-		fmt.Fprintln(stderr, "yai fuse: not checked: give --data (a data directory or JSONL file) to measure how much of the adapters' improvement the fused model keeps")
+		fmt.Fprintln(stderr, "yai fuse: not checked:", cf.unchecked)
 	}
 	return 0
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/yai-dev/yai/internal/gguf"
 	"github.com/yai-dev/yai/internal/ggufexport"
 	"github.com/yai-dev/yai/internal/ggufimport"
+	"github.com/yai-dev/yai/internal/rundir"
 	"github.com/yai-dev/yai/internal/testmodel"
 	"github.com/yai-dev/yai/internal/testtrain"
 	"github.com/yai-dev/yai/mlx"
@@ -117,5 +119,119 @@ func TestExportGGUFChecksTheMerge(t *testing.T) {
 	t.Logf("f16:\n%s%s", stdout.String(), stderr.String())
 	if code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+// Without --data, yai fuse and yai export gguf given a run directory check on the run's own
+// validation split, read as its recipe's data stage reads it (here rows truncated at 12
+// tokens), wherever the recipe's relative data path points; without a run directory, or when
+// the run recorded no recipe directory for a relative path, they say they did not check.
+func TestFuseChecksOnTheRunsData(t *testing.T) {
+	modelDir := testmodel.Tiny(t, "micro")
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := copyDir(testtrain.QuickstartData(t), data); err != nil {
+		t.Fatal(err)
+	}
+	src := fmt.Sprintf(`version: 1
+name: fusecheck
+model: %s
+data: data
+steps: 12
+seed: 3
+memory: {limit: 2GB}
+stages:
+  - {id: load, kind: load-4bit}
+  - {id: lora, kind: attach-lora, after: [load], with: {rank: 4, layers: 2, keys: [q_proj, v_proj]}}
+  - {id: data, kind: data, after: [load], with: {format: text, batch_size: 4, max_seq_length: 12}}
+  - {id: train, kind: step, with: {lr: 2e-3}}
+  - {id: save, kind: save-adapter, on: teardown}
+`, modelDir)
+	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := run(t, dir, "run", "r.yaml"); code != 0 {
+		t.Fatalf("yai run: exit %d\n%s", code, stderr)
+	}
+	runDir := newRunDir(t, dir, nil)
+	// The run is started from elsewhere: data: data resolves against the recipe's directory.
+	t.Chdir(t.TempDir())
+
+	fuseOut := func(args ...string) (string, string) {
+		t.Helper()
+		var stdout, stderr strings.Builder
+		args = append([]string{"--model", modelDir, "--out", filepath.Join(t.TempDir(), "fused"), "--dequantize"}, args...)
+		if code := fuseMain(args, &stdout, &stderr); code != 0 {
+			t.Fatalf("yai fuse %v: exit %d\n%s%s", args, code, stdout.String(), stderr.String())
+		}
+		return stdout.String(), stderr.String()
+	}
+	report := func(stdout string) string {
+		for _, line := range strings.Split(stdout, "\n") {
+			if strings.HasPrefix(line, "validation loss on ") {
+				return line
+			}
+		}
+		return ""
+	}
+	got, stderr := fuseOut("--adapter", runDir)
+	t.Logf("from the run:\n%s%s", got, stderr)
+	valid := filepath.Join(data, "valid.jsonl")
+	if r := report(got); !strings.Contains(r, "validation loss on "+valid) || !strings.Contains(r, "100.0% of the adapters' improvement kept") {
+		t.Errorf("fuse of the run directory without --data: %q, want a check on %s keeping 100%%", r, valid)
+	}
+	if strings.Contains(stderr, "not checked") {
+		t.Errorf("stderr %q", stderr)
+	}
+	// The same figures as --data with the recipe's max_seq_length; other figures without it.
+	same, _ := fuseOut("--adapter", runDir, "--data", data, "--max-seq-length", "12")
+	if report(same) != report(got) {
+		t.Errorf("--data with the recipe's max_seq_length reports %q, the run's check %q", report(same), report(got))
+	}
+	full, _ := fuseOut("--adapter", filepath.Join(runDir, "adapters"), "--data", data)
+	if report(full) == report(got) {
+		t.Errorf("rows of 2048 tokens report what rows of 12 do: %q", report(full))
+	}
+	// The adapters directory inside the run directory finds the run too.
+	if inner, _ := fuseOut("--adapter", filepath.Join(runDir, "adapters")); report(inner) != report(got) {
+		t.Errorf("--adapter RUN/adapters reports %q", report(inner))
+	}
+
+	var stdout, errOut strings.Builder
+	code := exportMain([]string{"gguf", "--model", modelDir, "--adapter", runDir, "--out", filepath.Join(t.TempDir(), "gguf"), "--type", "f16"}, &stdout, &errOut)
+	t.Logf("export gguf:\n%s%s", stdout.String(), errOut.String())
+	if r := report(stdout.String()); code != 0 || !strings.Contains(r, "validation loss on "+valid) || !strings.Contains(r, "% of the adapters' improvement kept") {
+		t.Errorf("yai export gguf of the run directory without --data: exit %d, %q", code, r)
+	}
+
+	// --no-check skips it.
+	if out, stderr := fuseOut("--adapter", runDir, "--no-check"); report(out) != "" || !strings.Contains(stderr, "not checked: --no-check") {
+		t.Errorf("--no-check: %q %q", out, stderr)
+	}
+
+	// Not a run directory: not checked, and said so.
+	plain := filepath.Join(t.TempDir(), "adapters")
+	if err := copyDir(filepath.Join(runDir, "adapters"), plain); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr := fuseOut("--adapter", plain)
+	if report(out) != "" || !strings.Contains(stderr, "not checked: give --data") {
+		t.Errorf("a plain adapter directory: %q %q", out, stderr)
+	}
+	// A run without source.json (written before it existed) finds its recipe's directory in
+	// its newest checkpoint; with no checkpoint either, data: data cannot be resolved: not
+	// checked, with the reason.
+	if err := os.Remove(filepath.Join(runDir, rundir.SourceFile)); err != nil {
+		t.Fatal(err)
+	}
+	if fromCkpt, _ := fuseOut("--adapter", runDir); report(fromCkpt) != report(got) {
+		t.Errorf("from the checkpoint's recipe directory: %q", report(fromCkpt))
+	}
+	if err := os.RemoveAll(filepath.Join(runDir, rundir.CheckpointsDir)); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr = fuseOut("--adapter", runDir)
+	if report(out) != "" || !strings.Contains(stderr, "not checked: the run's recipe") || !strings.Contains(stderr, "did not record") {
+		t.Errorf("a run without source.json: %q %q", out, stderr)
 	}
 }

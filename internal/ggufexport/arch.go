@@ -57,17 +57,23 @@ var archs = map[string]arch{
 	// Qwen3-MoE with experts in every block (llama.cpp's qwen3moe has no dense blocks and
 	// always renormalizes the top-k weights).
 	"qwen3_moe": {name: "qwen3moe", formats: []string{FormatMerged, FormatAdapter}},
-	// Gemma 2 and 3 (the text model of a multimodal Gemma 3 too): norms stored as 1 + w, the
-	// √hidden embedding scale and the soft-caps computed by llama.cpp from the metadata. Not
-	// exported yet: on the tiny presets llama.cpp's mean loss agrees within 2e-5 nats, but a
-	// position's log-probability differs by up to 6e-4 (Gemma 2) and 3e-3 to 6e-3 (Gemma 3),
-	// against 1e-4 for the other families. Gemma 2's gap closes to 1.6e-4 with the MLP zeroed
-	// (llama.cpp's CPU GELU reads a float16 table); Gemma 3's does not (neither the rotary
-	// bases, the window nor the cache type explain it). Real Gemma tokenizers are
-	// SentencePiece, which the export refuses anyway. Until both are settled, no file.
-	"gemma2":      {name: "gemma2", names: gemmaNames, normPlusOne: true},
-	"gemma3_text": {name: "gemma3", names: gemmaNames, normPlusOne: true, windows: true},
-	"gemma3":      {name: "gemma3", names: gemmaNames, normPlusOne: true, windows: true},
+	// Gemma 2 and 3 (the text model of a multimodal Gemma 3 too, as llama.cpp's converter
+	// writes Gemma3ForConditionalGeneration's: gemma3, the vision tower left out): norms stored
+	// as 1 + w, the √hidden embedding scale and the soft-caps computed by llama.cpp from the
+	// metadata. On the tiny presets llama.cpp agrees with yai at ≥ 99% top-1 over 300 positions
+	// and within 1e-4 nats of mean loss, but a position's log-probability differs by up to 6e-4
+	// (Gemma 2) and 4e-3 to 1e-2 (Gemma 3), against 2e-4 for the other families. Both are
+	// llama.cpp's half precision on the CPU: its GELU reads a float16 table (Gemma 2's gap
+	// closes to 1.6e-4 with the MLP zeroed), and Gemma 3's query and key norms make attention
+	// scores of order one, where the other families' random ones are near zero. Measured on a
+	// six-block Gemma 3: with the MLP zeroed the gap is 3.7e-3 while the attention pattern moves
+	// the log-probabilities by up to 1 nat (0.3%), and with the queries zeroed too (uniform
+	// attention) it falls to 2.7e-4; a wrong rotary or norm would move them by tenths. Real
+	// Gemma tokenizers are SentencePiece, which the merged export refuses (the GGUF LoRA needs
+	// no tokenizer).
+	"gemma2":      {name: "gemma2", names: gemmaNames, normPlusOne: true, formats: []string{FormatMerged, FormatAdapter}},
+	"gemma3_text": {name: "gemma3", names: gemmaNames, normPlusOne: true, windows: true, formats: []string{FormatMerged, FormatAdapter}},
+	"gemma3":      {name: "gemma3", names: gemmaNames, normPlusOne: true, windows: true, formats: []string{FormatMerged, FormatAdapter}},
 }
 
 // Support lists, for every family yai knows, the export formats it supports (none for a

@@ -19,6 +19,8 @@ import (
 	"github.com/yai-dev/yai/internal/lora"
 	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/testenv"
+	"github.com/yai-dev/yai/internal/testmodel"
+	"github.com/yai-dev/yai/internal/testtrain"
 	"github.com/yai-dev/yai/internal/tokenizer"
 	"github.com/yai-dev/yai/mlx"
 )
@@ -369,5 +371,42 @@ func TestLlamaCppAgreesWithYai(t *testing.T) {
 		onOriginal, plain.loss(), onImported.loss(), onYai, plainBase.loss(), withLora.loss())
 	if math.Abs(onOriginal-onYai) > 0.1*math.Abs(onYai) {
 		t.Errorf("on the imported GGUF the adapter changes the loss by %+.4f, on yai's export by %+.4f: more than 10%% apart", onOriginal, onYai)
+	}
+}
+
+// The tiny tokenizer adds <|begin_of_text|> through its post-processor, as Llama 3's does,
+// with no add_bos_token in tokenizer_config.json: the merged GGUF says to add it
+// (tokenizer.ggml.add_bos_token, as llama.cpp's converter reads the post-processor), so the
+// file read back tokenizes as the model does and computes the same validation loss.
+func TestMergedKeepsTheTokenizersBOS(t *testing.T) {
+	dir := testmodel.Tiny(t, "micro")
+	res, err := Merged(dir, "", filepath.Join(t.TempDir(), "base"), MergedOptions{Type: gguf.F32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gguf.Open(filepath.Join(res.Dir, res.Files[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	add, _ := g.Metadata.Bool("tokenizer.ggml.add_bos_token")
+	g.Close()
+	if !add {
+		t.Errorf("tokenizer.ggml.add_bos_token is not true")
+	}
+	back := filepath.Join(t.TempDir(), "back")
+	if _, err := ggufimport.Import(filepath.Join(res.Dir, res.Files[0]), back, ggufimport.Options{Dtype: mlx.Float32}); err != nil {
+		t.Fatal(err)
+	}
+	d := fuse.Data{File: filepath.Join(testtrain.QuickstartData(t), "valid.jsonl")}
+	want, err := fuse.MeasureModel(dir, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := fuse.MeasureModel(back, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Tokens != want.Tokens || math.Abs(got.Loss-want.Loss) > 1e-5 {
+		t.Errorf("read back: %d tokens, loss %.6f; the model: %d tokens, loss %.6f", got.Tokens, got.Loss, want.Tokens, want.Loss)
 	}
 }

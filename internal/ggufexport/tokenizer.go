@@ -40,7 +40,46 @@ type hfTokenizer struct {
 		Content string `json:"content"`
 		Special bool   `json:"special"`
 	} `json:"added_tokens"`
-	PreTokenizer json.RawMessage `json:"pre_tokenizer"`
+	PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
+	PostProcessor json.RawMessage `json:"post_processor"`
+}
+
+// postProcessor is a tokenizer.json post_processor, as far as the BOS and EOS it adds.
+type postProcessor struct {
+	Type       string          `json:"type"`
+	Processors []postProcessor `json:"processors"`
+	Single     []struct {
+		SpecialToken *struct {
+			ID string `json:"id"`
+		} `json:"SpecialToken"`
+	} `json:"single"`
+}
+
+// templateEnds are the special tokens a TemplateProcessing post-processor puts before and
+// after a single sequence ("" for none), as llama.cpp's SpecialVocab reads them (only from a
+// template of more than the sequence).
+func templateEnds(raw json.RawMessage) (first, last string) {
+	var p postProcessor
+	if len(raw) == 0 || json.Unmarshal(raw, &p) != nil {
+		return "", ""
+	}
+	steps := []postProcessor{p}
+	if p.Type == "Sequence" {
+		steps = p.Processors
+	}
+	for _, s := range steps {
+		if s.Type != "TemplateProcessing" || len(s.Single) < 2 {
+			continue
+		}
+		if t := s.Single[0].SpecialToken; t != nil {
+			first = t.ID
+		}
+		if t := s.Single[len(s.Single)-1].SpecialToken; t != nil {
+			last = t.ID
+		}
+		return first, last
+	}
+	return "", ""
 }
 
 // preTokenizer is a tokenizer.json pre_tokenizer, as far as naming it needs.
@@ -134,7 +173,7 @@ func tokenizerKeys(dir string, vocabSize int) ([]gguf.KV, error) {
 		{Key: "tokenizer.ggml.token_type", Value: types},
 		{Key: "tokenizer.ggml.merges", Value: merges},
 	}
-	special, err := specialKeys(dir, tokens)
+	special, err := specialKeys(dir, tokens, tj.PostProcessor)
 	if err != nil {
 		return nil, err
 	}
@@ -189,11 +228,23 @@ func tokenText(raw json.RawMessage) string {
 	return o.Content
 }
 
-// specialKeys are the special token ids, BOS/EOS insertion and the chat template.
-func specialKeys(dir string, tokens []string) ([]gguf.KV, error) {
+// specialKeys are the special token ids, BOS/EOS insertion and the chat template. As
+// llama.cpp's SpecialVocab, a TemplateProcessing post-processor (Llama 3's, which adds
+// <|begin_of_text|>) decides BOS and EOS insertion over tokenizer_config.json's flags.
+func specialKeys(dir string, tokens []string, post json.RawMessage) ([]gguf.KV, error) {
 	var tc tokenizerConfig
 	if err := readJSON(filepath.Join(dir, "tokenizer_config.json"), &tc); err != nil && !os.IsNotExist(err) {
 		return nil, err
+	}
+	if first, last := templateEnds(post); first != "" || last != "" {
+		if first != "" {
+			bos := first == tokenText(tc.BOS)
+			tc.AddBOS = &bos
+		}
+		if last != "" {
+			eos := last == tokenText(tc.EOS)
+			tc.AddEOS = &eos
+		}
 	}
 	ids := map[string]int{}
 	for id, t := range tokens {
