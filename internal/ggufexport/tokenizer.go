@@ -14,9 +14,11 @@ import (
 // GGUF token types (tokenizer.ggml.token_type), as llama.cpp writes them.
 const (
 	tokenNormal      = 1
+	tokenUnknown     = 2
 	tokenControl     = 3
 	tokenUserDefined = 4
 	tokenUnused      = 5
+	tokenByte        = 6
 )
 
 // Hugging Face pre-tokenizer patterns and the GGUF pre-tokenizer names llama.cpp gives
@@ -34,12 +36,14 @@ type hfTokenizer struct {
 		Vocab        map[string]int  `json:"vocab"`
 		Merges       json.RawMessage `json:"merges"`
 		ByteFallback bool            `json:"byte_fallback"`
+		UNK          string          `json:"unk_token"`
 	} `json:"model"`
 	AddedTokens []struct {
 		ID      int    `json:"id"`
 		Content string `json:"content"`
 		Special bool   `json:"special"`
 	} `json:"added_tokens"`
+	Normalizer    json.RawMessage `json:"normalizer"`
 	PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
 	PostProcessor json.RawMessage `json:"post_processor"`
 }
@@ -126,12 +130,18 @@ func tokenizerKeys(dir string, vocabSize int) ([]gguf.KV, error) {
 	if err := readJSON(filepath.Join(dir, "tokenizer.json"), &tj); err != nil {
 		return nil, err
 	}
-	if tj.Model.Type != "BPE" || tj.Model.ByteFallback {
-		return nil, fmt.Errorf("%s: only byte-level BPE tokenizers (Llama 3, Qwen, SmolLM, GPT-2) are exported yet, not %s%s",
-			filepath.Join(dir, "tokenizer.json"), tj.Model.Type, map[bool]string{true: " with byte fallback (SentencePiece)"}[tj.Model.ByteFallback])
+	if tj.Model.Type != "BPE" {
+		return nil, fmt.Errorf("%s: only BPE tokenizers (byte-level: Llama 3, Qwen, SmolLM, GPT-2; SentencePiece with byte fallback: Llama 2, Mistral, Phi-3, Gemma) are exported, not %s",
+			filepath.Join(dir, "tokenizer.json"), tj.Model.Type)
 	}
-	pre, err := preName(tj.PreTokenizer)
-	if err != nil {
+	var pre string
+	spacePrefix := false
+	var err error
+	if tj.Model.ByteFallback {
+		if spacePrefix, err = spmSpacePrefix(tj.Normalizer, tj.PreTokenizer); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "tokenizer.json"), err)
+		}
+	} else if pre, err = preName(tj.PreTokenizer); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "tokenizer.json"), err)
 	}
 	size := vocabSize
@@ -166,12 +176,17 @@ func tokenizerKeys(dir string, vocabSize int) ([]gguf.KV, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: merges: %w", filepath.Join(dir, "tokenizer.json"), err)
 	}
-	kvs := []gguf.KV{
-		{Key: "tokenizer.ggml.model", Value: "gpt2"},
-		{Key: "tokenizer.ggml.pre", Value: pre},
-		{Key: "tokenizer.ggml.tokens", Value: tokens},
-		{Key: "tokenizer.ggml.token_type", Value: types},
-		{Key: "tokenizer.ggml.merges", Value: merges},
+	var kvs []gguf.KV
+	if tj.Model.ByteFallback {
+		kvs = spmKeys(tokens, types, set, merges, tj.Model.UNK, spacePrefix)
+	} else {
+		kvs = []gguf.KV{
+			{Key: "tokenizer.ggml.model", Value: "gpt2"},
+			{Key: "tokenizer.ggml.pre", Value: pre},
+			{Key: "tokenizer.ggml.tokens", Value: tokens},
+			{Key: "tokenizer.ggml.token_type", Value: types},
+			{Key: "tokenizer.ggml.merges", Value: merges},
+		}
 	}
 	special, err := specialKeys(dir, tokens, tj.PostProcessor)
 	if err != nil {
