@@ -69,8 +69,8 @@ var archs = map[string]arch{
 	// six-block Gemma 3: with the MLP zeroed the gap is 3.7e-3 while the attention pattern moves
 	// the log-probabilities by up to 1 nat (0.3%), and with the queries zeroed too (uniform
 	// attention) it falls to 2.7e-4; a wrong rotary or norm would move them by tenths. Real
-	// Gemma tokenizers are SentencePiece, which the merged export refuses (the GGUF LoRA needs
-	// no tokenizer).
+	// Gemma tokenizers are SentencePiece: llama.cpp's "llama" vocabulary without the space
+	// prefix (spm.go).
 	"gemma2":      {name: "gemma2", names: gemmaNames, normPlusOne: true, formats: []string{FormatMerged, FormatAdapter}},
 	"gemma3_text": {name: "gemma3", names: gemmaNames, normPlusOne: true, windows: true, formats: []string{FormatMerged, FormatAdapter}},
 	"gemma3":      {name: "gemma3", names: gemmaNames, normPlusOne: true, windows: true, formats: []string{FormatMerged, FormatAdapter}},

@@ -124,7 +124,8 @@ func preName(raw json.RawMessage) (string, error) {
 }
 
 // tokenizerKeys are the tokenizer.* metadata of the model directory's tokenizer, as
-// llama.cpp's converter writes them for a byte-level BPE vocabulary.
+// llama.cpp's converter writes them for a byte-level BPE vocabulary ("gpt2") or a
+// SentencePiece one ("llama", see spm.go).
 func tokenizerKeys(dir string, vocabSize int) ([]gguf.KV, error) {
 	var tj hfTokenizer
 	if err := readJSON(filepath.Join(dir, "tokenizer.json"), &tj); err != nil {
