@@ -280,3 +280,52 @@ func TestSentencePieceTokenizerExports(t *testing.T) {
 		})
 	}
 }
+
+// The SentencePiece forms of tokenizer.json llama.cpp's vocabulary runs, with or without
+// the space prefix, and the ones it does not.
+func TestSentencePieceSpacePrefix(t *testing.T) {
+	const (
+		space   = `{"type": "Replace", "pattern": {"String": " "}, "content": "▁"}`
+		prepend = `{"type": "Prepend", "prepend": "▁"}`
+	)
+	for _, c := range []struct {
+		normalizer, pre string
+		want            bool
+		ok              bool
+	}{
+		{`{"type": "Sequence", "normalizers": [` + prepend + `, ` + space + `]}`, `null`, true, true}, // Llama 2
+		{space, `null`, false, true}, // Gemma
+		{space, `{"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": false}`, false, true},
+		{`null`, `{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": false}`, true, true},
+		{`null`, `{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": false}`, true, true},
+		{`null`, `{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "never", "split": false}`, false, true},
+		{`null`, `{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true}`, false, false},
+		{`{"type": "Lowercase"}`, `null`, false, false},
+		{`null`, `null`, false, false},
+	} {
+		got, err := spmSpacePrefix(json.RawMessage(c.normalizer), json.RawMessage(c.pre))
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("normalizer %s, pre-tokenizer %s: %v, %v; want %v (supported %v)", c.normalizer, c.pre, got, err, c.want, c.ok)
+		}
+	}
+}
+
+// Each piece scores minus the rank of the first merge that makes it, so that llama.cpp's
+// highest-score-first merging follows the merges' order.
+func TestSentencePieceScoresFollowTheMerges(t *testing.T) {
+	tokens := []string{"<unk>", "<s>", "<0x41>", "a", "b", "ab", "ba", "aba", "zz", "[PAD9]"}
+	types := []int32{tokenControl, tokenControl, tokenNormal, tokenNormal, tokenNormal, tokenNormal, tokenNormal, tokenNormal, tokenNormal, tokenUnused}
+	set := []bool{true, true, true, true, true, true, true, true, true, false}
+	kvs := spmKeys(tokens, types, set, []string{"b a", "a b", "ab a", "a ba"}, "<unk>", true)
+	var scores []float32
+	for _, kv := range kvs {
+		if kv.Key == "tokenizer.ggml.scores" {
+			scores = kv.Value.([]float32)
+		}
+	}
+	want := []float32{0, -1000, 0, -4, -4, -1, 0, -2, -4, -10000}
+	wantTypes := []int32{tokenUnknown, tokenControl, tokenByte, tokenNormal, tokenNormal, tokenNormal, tokenNormal, tokenNormal, tokenNormal, tokenUnused}
+	if !slices.Equal(scores, want) || !slices.Equal(types, wantTypes) {
+		t.Errorf("scores %v, types %v; want %v, %v", scores, types, want, wantTypes)
+	}
+}
