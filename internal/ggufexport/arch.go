@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/yai-dev/yai/internal/gguf"
+	"github.com/yai-dev/yai/internal/ggufimport"
 	"github.com/yai-dev/yai/modeldir"
 )
 
@@ -167,22 +168,9 @@ func (a arch) ggufName(c *modeldir.Config, module string) (string, int, error) {
 }
 
 // permuteRows gives q or k rows llama.cpp's order: within each head of headDim rows, row
-// h·D + 2i + j holds row h·D + j·D/2 + i (ggufimport's unpermuteRows undoes it). w is
-// row-major with rows of cols values; a bias is one column.
+// h·D + 2i + j holds row h·D + j·D/2 + i (ggufimport's import undoes it).
 func permuteRows(w []float32, rows, cols, heads int) []float32 {
-	out := make([]float32, len(w))
-	headDim := rows / heads
-	half := headDim / 2
-	for h := range heads {
-		for i := range half {
-			for j := range 2 {
-				dst := (h*headDim + 2*i + j) * cols
-				src := (h*headDim + j*half + i) * cols
-				copy(out[dst:dst+cols], w[src:src+cols])
-			}
-		}
-	}
-	return out
+	return ggufimport.PermuteRows(w, rows, cols, heads, false)
 }
 
 // qkHeads is the head count whose rows permuteRows interleaves for a module, 0 when the
@@ -299,23 +287,12 @@ func factors(f modeldir.Factors, n int) []float32 {
 	return out
 }
 
-// llama3Factors is convert_hf_to_gguf.py's rope_freqs for rope_type llama3 (ggufimport
-// reads the parameters back from it).
+// llama3Factors is convert_hf_to_gguf.py's rope_freqs for rope_type llama3, as stored.
 func llama3Factors(base float64, dim int, factor, low, high, orig float64) []float32 {
-	lowWavelen, highWavelen := orig/low, orig/high
-	var out []float32
-	for i := 0; i < dim; i += 2 {
-		freq := 1 / math.Pow(base, float64(float32(i))/float64(dim))
-		wavelen := 2 * math.Pi / freq
-		switch {
-		case wavelen < highWavelen:
-			out = append(out, 1)
-		case wavelen > lowWavelen:
-			out = append(out, float32(factor))
-		default:
-			smooth := (orig/wavelen - low) / (high - low)
-			out = append(out, float32(1/((1-smooth)/factor+smooth)))
-		}
+	fs := ggufimport.Llama3Factors(base, dim, factor, low, high, orig)
+	out := make([]float32, len(fs))
+	for i, f := range fs {
+		out[i] = float32(f)
 	}
 	return out
 }

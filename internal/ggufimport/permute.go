@@ -5,15 +5,25 @@ package ggufimport
 // halves (row h·D + 2i + j holds original row h·D + j·D/2 + i). w is row-major with rows of
 // cols values; a bias is a matrix of one column.
 func unpermuteRows(w []float32, rows, cols, heads int) []float32 {
+	return PermuteRows(w, rows, cols, heads, true)
+}
+
+// PermuteRows gives q or k rows llama.cpp's order (undo: the order they had), as
+// unpermuteRows describes it.
+func PermuteRows(w []float32, rows, cols, heads int, undo bool) []float32 {
 	out := make([]float32, len(w))
 	headDim := rows / heads
 	half := headDim / 2
 	for h := range heads {
 		for i := range half {
 			for j := range 2 {
-				src := (h*headDim + 2*i + j) * cols
-				dst := (h*headDim + j*half + i) * cols
-				copy(out[dst:dst+cols], w[src:src+cols])
+				interleaved := (h*headDim + 2*i + j) * cols
+				halves := (h*headDim + j*half + i) * cols
+				if undo {
+					copy(out[halves:halves+cols], w[interleaved:interleaved+cols])
+				} else {
+					copy(out[interleaved:interleaved+cols], w[halves:halves+cols])
+				}
 			}
 		}
 	}

@@ -16,8 +16,9 @@ const ropeFreqsTensor = "rope_freqs.weight"
 // Llama 3.x releases use; the factor is read off the tensor (its largest value).
 var llama3Candidates = [][3]float64{{1, 4, 8192}}
 
-// llama3Factors is convert_hf_to_gguf.py's computation of rope_freqs for rope_type llama3.
-func llama3Factors(base float64, dim int, factor, low, high, orig float64) []float64 {
+// Llama3Factors is convert_hf_to_gguf.py's computation of rope_freqs for rope_type llama3
+// (ggufexport writes them, the importer reads the parameters back).
+func Llama3Factors(base float64, dim int, factor, low, high, orig float64) []float64 {
 	lowWavelen, highWavelen := orig/low, orig/high
 	var out []float64
 	for i := 0; i < dim; i += 2 {
@@ -53,7 +54,7 @@ func (h *hyper) readLlama3Scaling(g *gguf.File, t gguf.TensorInfo) error {
 		factor = max(factor, float64(f))
 	}
 	for _, c := range llama3Candidates {
-		want := llama3Factors(h.ropeTheta, h.headDim, factor, c[0], c[1], c[2])
+		want := Llama3Factors(h.ropeTheta, h.headDim, factor, c[0], c[1], c[2])
 		match := true
 		for i := range want {
 			if math.Abs(float64(got[i])-want[i]) > 1e-5*math.Abs(want[i]) {
@@ -128,7 +129,7 @@ func fitLlama3(got []float32, base float64, dim int, factor float64) (low, high,
 	if !(low > 0 && high > low) {
 		return 0, 0, 0, false
 	}
-	want := llama3Factors(base, dim, factor, low, high, orig)
+	want := Llama3Factors(base, dim, factor, low, high, orig)
 	for i := range want {
 		if math.Abs(float64(got[i])-want[i]) > 1e-5*want[i] {
 			return 0, 0, 0, false

@@ -22,7 +22,7 @@ func TestFitLlama3ReproducesTheFactors(t *testing.T) {
 		{"one frequency in the band", 10000, 16, 8, 1, 4, 8192},
 		{"no frequency in the band", 10000, 16, 8, 1, 1.2, 8192},
 	} {
-		stored := llama3Factors(c.base, c.dim, c.factor, c.low, c.high, c.orig)
+		stored := Llama3Factors(c.base, c.dim, c.factor, c.low, c.high, c.orig)
 		got := make([]float32, len(stored))
 		for i, f := range stored {
 			got[i] = float32(f)
@@ -32,7 +32,7 @@ func TestFitLlama3ReproducesTheFactors(t *testing.T) {
 			t.Errorf("%s: no fit for %v", c.name, got)
 			continue
 		}
-		again := llama3Factors(c.base, c.dim, c.factor, low, high, orig)
+		again := Llama3Factors(c.base, c.dim, c.factor, low, high, orig)
 		for i := range again {
 			if math.Abs(again[i]-stored[i]) > 1e-5*stored[i] {
 				t.Errorf("%s: factor %d is %v from the fit (low %v, high %v, orig %v), %v stored", c.name, i, again[i], low, high, orig, stored[i])
