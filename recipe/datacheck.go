@@ -27,6 +27,14 @@ type dataRecord struct {
 	Masked    []rowTokens     `json:"masked,omitempty"` // the first few rows whose targets are all masked
 	NMasked   int             `json:"n_masked"`
 	Widest    int             `json:"widest"` // the widest batch, in tokens (padded)
+	// What the loss will learn: the rows' format, messages, and the tokens kept within
+	// max_seq_length that the loss counts (trained) or not (masked).
+	Format        string `json:"format"`
+	Turns         int64  `json:"turns"`
+	TrainedTokens int64  `json:"trained_tokens"`
+	MaskedTokens  int64  `json:"masked_tokens"`
+	// MostTargets is the most targets the loss counts in one training batch.
+	MostTargets int `json:"most_targets"`
 }
 
 type rowTokens struct {
@@ -100,8 +108,12 @@ func (l *linter) checkData(r *Recipe, p *Plan) {
 		case !f.train && evalStages > 0 && rec.Rows < cfg.BatchSize:
 			l.errorf(at, "%s: %d rows, fewer than batch_size %d: the eval stage cannot make one batch", f.name, rec.Rows, cfg.BatchSize)
 		}
+		if rec.Tokenized {
+			p.Data = append(p.Data, DataSummary{Split: f.setting, File: f.name, Format: rec.Format, TrainOn: cfg.Masking(), Rows: rec.Rows,
+				Turns: rec.Turns, Trained: rec.TrainedTokens, Masked: rec.MaskedTokens, NothingToTrain: rec.NMasked})
+		}
 		if f.train && rec.Tokenized {
-			p.Widest = rec.Widest
+			p.Widest, p.MostTargets = rec.Widest, rec.MostTargets
 			p.WidestFrom = f.name
 		}
 	}
@@ -129,7 +141,7 @@ func (l *linter) reportData(path string, rec dataRecord, cfg *stages.DataConfig,
 	warnRows(rec.TooLong, rec.NTooLong, sprintf("are longer than max_seq_length %d and will be truncated", cfg.MaxSeqLength),
 		"row has %d tokens, more than max_seq_length %d: it will be truncated", cfg.MaxSeqLength)
 	warnRows(rec.Masked, rec.NMasked, "have every target masked and add nothing to the loss",
-		"every target of this row is masked (its prompt fills the %d tokens kept of it): it adds nothing to the loss")
+		"every target of this row is masked (nothing train_on trains lies within the %d tokens kept of it): it adds nothing to the loss")
 	if rec.Tokenized && rec.Rows > 0 && rec.NMasked == rec.Rows {
 		l.errorf(at, "%s: every row's targets are masked: the loss has nothing to train on", filepath.Base(path))
 	}
@@ -177,8 +189,8 @@ func readDataRecord(path string, tok *lazyTokenizer, cfg *stages.DataConfig, tra
 	if err != nil {
 		return dataRecord{}, err
 	}
-	key := cacheKey("data", h, tok.key(), cfg.Format, strconv.FormatBool(cfg.MaskPrompt), strconv.Itoa(cfg.MaxSeqLength),
-		strconv.Itoa(cfg.BatchSize), strconv.FormatBool(cfg.Shuffle), strconv.FormatBool(train))
+	key := cacheKey("data", h, tok.key(), cfg.Format, cfg.Masking(), strconv.Itoa(cfg.MaxSeqLength),
+		strconv.Itoa(cfg.BatchSize), strconv.FormatBool(cfg.Shuffle), strconv.FormatBool(cfg.Pack), strconv.FormatBool(train))
 	var rec dataRecord
 	if loadCached(key, &rec) {
 		return rec, nil
@@ -195,7 +207,11 @@ func readDataRecord(path string, tok *lazyTokenizer, cfg *stages.DataConfig, tra
 
 // scanData parses and tokenizes a file with the data package, the run's own reader.
 func scanData(path string, tok *tokenizer.Tokenizer, cfg *stages.DataConfig, train bool) (dataRecord, error) {
-	opts := data.Options{MaskPrompt: cfg.MaskPrompt, Format: strings.TrimPrefix(cfg.Format, "auto")}
+	trainOn, err := data.ParseTrainOn(cfg.Masking())
+	if err != nil {
+		return dataRecord{}, err
+	}
+	opts := data.Options{TrainOn: trainOn, Format: strings.TrimPrefix(cfg.Format, "auto")}
 	ds, bad, err := data.LoadFileAll(path, tok, opts)
 	if err != nil {
 		return dataRecord{}, err
@@ -208,11 +224,17 @@ func scanData(path string, tok *tokenizer.Tokenizer, cfg *stages.DataConfig, tra
 		return rec, nil
 	}
 	rec.Rows = ds.Len()
+	rec.Format = ds.Format.String()
 	if tok == nil {
 		return rec, nil
 	}
 	rec.Tokenized = true
 	for i, ex := range ds.Examples {
+		kept := min(len(ex.Tokens), cfg.MaxSeqLength)
+		targets := ex.Targets(cfg.MaxSeqLength)
+		rec.Turns += int64(ex.Turns)
+		rec.TrainedTokens += int64(targets)
+		rec.MaskedTokens += int64(max(0, kept-targets))
 		n := len(ex.Tokens)
 		if n > cfg.MaxSeqLength {
 			rec.NTooLong++
@@ -220,7 +242,7 @@ func scanData(path string, tok *tokenizer.Tokenizer, cfg *stages.DataConfig, tra
 				rec.TooLong = append(rec.TooLong, rowTokens{Line: i + 1, Tokens: n})
 			}
 		}
-		if kept := min(n, cfg.MaxSeqLength); cfg.MaskPrompt && ex.Offset >= kept {
+		if targets == 0 {
 			rec.NMasked++
 			if len(rec.Masked) < maxRowWarnings {
 				rec.Masked = append(rec.Masked, rowTokens{Line: i + 1, Tokens: kept})
@@ -233,6 +255,9 @@ func scanData(path string, tok *tokenizer.Tokenizer, cfg *stages.DataConfig, tra
 			return rec, fmt.Errorf("batching: %w", err)
 		}
 		rec.Widest = it.Widest()
+		if !cfg.Pack { // packed rows hold more examples than a batch of rows
+			rec.MostTargets = it.MostTargets()
+		}
 	}
 	return rec, nil
 }

@@ -32,6 +32,25 @@ type Plan struct {
 	// 0 when the data was not tokenized. WidestFrom names the file.
 	Widest     int
 	WidestFrom string
+	// MostTargets is the most targets the loss counts in one training batch (0: not read).
+	MostTargets int
+	// Data is what each data file will teach, when the data was read.
+	Data []DataSummary
+}
+
+// DataSummary is what one split of the data holds and what the loss will count of it.
+type DataSummary struct {
+	Split   string `json:"split"`
+	File    string `json:"file"`
+	Format  string `json:"format"`
+	TrainOn string `json:"train_on"`
+	Rows    int    `json:"rows"`
+	Turns   int64  `json:"turns"`
+	// Trained and Masked count the tokens within max_seq_length that the loss counts and
+	// does not count; NothingToTrain the rows where it counts none.
+	Trained        int64 `json:"trained_tokens"`
+	Masked         int64 `json:"masked_tokens"`
+	NothingToTrain int   `json:"rows_with_nothing_to_train"`
 }
 
 // ValidateOptions tunes a dry run.
@@ -152,7 +171,7 @@ func (l *linter) decide(r *Recipe, p *Plan, device memplan.Device) {
 	w := Workload(r)
 	p.Decision = memplan.Decide(memplan.Inputs{Model: p.Model, Workload: w, Device: device,
 		Limit: p.Limit, CacheLimit: int64(r.Memory.CacheLimit), Ranks: r.Distributed.Ranks,
-		Widest: p.Widest, WidestFrom: p.WidestFrom, Strict: p.Strict})
+		Widest: p.Widest, WidestFrom: p.WidestFrom, MostTargets: p.MostTargets, Strict: p.Strict})
 	b := p.Decision.Budget
 	if b == nil {
 		return
@@ -267,6 +286,17 @@ func (p *Plan) Describe() string {
 		fmt.Fprintf(&b, "model %s: %s, %d layers, hidden %d, vocab %d, %s, %d tensors\n  at %s\n",
 			r.Model, m.Config.ModelType, m.Config.NumHiddenLayers, m.Config.HiddenSize, m.Config.VocabSize, q, len(m.Tensors), m.Dir)
 	}
+	for _, d := range p.Data {
+		fmt.Fprintf(&b, "data %s (%s): %d %s rows", d.Split, d.File, d.Rows, d.Format)
+		if d.Turns > 0 {
+			fmt.Fprintf(&b, ", %d messages", d.Turns)
+		}
+		fmt.Fprintf(&b, "; train_on %s: %d tokens trained, %d masked", d.TrainOn, d.Trained, d.Masked)
+		if d.NothingToTrain > 0 {
+			fmt.Fprintf(&b, "; %d rows with nothing to train", d.NothingToTrain)
+		}
+		b.WriteString("\n")
+	}
 	b.WriteString(p.Decision.Describe(p.Limit))
 	section := func(title string, ev stage.Event) {
 		list := p.Events[ev]
@@ -306,7 +336,9 @@ type PlanJSON struct {
 	Budget *memplan.BudgetJSON `json:"memory_budget,omitempty"`
 	// Schedule is how each step will be computed when the whole batch would not fit.
 	Schedule *ScheduleJSON `json:"schedule,omitempty"`
-	Stages   []StageJSON   `json:"stages"`
+	// Data is what each data file holds and what the loss counts of it.
+	Data   []DataSummary `json:"data,omitempty"`
+	Stages []StageJSON   `json:"stages"`
 }
 
 // ModelJSON describes the inspected model.
@@ -333,7 +365,7 @@ type StageJSON struct {
 // JSON returns the plan in its JSON shape.
 func (p *Plan) JSON() *PlanJSON {
 	r := p.Recipe
-	out := &PlanJSON{File: r.File, Name: r.Name, Steps: r.Steps, Limit: p.Limit, Stages: []StageJSON{}}
+	out := &PlanJSON{File: r.File, Name: r.Name, Steps: r.Steps, Limit: p.Limit, Data: p.Data, Stages: []StageJSON{}}
 	if m := p.Model; m != nil {
 		out.Model = &ModelJSON{Ref: r.Model, Dir: m.Dir, ModelType: m.Config.ModelType, Layers: m.Config.NumHiddenLayers, Tensors: len(m.Tensors)}
 		if q := m.Config.Quantization; q != nil {

@@ -12,10 +12,19 @@ type DataConfig struct {
 	Valid        string `yaml:"valid" default:"valid.jsonl" doc:"validation file inside the data directory"`
 	BatchSize    int    `yaml:"batch_size" default:"1" min:"1" max:"1024" doc:"sequences per batch"`
 	MaxSeqLength int    `yaml:"max_seq_length" default:"2048" min:"8" max:"131072" doc:"longer sequences are truncated"`
-	MaskPrompt   bool   `yaml:"mask_prompt" default:"false" doc:"train only on completion/assistant tokens, not on the prompt"`
+	TrainOn      string `yaml:"train_on" default:"auto" enum:"auto,assistant,last,all" doc:"the tokens the loss counts: assistant trains every assistant turn of a chat (the completion of a prompt/completion row) and masks system, user and tool turns; last trains only the last message, as mlx-lm's mask_prompt (earlier assistant turns are not trained); all trains every token; auto is assistant for chat and prompt/completion rows and all for text rows"`
+	MaskPrompt   bool   `yaml:"mask_prompt" default:"false" doc:"mlx-lm's setting: true is train_on: last"`
 	Shuffle      bool   `yaml:"shuffle" default:"true" doc:"shuffle the training set every epoch; false keeps the file order"`
 	Seed         int    `yaml:"seed" default:"0" min:"0" doc:"seed for shuffling"`
 	Pack         bool   `yaml:"pack" default:"false" doc:"pack short sequences one after another into rows of max_seq_length (block-diagonal causal attention, positions restarting per sequence) so no compute goes to padding; each sequence's loss is the one it has alone"`
+}
+
+// Masking is the train_on setting in force: mask_prompt: true is last.
+func (c *DataConfig) Masking() string {
+	if c.MaskPrompt && c.TrainOn == "auto" {
+		return "last"
+	}
+	return c.TrainOn
 }
 
 // Data tokenizes and batches the dataset; its batch shape drives the memory estimate.
@@ -30,6 +39,9 @@ var Data = Define(Def[DataConfig]{
 	Events: []stage.Event{stage.Setup},
 	Once:   true,
 	CheckRecipe: func(c *DataConfig, r Recipe) []Problem {
+		if c.MaskPrompt && c.TrainOn != "auto" && c.TrainOn != "last" {
+			return []Problem{Errorf("with.mask_prompt", "mask_prompt: true is train_on: last, but train_on says %s; keep one of the two", c.TrainOn)}
+		}
 		if w := r.World(); c.BatchSize%w != 0 {
 			return []Problem{Errorf("with.batch_size", "batch_size: %d does not divide by the %d ranks of distributed.ranks; each rank takes batch_size/ranks rows (try %d)",
 				c.BatchSize, w, max(w, c.BatchSize/w*w))}

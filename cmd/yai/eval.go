@@ -39,7 +39,8 @@ func evalMain(args []string, stdout, stderr io.Writer) int {
 	maxSeq := fs.Int("max-seq-length", 2048, "longer rows are truncated")
 	batches := fs.Int("batches", -1, "evaluate at most this many batches; -1 for all")
 	seed := fs.Uint("seed", 0, "seed of the batch order")
-	maskPrompt := fs.Bool("mask-prompt", false, "count only completion/assistant tokens")
+	var mask maskFlags
+	mask.register(fs, "all")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -65,12 +66,16 @@ func evalMain(args []string, stdout, stderr io.Writer) int {
 	if *batches != -1 && *batches < 1 {
 		return usageErrorTo(stderr, fs, "--batches must be -1 (all) or at least 1, got %d", *batches)
 	}
+	trainOn, err := mask.trainOn()
+	if err != nil {
+		return usageErrorTo(stderr, fs, "%v", err)
+	}
 	l, ok := mf.load("eval", stderr)
 	if !ok {
 		return 1
 	}
 	defer l.Free()
-	ds, err := data.LoadFile(filepath.Join(*dataDir, *split+".jsonl"), l.Tokenizer, data.Options{MaskPrompt: *maskPrompt})
+	ds, err := data.LoadFile(filepath.Join(*dataDir, *split+".jsonl"), l.Tokenizer, data.Options{TrainOn: trainOn})
 	if err != nil {
 		fmt.Fprintln(stderr, "yai eval:", err)
 		return 1

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/yai-dev/yai/internal/data"
 	"github.com/yai-dev/yai/internal/fuse"
 	"github.com/yai-dev/yai/internal/generate"
 	"github.com/yai-dev/yai/internal/rundir"
@@ -43,7 +44,8 @@ unless --force. NEW_DIR must not exist: fuse never overwrites.`
 type checkFlags struct {
 	data, split        string
 	threshold          float64
-	force, maskPrompt  bool
+	force              bool
+	mask               maskFlags
 	noCheck            bool
 	batchSize, batches int
 	maxSeqLength       int
@@ -59,7 +61,7 @@ func (c *checkFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.noCheck, "no-check", false, "do not check the merge (the run directory's validation split is checked by default)")
 	fs.Float64Var(&c.threshold, "threshold", 100*fuse.DefaultThreshold, "percent of the adapters' improvement the merged model must keep")
 	fs.BoolVar(&c.force, "force", false, "write the merged model even when it keeps less than --threshold")
-	fs.BoolVar(&c.maskPrompt, "mask-prompt", false, "count only completion/assistant tokens in the check (default: the run's data mask_prompt)")
+	c.mask.register(fs, "the run's data train_on, else all")
 	fs.IntVar(&c.batchSize, "batch-size", 4, "rows per batch of the check")
 	fs.IntVar(&c.batches, "batches", -1, "check on at most this many batches; -1 for all")
 	fs.IntVar(&c.maxSeqLength, "max-seq-length", 2048, "longer rows are truncated in the check (default: the run's data max_seq_length)")
@@ -87,7 +89,11 @@ func (c *checkFlags) check(adapter string) (fuse.Check, bool, error) {
 		c.unchecked = "--no-check"
 		return fuse.Check{}, false, nil
 	}
-	d := fuse.Data{MaskPrompt: c.maskPrompt, MaxSeqLength: c.maxSeqLength, BatchSize: c.batchSize, Batches: c.batches}
+	trainOn, err := c.mask.trainOn()
+	if err != nil {
+		return fuse.Check{}, false, err
+	}
+	d := fuse.Data{TrainOn: trainOn, MaxSeqLength: c.maxSeqLength, BatchSize: c.batchSize, Batches: c.batches}
 	if c.data == "" {
 		c.unchecked = "give --data (a data directory or JSONL file), or --adapter a run directory, to measure how much of the adapters' improvement the merged model keeps"
 		if adapter == "" {
@@ -105,8 +111,10 @@ func (c *checkFlags) check(adapter string) (fuse.Check, bool, error) {
 		if c.given("split") {
 			d.File = filepath.Join(run.dir, c.split+".jsonl")
 		}
-		if !c.given("mask-prompt") {
-			d.MaskPrompt = run.cfg.MaskPrompt
+		if !c.given("mask-prompt") && !c.given("train-on") {
+			if d.TrainOn, err = data.ParseTrainOn(run.cfg.Masking()); err != nil {
+				return fuse.Check{}, false, err
+			}
 		}
 		if !c.given("max-seq-length") {
 			d.MaxSeqLength = run.cfg.MaxSeqLength

@@ -44,16 +44,21 @@ type Batch struct {
 	Width    int
 	Offsets  []int32
 	Lengths  []int32
+	// Spans, when the examples have them (TrainAssistant), are each row's trained token
+	// ranges, which replace Offsets; nil otherwise.
+	Spans [][]Span
 	// Segments are the examples of each packed row (nil unless BatchConfig.Pack); Offsets
 	// are then zero and Lengths the tokens used in each row.
 	Segments [][]Segment
 }
 
 // Segment is one example of a packed row: dataset row Example, at Tokens[Start:Start+Len]
-// of the batch row, with prompt offset Offset. Truncated is set when the example fills
-// MaxSeqLength (cut or not): an unpacked batch then has no padding step after it to predict.
+// of the batch row, with prompt offset Offset or trained Spans (of the example's tokens).
+// Truncated is set when the example fills MaxSeqLength (cut or not): an unpacked batch then
+// has no padding step after it to predict.
 type Segment struct {
 	Example, Start, Len, Offset int
+	Spans                       []Span
 	Truncated                   bool
 }
 
@@ -184,6 +189,26 @@ func (it *Batches) Widest() int {
 // batchWidth pads the longest row to one plus a multiple of 32, capped at maxSeq.
 func batchWidth(longest, maxSeq int) int {
 	return min(1+padMultiple*((longest+padMultiple-1)/padMultiple), maxSeq)
+}
+
+// MostTargets is the most targets the loss counts in one batch any epoch serves (unpacked
+// batches): the positions the head and the loss run on.
+func (it *Batches) MostTargets() int {
+	most := 0
+	for _, rows := range it.groups {
+		n := 0
+		for _, r := range rows {
+			if it.packs != nil {
+				for _, e := range it.packs[r] {
+					n += it.dataset.Examples[e].Targets(it.cfg.MaxSeqLength)
+				}
+				continue
+			}
+			n += it.dataset.Examples[r].Targets(it.cfg.MaxSeqLength)
+		}
+		most = max(most, n)
+	}
+	return most
 }
 
 // PerEpoch is the number of batches in one pass over the data.
@@ -352,6 +377,12 @@ func (it *Batches) build(rows []int) Batch {
 		copy(b.Row(i), ex.Tokens[:n])
 		b.Offsets[i] = int32(ex.Offset)
 		b.Lengths[i] = int32(n)
+		if ex.Spans != nil {
+			if b.Spans == nil {
+				b.Spans = make([][]Span, len(rows))
+			}
+			b.Spans[i] = ex.Spans
+		}
 	}
 	return b
 }
@@ -387,7 +418,7 @@ func (it *Batches) buildPacked(rows []int) Batch {
 					"dataset", it.dataset.Path, "max_seq_length", maxSeq, "longest", len(ex.Tokens))
 			}
 			copy(b.Row(i)[at:], ex.Tokens[:n])
-			b.Segments[i] = append(b.Segments[i], Segment{Example: e, Start: at, Len: n, Offset: ex.Offset, Truncated: len(ex.Tokens) >= maxSeq})
+			b.Segments[i] = append(b.Segments[i], Segment{Example: e, Start: at, Len: n, Offset: ex.Offset, Spans: ex.Spans, Truncated: len(ex.Tokens) >= maxSeq})
 			b.Examples = append(b.Examples, e)
 			at += n
 		}

@@ -62,6 +62,14 @@ func runMLXReference(t *testing.T, dataDir string, mask bool, batchSize, maxSeq,
 	return result
 }
 
+// trainOnFor is mlx-lm's mask_prompt as a TrainOn.
+func trainOnFor(maskPrompt bool) TrainOn {
+	if maskPrompt {
+		return TrainLast
+	}
+	return TrainAll
+}
+
 func exampleJSON(ex Example) []any { return []any{ex.Tokens, ex.Offset} }
 
 func batchAsReference(b Batch) referenceBatch {
@@ -87,7 +95,7 @@ func TestMatchesMLXLM(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/mask=%v", tc.dir, tc.mask), func(t *testing.T) {
 			dir := filepath.Join("testdata", tc.dir)
 			want := runMLXReference(t, dir, tc.mask, batchSize, maxSeq, seed, trainBatches)
-			train, valid, _, err := Load(dir, tok, Options{MaskPrompt: tc.mask, Workers: 3})
+			train, valid, _, err := Load(dir, tok, Options{TrainOn: trainOnFor(tc.mask), Workers: 3})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -263,10 +271,10 @@ func TestBadRows(t *testing.T) {
 	for _, file := range files {
 		opts := Options{}
 		if strings.Contains(file, "mask") {
-			opts.MaskPrompt = true
+			opts.TrainOn = TrainLast
 		}
 		if strings.Contains(file, "format_chat") {
-			opts.Format, opts.MaskPrompt = "chat", true // the format is named before masking is judged
+			opts.Format, opts.TrainOn = "chat", TrainLast // the format is named before masking is judged
 		}
 		_, err := LoadFile(file, tok, opts)
 		if err == nil {

@@ -37,13 +37,13 @@ func (f Format) String() string {
 
 // Options mirror mlx-lm's dataset settings. Empty keys take mlx-lm's defaults.
 type Options struct {
-	MaskPrompt    bool   // train on the completion only (not allowed for text rows)
-	TextKey       string // "text"
-	PromptKey     string // "prompt"
-	CompletionKey string // "completion"
-	ChatKey       string // "messages"
-	Format        string // "text", "completions" or "chat" to require one; "" detects it
-	Workers       int    // tokenization goroutines; 0 means GOMAXPROCS
+	TrainOn       TrainOn // the tokens the loss counts; the zero value counts all, as mlx-lm
+	TextKey       string  // "text"
+	PromptKey     string  // "prompt"
+	CompletionKey string  // "completion"
+	ChatKey       string  // "messages"
+	Format        string  // "text", "completions" or "chat" to require one; "" detects it
+	Workers       int     // tokenization goroutines; 0 means GOMAXPROCS
 }
 
 func (o Options) withDefaults() Options {
@@ -66,10 +66,16 @@ func (o Options) withDefaults() Options {
 }
 
 // Example is one tokenized row: its tokens and the prompt offset (the number of leading tokens
-// excluded from the loss; 0 unless MaskPrompt).
+// excluded from the loss; 0 unless TrainLast).
 type Example struct {
 	Tokens []int32
 	Offset int
+	// Spans, with TrainAssistant, are the ranges of tokens the loss counts (each predicted
+	// from the tokens before it): the assistant turns. Nil otherwise.
+	Spans []Span
+	// Turns is the number of messages of a chat row (2 for a prompt and completion, 0 for
+	// text).
+	Turns int
 	// Keys is the number of top-level keys of the JSON row. mlx-lm 0.32 sorts rows by it
 	// before batching (CacheDataset.itemlen measures the raw row), so batching needs it.
 	Keys int
@@ -265,8 +271,8 @@ func detectFormat(first *tokenizer.Object, opts Options) (Format, error) {
 	case has(opts.ChatKey):
 		return FormatChat, nil
 	case has(opts.TextKey):
-		if opts.MaskPrompt {
-			return 0, errors.New("prompt masking is not supported for text rows")
+		if opts.TrainOn == TrainLast || opts.TrainOn == TrainAssistant {
+			return 0, fmt.Errorf("text rows have no prompt or assistant turns to tell apart: train_on: %s needs chat or prompt/completion rows (train_on: all trains on the whole text)", opts.TrainOn)
 		}
 		return FormatText, nil
 	}
@@ -296,7 +302,7 @@ func toolsField(row *tokenizer.Object) ([]any, error) {
 	if !ok {
 		return nil, fmt.Errorf("\"tools\" must be an array, found %s", jsonKind(v))
 	}
-	return tools, nil
+	return tools, checkTools(tools)
 }
 
 func messagesField(row *tokenizer.Object, key string) ([]tokenizer.Message, error) {
@@ -312,6 +318,7 @@ func messagesField(row *tokenizer.Object, key string) ([]tokenizer.Message, erro
 		return nil, fmt.Errorf("%q is empty", key)
 	}
 	messages := make([]tokenizer.Message, len(list))
+	var err error
 	for i, item := range list {
 		obj, ok := item.(*tokenizer.Object)
 		if !ok {
@@ -329,6 +336,11 @@ func messagesField(row *tokenizer.Object, key string) ([]tokenizer.Message, erro
 			m[k] = obj.Values[k]
 		}
 		m["role"] = role
+		if calls, ok := m["tool_calls"]; ok {
+			if m["tool_calls"], err = checkToolCalls(calls, fmt.Sprintf("%s[%d]", key, i)); err != nil {
+				return nil, err
+			}
+		}
 		messages[i] = m
 	}
 	return messages, nil
@@ -365,30 +377,43 @@ func processRow(row *tokenizer.Object, format Format, tok *tokenizer.Tokenizer, 
 			{"role": "user", "content": prompt},
 			{"role": "assistant", "content": completion},
 		}
-		return chatExample(ex, tok, messages, row, opts.MaskPrompt, true)
+		return chatExample(ex, tok, messages, row, opts.TrainOn, true)
 	default:
 		messages, err := messagesField(row, opts.ChatKey)
 		if err != nil {
 			return ex, err
 		}
 		addGenerationPrompt := messages[len(messages)-1]["role"] == "assistant"
-		return chatExample(ex, tok, messages, row, opts.MaskPrompt, addGenerationPrompt)
+		return chatExample(ex, tok, messages, row, opts.TrainOn, addGenerationPrompt)
 	}
 }
 
-// chatExample renders the whole conversation; with maskPrompt the offset is the length of
-// everything but the last message (plus the generation prompt when asked).
-func chatExample(ex Example, tok *tokenizer.Tokenizer, messages []tokenizer.Message, row *tokenizer.Object, maskPrompt, addGenerationPrompt bool) (Example, error) {
+// chatExample renders the whole conversation. TrainLast masks everything but the last
+// message (the offset is the length of the rest, plus the generation prompt when asked), as
+// mlx-lm's mask_prompt; TrainAssistant finds every assistant turn.
+func chatExample(ex Example, tok *tokenizer.Tokenizer, messages []tokenizer.Message, row *tokenizer.Object, trainOn TrainOn, addGenerationPrompt bool) (Example, error) {
 	tools, err := toolsField(row)
 	if err != nil {
 		return ex, err
+	}
+	ex.Turns = len(messages)
+	if trainOn == TrainAssistant || trainOn == TrainAuto {
+		text, spans, err := tok.AssistantSpans(messages, tools)
+		if err != nil {
+			return ex, err
+		}
+		ex.Tokens, ex.Spans = tok.EncodeSpans(text, spans)
+		if ex.Spans == nil {
+			ex.Spans = []Span{}
+		}
+		return ex, nil
 	}
 	text, err := tok.ApplyChatTemplate(messages, tools, false)
 	if err != nil {
 		return ex, err
 	}
 	ex.Tokens = tok.Encode(text, false)
-	if maskPrompt {
+	if trainOn == TrainLast {
 		prompt, err := tok.ApplyChatTemplate(messages[:len(messages)-1], tools, addGenerationPrompt)
 		if err != nil {
 			return ex, err

@@ -92,6 +92,9 @@ func Dataset(m *model.Model, ds *data.Dataset, opts Options) (Result, error) {
 // batchLoss is mlx-lm's default_loss on one padded batch: inputs b[:, :-1], targets b[:, 1:].
 func batchLoss(m *model.Model, b data.Batch) (loss, ntoks *mlx.Array) {
 	tokens := mlx.FromSlice(b.Tokens, b.Size, b.Width)
+	if b.Spans != nil {
+		return spansLoss(m, tokens, b)
+	}
 	ol := make([]int32, 2*b.Size)
 	for i := range b.Size {
 		ol[2*i], ol[2*i+1] = b.Offsets[i], b.Lengths[i]
@@ -101,4 +104,23 @@ func batchLoss(m *model.Model, b data.Batch) (loss, ntoks *mlx.Array) {
 	targets := mlx.SliceAxis(tokens, 1, 1, b.Width)
 	logits := m.Forward(inputs)
 	return train.Loss(logits, targets, lengths)
+}
+
+// spansLoss is batchLoss counting the targets in each row's spans (data.TrainAssistant).
+func spansLoss(m *model.Model, tokens *mlx.Array, b data.Batch) (loss, ntoks *mlx.Array) {
+	cols := b.Width - 1
+	counted := make([]float32, b.Size*cols)
+	for r, spans := range b.Spans {
+		for _, s := range spans {
+			for k := max(s.Start, 1); k < min(s.End, int(b.Lengths[r]), cols+1); k++ {
+				counted[r*cols+k-1] = 1
+			}
+		}
+	}
+	mask := mlx.FromSlice(counted, b.Size, cols)
+	defer mask.Free()
+	inputs := mlx.SliceAxis(tokens, 1, 0, cols)
+	targets := mlx.SliceAxis(tokens, 1, 1, b.Width)
+	logits := m.Forward(inputs)
+	return train.MaskedLoss(logits, targets, mask)
 }

@@ -36,6 +36,30 @@ func (o *Object) Set(key string, value any) {
 	o.Values[key] = value
 }
 
+// MarshalJSON writes the object with its keys in order.
+func (o *Object) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, k := range o.Keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		key, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		value, err := json.Marshal(o.Values[k])
+		if err != nil {
+			return nil, err
+		}
+		b.Write(key)
+		b.WriteByte(':')
+		b.Write(value)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
 // ParseJSON decodes one JSON value: objects become *Object, arrays []any, numbers json.Number,
 // and strings, booleans and null their Go equivalents.
 func ParseJSON(data []byte) (any, error) {

@@ -1,12 +1,14 @@
 package tokenizer
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,7 +30,11 @@ var ErrNoChatTemplate = errors.New("tokenizer has no chat template")
 type chatTemplate struct {
 	template *exec.Template
 	source   string // where the template came from, for error messages
+	// generation: the template marks what the assistant writes with {% generation %}.
+	generation bool
 }
+
+var generationTag = regexp.MustCompile(`\{%-?\s*generation\s*-?%\}`)
 
 // chatTemplateSource finds the template: chat_template.jinja beside the tokenizer wins over the
 // "chat_template" key of tokenizer_config.json (a string, or a list of named templates of
@@ -100,7 +106,7 @@ func newChatTemplate(source, file string) (*chatTemplate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: chat_template: %w", file, err)
 	}
-	return &chatTemplate{template: tpl, source: file}, nil
+	return &chatTemplate{template: tpl, source: file, generation: generationTag.MatchString(source)}, nil
 }
 
 // parseTemplate parses a template read from a model directory. The engine panics on some
@@ -116,14 +122,23 @@ func parseTemplate(cfg *config.Config, loader loaders.Loader) (tpl *exec.Templat
 }
 
 // execute renders the template; a panic of the engine (it divides integers by zero without
-// a check, for one) is an error of the template, as Python's Jinja raises one.
-func (c *chatTemplate) execute(data map[string]any) (out string, err error) {
+// a check, for one) is an error of the template, as Python's Jinja raises one. With a
+// recorder, the generation blocks' places in the output are recorded.
+func (c *chatTemplate) execute(data map[string]any, rec *generationRecorder) (out string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = "", fmt.Errorf("the template engine failed: %v", r)
 		}
 	}()
-	return c.template.ExecuteToString(exec.NewContext(data))
+	buf := new(bytes.Buffer)
+	if rec != nil {
+		rec.out = buf
+		data[recorderKey] = rec
+	}
+	if err := c.template.Execute(buf, exec.NewContext(data)); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
 }
 
 // ApplyChatTemplate renders messages (and tools, when not nil) with the tokenizer's chat
@@ -136,6 +151,11 @@ func (t *Tokenizer) ApplyChatTemplate(messages []Message, tools []any, addGenera
 // ApplyChatTemplateVars is ApplyChatTemplate with extra template variables (date_string,
 // enable_thinking, …), like the keyword arguments of transformers' apply_chat_template.
 func (t *Tokenizer) ApplyChatTemplateVars(messages []Message, tools []any, addGenerationPrompt bool, vars map[string]any) (string, error) {
+	return t.render(messages, tools, addGenerationPrompt, vars, nil)
+}
+
+// render is ApplyChatTemplateVars recording into rec when it is not nil.
+func (t *Tokenizer) render(messages []Message, tools []any, addGenerationPrompt bool, vars map[string]any, rec *generationRecorder) (string, error) {
 	if t.chat == nil {
 		return "", ErrNoChatTemplate
 	}
@@ -157,7 +177,7 @@ func (t *Tokenizer) ApplyChatTemplateVars(messages []Message, tools []any, addGe
 	for k, v := range vars {
 		data[k] = templateValue(v)
 	}
-	out, err := t.chat.execute(data)
+	out, err := t.chat.execute(data, rec)
 	if err != nil {
 		// The engine wraps errors once per enclosing block; keep only raise_exception's message.
 		if _, raised, ok := strings.Cut(err.Error(), raisedPrefix); ok {

@@ -19,7 +19,8 @@ const maxMacroDepth = 100
 
 // templateStructures are the engine's tags for chat templates: every built-in one but those
 // that read other template files (include, import, from, extends; a chat template is one
-// file, and one that includes itself recurses without end), with macros bounded in depth.
+// file, and one that includes itself recurses without end), with macros bounded in depth,
+// and transformers' generation tag.
 func templateStructures() *exec.ControlStructureSet {
 	set := map[string]parser.ControlStructureParser{}
 	for _, name := range []string{"autoescape", "block", "filter", "for", "if", "raw", "set", "with",
@@ -28,6 +29,7 @@ func templateStructures() *exec.ControlStructureSet {
 			set[name] = p
 		}
 	}
+	set["generation"] = generationParser
 	macro, _ := builtins.ControlStructures.Get("macro")
 	set["macro"] = func(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, error) {
 		cs, err := macro(p, args)

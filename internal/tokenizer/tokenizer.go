@@ -27,6 +27,7 @@ type Tokenizer struct {
 	eos           []int32
 	specialTokens map[string]string // bos_token, eos_token, … for chat templates
 	chat          *chatTemplate
+	turnEndState
 }
 
 // Load reads tokenizer.json and tokenizer_config.json from dir (tokenizer_config.json, the
@@ -253,31 +254,107 @@ func (t *Tokenizer) Encode(text string, addSpecialTokens bool) []int32 {
 	if addSpecialTokens {
 		ids = append(ids, t.prefix...)
 	}
-	var words []piece
 	t.added.split(text, func(segment string, start int, addedID int32) {
 		if addedID >= 0 {
 			ids = append(ids, addedID)
 			return
 		}
-		if t.normalize != nil {
-			segment = t.normalize(segment)
-		}
-		words = append(words[:0], piece{text: segment, atStart: start == 0})
-		for _, step := range t.pre {
-			var next []piece
-			for _, w := range words {
-				next = step.split(next, w)
-			}
-			words = next
-		}
-		for _, w := range words {
-			ids = t.model.encodeWord(ids, w.text)
-		}
+		ids = t.encodePlain(ids, segment, start == 0)
 	})
 	if addSpecialTokens {
 		ids = append(ids, t.suffix...)
 	}
 	return ids
+}
+
+// encodePlain appends the ids of a stretch of text without added tokens; atStart says the
+// stretch begins the text.
+func (t *Tokenizer) encodePlain(ids []int32, segment string, atStart bool) []int32 {
+	if t.normalize != nil {
+		segment = t.normalize(segment)
+	}
+	words := []piece{{text: segment, atStart: atStart}}
+	for _, step := range t.pre {
+		var next []piece
+		for _, w := range words {
+			next = step.split(next, w)
+		}
+		words = next
+	}
+	for _, w := range words {
+		ids = t.model.encodeWord(ids, w.text)
+	}
+	return ids
+}
+
+// EncodeSpans is Encode(text, false) that also maps byte spans of text (in order, not
+// overlapping) to the tokens that overlap each of them, as transformers' char_to_token
+// marks the tokens of assistant spans: a token that straddles a span's edge counts as
+// inside it.
+func (t *Tokenizer) EncodeSpans(text string, spans []Span) ([]int32, []Span) {
+	ids := make([]int32, 0, len(text)/3)
+	out := make([]Span, len(spans))
+	// edges are the span boundaries in order: each start, then its end
+	edges := make([]int, 0, 2*len(spans))
+	for _, s := range spans {
+		edges = append(edges, s.Start, s.End)
+	}
+	next := 0 // the first edge not yet mapped to a token index
+	mapEdge := func(tokenIndex int) {
+		if next%2 == 0 {
+			out[next/2].Start = tokenIndex
+		} else {
+			out[next/2].End = tokenIndex
+		}
+		next++
+	}
+	t.added.split(text, func(segment string, start int, addedID int32) {
+		end := start + len(segment)
+		if addedID >= 0 {
+			// an added token lies inside a span when it overlaps it
+			for next < len(edges) && edges[next] < end {
+				if next%2 == 1 && edges[next] > start {
+					mapEdge(len(ids) + 1)
+				} else {
+					mapEdge(len(ids))
+				}
+			}
+			ids = append(ids, addedID)
+			return
+		}
+		first := len(ids)
+		ids = t.encodePlain(ids, segment, start == 0)
+		whole := ids[first:]
+		for next < len(edges) && edges[next] < end {
+			cut := edges[next] - start
+			if cut <= 0 {
+				mapEdge(first)
+				continue
+			}
+			// The tokens of the text before the cut: those of the whole stretch they agree
+			// with lie before it; where they part, a token straddles it.
+			before := t.encodePlain(nil, segment[:cut], start == 0)
+			k := commonIDs(before, whole)
+			if k < len(before) && next%2 == 1 {
+				k++ // a straddling token at a span's end is inside it
+			}
+			mapEdge(first + k)
+		}
+	})
+	for next < len(edges) {
+		mapEdge(len(ids))
+	}
+	return ids, out
+}
+
+func commonIDs(a, b []int32) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
 }
 
 // Decode returns the text of ids; skipSpecial leaves out special tokens. Unknown ids are

@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 
+	"github.com/yai-dev/yai/internal/data"
 	"github.com/yai-dev/yai/mlx"
 )
 
@@ -14,6 +15,9 @@ type Batch struct {
 	Rows, Cols int
 	Offsets    []int
 	Lengths    []int
+	// Spans, when set, replace Offsets: row i's loss counts the targets at token indices k
+	// in its spans (1 <= k < Lengths[i]), predicted from input k-1; a nil row counts none.
+	Spans [][]data.Span
 	// Segments, when set, make the rows packed: row i holds the examples Segments[i] one
 	// after another (see Segment); Offsets and Lengths are then unused.
 	Segments [][]Segment
@@ -50,7 +54,7 @@ func (b Batch) validate() error {
 		}
 		return nil
 	}
-	if len(b.Lengths) != b.Rows || (b.Offsets != nil && len(b.Offsets) != b.Rows) {
+	if len(b.Lengths) != b.Rows || (b.Offsets != nil && len(b.Offsets) != b.Rows) || (b.Spans != nil && len(b.Spans) != b.Rows) {
 		return fmt.Errorf("train: batch of %d rows has %d lengths and %d offsets", b.Rows, len(b.Lengths), len(b.Offsets))
 	}
 	return nil
@@ -101,6 +105,9 @@ func (b Batch) Parts(k int) []Batch {
 			part.Lengths = b.Lengths[lo:hi]
 			if b.Offsets != nil {
 				part.Offsets = b.Offsets[lo:hi]
+			}
+			if b.Spans != nil {
+				part.Spans = b.Spans[lo:hi]
 			}
 		}
 		for r := lo; r < hi; r++ {

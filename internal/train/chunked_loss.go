@@ -22,11 +22,21 @@ import (
 // same two the unchunked backward runs; nothing is recomputed.
 
 // lossPositions lists the flat positions r·(width−1)+j of the inputs whose target counts in
-// mlx-lm's loss (offset ≤ j+1 ≤ length, within the width−1 input columns), padded to
-// data.LossPositions with weight-0 copies of position 0.
+// mlx-lm's loss (offset ≤ j+1 ≤ length, within the width−1 input columns), or whose target
+// j+1 lies in the row's spans, padded to data.LossPositions with weight-0 copies of
+// position 0.
 func (b Batch) lossPositions(width, chunk int) (picks []int32, weights []float32) {
 	cols := width - 1
 	for r := range b.Rows {
+		if b.Spans != nil {
+			for _, s := range b.Spans[r] {
+				for k := max(s.Start, 1); k < min(s.End, b.Lengths[r], cols+1); k++ {
+					picks = append(picks, int32(r*cols+k-1))
+					weights = append(weights, 1)
+				}
+			}
+			continue
+		}
 		off := 0
 		if b.Offsets != nil {
 			off = b.Offsets[r]

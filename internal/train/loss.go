@@ -38,6 +38,12 @@ func Loss(logits, targets, lengths *mlx.Array) (loss, ntoks *mlx.Array) {
 	mask := mlx.LogicalAnd(ge, le)
 	mlx.Free(ge, le)
 	defer mask.Free()
+	return MaskedLoss(logits, targets, mask)
+}
+
+// MaskedLoss is Loss with the counted targets given as a (B, L) mask (boolean, or 0/1 of the
+// logits' dtype).
+func MaskedLoss(logits, targets, mask *mlx.Array) (loss, ntoks *mlx.Array) {
 	ce := CrossEntropy(logits, targets)
 	masked := mlx.Multiply(ce, mask)
 	ce.Free()
@@ -46,6 +52,8 @@ func Loss(logits, targets, lengths *mlx.Array) (loss, ntoks *mlx.Array) {
 	total := mlx.Sum(f, false)
 	f.Free()
 	defer total.Free()
-	ntoks = mlx.Sum(mask, false)
+	sum := mlx.Sum(mask, false)
+	ntoks = mlx.AsType(sum, mlx.Int32)
+	sum.Free()
 	return mlx.Divide(total, ntoks), ntoks
 }

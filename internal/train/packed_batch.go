@@ -13,6 +13,7 @@ import (
 // offset..length, the step after the last token predicting padding, none past a cut).
 type Segment struct {
 	Start, Len, Offset int
+	Spans              []data.Span // when not nil, the trained tokens of the example, in place of Offset
 	Truncated          bool
 }
 
@@ -74,13 +75,22 @@ func (b Batch) packedArrays(chunk int) []*mlx.Array {
 					targets[base+s.Start+j] = row[s.Start+j+1]
 				} // the last token's target is padding (0), as unpacked
 			}
-			last := s.Len - 1
-			if s.Truncated {
-				last--
-			}
-			for j := max(0, s.Offset-1); j <= last; j++ {
-				picks = append(picks, int32(base+s.Start+j))
-				weights = append(weights, 1)
+			if s.Spans != nil {
+				for _, sp := range s.Spans {
+					for k := max(sp.Start, 1); k < min(sp.End, s.Len); k++ {
+						picks = append(picks, int32(base+s.Start+k-1))
+						weights = append(weights, 1)
+					}
+				}
+			} else {
+				last := s.Len - 1
+				if s.Truncated {
+					last--
+				}
+				for j := max(0, s.Offset-1); j <= last; j++ {
+					picks = append(picks, int32(base+s.Start+j))
+					weights = append(weights, 1)
+				}
 			}
 			end = s.Start + s.Len
 		}

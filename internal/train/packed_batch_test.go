@@ -5,14 +5,17 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/yai-dev/yai/internal/data"
 	"github.com/yai-dev/yai/internal/lora"
 	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/optim"
+	"github.com/yai-dev/yai/mlx"
 )
 
 type example struct {
 	tokens []int32
 	offset int
+	spans  []data.Span // when not nil, the trained tokens in place of offset
 }
 
 // plainBatch puts examples in rows of their own, padded as mlx-lm pads.
@@ -27,6 +30,12 @@ func plainBatch(exs []example) Batch {
 		copy(b.Tokens[r*cols:], e.tokens)
 		b.Offsets = append(b.Offsets, e.offset)
 		b.Lengths = append(b.Lengths, len(e.tokens))
+		if e.spans != nil {
+			if b.Spans == nil {
+				b.Spans = make([][]data.Span, len(exs))
+			}
+			b.Spans[r] = e.spans
+		}
 	}
 	return b
 }
@@ -37,7 +46,7 @@ func packedBatch(exs []example, cols int) Batch {
 	at := 0
 	for _, e := range exs {
 		copy(b.Tokens[at:], e.tokens)
-		b.Segments[0] = append(b.Segments[0], Segment{Start: at, Len: len(e.tokens), Offset: e.offset})
+		b.Segments[0] = append(b.Segments[0], Segment{Start: at, Len: len(e.tokens), Offset: e.offset, Spans: e.spans})
 		at += len(e.tokens)
 	}
 	return b
@@ -53,11 +62,14 @@ func TestPackedLossesMatchUnpacked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Free()
-	packedMatchesUnpacked(t, m)
+	packedMatchesUnpacked(t, m, false)
+	packedMatchesUnpacked(t, m, true)
 }
 
-// packedMatchesUnpacked is TestPackedLossesMatchUnpacked's check on model m.
-func packedMatchesUnpacked(t *testing.T, m *model.Model) {
+// packedMatchesUnpacked is TestPackedLossesMatchUnpacked's check on model m, with each
+// example's loss counted from an offset (mlx-lm's mask_prompt) or over spans of its tokens
+// (every assistant turn).
+func packedMatchesUnpacked(t *testing.T, m *model.Model, spans bool) {
 	t.Helper()
 	for _, ckpt := range []bool{false, true} {
 		tr, err := NewTrainer(m, lora.Config{Keys: []string{"self_attn.q_proj", "self_attn.v_proj"}, NumLayers: 2, Rank: 4, Scale: 2, Seed: 5},
@@ -73,6 +85,10 @@ func packedMatchesUnpacked(t *testing.T, m *model.Model) {
 			for j := range e.tokens {
 				e.tokens[j] = int32(1 + rng.Intn(500))
 			}
+			if spans { // two turns, the second reaching the end
+				a := 1 + rng.Intn(n/3)
+				e.spans = []data.Span{{Start: a, End: a + 1 + rng.Intn(n/3)}, {Start: n - 1 - rng.Intn(n/3), End: n}}
+			}
 			exs = append(exs, e)
 		}
 		for i, e := range exs {
@@ -85,6 +101,9 @@ func packedMatchesUnpacked(t *testing.T, m *model.Model) {
 				masked[j] = o
 				if j != i {
 					masked[j].offset = len(o.tokens) + 1 // no target left
+					if o.spans != nil {
+						masked[j].spans = []data.Span{}
+					}
 				}
 			}
 			packed, err := tr.Evaluate([]Batch{packedBatch(masked, 96)})
@@ -106,6 +125,9 @@ func packedMatchesUnpacked(t *testing.T, m *model.Model) {
 		if tokens != wantTokens || math.Abs(loss-wantLoss)/wantLoss > 1e-4 {
 			t.Errorf("checkpointing %v: packed loss %v over %d tokens, unpacked %v over %d", ckpt, loss, tokens, wantLoss, wantTokens)
 		}
+		if spans {
+			checkSpansLoss(t, m, exs, loss, tokens)
+		}
 		for name, g := range got {
 			if d := relativeToMax(g, want[name]); d > 1e-4 {
 				t.Errorf("checkpointing %v: gradient of %s differs by %g packed", ckpt, name, d)
@@ -118,5 +140,45 @@ func packedMatchesUnpacked(t *testing.T, m *model.Model) {
 			t.Errorf("checkpointing %v: packed step: %+v, %v", ckpt, r, err)
 		}
 		tr.Close()
+	}
+}
+
+// checkSpansLoss checks a loss over the examples' spans against the cross-entropy of every
+// position of the model's logits, masked by a mask built here from the spans.
+func checkSpansLoss(t *testing.T, m *model.Model, exs []example, loss float64, tokens int) {
+	t.Helper()
+	b := plainBatch(exs)
+	cols := b.Cols - 1
+	mask := make([]float32, b.Rows*cols)
+	want := 0
+	for r, e := range exs {
+		for _, s := range e.spans {
+			for k := s.Start; k < s.End; k++ {
+				if k >= 1 && k < len(e.tokens) {
+					mask[r*cols+k-1] = 1
+					want++
+				}
+			}
+		}
+	}
+	if tokens != want {
+		t.Errorf("the loss counts %d tokens, the spans hold %d", tokens, want)
+	}
+	var ref float64
+	err := mlx.Do(func() error {
+		s := mlx.NewScope()
+		defer s.Close()
+		all := mlx.FromSlice(b.Tokens, b.Rows, b.Cols)
+		inputs, targets := splitTokens(all)
+		logits := m.Forward(inputs) // the adapters are attached to m
+		l, _ := MaskedLoss(logits, targets, mlx.FromSlice(mask, b.Rows, cols))
+		ref = float64(l.Item())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := math.Abs(loss-ref) / ref; d > 1e-4 {
+		t.Errorf("loss over the spans %v, masked cross-entropy of the logits %v", loss, ref)
 	}
 }

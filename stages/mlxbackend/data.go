@@ -22,7 +22,12 @@ func buildData(c *stages.DataConfig, r *Training) (stage.Stage, error) {
 		if dir == "" {
 			return errors.New("the recipe names no data directory")
 		}
-		opts := data.Options{MaskPrompt: c.MaskPrompt, Format: formatName(c.Format)}
+		trainOn, err := data.ParseTrainOn(c.Masking())
+		if err != nil {
+			return err
+		}
+		opts := data.Options{TrainOn: trainOn, Format: formatName(c.Format)}
+		r.dataOpts = opts
 		train, err := data.LoadFile(filepath.Join(dir, c.Train), r.tok, opts)
 		if err != nil {
 			return err

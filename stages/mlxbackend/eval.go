@@ -24,7 +24,7 @@ func buildEval(c *stages.EvalConfig, r *Training) (stage.Stage, error) {
 		if c.Split == "test" {
 			if test == nil {
 				var err error
-				if test, err = data.LoadFile(filepath.Join(r.info.DataDir, "test.jsonl"), r.tok, data.Options{MaskPrompt: r.dataCfg.MaskPrompt}); err != nil {
+				if test, err = data.LoadFile(filepath.Join(r.info.DataDir, "test.jsonl"), r.tok, r.dataOpts); err != nil {
 					return err
 				}
 			}

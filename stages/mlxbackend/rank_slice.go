@@ -15,7 +15,12 @@ func rankSlice(b data.Batch, ranks stages.Ranks) data.Batch {
 	}
 	n := b.Size / ranks.World()
 	lo, hi := ranks.Rank()*n, (ranks.Rank()+1)*n
+	var spans [][]data.Span
+	if b.Spans != nil {
+		spans = b.Spans[lo:hi]
+	}
 	return data.Batch{
+		Spans:    spans,
 		Examples: b.Examples[lo:hi],
 		Tokens:   b.Tokens[lo*b.Width : hi*b.Width],
 		Size:     n,

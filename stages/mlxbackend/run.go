@@ -27,11 +27,12 @@ type Training struct {
 	step    *stages.StepConfig // the step stage's settings, known once the stages are built
 	trainer *train.Trainer
 
-	dataCfg *stages.DataConfig
-	train   *data.Dataset
-	valid   *data.Dataset
-	batches *data.Batches
-	random  *data.NumpyRandom // shared by training and validation batches, as mlx-lm does
+	dataCfg  *stages.DataConfig
+	dataOpts data.Options // how the data stage read its files, for the other splits
+	train    *data.Dataset
+	valid    *data.Dataset
+	batches  *data.Batches
+	random   *data.NumpyRandom // shared by training and validation batches, as mlx-lm does
 
 	lastStep stepMemory // what the last step did to MLX memory, for the governor
 
@@ -170,7 +171,7 @@ func optimizerConfig(c *stages.StepConfig, steps int) (optim.Config, error) {
 // toTrainBatch converts a data batch to the trainer's layout.
 func toTrainBatch(b data.Batch) train.Batch {
 	out := train.Batch{Tokens: b.Tokens, Rows: b.Size, Cols: b.Width,
-		Offsets: make([]int, b.Size), Lengths: make([]int, b.Size), Key: fmt.Sprint(b.Examples)}
+		Offsets: make([]int, b.Size), Lengths: make([]int, b.Size), Spans: b.Spans, Key: fmt.Sprint(b.Examples)}
 	for i := range b.Size {
 		out.Offsets[i] = int(b.Offsets[i])
 		out.Lengths[i] = int(b.Lengths[i])
@@ -179,7 +180,7 @@ func toTrainBatch(b data.Batch) train.Batch {
 		out.Segments = make([][]train.Segment, b.Size)
 		for i, row := range b.Segments {
 			for _, s := range row {
-				out.Segments[i] = append(out.Segments[i], train.Segment{Start: s.Start, Len: s.Len, Offset: s.Offset, Truncated: s.Truncated})
+				out.Segments[i] = append(out.Segments[i], train.Segment{Start: s.Start, Len: s.Len, Offset: s.Offset, Spans: s.Spans, Truncated: s.Truncated})
 			}
 		}
 	}

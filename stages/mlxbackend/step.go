@@ -85,8 +85,8 @@ func nonFiniteCause(ds *data.Dataset, b data.Batch, tokens int, cfg *stages.Data
 	where := strings.Join(rows, ", ")
 	if tokens == 0 {
 		why := "every target token is masked"
-		if cfg != nil && cfg.MaskPrompt {
-			why += fmt.Sprintf(" (the prompt fills all of max_seq_length %d)", cfg.MaxSeqLength)
+		if cfg != nil && cfg.Masking() != "all" {
+			why += fmt.Sprintf(" (train_on: %s; what it trains lies beyond max_seq_length %d, or the rows have none)", cfg.Masking(), cfg.MaxSeqLength)
 		}
 		return fmt.Sprintf("%s in %s; shorten the prompt, raise max_seq_length, or set on_nonfinite: skip", why, where)
 	}
