@@ -178,7 +178,7 @@ func readDataRecord(path string, tok *lazyTokenizer, cfg *stages.DataConfig, tra
 		return dataRecord{}, err
 	}
 	key := cacheKey("data", h, tok.key(), cfg.Format, strconv.FormatBool(cfg.MaskPrompt), strconv.Itoa(cfg.MaxSeqLength),
-		strconv.Itoa(cfg.BatchSize), strconv.FormatBool(cfg.Shuffle), strconv.FormatBool(train))
+		strconv.Itoa(cfg.BatchSize), strconv.FormatBool(cfg.Shuffle), strconv.FormatBool(train), fmt.Sprintf("%+v", cfg.Columns))
 	var rec dataRecord
 	if loadCached(key, &rec) {
 		return rec, nil
@@ -196,6 +196,7 @@ func readDataRecord(path string, tok *lazyTokenizer, cfg *stages.DataConfig, tra
 // scanData parses and tokenizes a file with the data package, the run's own reader.
 func scanData(path string, tok *tokenizer.Tokenizer, cfg *stages.DataConfig, train bool) (dataRecord, error) {
 	opts := data.Options{MaskPrompt: cfg.MaskPrompt, Format: strings.TrimPrefix(cfg.Format, "auto")}
+	opts = opts.WithColumns(data.Columns(cfg.Columns))
 	ds, bad, err := data.LoadFileAll(path, tok, opts)
 	if err != nil {
 		return dataRecord{}, err

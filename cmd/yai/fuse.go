@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/yai-dev/yai/internal/data"
 	"github.com/yai-dev/yai/internal/fuse"
 	"github.com/yai-dev/yai/internal/generate"
 	"github.com/yai-dev/yai/internal/rundir"
@@ -102,6 +103,7 @@ func (c *checkFlags) check(adapter string) (fuse.Check, bool, error) {
 			return fuse.Check{}, false, nil
 		}
 		d.File, d.Format = run.valid, strings.TrimPrefix(run.cfg.Format, "auto")
+		d.Columns = data.Columns(run.cfg.Columns)
 		if c.given("split") {
 			d.File = filepath.Join(run.dir, c.split+".jsonl")
 		}

@@ -23,6 +23,7 @@ func buildData(c *stages.DataConfig, r *Training) (stage.Stage, error) {
 			return errors.New("the recipe names no data directory")
 		}
 		opts := data.Options{MaskPrompt: c.MaskPrompt, Format: formatName(c.Format)}
+		opts = opts.WithColumns(data.Columns(c.Columns))
 		train, err := data.LoadFile(filepath.Join(dir, c.Train), r.tok, opts)
 		if err != nil {
 			return err

@@ -24,7 +24,9 @@ func buildEval(c *stages.EvalConfig, r *Training) (stage.Stage, error) {
 		if c.Split == "test" {
 			if test == nil {
 				var err error
-				if test, err = data.LoadFile(filepath.Join(r.info.DataDir, "test.jsonl"), r.tok, data.Options{MaskPrompt: r.dataCfg.MaskPrompt}); err != nil {
+				opts := data.Options{MaskPrompt: r.dataCfg.MaskPrompt, Format: formatName(r.dataCfg.Format)}
+				opts = opts.WithColumns(data.Columns(r.dataCfg.Columns))
+				if test, err = data.LoadFile(filepath.Join(r.info.DataDir, "test.jsonl"), r.tok, opts); err != nil {
 					return err
 				}
 			}
