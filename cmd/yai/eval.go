@@ -41,6 +41,8 @@ func evalMain(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint("seed", 0, "seed of the batch order")
 	maskPrompt := fs.Bool("mask-prompt", false, "count only completion/assistant tokens")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	var df dataFlags
+	df.register(fs)
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
@@ -62,6 +64,10 @@ func evalMain(args []string, stdout, stderr io.Writer) int {
 	); err != nil {
 		return usageErrorTo(stderr, fs, "%v", err)
 	}
+	format, columns, err := df.read()
+	if err != nil {
+		return usageErrorTo(stderr, fs, "%v", err)
+	}
 	if *batches != -1 && *batches < 1 {
 		return usageErrorTo(stderr, fs, "--batches must be -1 (all) or at least 1, got %d", *batches)
 	}
@@ -70,7 +76,8 @@ func evalMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer l.Free()
-	ds, err := data.LoadFile(filepath.Join(*dataDir, *split+".jsonl"), l.Tokenizer, data.Options{MaskPrompt: *maskPrompt})
+	opts := data.Options{MaskPrompt: *maskPrompt, Format: format}.WithColumns(columns)
+	ds, err := data.LoadFile(filepath.Join(*dataDir, *split+".jsonl"), l.Tokenizer, opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "yai eval:", err)
 		return 1
