@@ -109,6 +109,12 @@ func (c *checkFlags) check(adapter string) (fuse.Check, bool, error) {
 		if c.given("split") {
 			d.File = filepath.Join(run.dir, c.split+".jsonl")
 		}
+		if c.given("format") || c.given("columns") {
+			var err error
+			if d.Format, d.Columns, err = c.records.read(); err != nil {
+				return fuse.Check{}, false, err
+			}
+		}
 		if !c.given("mask-prompt") {
 			d.MaskPrompt = run.cfg.MaskPrompt
 		}
