@@ -110,9 +110,15 @@ func (c *checkFlags) check(adapter string) (fuse.Check, bool, error) {
 			d.File = filepath.Join(run.dir, c.split+".jsonl")
 		}
 		if c.given("format") || c.given("columns") {
-			var err error
-			if d.Format, d.Columns, err = c.records.read(); err != nil {
+			format, columns, err := c.records.read()
+			if err != nil {
 				return fuse.Check{}, false, err
+			}
+			if c.given("format") {
+				d.Format = format
+			}
+			if c.given("columns") {
+				d.Columns = columns
 			}
 		}
 		if !c.given("mask-prompt") {
