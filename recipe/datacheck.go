@@ -190,7 +190,7 @@ func readDataRecord(path string, tok *lazyTokenizer, cfg *stages.DataConfig, tra
 		return dataRecord{}, err
 	}
 	key := cacheKey("data", h, tok.key(), cfg.Format, cfg.Masking(), strconv.Itoa(cfg.MaxSeqLength),
-		strconv.Itoa(cfg.BatchSize), strconv.FormatBool(cfg.Shuffle), strconv.FormatBool(cfg.Pack), strconv.FormatBool(train))
+		strconv.Itoa(cfg.BatchSize), strconv.FormatBool(cfg.Shuffle), strconv.FormatBool(cfg.Pack), strconv.FormatBool(train), fmt.Sprintf("%+v", cfg.Columns))
 	var rec dataRecord
 	if loadCached(key, &rec) {
 		return rec, nil
@@ -212,6 +212,7 @@ func scanData(path string, tok *tokenizer.Tokenizer, cfg *stages.DataConfig, tra
 		return dataRecord{}, err
 	}
 	opts := data.Options{TrainOn: trainOn, Format: strings.TrimPrefix(cfg.Format, "auto")}
+	opts = opts.WithColumns(data.Columns(cfg.Columns))
 	ds, bad, err := data.LoadFileAll(path, tok, opts)
 	if err != nil {
 		return dataRecord{}, err

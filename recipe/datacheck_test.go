@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -41,5 +42,49 @@ func TestDataCheckCache(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "data", "train.jsonl"), completionRows+`{"prompt": "x"}`+"\n")
 	if p3, ds := Validate(path, nil, ValidateOptions{}); p3 != nil || len(ds) == 0 {
 		t.Fatalf("a changed file was recalled from the cache: %v", ds)
+	}
+}
+
+// The dry run reads the data stage's columns and format as the run does: renamed fields are
+// found, a bad ShareGPT row is an error at its line, and a misspelt column is an unknown key.
+func TestDataCheckColumns(t *testing.T) {
+	t.Setenv("YAI_CACHE_DIR", t.TempDir())
+	dir := t.TempDir()
+	writeMalformedBase(t, dir)
+	qa := strings.NewReplacer(`"prompt"`, `"question"`, `"completion"`, `"answer"`).Replace(completionRows)
+	writeFile(t, filepath.Join(dir, "data", "train.jsonl"), qa)
+	writeFile(t, filepath.Join(dir, "data", "valid.jsonl"), qa)
+	path := filepath.Join(dir, "r.yaml")
+	validate := func(with string) Diagnostics {
+		t.Helper()
+		writeFile(t, path, editRecipe("with: {batch_size: 2, max_seq_length: 256}", with))
+		_, ds := Validate(path, nil, ValidateOptions{})
+		return ds
+	}
+	if ds := validate("with: {batch_size: 2, max_seq_length: 256}"); !ds.HasErrors() || !strings.Contains(ds.Format(), "unsupported row format") {
+		t.Errorf("question/answer rows read without columns:\n%s", ds.Format())
+	}
+	if ds := validate("with: {batch_size: 2, max_seq_length: 256, columns: {prompt: question, completion: answer}}"); ds.HasErrors() {
+		t.Errorf("columns: {prompt: question, completion: answer}:\n%s", ds.Format())
+	}
+	if ds := validate("with: {batch_size: 2, columns: {promt: question}}"); !strings.Contains(ds.Format(), `unknown key "promt"`) {
+		t.Errorf("a misspelt column:\n%s", ds.Format())
+	}
+
+	shareGPT := `{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}` + "\n"
+	writeFile(t, filepath.Join(dir, "data", "train.jsonl"), shareGPT+shareGPT+`{"conversations": [{"from": "bot", "value": "Hi"}]}`+"\n")
+	writeFile(t, filepath.Join(dir, "data", "valid.jsonl"), shareGPT+shareGPT)
+	ds := validate("with: {batch_size: 2, format: sharegpt}")
+	var found bool
+	for _, d := range ds {
+		if d.Range.Line == 3 && filepath.Base(d.Range.File) == "train.jsonl" && strings.Contains(d.Summary, `unknown speaker "bot"`) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no error at train.jsonl:3 for the unknown speaker:\n%s", ds.Format())
+	}
+	if ds := validate("with: {batch_size: 2, format: alpaca}"); !strings.Contains(ds.Format(), "format: alpaca") {
+		t.Errorf("ShareGPT rows passed as format: alpaca:\n%s", ds.Format())
 	}
 }

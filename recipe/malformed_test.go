@@ -275,7 +275,7 @@ var malformedCases = []malformedCase{
 		setup: trainRows(rows(`{"text": "a"}`, `{"text": "b"}`)),
 		want:  `$D/data/train.jsonl:1:1: error: the row is text, but the data stage says format: chat, which expects {"messages": [...]}`},
 	{name: "data unknown format", setup: trainRows(rows(`{"input": "a"}`, `{"input": "b"}`)),
-		want: `$D/data/train.jsonl:1:1: error: unsupported row format: expected "text", "prompt" and "completion", or "messages"`},
+		want: `$D/data/train.jsonl:1:1: error: unsupported row format: expected "text", "prompt" and "completion", "messages", "conversations" (ShareGPT), or "instruction" and "output" (Alpaca)`},
 	{name: "data fewer rows than a batch", src: editRecipe("batch_size: 2", "batch_size: 8"),
 		want: `$D/r.yaml:4:7: error: train.jsonl: 4 rows, fewer than batch_size 8: no batch can be made`},
 	{name: "data empty file", setup: trainRows(""),

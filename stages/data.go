@@ -7,7 +7,7 @@ import (
 
 // DataConfig configures the dataset read from the recipe's `data:` directory.
 type DataConfig struct {
-	Format       string `yaml:"format" default:"auto" enum:"auto,text,completions,chat" doc:"record shape of the JSONL files; auto detects it from the first record"`
+	Format       string `yaml:"format" default:"auto" enum:"auto,text,completions,chat,sharegpt,alpaca" doc:"record shape of the JSONL files: text, completions (prompt and completion), chat (messages), sharegpt (conversations of from/value turns) or alpaca (instruction, input, output); auto detects it from the first record"`
 	Train        string `yaml:"train" default:"train.jsonl" doc:"training file inside the data directory"`
 	Valid        string `yaml:"valid" default:"valid.jsonl" doc:"validation file inside the data directory"`
 	BatchSize    int    `yaml:"batch_size" default:"1" min:"1" max:"1024" doc:"sequences per batch"`
@@ -17,6 +17,23 @@ type DataConfig struct {
 	Shuffle      bool   `yaml:"shuffle" default:"true" doc:"shuffle the training set every epoch; false keeps the file order"`
 	Seed         int    `yaml:"seed" default:"0" min:"0" doc:"seed for shuffling"`
 	Pack         bool   `yaml:"pack" default:"false" doc:"pack short sequences one after another into rows of max_seq_length (block-diagonal causal attention, positions restarting per sequence) so no compute goes to padding; each sequence's loss is the one it has alone"`
+
+	Columns DataColumns `yaml:"columns" doc:"the records' field names where they differ from the format's own, e.g. {messages: conversations, role: from, content: value}; unset names keep the format's own"`
+}
+
+// DataColumns renames the fields records are read from; an unset name keeps the format's own.
+// Its fields are data.Columns', in the same order, so one converts to the other.
+type DataColumns struct {
+	Text        string `yaml:"text" doc:"text of text records (text)"`
+	Prompt      string `yaml:"prompt" doc:"prompt of completions records (prompt)"`
+	Completion  string `yaml:"completion" doc:"completion of completions records (completion)"`
+	Messages    string `yaml:"messages" doc:"list of turns of chat and ShareGPT records (messages; ShareGPT: conversations or messages)"`
+	Role        string `yaml:"role" doc:"speaker of each turn (role; ShareGPT: from)"`
+	Content     string `yaml:"content" doc:"text of each turn (content; ShareGPT: value)"`
+	Instruction string `yaml:"instruction" doc:"instruction of Alpaca records (instruction)"`
+	Input       string `yaml:"input" doc:"optional input of Alpaca records (input)"`
+	Output      string `yaml:"output" doc:"output of Alpaca records (output)"`
+	System      string `yaml:"system" doc:"optional system prompt of Alpaca and ShareGPT records (system)"`
 }
 
 // Masking is the train_on setting in force: mask_prompt: true is last.

@@ -42,6 +42,8 @@ func evalMain(args []string, stdout, stderr io.Writer) int {
 	var mask maskFlags
 	mask.register(fs, "all")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	var df dataFlags
+	df.register(fs)
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
@@ -63,6 +65,10 @@ func evalMain(args []string, stdout, stderr io.Writer) int {
 	); err != nil {
 		return usageErrorTo(stderr, fs, "%v", err)
 	}
+	format, columns, err := df.read()
+	if err != nil {
+		return usageErrorTo(stderr, fs, "%v", err)
+	}
 	if *batches != -1 && *batches < 1 {
 		return usageErrorTo(stderr, fs, "--batches must be -1 (all) or at least 1, got %d", *batches)
 	}
@@ -75,7 +81,8 @@ func evalMain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer l.Free()
-	ds, err := data.LoadFile(filepath.Join(*dataDir, *split+".jsonl"), l.Tokenizer, data.Options{TrainOn: trainOn})
+	opts := data.Options{TrainOn: trainOn, Format: format}.WithColumns(columns)
+	ds, err := data.LoadFile(filepath.Join(*dataDir, *split+".jsonl"), l.Tokenizer, opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "yai eval:", err)
 		return 1

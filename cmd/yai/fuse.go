@@ -50,6 +50,7 @@ type checkFlags struct {
 	batchSize, batches int
 	maxSeqLength       int
 	fs                 *flag.FlagSet
+	records            dataFlags // how a --data directory's records are read
 	// unchecked says why no check runs, after check.
 	unchecked string
 }
@@ -58,6 +59,7 @@ func (c *checkFlags) register(fs *flag.FlagSet) {
 	c.fs = fs
 	fs.StringVar(&c.data, "data", "", "check the merge on this data: a data directory (its --split file) or a JSONL file (default: the validation split of the run whose directory --adapter is)")
 	fs.StringVar(&c.split, "split", "valid", "split of a --data directory to check on")
+	c.records.register(fs)
 	fs.BoolVar(&c.noCheck, "no-check", false, "do not check the merge (the run directory's validation split is checked by default)")
 	fs.Float64Var(&c.threshold, "threshold", 100*fuse.DefaultThreshold, "percent of the adapters' improvement the merged model must keep")
 	fs.BoolVar(&c.force, "force", false, "write the merged model even when it keeps less than --threshold")
@@ -108,8 +110,21 @@ func (c *checkFlags) check(adapter string) (fuse.Check, bool, error) {
 			return fuse.Check{}, false, nil
 		}
 		d.File, d.Format = run.valid, strings.TrimPrefix(run.cfg.Format, "auto")
+		d.Columns = data.Columns(run.cfg.Columns)
 		if c.given("split") {
 			d.File = filepath.Join(run.dir, c.split+".jsonl")
+		}
+		if c.given("format") || c.given("columns") {
+			format, columns, err := c.records.read()
+			if err != nil {
+				return fuse.Check{}, false, err
+			}
+			if c.given("format") {
+				d.Format = format
+			}
+			if c.given("columns") {
+				d.Columns = columns
+			}
 		}
 		if !c.given("mask-prompt") && !c.given("train-on") {
 			if d.TrainOn, err = data.ParseTrainOn(run.cfg.Masking()); err != nil {
@@ -124,6 +139,10 @@ func (c *checkFlags) check(adapter string) (fuse.Check, bool, error) {
 			return fuse.Check{}, false, nil
 		}
 	} else {
+		var err error
+		if d.Format, d.Columns, err = c.records.read(); err != nil {
+			return fuse.Check{}, false, err
+		}
 		d.File = c.data
 		if st, err := os.Stat(d.File); err != nil {
 			return fuse.Check{}, false, fmt.Errorf("--data: %w", err)

@@ -29,10 +29,12 @@ const (
 	FormatText        Format = iota // {"text": …}
 	FormatCompletions               // {"prompt": …, "completion": …}
 	FormatChat                      // {"messages": [...], "tools": [...]?}
+	FormatShareGPT                  // {"conversations": [{"from": …, "value": …}, ...]}
+	FormatAlpaca                    // {"instruction": …, "input": …?, "output": …}
 )
 
 func (f Format) String() string {
-	return [...]string{"text", "completions", "chat"}[f]
+	return [...]string{"text", "completions", "chat", "sharegpt", "alpaca"}[f]
 }
 
 // Options mirror mlx-lm's dataset settings. Empty keys take mlx-lm's defaults.
@@ -42,8 +44,13 @@ type Options struct {
 	PromptKey     string  // "prompt"
 	CompletionKey string  // "completion"
 	ChatKey       string  // "messages"
-	Format        string  // "text", "completions" or "chat" to require one; "" detects it
+	Format        string  // "text", "completions", "chat", "sharegpt" or "alpaca" to require one; "" detects it
 	Workers       int     // tokenization goroutines; 0 means GOMAXPROCS
+
+	// Names read by the formats mlx-lm lacks (formats.go); empty keeps the format's own: role
+	// and content (ShareGPT from and value), instruction, input, output and system.
+	RoleKey, ContentKey                            string
+	InstructionKey, InputKey, OutputKey, SystemKey string
 }
 
 func (o Options) withDefaults() Options {
@@ -162,6 +169,13 @@ func LoadFileAll(path string, tok *tokenizer.Tokenizer, opts Options) (*Dataset,
 		bad.add(1, 0, err.Error())
 		return nil, bad.sorted(), nil
 	}
+	for i, row := range rows {
+		if row != nil {
+			if rows[i], err = chatRow(row, format, opts); err != nil {
+				bad.add(i+1, 0, err.Error())
+			}
+		}
+	}
 	ds := &Dataset{Path: path, Format: format, Examples: make([]Example, len(rows))}
 	if tok == nil {
 		return ds, bad.sorted(), nil
@@ -175,7 +189,7 @@ func LoadFileAll(path string, tok *tokenizer.Tokenizer, opts Options) (*Dataset,
 		if *row == nil {
 			return result{} // reported when parsed
 		}
-		ex, err := processRow(*row, format, tok, opts)
+		ex, err := processRow(*row, format.rendered(), tok, opts)
 		return result{ex, err}
 	})
 	for i, r := range results {
@@ -254,8 +268,11 @@ func jsonKind(v any) string {
 // names must be the one the row has.
 func detectFormat(first *tokenizer.Object, opts Options) (Format, error) {
 	has := func(key string) bool { _, ok := first.Get(key); return ok }
+	if f, named, err := checkNamed(first, opts); named {
+		return f, err
+	}
 	if opts.Format != "" {
-		got, err := detectFormat(first, Options{TextKey: opts.TextKey, PromptKey: opts.PromptKey, CompletionKey: opts.CompletionKey, ChatKey: opts.ChatKey})
+		got, err := detectFormat(first, opts.keysOnly())
 		want := map[string]string{"text": `{"text": …}`, "completions": `{"prompt": …, "completion": …}`, "chat": `{"messages": [...]}`}[opts.Format]
 		if err != nil || got.String() != opts.Format {
 			found := "of no known format"
@@ -264,6 +281,9 @@ func detectFormat(first *tokenizer.Object, opts Options) (Format, error) {
 			}
 			return 0, fmt.Errorf("the row is %s, but the data stage says format: %s, which expects %s", found, opts.Format, want)
 		}
+	}
+	if f, ok := detectOther(first, opts); ok {
+		return f, nil
 	}
 	switch {
 	case has(opts.PromptKey) && has(opts.CompletionKey):
@@ -276,8 +296,8 @@ func detectFormat(first *tokenizer.Object, opts Options) (Format, error) {
 		}
 		return FormatText, nil
 	}
-	return 0, fmt.Errorf("unsupported row format: expected %q, %q and %q, or %q",
-		opts.TextKey, opts.PromptKey, opts.CompletionKey, opts.ChatKey)
+	return 0, fmt.Errorf("unsupported row format: expected %q, %q and %q, %q, %q (ShareGPT), or %q and %q (Alpaca)",
+		opts.TextKey, opts.PromptKey, opts.CompletionKey, opts.ChatKey, shareGPTKey(opts), or(opts.InstructionKey, "instruction"), or(opts.OutputKey, "output"))
 }
 
 func stringField(row *tokenizer.Object, key string) (string, error) {

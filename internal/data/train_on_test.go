@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func writeRows(t *testing.T, rows ...string) string {
+func writeJSONL(t *testing.T, rows ...string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "train.jsonl")
 	if err := os.WriteFile(path, []byte(strings.Join(rows, "\n")+"\n"), 0o644); err != nil {
@@ -33,11 +33,11 @@ func trainedText(t *testing.T, ex Example) []string {
 // and nothing else; last (mlx-lm's mask_prompt) trains the second reply only.
 func TestTrainOnAssistantTrainsEveryTurn(t *testing.T) {
 	tok := loadTokenizer(t)
-	path := writeRows(t, `{"text": "Plain text has no turns."}`)
+	path := writeJSONL(t, `{"text": "Plain text has no turns."}`)
 	if _, err := LoadFile(path, tok, Options{TrainOn: TrainAssistant}); err == nil || !strings.Contains(err.Error(), "train.jsonl:1: text rows have no prompt or assistant turns") {
 		t.Errorf("text rows under train_on: assistant: %v", err)
 	}
-	ds, err := LoadFile(writeRows(t,
+	ds, err := LoadFile(writeJSONL(t,
 		`{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": "Paris."}, {"role": "user", "content": "And Italy?"}, {"role": "assistant", "content": "Rome."}]}`,
 		`{"messages": [{"role": "user", "content": "Capital of Spain?"}, {"role": "assistant", "content": "Madrid."}]}`),
 		tok, Options{TrainOn: TrainAssistant})
@@ -70,7 +70,7 @@ func TestTrainOnAssistantTrainsEveryTurn(t *testing.T) {
 		t.Errorf("cut two tokens into the second reply: %d targets, want %d", got, paris+2)
 	}
 	// A prompt and completion row trains the completion, as a two-message chat would.
-	pc, err := LoadFile(writeRows(t, `{"prompt": "Capital of Spain?", "completion": "Madrid."}`), tok, Options{TrainOn: TrainAuto})
+	pc, err := LoadFile(writeJSONL(t, `{"prompt": "Capital of Spain?", "completion": "Madrid."}`), tok, Options{TrainOn: TrainAuto})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestTrainOnAssistantTrainsEveryTurn(t *testing.T) {
 		t.Errorf("prompt/completion and the same chat differ (-chat +completions):\n%s", diff)
 	}
 	// auto trains text rows whole.
-	text, err := LoadFile(writeRows(t, `{"text": "Plain text is trained whole."}`), tok, Options{TrainOn: TrainAuto})
+	text, err := LoadFile(writeJSONL(t, `{"text": "Plain text is trained whole."}`), tok, Options{TrainOn: TrainAuto})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestToolCallArgumentsAsJSONString(t *testing.T) {
 			` "messages": [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": ` + args + `}}]},` +
 			` {"role": "tool", "content": "{\"temperature\": 21}"}, {"role": "assistant", "content": "21 degrees."}]}`
 	}
-	ds, err := LoadFile(writeRows(t, row(`{"city": "Paris"}`), row(`"{\"city\": \"Paris\"}"`)), tok, Options{TrainOn: TrainAssistant})
+	ds, err := LoadFile(writeJSONL(t, row(`{"city": "Paris"}`), row(`"{\"city\": \"Paris\"}"`)), tok, Options{TrainOn: TrainAssistant})
 	if err != nil {
 		t.Fatal(err)
 	}

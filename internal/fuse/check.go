@@ -31,10 +31,12 @@ const FuseRemedy = "fuse with --dequantize (the adapted layers stay in float), o
 type Data struct {
 	File         string       // a JSONL file of mlx-lm's formats, e.g. DATA/valid.jsonl
 	TrainOn      data.TrainOn // the tokens the loss counts
-	Format       string       // "text", "completions" or "chat" to require one; "" detects it
+	Format       string       // "text", "completions", "chat", "sharegpt" or "alpaca" to require one; "" detects it
 	MaxSeqLength int          // longer rows are truncated; 0 means 2048
 	BatchSize    int          // 0 means 4
 	Batches      int          // 0 or less: all
+
+	Columns data.Columns // the records' field names, where renamed
 }
 
 // Survival is what a check measured: mean validation losses per token of the three models.
@@ -91,7 +93,8 @@ func (s Survival) Verify(threshold float64, remedy string) error {
 
 // loss evaluates m on d, tokenized by tok.
 func loss(m *model.Model, tok *tokenizer.Tokenizer, d Data) (evaluate.Result, error) {
-	ds, err := data.LoadFile(d.File, tok, data.Options{TrainOn: d.TrainOn, Format: d.Format})
+	opts := data.Options{TrainOn: d.TrainOn, Format: d.Format}
+	ds, err := data.LoadFile(d.File, tok, opts.WithColumns(d.Columns))
 	if err != nil {
 		return evaluate.Result{}, err
 	}

@@ -27,6 +27,7 @@ func buildData(c *stages.DataConfig, r *Training) (stage.Stage, error) {
 			return err
 		}
 		opts := data.Options{TrainOn: trainOn, Format: formatName(c.Format)}
+		opts = opts.WithColumns(data.Columns(c.Columns))
 		r.dataOpts = opts
 		train, err := data.LoadFile(filepath.Join(dir, c.Train), r.tok, opts)
 		if err != nil {
