@@ -69,9 +69,27 @@ func (e *Evaluator) Eval(node nodes.Expression) *Value {
 		return e.EvaluateFiltered(n)
 	case *nodes.TestExpression:
 		return e.EvalTest(n)
+	case *nodes.ConditionalExpression:
+		return e.evalConditional(n)
 	default:
 		return AsValue(errors.Errorf(`Unknown expression type "%T"`, n))
 	}
+}
+
+// evalConditional evaluates only the branch the condition picks, as Jinja does:
+// "x[0] if x else y" must not index an empty x. The condition is true as for {% if %}.
+func (e *Evaluator) evalConditional(node *nodes.ConditionalExpression) *Value {
+	condition := e.Eval(node.Condition)
+	if condition.IsError() {
+		return AsValue(errors.Wrapf(condition, `Unable to evaluate condition %s`, node.Condition))
+	}
+	if condition.IsTrue() {
+		return e.Eval(node.Then)
+	}
+	if node.Else == nil {
+		return AsValue(nil) // undefined
+	}
+	return e.Eval(node.Else)
 }
 
 func (e *Evaluator) evalBinaryExpression(node *nodes.BinaryExpression) *Value {

@@ -106,21 +106,13 @@ func (c *Comment) String() string {
 
 // Output represents a printable expression node {{ }}
 type Output struct {
-	Start       *tokens.Token
-	Expression  Expression
-	Condition   Expression
-	Alternative Expression
-	End         *tokens.Token
+	Start      *tokens.Token
+	Expression Expression // a conditional one ({{ a if b else c }}) included
+	End        *tokens.Token
 }
 
 func (o *Output) Position() *tokens.Token { return o.Start }
 func (o *Output) String() string {
-	if o.Alternative != nil {
-		return fmt.Sprintf("output(%s if %s else %s)", o.Expression, o.Condition, o.Alternative)
-	}
-	if o.Condition != nil {
-		return fmt.Sprintf("output(%s if %s)", o.Expression, o.Condition)
-	}
 	return fmt.Sprintf("output(%s)", o.Expression)
 }
 
@@ -144,6 +136,23 @@ type FilterCall struct {
 	Kwargs map[string]Expression
 
 	// filterFunc FilterFunction
+}
+
+// ConditionalExpression is Jinja's "Then if Condition else Else", allowed wherever an
+// expression is; Else is nil when the expression has none (it then gives undefined).
+type ConditionalExpression struct {
+	Location  *tokens.Token // the "if"
+	Then      Expression
+	Condition Expression
+	Else      Expression
+}
+
+func (c *ConditionalExpression) Position() *tokens.Token { return c.Then.Position() }
+func (c *ConditionalExpression) String() string {
+	if c.Else == nil {
+		return fmt.Sprintf("(%s if %s)", c.Then, c.Condition)
+	}
+	return fmt.Sprintf("(%s if %s else %s)", c.Then, c.Condition, c.Else)
 }
 
 type TestExpression struct {

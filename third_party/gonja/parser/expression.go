@@ -43,24 +43,45 @@ func (p *Parser) ParseFilterExpression(expr nodes.Expression) (nodes.Expression,
 	return expr, nil
 }
 
-// ParseExpression parses an expression with optional filters
-// Nested expression should call this method
+// ParseExpression parses an expression with optional filters and conditionals: Jinja's
+// "A if B else C" goes wherever an expression does (in parentheses, arguments, list and
+// dict items, {% set %}, {% if %}, …). Nested expressions should call this method.
 func (p *Parser) ParseExpression() (nodes.Expression, error) {
 	if logging.Enabled() {
 		log.WithFields(log.Fields{
 			"current": p.Current(),
 		}).Trace("ParseExpression")
 	}
-	var expr nodes.Expression
-
-	expr, err := p.ParseLogicalExpression()
-	if err != nil {
-		return nil, err
+	expr, err := p.ParseExpressionWithoutConditional()
+	if err != nil || expr == nil {
+		return expr, err
 	}
-
-	expr, err = p.ParseFilterExpression(expr)
-	if err != nil {
-		return nil, err
+	// As Jinja's parse_condexpr: the condition is an or-expression, the alternative a
+	// conditional again, and "A if B if C" is "(A if B) if C".
+	for {
+		tok := p.MatchName("if")
+		if tok == nil {
+			break
+		}
+		condition, err := p.ParseExpressionWithoutConditional()
+		if err != nil {
+			return nil, err
+		}
+		if condition == nil {
+			return nil, p.Error("Expected a condition", p.Current())
+		}
+		conditional := &nodes.ConditionalExpression{Location: tok, Then: expr, Condition: condition}
+		if p.MatchName("else") != nil {
+			alternative, err := p.ParseExpression()
+			if err != nil {
+				return nil, err
+			}
+			if alternative == nil {
+				return nil, p.Error("Expected an alternative", p.Current())
+			}
+			conditional.Else = alternative
+		}
+		expr = conditional
 	}
 
 	if logging.Enabled() {
@@ -71,31 +92,14 @@ func (p *Parser) ParseExpression() (nodes.Expression, error) {
 	return expr, nil
 }
 
-func (p *Parser) ParseCondition() (nodes.Expression, nodes.Expression, error) {
-	var returnedCondition, returnedAlternative nodes.Expression
-	if p.MatchName("if") != nil {
-		condition, err := p.ParseExpression()
-		if err != nil {
-			return nil, nil, err
-		}
-		if condition == nil {
-			return nil, nil, p.Error("Expected a condition", p.Current())
-		}
-		returnedCondition = condition
-
-		if p.MatchName("else") != nil {
-			alternative, err := p.ParseExpression()
-			if err != nil {
-				return nil, nil, err
-			}
-			if alternative == nil {
-				return nil, nil, p.Error("Expected an alternative", p.Current())
-			}
-			returnedAlternative = alternative
-		}
+// ParseExpressionWithoutConditional parses an expression with optional filters but stops
+// at "if": a for loop's iterable, which an "if" after it filters.
+func (p *Parser) ParseExpressionWithoutConditional() (nodes.Expression, error) {
+	expr, err := p.ParseLogicalExpression()
+	if err != nil {
+		return nil, err
 	}
-
-	return returnedCondition, returnedAlternative, nil
+	return p.ParseFilterExpression(expr)
 }
 
 func (p *Parser) ParseExpressionNode() (nodes.Node, error) {
@@ -123,16 +127,6 @@ func (p *Parser) ParseExpressionNode() (nodes.Node, error) {
 	}
 	node.Expression = expr
 
-	condition, alternative, err := p.ParseCondition()
-	if err != nil {
-		return nil, err
-	}
-	if condition != nil {
-		node.Condition = condition
-	}
-	if alternative != nil {
-		node.Alternative = alternative
-	}
 	tok = p.Match(tokens.VariableEnd)
 	if tok == nil {
 		return nil, p.Error(fmt.Sprintf("'%s' expected here", p.Config.VariableEndString), p.Current())

@@ -344,7 +344,8 @@ func forParser(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, e
 		return nil, args.Error("Expected keyword 'in'.", nil)
 	}
 
-	objectEvaluator, err := args.ParseExpression()
+	// Without a conditional, as Jinja: an "if" after the iterable filters the items.
+	objectEvaluator, err := args.ParseExpressionWithoutConditional()
 	if err != nil {
 		return nil, err
 	}

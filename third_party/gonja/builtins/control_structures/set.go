@@ -12,12 +12,10 @@ import (
 )
 
 type SetControlStructure struct {
-	location    *tokens.Token
-	target      nodes.Expression
-	expression  nodes.Expression
-	condition   nodes.Expression
-	alternative nodes.Expression
-	body        *nodes.Wrapper
+	location   *tokens.Token
+	target     nodes.Expression
+	expression nodes.Expression
+	body       *nodes.Wrapper
 }
 
 func (scs *SetControlStructure) Position() *tokens.Token {
@@ -46,20 +44,8 @@ func (scs *SetControlStructure) Execute(r *exec.Renderer, tag *nodes.ControlStru
 		// (safe) value. Match that semantic.
 		value = exec.AsSafeValue(buf.String())
 	} else {
-		// --- Expression form: {% set x = expr [if cond else alt] %} ---
-		if scs.condition != nil && scs.alternative != nil {
-			condition := r.Eval(scs.condition)
-			if condition.IsError() {
-				return condition
-			}
-			if !condition.IsNil() && condition.IsTrue() {
-				value = r.Eval(scs.expression)
-			} else {
-				value = r.Eval(scs.alternative)
-			}
-		} else {
-			value = r.Eval(scs.expression)
-		}
+		// --- Expression form: {% set x = expr %}, a conditional one included ---
+		value = r.Eval(scs.expression)
 	}
 
 	if value == nil {
@@ -131,24 +117,12 @@ func setParser(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, e
 		return cs, nil
 	}
 
-	// --- Expression form: {% set x = expr [if cond else alt] %} ---
+	// --- Expression form: {% set x = expr %}, a conditional one included ---
 	expr, err := args.ParseExpression()
 	if err != nil {
 		return nil, err
 	}
 	cs.expression = expr
-
-	condition, alternative, err := args.ParseCondition()
-	if err != nil {
-		return nil, err
-	}
-	if condition != nil {
-		cs.condition = condition
-		if alternative == nil {
-			return nil, args.Error("Malformed 'set' if else condition", args.Current())
-		}
-		cs.alternative = alternative
-	}
 
 	if !args.End() {
 		return nil, args.Error("Malformed 'set' tag args.", args.Current())
