@@ -187,9 +187,8 @@ func (p *Parser) parseTupleOrExpression() (nodes.Expression, error) {
 	if len(list) > 1 || trailingComa {
 		expression = &nodes.Tuple{Location: t, Val: list}
 	}
-	if t := p.Match(tokens.Dot, tokens.LeftBracket); t != nil {
-		return p.ParseGetter(t, expression)
-	}
+	// Accessors and calls after ")" are ParseVariableOrLiteral's, which records the parent
+	// a method call needs: ('a' if b else 'c').upper().
 	return expression, nil
 }
 

@@ -55,8 +55,9 @@ func ifParser(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, er
 		location: args.Current(),
 	}
 
-	// Parse first and main IF condition
-	condition, err := args.ParseExpression()
+	// Parse first and main IF condition; without a conditional, as Jinja: {% if a if b %}
+	// is refused, {% if (a if b) %} is not.
+	condition, err := args.ParseExpressionWithoutConditional()
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +77,7 @@ func ifParser(p *parser.Parser, args *parser.Parser) (nodes.ControlStructure, er
 
 		if wrapper.EndTag == "elif" {
 			// elif can take a condition
-			condition, err = tagArgs.ParseExpression()
+			condition, err = tagArgs.ParseExpressionWithoutConditional()
 			if err != nil {
 				return nil, err
 			}
