@@ -43,9 +43,8 @@ var conditionalTemplates = []string{
 	"{% for message in messages %}{%- set content = message['content'] if message['content'] is string else '' %}[{{ content }}]{% endfor %}",
 	"{% set x = 'a' if messages %}{% set y = 'b' if not messages %}{{ x }}|{{ y }}|{{ y is defined }}",
 	"{%- set x = 1 if true else 2 -%}  {{ x }}",
-	// {% if %}, {% elif %} and the for loop's iterable and filter.
-	"{% if ('a' if false else '') %}yes{% else %}no{% endif %}{% if false %}{% elif 1 if true else 0 %}elif{% endif %}",
-	"{% if messages | length > 2 if true else false %}yes{% endif %}",
+	// {% if %}, {% elif %} (in parentheses only, see below) and the for loop's iterable and filter.
+	"{% if ('a' if false else '') %}yes{% else %}no{% endif %}{% if false %}{% elif (1 if true else 0) %}elif{% endif %}",
 	"{% for m in messages if m.role != 'system' %}{{ m.role }},{% endfor %}",
 	"{% for m in (messages if false else messages[1:]) if (m.role == 'user' if true else false) %}{{ m.role }}{% endfor %}",
 	"{% for x in [1, 2, 3] if x > 1 if true else false %}{{ x }}{% endfor %}",
@@ -53,11 +52,15 @@ var conditionalTemplates = []string{
 	"{{ false or 'b' if false else 'd' }}|{{ not messages if true else 'x' }}|{{ '  t ' | trim if true else 'u' }}",
 	"{{ 'x' ~ 'y' if false else 'z' }}|{{ 1 + 2 if false else 10 }}|{{ 1 if 0 else 2 if 0 else 3 }}|[{{ 1 if 0 if 3 else 5 }}]",
 	"{{ ('a' if false else 'b') if true else 'c' }}|{{ 'a' if ('b' if false else '') else 'c' }}",
+	"{{ 'a' if false else 'b' | upper }}|{{ 'a' | upper if false else 'b' ~ 'c' }}",
+	"{{ messages | selectattr('role', 'equalto', 'user' if true else 'x') | list | length }}",
 	// Only the branch taken is evaluated.
 	"{% set x = [] %}[{{ (x[0] if x else '') }}]{{ 'ok' if true else raise_exception('else evaluated') }}",
 	"{{ raise_exception('then evaluated') if false else 'ok' }}{{ (raise_exception('then evaluated') if false) is defined }}",
 	"{{ (1 if false) | default('d') }}|{{ (1 if false) is defined }}",
-	// Refused by both.
+	// Refused by both: Jinja parses the test of {% if %} and {% elif %} without a conditional.
+	"{% if messages | length > 2 if true else false %}yes{% endif %}",
+	"{% if false %}{% elif 1 if true else 0 %}elif{% endif %}",
 	"{{ 1 if }}",
 	"{{ 1 if true else }}",
 	"{{ (1 if true else 2 }}",
