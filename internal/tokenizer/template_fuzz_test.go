@@ -12,6 +12,7 @@ func FuzzChatTemplate(f *testing.F) {
 	f.Add("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] | trim }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
 	f.Add("{{ (((messages[0].content))) ~ 'x' * 3 }}{% set ns = namespace(a=1) %}{{ ns.a + 2 }}")
 	f.Add("{% if not (messages | length > 1 and 'tool' in messages[0]) %}{{ raise_exception('no') }}{% endif %}")
+	f.Add("{% for m in messages if m.role != 'x' %}{% set c = m.content if m.content is string else '' %}{{ 'a' + (c if loop.first else [c, 1 if c][0]) }}{% endfor %}")
 	f.Fuzz(func(t *testing.T, src string) {
 		if len(src) > 1<<12 {
 			return // the bounds tested elsewhere; long inputs only slow the search

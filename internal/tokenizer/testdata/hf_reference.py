@@ -4,6 +4,12 @@
                                     (add_special_tokens=False then True for each text)
     hf_reference.py bench DIR FILE  encodes each text of FILE (a JSON list) per round; prints
                                     {"tokens_per_second": …, "tokens": …}
+    hf_reference.py jinja           stdin: {"templates": [...], "vars": {...}}; renders each template
+                                    in transformers' chat-template environment with vars; stdout: a
+                                    JSON list of {"text": …} or {"error": …}
+    hf_reference.py chat DIR        stdin: JSON list of {"messages", "add_generation_prompt"};
+                                    stdout: a JSON list of {"text", "ids"} from apply_chat_template
+                                    of DIR's PreTrainedTokenizerFast
 """
 
 import json
@@ -14,9 +20,10 @@ from tokenizers import Tokenizer
 
 
 def main():
-    mode, directory = sys.argv[1], sys.argv[2]
-    tok = Tokenizer.from_file(f"{directory}/tokenizer.json")
+    mode = sys.argv[1]
+    directory = sys.argv[2] if len(sys.argv) > 2 else None
     if mode == "encode":
+        tok = Tokenizer.from_file(f"{directory}/tokenizer.json")
         texts = json.load(sys.stdin)
         out = []
         for text in texts:
@@ -37,6 +44,30 @@ def main():
             elapsed = time.perf_counter() - start
             best = elapsed if best is None else min(best, elapsed)
         json.dump({"tokens_per_second": tokens / best, "tokens": tokens}, sys.stdout)
+    elif mode == "jinja":
+        # transformers' own environment: ImmutableSandboxedEnvironment(trim_blocks=True,
+        # lstrip_blocks=True) with its tojson, raise_exception and strftime_now.
+        from transformers.utils.chat_template_utils import _compile_jinja_template
+
+        job = json.load(sys.stdin)
+        out = []
+        for source in job["templates"]:
+            try:
+                out.append({"text": _compile_jinja_template(source).render(**job["vars"])})
+            except Exception as e:  # a template Jinja refuses is a result to compare
+                out.append({"error": f"{type(e).__name__}: {e}"})
+        json.dump(out, sys.stdout)
+    elif mode == "chat":
+        from transformers import PreTrainedTokenizerFast
+
+        tok = PreTrainedTokenizerFast.from_pretrained(directory)
+        out = []
+        for case in json.load(sys.stdin):
+            text = tok.apply_chat_template(
+                case["messages"], tokenize=False, add_generation_prompt=case["add_generation_prompt"]
+            )
+            out.append({"text": text, "ids": tok.encode(text, add_special_tokens=False)})
+        json.dump(out, sys.stdout)
     else:
         sys.exit(f"unknown mode {mode}")
 
