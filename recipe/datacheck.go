@@ -109,7 +109,11 @@ func (l *linter) checkData(r *Recipe, p *Plan) {
 			l.errorf(at, "%s: %d rows, fewer than batch_size %d: the eval stage cannot make one batch", f.name, rec.Rows, cfg.BatchSize)
 		}
 		if rec.Tokenized {
-			p.Data = append(p.Data, DataSummary{Split: f.setting, File: f.name, Format: rec.Format, TrainOn: cfg.Masking(), Rows: rec.Rows,
+			trainOn := cfg.Masking()
+			if trainOn == "auto" { // as the data loader resolves it
+				trainOn = map[bool]string{true: "all", false: "assistant"}[rec.Format == "text"]
+			}
+			p.Data = append(p.Data, DataSummary{Split: f.setting, File: f.name, Format: rec.Format, TrainOn: trainOn, Rows: rec.Rows,
 				Turns: rec.Turns, Trained: rec.TrainedTokens, Masked: rec.MaskedTokens, NothingToTrain: rec.NMasked})
 		}
 		if f.train && rec.Tokenized {

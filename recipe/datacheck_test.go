@@ -88,3 +88,49 @@ func TestDataCheckColumns(t *testing.T) {
 		t.Errorf("ShareGPT rows passed as format: alpaca:\n%s", ds.Format())
 	}
 }
+
+// The dry run sums up what the loss will learn from each split, as the run's reader counts
+// it: every assistant turn trains more than the last turn alone, all trains every token, and
+// the memory estimate's loss runs on the most targets a batch trains.
+func TestDataCheckCountsWhatTrains(t *testing.T) {
+	t.Setenv("YAI_CACHE_DIR", t.TempDir())
+	dir := t.TempDir()
+	writeMalformedBase(t, dir)
+	chat := `{"messages": [{"role": "user", "content": "Who has a dog?"}, {"role": "assistant", "content": "Ben."}, {"role": "user", "content": "And an owl?"}, {"role": "assistant", "content": "Lena has the owl."}]}` + "\n"
+	writeFile(t, filepath.Join(dir, "data", "train.jsonl"), strings.Repeat(chat, 4))
+	writeFile(t, filepath.Join(dir, "data", "valid.jsonl"), strings.Repeat(chat, 2))
+	path := filepath.Join(dir, "r.yaml")
+	plan := func(trainOn string) *Plan {
+		t.Helper()
+		writeFile(t, path, editRecipe("with: {batch_size: 2, max_seq_length: 256}", "with: {batch_size: 2, max_seq_length: 256, train_on: "+trainOn+"}"))
+		p, ds := Validate(path, nil, ValidateOptions{})
+		if p == nil || len(p.Data) != 2 {
+			t.Fatalf("train_on %s: %v\n%s", trainOn, p, ds.Format())
+		}
+		return p
+	}
+	assistant, last, all, auto := plan("assistant"), plan("last"), plan("all"), plan("auto")
+	a, l, w := assistant.Data[0], last.Data[0], all.Data[0]
+	if a.Rows != 4 || a.Turns != 16 || a.Format != "chat" || a.TrainOn != "assistant" {
+		t.Errorf("train split summed up as %+v", a)
+	}
+	if auto.Data[0] != a {
+		t.Errorf("auto %+v, assistant %+v", auto.Data[0], a)
+	}
+	// last counts the second reply and the padding step after it; assistant both replies.
+	if l.Trained <= 0 || a.Trained <= l.Trained {
+		t.Errorf("trained tokens: assistant %d, last %d", a.Trained, l.Trained)
+	}
+	if w.Masked != 0 || a.Masked == 0 || a.Trained+a.Masked != w.Trained {
+		t.Errorf("all trains every kept token (%d, %d masked); assistant %d trained + %d masked must make them up", w.Trained, w.Masked, a.Trained, a.Masked)
+	}
+	if got, want := assistant.MostTargets, int(a.Trained/2); got != want { // identical rows, two a batch
+		t.Errorf("most targets in a batch %d, want %d", got, want)
+	}
+	if assistant.Decision.Budget.LossPositions >= all.Decision.Budget.LossPositions {
+		t.Errorf("the estimate's loss positions: %d with assistant turns only, %d with every token", assistant.Decision.Budget.LossPositions, all.Decision.Budget.LossPositions)
+	}
+	if !strings.Contains(assistant.Describe(), "data train (train.jsonl): 4 chat rows, 16 messages; train_on assistant: ") {
+		t.Errorf("the plan does not sum up the data:\n%s", assistant.Describe())
+	}
+}
