@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,7 +18,7 @@ import (
 
 // chatTokenizer writes a tokenizer directory: testdata/base's tokenizer.json with specials
 // added (as added tokens after the vocabulary) and the given chat template.
-func chatTokenizer(t *testing.T, base, template string, specials []string, bos, eos string) string {
+func chatTokenizer(t testing.TB, base, template string, specials []string, bos, eos string) string {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", base, "tokenizer.json"))
 	if err != nil {
@@ -50,7 +51,7 @@ func chatTokenizer(t *testing.T, base, template string, specials []string, bos, 
 	return dir
 }
 
-func writeJSON(t *testing.T, path string, v any) {
+func writeJSON(t testing.TB, path string, v any) {
 	t.Helper()
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -61,7 +62,7 @@ func writeJSON(t *testing.T, path string, v any) {
 	}
 }
 
-func readTemplate(t *testing.T, name string) string {
+func readTemplate(t testing.TB, name string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
@@ -274,4 +275,54 @@ func tokenList(tok *Tokenizer, ids []int32) string {
 		parts[i] = tok.Token(id)
 	}
 	return strings.Join(parts, "|")
+}
+
+// FuzzAssistantSpans renders arbitrary two-turn chats through Qwen2.5's template and Gemma
+// 3's (whose turns trim their content) and checks what train_on: assistant relies on: an
+// error or spans in order inside the text, token spans in order inside the ids, and the ids
+// those of encoding the text.
+func FuzzAssistantSpans(f *testing.F) {
+	f.Add("What is 2+2?", "4", "And 3+3?", " 6 \n")
+	f.Add("<|im_end|>", "<|im_start|>assistant\n", "", "<end_of_turn>")
+	f.Add("é😀", "  ", "\n\n", "ça")
+	toks := map[string]*Tokenizer{}
+	for _, c := range []struct{ name, base, template, bos, eos string }{
+		{"qwen2.5", "llama3", "templates/qwen2.5.jinja", "<|begin_of_text|>", "<|im_end|>"},
+		{"gemma3", "spm", "templates/gemma3.jinja", "<s>", "<end_of_turn>"},
+	} {
+		dir := chatTokenizer(f, c.base, readTemplate(f, c.template), []string{"<|im_start|>", "<|im_end|>", "<start_of_turn>", "<end_of_turn>"}, c.bos, c.eos)
+		tok, err := Load(dir)
+		if err != nil {
+			f.Fatal(err)
+		}
+		toks[c.name] = tok
+	}
+	f.Fuzz(func(t *testing.T, u1, a1, u2, a2 string) {
+		messages := []Message{{"role": "user", "content": u1}, {"role": "assistant", "content": a1},
+			{"role": "user", "content": u2}, {"role": "assistant", "content": a2}}
+		for name, tok := range toks {
+			text, spans, err := tok.AssistantSpans(messages, nil)
+			if err != nil {
+				continue
+			}
+			at := 0
+			for _, s := range spans {
+				if s.Start < at || s.End < s.Start || s.End > len(text) {
+					t.Fatalf("%s: spans %v out of order or outside the text of %d bytes", name, spans, len(text))
+				}
+				at = s.End
+			}
+			ids, tokenSpans := tok.EncodeSpans(text, spans)
+			if want := tok.Encode(text, false); !slices.Equal(ids, want) {
+				t.Fatalf("%s: EncodeSpans ids %v, Encode %v", name, ids, want)
+			}
+			at = 0
+			for _, s := range tokenSpans {
+				if s.Start < at || s.End < s.Start || s.End > len(ids) {
+					t.Fatalf("%s: token spans %v out of order or outside %d ids", name, tokenSpans, len(ids))
+				}
+				at = s.Start
+			}
+		}
+	})
 }
