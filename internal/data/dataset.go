@@ -326,24 +326,12 @@ func toolsField(row *tokenizer.Object) ([]any, error) {
 }
 
 func messagesField(row *tokenizer.Object, key string) ([]tokenizer.Message, error) {
-	v, ok := row.Get(key)
-	if !ok {
-		return nil, fmt.Errorf("missing key %q", key)
-	}
-	list, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("%q must be an array of messages, found %s", key, jsonKind(v))
-	}
-	if len(list) == 0 {
-		return nil, fmt.Errorf("%q is empty", key)
+	list, err := messageList(row, key)
+	if err != nil {
+		return nil, err
 	}
 	messages := make([]tokenizer.Message, len(list))
-	var err error
-	for i, item := range list {
-		obj, ok := item.(*tokenizer.Object)
-		if !ok {
-			return nil, fmt.Errorf("%s[%d] must be an object, found %s", key, i, jsonKind(item))
-		}
+	for i, obj := range list {
 		role, ok := obj.Values["role"].(string)
 		if !ok {
 			return nil, fmt.Errorf("%s[%d].role must be a string", key, i)
