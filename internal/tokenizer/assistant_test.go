@@ -1,10 +1,8 @@
 package tokenizer
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -12,8 +10,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/yai-dev/yai/internal/testenv"
 )
 
 // chatTokenizer writes a tokenizer directory: testdata/base's tokenizer.json with specials
@@ -87,22 +83,8 @@ type chatReference struct {
 
 func runAssistantReference(t *testing.T, dir string, cases []maskCase) []chatReference {
 	t.Helper()
-	input, err := json.Marshal(cases)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(testenv.Python(t), filepath.Join("testdata", "assistant_reference.py"), dir)
-	cmd.Stdin = bytes.NewReader(input)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("assistant_reference.py: %v\n%s", err, stderr.String())
-	}
 	var refs []chatReference
-	if err := json.Unmarshal(out, &refs); err != nil {
-		t.Fatal(err)
-	}
+	runReference(t, cases, &refs, "assistant_reference.py", dir)
 	return refs
 }
 

@@ -15,26 +15,33 @@ import (
 	"github.com/yai-dev/yai/internal/testenv"
 )
 
+// runReference runs a reference script of testdata with the venv python: input goes to
+// its stdin as JSON, its stdout is decoded into out.
+func runReference(t testing.TB, input, out any, script string, args ...string) {
+	t.Helper()
+	job, err := json.Marshal(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(testenv.Python(t), append([]string{filepath.Join("testdata", script)}, args...)...)
+	cmd.Stdin = bytes.NewReader(job)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", script, args, err, stderr.String())
+	}
+	if err := json.Unmarshal(stdout, out); err != nil {
+		t.Fatalf("%s %v: %v", script, args, err)
+	}
+}
+
 // hfEncode runs the HF tokenizers library on texts; for each text it returns the ids without
 // and with special tokens.
 func hfEncode(t testing.TB, dir string, texts []string) [][]int32 {
 	t.Helper()
-	input, err := json.Marshal(texts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(testenv.Python(t), filepath.Join("testdata", "hf_reference.py"), "encode", dir)
-	cmd.Stdin = bytes.NewReader(input)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("hf_reference.py encode: %v\n%s", err, stderr.String())
-	}
 	var ids [][]int32
-	if err := json.Unmarshal(out, &ids); err != nil {
-		t.Fatal(err)
-	}
+	runReference(t, texts, &ids, "hf_reference.py", "encode", dir)
 	return ids
 }
 

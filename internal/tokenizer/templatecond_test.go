@@ -1,17 +1,13 @@
 package tokenizer
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/yai-dev/yai/internal/testenv"
 )
 
 // conditionalTemplates put Jinja's conditional expression "A if B else C" (and "A if B")
@@ -81,21 +77,10 @@ func TestConditionalExpressionsMatchJinja(t *testing.T) {
 		{"role": "assistant", "content": []any{map[string]any{"type": "text", "text": "Hello"}}},
 	}
 	vars := map[string]any{"messages": messages, "tools": nil, "add_generation_prompt": true, "bos_token": "<s>"}
-	job, err := json.Marshal(map[string]any{"templates": conditionalTemplates, "vars": vars})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(testenv.Python(t), filepath.Join("testdata", "hf_reference.py"), "jinja")
-	cmd.Stdin = bytes.NewReader(job)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("hf_reference.py jinja: %v\n%s", err, stderr.String())
-	}
 	var want []jinjaResult
-	if err := json.Unmarshal(out, &want); err != nil || len(want) != len(conditionalTemplates) {
-		t.Fatalf("hf_reference.py jinja: %d results for %d templates, %v", len(want), len(conditionalTemplates), err)
+	runReference(t, map[string]any{"templates": conditionalTemplates, "vars": vars}, &want, "hf_reference.py", "jinja")
+	if len(want) != len(conditionalTemplates) {
+		t.Fatalf("hf_reference.py jinja: %d results for %d templates", len(want), len(conditionalTemplates))
 	}
 	for i, src := range conditionalTemplates {
 		got, err := renderTemplate(src, messages)
@@ -170,24 +155,13 @@ func TestGemma3ChatTemplateMatchesTransformers(t *testing.T) {
 	for _, c := range conversations {
 		cases = append(cases, chat{c, false}, chat{c, true})
 	}
-	job, err := json.Marshal(cases)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(testenv.Python(t), filepath.Join("testdata", "hf_reference.py"), "chat", dir)
-	cmd.Stdin = bytes.NewReader(job)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("hf_reference.py chat: %v\n%s", err, stderr.String())
-	}
 	var want []struct {
 		Text string  `json:"text"`
 		IDs  []int32 `json:"ids"`
 	}
-	if err := json.Unmarshal(out, &want); err != nil || len(want) != len(cases) {
-		t.Fatalf("hf_reference.py chat: %d results for %d cases, %v", len(want), len(cases), err)
+	runReference(t, cases, &want, "hf_reference.py", "chat", dir)
+	if len(want) != len(cases) {
+		t.Fatalf("hf_reference.py chat: %d results for %d cases", len(want), len(cases))
 	}
 	for i, c := range cases {
 		got, err := tok.ApplyChatTemplate(c.Messages, nil, c.AddGenerationPrompt)
