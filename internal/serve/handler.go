@@ -32,15 +32,28 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`)
 	})
-	mux.Handle("GET /v1/models", s.authorized(s.listModels))
-	mux.Handle("GET /v1/models/{id...}", s.authorized(s.getModel))
-	mux.Handle("POST /v1/chat/completions", s.authorized(s.chatCompletions))
-	mux.Handle("POST /v1/completions", s.authorized(s.completions))
+	mux.Handle("/v1/models", only("GET", s.authorized(s.listModels)))
+	mux.Handle("/v1/models/{id...}", only("GET", s.authorized(s.getModel)))
+	mux.Handle("/v1/chat/completions", only("POST", s.authorized(s.chatCompletions)))
+	mux.Handle("/v1/completions", only("POST", s.authorized(s.completions)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{status: http.StatusNotFound, Type: "invalid_request_error",
 			Message: fmt.Sprintf("Unknown request URL: %s %s. This server answers GET /v1/models, POST /v1/chat/completions and POST /v1/completions.", r.Method, r.URL.Path)})
 	})
 	return s.recovering(mux)
+}
+
+// only answers other methods than method with a 405.
+func only(method string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method && !(method == "GET" && r.Method == "HEAD") {
+			w.Header().Set("Allow", method)
+			writeError(w, &apiError{status: http.StatusMethodNotAllowed, Type: "invalid_request_error",
+				Message: fmt.Sprintf("%s %s is not supported: use %s.", r.Method, r.URL.Path, method)})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // recovering turns a panic in a handler into a 500 (when nothing was written yet) and a log
@@ -193,7 +206,8 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) *apiError
 	case errors.As(err, &syntax):
 		return invalid("", "", "We could not parse the JSON body of your request: %v (offset %d).", syntax, syntax.Offset)
 	case errors.As(err, &typ):
-		field := typ.Field
+		// Fields of the shared parameters are named through the embedded struct.
+		field := strings.TrimPrefix(typ.Field, "params.")
 		if field == "" {
 			return invalid("", "", "The request body must be a JSON object, got a JSON %s.", typ.Value)
 		}

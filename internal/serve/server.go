@@ -72,6 +72,9 @@ type Server struct {
 	turn    chan struct{}
 	plugged *lora.Adapters // the adapters in the model now, nil for none
 	closed  bool
+
+	// finished, when set (by tests), hears how each generation that got its turn ended.
+	finished func(outcome, error)
 }
 
 // New loads the model and every adapter.
@@ -173,13 +176,16 @@ var errClosed = errors.New("the server is shutting down")
 // run waits for its turn (or for ctx to end), then generates, handing out each piece of
 // text as it becomes final; stop strings are cut out. It checks ctx before each token. The
 // caches are freed when it returns.
-func (s *Server) run(ctx context.Context, j job, out func(text string) error) (outcome, error) {
+func (s *Server) run(ctx context.Context, j job, out func(text string) error) (o outcome, err error) {
 	select {
 	case s.turn <- struct{}{}:
 	case <-ctx.Done():
 		return outcome{}, ctx.Err()
 	}
 	defer func() { <-s.turn }()
+	if s.finished != nil {
+		defer func() { s.finished(o, err) }()
+	}
 	if s.closed {
 		return outcome{}, errClosed
 	}
@@ -215,7 +221,7 @@ func (s *Server) run(ctx context.Context, j job, out func(text string) error) (o
 		}
 		return nil
 	})
-	o := outcome{finish: st.FinishReason, promptTokens: len(j.prompt), completionTokens: st.GenerationTokens}
+	o = outcome{finish: st.FinishReason, promptTokens: len(j.prompt), completionTokens: st.GenerationTokens}
 	switch {
 	case errors.Is(err, errStopString):
 		return outcome{finish: "stop", promptTokens: o.promptTokens, completionTokens: o.completionTokens}, nil
