@@ -150,7 +150,7 @@ func readAnswer(t testing.TB, resp *http.Response) answer {
 		var text strings.Builder
 		for sc.Scan() {
 			line := sc.Text()
-			if line == "" {
+			if line == "" || strings.HasPrefix(line, ":") { // a blank line ends an event; ':' starts a comment
 				continue
 			}
 			data, ok := strings.CutPrefix(line, "data: ")
