@@ -222,6 +222,10 @@ func (s *Server) run(ctx context.Context, j job, out func(text string) error) (o
 		return nil
 	})
 	o = outcome{finish: st.FinishReason, promptTokens: len(j.prompt), completionTokens: st.GenerationTokens}
+	if err == nil && st.FinishReason == "stop" {
+		// The end-of-sequence token was generated too, and counts (as mlx_lm.server counts it).
+		o.completionTokens++
+	}
 	switch {
 	case errors.Is(err, errStopString):
 		return outcome{finish: "stop", promptTokens: o.promptTokens, completionTokens: o.completionTokens}, nil
