@@ -423,3 +423,18 @@ func TestServeMemoryFlat(t *testing.T) {
 	}
 	t.Logf("%d requests: live arrays %d, active %d bytes throughout (worst %+v)", n, base.arrays, base.active, worst)
 }
+
+// A panic while serving a request is a 500 with an OpenAI error for that request alone: the
+// turn is given back and the next request is answered.
+func TestServeRecoversFromAPanic(t *testing.T) {
+	f := newFixture(t, Config{})
+	f.srv.finished = func(outcome, error) { panic("boom") }
+	a := f.post(t, "/v1/completions", "", map[string]any{"prompt": "hi", "max_tokens": 2})
+	if a.status != 500 || a.err == nil || !strings.Contains(a.err.Message, "boom") || a.err.Type != "server_error" {
+		t.Errorf("panicking request: %d %s, want a 500 server_error", a.status, a.raw)
+	}
+	f.srv.finished = nil
+	if a := f.post(t, "/v1/completions", "", map[string]any{"prompt": "hi", "max_tokens": 2}); a.status != 200 {
+		t.Errorf("the request after the panic: %d %s", a.status, a.raw)
+	}
+}
