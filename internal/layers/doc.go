@@ -9,10 +9,11 @@ var Layer = map[string]int{
 	"mlx": 0, "internal/atomicfile": 0, "internal/ioerr": 0, "internal/gguf": 0,
 	"internal/tokenizer": 0, "internal/data": 0, "modeldir": 0,
 	"memplan": 0, "internal/testenv": 0, "internal/layers": 0,
-	// 1 core: the model, adapters, optimizers, the step, decoding, fusing, import
+	// 1 core: the model, adapters, optimizers, the step, decoding, serving, fusing, import
 	"internal/model": 1, "internal/lora": 1, "internal/optim": 1, "internal/train": 1,
 	"internal/generate": 1, "internal/evaluate": 1, "internal/fuse": 1, "internal/ggufimport": 1,
 	"internal/testmodel": 1, "internal/testtrain": 1, "internal/peft": 1, "internal/ggufexport": 1,
+	"internal/serve": 1,
 	// 2 the contract between the engine and a stage
 	"stages/stage": 2,
 	// 3 the kind catalog

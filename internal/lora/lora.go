@@ -286,6 +286,16 @@ func (t target) adapted() bool {
 	return ok
 }
 
+// holds reports whether the target holds l itself.
+func (t target) holds(l *Linear) bool {
+	if t.experts != nil {
+		got, ok := (*t.experts).(*Linear)
+		return ok && got == l
+	}
+	got, ok := (*t.linear).(*Linear)
+	return ok && got == l
+}
+
 // set puts l into the target, or, restoring, the layer l adapts.
 func (t target) set(l *Linear, restore bool) {
 	switch {
@@ -430,12 +440,42 @@ func (a *Adapters) SetDropoutKeys(keys []*mlx.Array) {
 // HasDropout reports whether any layer applies dropout while training.
 func (a *Adapters) HasDropout() bool { return a.Config.Dropout > 0 }
 
-// Detach puts the base layers back into the model and frees the adapters.
+// Detach puts the base layers back into the model (where these adapters are plugged in) and
+// frees the adapters.
 func (a *Adapters) Detach() {
-	for i, s := range a.slots {
-		s.set(a.Layers[i], true)
-	}
+	a.Unplug()
 	a.free()
+}
+
+// Unplug puts the base layers back into the model and keeps the adapter arrays, so Plug can
+// put the adapters in again without reading their files: a server keeps several adapters
+// loaded over one base model and plugs in the one each request names. Call it between
+// forward passes (nothing may be running on the model).
+func (a *Adapters) Unplug() {
+	for i, s := range a.slots {
+		if s.holds(a.Layers[i]) {
+			s.set(a.Layers[i], true)
+		}
+	}
+}
+
+// Plug puts unplugged adapters back into the model. Another adapter in any of their slots is
+// an error, and then nothing changes; adapters already in place stay.
+func (a *Adapters) Plug() error {
+	for i, s := range a.slots {
+		if s.adapted() && !s.holds(a.Layers[i]) {
+			return fmt.Errorf("lora: %s already has another adapter: unplug it first", a.Names[i])
+		}
+	}
+	for i, s := range a.slots {
+		s.set(a.Layers[i], false)
+	}
+	return nil
+}
+
+// Plugged reports whether the adapters are in the model.
+func (a *Adapters) Plugged() bool {
+	return len(a.slots) > 0 && a.slots[0].holds(a.Layers[0])
 }
 
 // Free releases the adapter arrays. The wrapped layers stay in the model, so call it only

@@ -180,3 +180,57 @@ func TestAttachResolvesKeysAgainstTheBlock(t *testing.T) {
 		t.Errorf("names %v", a.Names)
 	}
 }
+
+// Unplug and Plug move loaded adapters out of the model and back without freeing them, so
+// several adapters can take turns over one base model; two never share a slot.
+func TestUnplugPlugTakeTurns(t *testing.T) {
+	bs, free := blocks(t, 2, 8)
+	defer free()
+	q := func() model.Linear { return bs[1].Attn.Q }
+	base := q()
+	cfg := Config{Rank: 2, Scale: 1, NumLayers: 1, Keys: []string{"self_attn.q_proj"}}
+	a, err := Attach(bs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Unplug()
+	if q() != base || a.Plugged() {
+		t.Fatalf("after Unplug the base layer is not back")
+	}
+	b, err := Attach(bs, cfg) // wraps the base layer, not a's adapter
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Detach()
+	if b.Layers[0].Base != base {
+		t.Fatalf("the second adapter wraps %T, not the base layer", b.Layers[0].Base)
+	}
+	if err := a.Plug(); err == nil {
+		t.Fatal("Plug put a second adapter into an adapted slot")
+	}
+	if q() != model.Linear(b.Layers[0]) {
+		t.Fatal("a refused Plug changed the model")
+	}
+	b.Unplug()
+	if err := a.Plug(); err != nil {
+		t.Fatal(err)
+	}
+	if q() != model.Linear(a.Layers[0]) || !a.Plugged() || b.Plugged() {
+		t.Fatal("Plug did not put the adapter back")
+	}
+	if err := a.Plug(); err != nil {
+		t.Fatalf("Plug of adapters already in place: %v", err)
+	}
+	b.Unplug() // not plugged: changes nothing
+	if q() != model.Linear(a.Layers[0]) {
+		t.Fatal("Unplug of adapters not in place removed another's")
+	}
+	live := mlx.LiveArrays()
+	a.Detach()
+	if q() != base || mlx.LiveArrays() != live-2 {
+		t.Fatalf("Detach: layer %T, %d arrays freed, want the base layer and 2", q(), live-mlx.LiveArrays())
+	}
+	if !a.Layers[0].A.Freed() {
+		t.Fatal("Detach left lora_a")
+	}
+}
