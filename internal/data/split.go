@@ -131,6 +131,9 @@ func SplitFiles(path string) ([]string, error) {
 	return nil, fmt.Errorf("%s: a folder with no state.json (datasets' save_to_disk), .parquet or .arrow files", path)
 }
 
+// IsSplitFolder reports whether dir is itself one split: a Dataset.save_to_disk folder.
+func IsSplitFolder(dir string) bool { return isFile(filepath.Join(dir, "state.json")) }
+
 // datasetFiles are a save_to_disk folder's data files, as its state.json lists them.
 func datasetFiles(dir string) ([]string, error) {
 	f, err := os.Open(filepath.Join(dir, "state.json"))
