@@ -218,34 +218,24 @@ func checkParquetSizes(pf *file.Reader, size int64) error {
 	return nil
 }
 
-// arrowRecords reads an Arrow IPC stream (datasets' .arrow files) or an Arrow IPC file
-// (Feather v2), one record batch at a time.
+// arrowRecords reads an Arrow IPC stream (datasets' .arrow files), or the stream inside an
+// Arrow IPC file (Feather v2, after its magic), one record batch at a time.
 func arrowRecords(f *os.File, mem memory.Allocator) (func(func(arrow.RecordBatch) bool) error, error) {
-	head := make([]byte, len(arrowFileMagic))
-	n, _ := io.ReadFull(f, head)
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	st, err := f.Stat()
+	if err != nil {
 		return nil, err
 	}
-	if bytes.Equal(head[:n], arrowFileMagic) {
-		fr, err := ipc.NewFileReader(f, ipc.WithAllocator(mem))
-		if err != nil {
-			return nil, err
-		}
-		return func(yield func(arrow.RecordBatch) bool) error {
-			defer fr.Close()
-			for i := range fr.NumRecords() {
-				rec, err := fr.RecordBatch(i)
-				if err != nil {
-					return err
-				}
-				if !yield(rec) {
-					return nil
-				}
-			}
-			return nil
-		}, nil
+	size := st.Size()
+	head := make([]byte, 8)
+	n, _ := io.ReadFull(f, head)
+	start := int64(0)
+	if bytes.HasPrefix(head[:n], arrowFileMagic) {
+		start = 8 // the magic, padded to 8 bytes
 	}
-	r, err := ipc.NewReader(f, ipc.WithAllocator(mem))
+	if _, err := f.Seek(start, io.SeekStart); err != nil {
+		return nil, err
+	}
+	r, err := ipc.NewReaderFromMessageReader(newCheckedMessages(f, size-start), ipc.WithAllocator(mem))
 	if err != nil {
 		return nil, err
 	}
