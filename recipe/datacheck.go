@@ -1,7 +1,9 @@
 package recipe
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,8 +40,10 @@ type dataRecord struct {
 }
 
 type rowTokens struct {
-	Line   int `json:"line"`
-	Tokens int `json:"tokens"`
+	Line   int    `json:"line"`
+	Tokens int    `json:"tokens"`
+	File   string `json:"file,omitempty"` // the shard, when the split has several files
+	Row    bool   `json:"row,omitempty"`  // Line numbers the rows of a Parquet or Arrow file
 }
 
 // checkData reads the data stage's files as the run will: each exists, every row parses for
@@ -54,12 +58,13 @@ func (l *linter) checkData(r *Recipe, p *Plan) {
 	dataNode := valueOf(root, "data")
 	if r.Data == "" {
 		d := l.errorf(valueOf(s.Node, "kind"), "the data stage needs data: the directory holding %s and %s", cfg.Train, cfg.Valid)
-		d.Detail = "add data: ./data at the top of the recipe (relative to the recipe file)"
+		d.Detail = "add data: ./data at the top of the recipe (relative to the recipe file), or data: hf:owner/name for a dataset in the local Hugging Face cache"
 		return
 	}
-	dir := r.Data
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(r.Dir, dir)
+	dir, err := data.ResolveDataDir(r.Data, r.Dir)
+	if err != nil {
+		l.errorf(dataNode, "data: %v", err)
+		return
 	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		what := "does not exist"
@@ -88,17 +93,26 @@ func (l *linter) checkData(r *Recipe, p *Plan) {
 		if n := valueOf(valueOf(s.Node, "with"), f.setting); n != nil {
 			at = n
 		}
-		path := filepath.Join(dir, f.name)
-		if st, err := os.Stat(path); err != nil || st.IsDir() {
-			l.errorf(at, "%s: no such file in the data directory %s", f.name, dir)
+		path, files, err := data.FindSplitFiles(dir, f.setting, f.name)
+		if err != nil {
+			var nf *data.NotFoundError
+			switch {
+			case errors.As(err, &nf):
+				l.errorf(at, "%v", err)
+			case errors.Is(err, fs.ErrNotExist):
+				l.errorf(at, "%s: no such file in the data directory %s", f.name, dir)
+			default:
+				l.errorf(at, "%s: %v", f.name, err)
+			}
 			continue
 		}
-		rec, err := readDataRecord(path, tok, cfg, f.train)
+		f.name = splitName(dir, path)
+		rec, err := readDataRecord(path, files, tok, cfg, f.train)
 		if err != nil {
 			l.errorf(at, "%s: %v", f.name, err)
 			continue
 		}
-		l.reportData(path, rec, cfg, at)
+		l.reportData(path, files, rec, cfg, at)
 		if len(rec.Errors) > 0 {
 			continue
 		}
@@ -123,20 +137,43 @@ func (l *linter) checkData(r *Recipe, p *Plan) {
 	}
 }
 
-// reportData turns a file's record into diagnostics at the rows.
-func (l *linter) reportData(path string, rec dataRecord, cfg *stages.DataConfig, at *yaml.Node) {
+// reportData turns a split's record into diagnostics at the rows of its files.
+func (l *linter) reportData(path string, files []string, rec dataRecord, cfg *stages.DataConfig, at *yaml.Node) {
+	// the record names files by base name; a split's files have distinct ones
+	fileOf := func(base string) string {
+		for _, f := range files {
+			if filepath.Base(f) == base {
+				return f
+			}
+		}
+		if len(files) == 1 {
+			return files[0]
+		}
+		return path
+	}
 	for _, e := range rec.Errors {
-		line, col := e.Line, e.Column
-		if line > 0 && col == 0 {
+		file, line, col, summary := fileOf(e.Path), e.Line, e.Column, e.Problem
+		if e.Row && line > 0 { // a table's rows have no line in the file to point at
+			summary = sprintf("row %d: %s", line, summary)
+			line, col = 0, 0
+		} else if line > 0 && col == 0 {
 			col = 1
 		}
-		l.diags = append(l.diags, Diagnostic{Severity: Error, Summary: e.Problem, Range: Range{File: path, Line: line, Column: col}})
+		l.diags = append(l.diags, Diagnostic{Severity: Error, Summary: summary, Range: Range{File: file, Line: line, Column: col}})
 	}
 	name := filepath.Base(path)
 	warnRows := func(rows []rowTokens, total int, summary, format string, args ...any) {
 		for _, row := range rows {
-			l.diags = append(l.diags, Diagnostic{Severity: Warning, Summary: sprintf(format, append([]any{row.Tokens}, args...)...),
-				Range: Range{File: path, Line: row.Line, Column: 1}})
+			d := Diagnostic{Severity: Warning, Summary: sprintf(format, append([]any{row.Tokens}, args...)...),
+				Range: Range{File: path, Line: row.Line, Column: 1}}
+			if row.File != "" {
+				d.Range.File = fileOf(row.File)
+			}
+			if row.Row {
+				d.Summary = sprintf("row %d: %s", row.Line, d.Summary)
+				d.Range.Line, d.Range.Column = 0, 0
+			}
+			l.diags = append(l.diags, d)
 		}
 		if total > len(rows) {
 			l.warnf(at, "%s: %d rows %s (the first %d are listed below)", name, total, summary, len(rows))
@@ -187,19 +224,32 @@ func (t *lazyTokenizer) get() *tokenizer.Tokenizer {
 	return t.tok
 }
 
-// readDataRecord reads (or recalls) the record of one file.
-func readDataRecord(path string, tok *lazyTokenizer, cfg *stages.DataConfig, train bool) (dataRecord, error) {
-	h, err := fileHash(path)
-	if err != nil {
-		return dataRecord{}, err
+// splitName is a split's path as messages name it: relative to the data directory.
+func splitName(dir, path string) string {
+	if rel, err := filepath.Rel(dir, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return filepath.ToSlash(rel)
 	}
-	key := cacheKey("data", h, tok.key(), cfg.Format, cfg.Masking(), strconv.Itoa(cfg.MaxSeqLength),
+	return path
+}
+
+// readDataRecord reads (or recalls) the record of one split, held in files.
+func readDataRecord(path string, files []string, tok *lazyTokenizer, cfg *stages.DataConfig, train bool) (dataRecord, error) {
+	// every shard's content (and name, as the rows' order follows the names) is in the key
+	var hashes []string
+	for _, f := range files {
+		h, err := fileHash(f)
+		if err != nil {
+			return dataRecord{}, err
+		}
+		hashes = append(hashes, filepath.Base(f), h)
+	}
+	key := cacheKey("data", strings.Join(hashes, " "), tok.key(), cfg.Format, cfg.Masking(), strconv.Itoa(cfg.MaxSeqLength),
 		strconv.Itoa(cfg.BatchSize), strconv.FormatBool(cfg.Shuffle), strconv.FormatBool(cfg.Pack), strconv.FormatBool(train), fmt.Sprintf("%+v", cfg.Columns))
 	var rec dataRecord
 	if loadCached(key, &rec) {
 		return rec, nil
 	}
-	rec, err = scanData(path, tok.get(), cfg, train)
+	rec, err := scanData(path, tok.get(), cfg, train)
 	if err != nil {
 		return rec, err
 	}
@@ -223,6 +273,7 @@ func scanData(path string, tok *tokenizer.Tokenizer, cfg *stages.DataConfig, tra
 	}
 	var rec dataRecord
 	for _, e := range bad {
+		e.Path = filepath.Base(e.Path) // the record is cached by content, wherever the files lie
 		rec.Errors = append(rec.Errors, *e)
 	}
 	if ds == nil || len(bad) > 0 {
@@ -241,16 +292,24 @@ func scanData(path string, tok *tokenizer.Tokenizer, cfg *stages.DataConfig, tra
 		rec.TrainedTokens += int64(targets)
 		rec.MaskedTokens += int64(max(0, kept-targets))
 		n := len(ex.Tokens)
+		at := func(tokens int) rowTokens {
+			src, line := ds.Locate(i)
+			r := rowTokens{Line: line, Tokens: tokens, Row: src.Table}
+			if len(ds.Sources) > 1 {
+				r.File = filepath.Base(src.Path)
+			}
+			return r
+		}
 		if n > cfg.MaxSeqLength {
 			rec.NTooLong++
 			if len(rec.TooLong) < maxRowWarnings {
-				rec.TooLong = append(rec.TooLong, rowTokens{Line: i + 1, Tokens: n})
+				rec.TooLong = append(rec.TooLong, at(n))
 			}
 		}
 		if targets == 0 {
 			rec.NMasked++
 			if len(rec.Masked) < maxRowWarnings {
-				rec.Masked = append(rec.Masked, rowTokens{Line: i + 1, Tokens: kept})
+				rec.Masked = append(rec.Masked, at(kept))
 			}
 		}
 	}

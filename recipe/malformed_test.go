@@ -251,7 +251,7 @@ var malformedCases = []malformedCase{
 	{name: "no data key", src: editRecipe("data: ./data\n", ""),
 		want: `$D/r.yaml:15:11: error: the data stage needs data: the directory holding train.jsonl and valid.jsonl`},
 	{name: "train file missing", setup: func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "data", "train.jsonl")) },
-		want: `$D/r.yaml:4:7: error: train.jsonl: no such file in the data directory $D/data`},
+		want: `$D/r.yaml:4:7: error: no train split in $D/data: looked for train.jsonl, train.parquet, data/train-*.parquet, train-*.parquet, train/ (a DatasetDict split folder), a Dataset.save_to_disk folder (state.json)`},
 	{name: "named valid file missing", src: editRecipe("max_seq_length: 256}", "max_seq_length: 256, valid: dev.jsonl}"),
 		want: `$D/r.yaml:18:55: error: dev.jsonl: no such file in the data directory $D/data`},
 	{name: "data BOM", setup: trainRows("\uFEFF" + completionRows),

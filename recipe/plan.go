@@ -3,11 +3,11 @@ package recipe
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
 
+	"github.com/yai-dev/yai/internal/data"
 	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/modeldir"
 	"github.com/yai-dev/yai/stages/stage"
@@ -405,8 +405,9 @@ func settingsMap(s *StageDecl) map[string]any {
 func (p *Plan) RunInfo() stages.RunInfo {
 	r := p.Recipe
 	info := stages.RunInfo{Steps: r.Steps, Seed: r.Seed, DataDir: r.Data, Decision: p.Decision, Strict: p.Strict}
-	if r.Data != "" && !filepath.IsAbs(r.Data) {
-		info.DataDir = filepath.Join(r.Dir, r.Data)
+	// an hf: name not in the hub cache stays as written: the dry run reports it
+	if dir, err := data.ResolveDataDir(r.Data, r.Dir); err == nil {
+		info.DataDir = dir
 	}
 	if p.Model != nil {
 		info.ModelDir = p.Model.Dir
@@ -428,13 +429,20 @@ func (r *Recipe) DataConfig() *stages.DataConfig {
 	return c
 }
 
-// DataFiles are the data files the run reads: the data stage's train and valid files and
-// the data directory's test.jsonl (an eval stage may read it). None without a data stage.
+// DataFiles are the data files the run reads, every shard of each split: the data stage's
+// train and valid splits and the data directory's test split (an eval stage may read it), as
+// data.FindSplit finds them. A split not found has none; none without a data stage.
 func (p *Plan) DataFiles() []string {
 	_, cfg := dataStage(p.Recipe)
 	dir := p.RunInfo().DataDir
 	if cfg == nil || dir == "" {
 		return nil
 	}
-	return []string{filepath.Join(dir, cfg.Train), filepath.Join(dir, cfg.Valid), filepath.Join(dir, "test.jsonl")}
+	var files []string
+	for _, s := range []struct{ split, name string }{{"train", cfg.Train}, {"valid", cfg.Valid}, {"test", ""}} {
+		if _, f, err := data.FindSplitFiles(dir, s.split, s.name); err == nil {
+			files = append(files, f...)
+		}
+	}
+	return files
 }

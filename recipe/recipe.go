@@ -27,7 +27,7 @@ type Recipe struct {
 	Name        string         `yaml:"name" required:"true" doc:"short name, used for run directories"`
 	Description string         `yaml:"description" doc:"what the recipe is for"`
 	Model       string         `yaml:"model" required:"true" doc:"model directory (relative to the recipe file), Hugging Face repo id found in the local cache, or an alias such as llama-8b"`
-	Data        string         `yaml:"data" doc:"dataset directory (relative to the recipe file) holding train.jsonl and valid.jsonl"`
+	Data        string         `yaml:"data" doc:"dataset directory (relative to the recipe file) holding train.jsonl and valid.jsonl, or their Parquet or Arrow files; hf:owner/name is a dataset in the local Hugging Face hub cache"`
 	Steps       int            `yaml:"steps" default:"1000" min:"1" max:"100000000" doc:"optimizer steps to run"`
 	Seed        int            `yaml:"seed" default:"0" min:"0" doc:"random seed for LoRA initialisation and dropout"`
 	Memory      MemorySettings `yaml:"memory" required:"true" doc:"memory budget of the run"`

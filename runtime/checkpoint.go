@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -150,20 +151,28 @@ func (r *Resume) CheckSteps(steps int) error {
 	return nil
 }
 
-// DataChanges lists the data files whose contents differ from the checkpoint's hashes
-// (none for a checkpoint that recorded no hashes).
-func (r *Resume) DataChanges(files []string) ([]string, error) {
+// DataChanges lists the data files whose contents differ from the checkpoint's hashes, files
+// being every file of the run's splits in the data directory root (none for a checkpoint that
+// recorded no hashes). A shard added to or removed from a split is a change.
+func (r *Resume) DataChanges(root string, files []string) ([]string, error) {
 	saved := r.ckpt.State.DataSHA256
 	if len(saved) == 0 {
 		return nil, nil
 	}
-	now, err := rundir.HashFiles(files)
+	now, err := rundir.HashFiles(root, files)
 	if err != nil {
 		return nil, fmt.Errorf("resume: %w", err)
 	}
+	names := slices.Sorted(maps.Keys(now))
+	for name := range saved {
+		if _, ok := now[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
 	var out []string
-	for _, f := range files {
-		name := filepath.Base(f)
+	for _, name := range names {
+		f := filepath.Join(root, filepath.FromSlash(name))
 		was, had := saved[name]
 		is, has := now[name]
 		switch {

@@ -163,7 +163,7 @@ func Run(ctx context.Context, p *recipe.Plan, opts RunOptions) (Result, error) {
 		}
 	}
 	if e.rank() == 0 {
-		if e.dataHashes, err = rundir.HashFiles(p.DataFiles()); err != nil {
+		if e.dataHashes, err = rundir.HashFiles(p.RunInfo().DataDir, p.DataFiles()); err != nil {
 			return Result{ExitCode: 1}, fmt.Errorf("data: %w", err)
 		}
 	}

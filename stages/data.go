@@ -7,9 +7,9 @@ import (
 
 // DataConfig configures the dataset read from the recipe's `data:` directory.
 type DataConfig struct {
-	Format       string `yaml:"format" default:"auto" enum:"auto,text,completions,chat,sharegpt,alpaca" doc:"record shape of the JSONL files: text, completions (prompt and completion), chat (messages), sharegpt (conversations of from/value turns) or alpaca (instruction, input, output); auto detects it from the first record"`
-	Train        string `yaml:"train" default:"train.jsonl" doc:"training file inside the data directory"`
-	Valid        string `yaml:"valid" default:"valid.jsonl" doc:"validation file inside the data directory"`
+	Format       string `yaml:"format" default:"auto" enum:"auto,text,completions,chat,sharegpt,alpaca" doc:"record shape of the rows (JSONL, Parquet or Arrow): text, completions (prompt and completion), chat (messages), sharegpt (conversations of from/value turns) or alpaca (instruction, input, output); auto detects it from the first record"`
+	Train        string `yaml:"train" default:"train.jsonl" doc:"training split inside the data directory: a JSONL, Parquet or Arrow file, a folder or a glob of file names; when the default train.jsonl is absent, the first of train.parquet, data/train-*.parquet, train-*.parquet, train/ (a DatasetDict split) and a save_to_disk folder"`
+	Valid        string `yaml:"valid" default:"valid.jsonl" doc:"validation split inside the data directory, named as train is; when the default valid.jsonl is absent, the first of valid.parquet, validation.parquet, data/validation-*.parquet, validation-*.parquet and validation/"`
 	BatchSize    int    `yaml:"batch_size" default:"1" min:"1" max:"1024" doc:"sequences per batch"`
 	MaxSeqLength int    `yaml:"max_seq_length" default:"2048" min:"8" max:"131072" doc:"longer sequences are truncated"`
 	TrainOn      string `yaml:"train_on" default:"auto" enum:"auto,assistant,last,all" doc:"the tokens the loss counts: assistant trains every assistant turn of a chat (the completion of a prompt/completion row) and masks system, user and tool turns; last trains only the last message, as mlx-lm's mask_prompt (earlier assistant turns are not trained); all trains every token; auto is assistant for chat and prompt/completion rows and all for text rows"`
@@ -48,7 +48,8 @@ func (c *DataConfig) Masking() string {
 var Data = Define(Def[DataConfig]{
 	Name:    "data",
 	Summary: "tokenize the dataset and batch it (padded to a multiple of 32, or packed)",
-	Doc: "Reads train and validation JSONL records (text, prompt/completion or chat messages), " +
+	Doc: "Reads train and validation records (text, prompt/completion or chat messages) from JSONL, " +
+		"Parquet or datasets' save_to_disk Arrow files, " +
 		"tokenizes them with the model's tokenizer and yields batches padded to a multiple of 32 " +
 		"tokens, in a fresh seeded order every epoch (or in file order with shuffle: false); with " +
 		"pack: true short sequences share rows of max_seq_length instead. " +

@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/yai-dev/yai/internal/data"
@@ -23,8 +22,10 @@ const evalUsage = `
 Usage: yai eval --model MODEL [--adapter DIR] --data DIR [--split test] [flags]
 
 Computes the loss and perplexity of the model, with the adapters when given, on one split of
-an mlx-lm data directory (DIR/test.jsonl by default), as mlx_lm.lora --test does: all
-batches unless --batches caps them.`
+an mlx-lm data directory (DIR/test.jsonl by default; without it the test split the data stage
+would find: test.parquet, data/test-*.parquet, a DatasetDict's test/ ...), as mlx_lm.lora
+--test does: all batches unless --batches caps them. --data hf:owner/name reads a dataset of
+the local Hugging Face cache.`
 
 var evalSplits = []string{"test", "valid", "train"}
 
@@ -33,7 +34,7 @@ func evalMain(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var mf modelFlags
 	mf.register(fs, false)
-	dataDir := fs.String("data", "", "data directory holding train.jsonl, valid.jsonl, test.jsonl (required)")
+	dataDir := fs.String("data", "", "data directory holding train.jsonl, valid.jsonl, test.jsonl (or their Parquet or Arrow files), or hf:owner/name (required)")
 	split := fs.String("split", "test", "split to evaluate: test, valid or train")
 	batchSize := fs.Int("batch-size", 4, "rows per batch")
 	maxSeq := fs.Int("max-seq-length", 2048, "longer rows are truncated")
@@ -76,13 +77,23 @@ func evalMain(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageErrorTo(stderr, fs, "%v", err)
 	}
+	dir, err := data.ResolveDataDir(*dataDir, "")
+	if err != nil {
+		fmt.Fprintln(stderr, "yai eval:", err)
+		return 1
+	}
+	path, err := data.FindSplit(dir, *split, "")
+	if err != nil {
+		fmt.Fprintln(stderr, "yai eval:", err)
+		return 1
+	}
 	l, ok := mf.load("eval", stderr)
 	if !ok {
 		return 1
 	}
 	defer l.Free()
 	opts := data.Options{TrainOn: trainOn, Format: format}.WithColumns(columns)
-	ds, err := data.LoadFile(filepath.Join(*dataDir, *split+".jsonl"), l.Tokenizer, opts)
+	ds, err := data.LoadFile(path, l.Tokenizer, opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "yai eval:", err)
 		return 1

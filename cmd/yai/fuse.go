@@ -33,7 +33,8 @@ and group size (or --bits and --group-size); --dequantize keeps the adapted laye
 instead.
 
 Re-quantizing can round a small update away, so that the fused model silently loses what the
-adapters learned. With --data (a data directory, whose valid.jsonl is used, or a JSONL file),
+adapters learned. With --data (a data directory, whose validation split is used, a hf:owner/name
+dataset in the local Hugging Face cache, or a JSONL, Parquet or Arrow file),
 or, without it, when --adapter is a run directory (its recipe's data, validation file and data
 settings), fuse measures the loss of the base, of the base with the adapters and of the fused model, and
 reports how much of the adapters' improvement the fused model keeps; below --threshold it
@@ -57,7 +58,7 @@ type checkFlags struct {
 
 func (c *checkFlags) register(fs *flag.FlagSet) {
 	c.fs = fs
-	fs.StringVar(&c.data, "data", "", "check the merge on this data: a data directory (its --split file) or a JSONL file (default: the validation split of the run whose directory --adapter is)")
+	fs.StringVar(&c.data, "data", "", "check the merge on this data: a data directory or hf:owner/name (its --split split) or a JSONL, Parquet or Arrow file (default: the validation split of the run whose directory --adapter is)")
 	fs.StringVar(&c.split, "split", "valid", "split of a --data directory to check on")
 	c.records.register(fs)
 	fs.BoolVar(&c.noCheck, "no-check", false, "do not check the merge (the run directory's validation split is checked by default)")
@@ -109,10 +110,11 @@ func (c *checkFlags) check(adapter string) (fuse.Check, bool, error) {
 		if run == nil {
 			return fuse.Check{}, false, nil
 		}
-		d.File, d.Format = run.valid, strings.TrimPrefix(run.cfg.Format, "auto")
+		d.Format = strings.TrimPrefix(run.cfg.Format, "auto")
 		d.Columns = data.Columns(run.cfg.Columns)
+		split, name := "valid", run.cfg.Valid
 		if c.given("split") {
-			d.File = filepath.Join(run.dir, c.split+".jsonl")
+			split, name = c.split, ""
 		}
 		if c.given("format") || c.given("columns") {
 			format, columns, err := c.records.read()
@@ -134,8 +136,8 @@ func (c *checkFlags) check(adapter string) (fuse.Check, bool, error) {
 		if !c.given("max-seq-length") {
 			d.MaxSeqLength = run.cfg.MaxSeqLength
 		}
-		if _, err := os.Stat(d.File); err != nil {
-			c.unchecked = fmt.Sprintf("the run's data has no %s: give --data to check", d.File)
+		if d.File, err = data.FindSplit(run.dir, split, name); err != nil {
+			c.unchecked = fmt.Sprintf("the run's data: %v: give --data to check", err)
 			return fuse.Check{}, false, nil
 		}
 	} else {
@@ -143,20 +145,24 @@ func (c *checkFlags) check(adapter string) (fuse.Check, bool, error) {
 		if d.Format, d.Columns, err = c.records.read(); err != nil {
 			return fuse.Check{}, false, err
 		}
-		d.File = c.data
+		if d.File, err = data.ResolveDataDir(c.data, ""); err != nil {
+			return fuse.Check{}, false, fmt.Errorf("--data: %w", err)
+		}
 		if st, err := os.Stat(d.File); err != nil {
 			return fuse.Check{}, false, fmt.Errorf("--data: %w", err)
-		} else if st.IsDir() {
-			d.File = filepath.Join(d.File, c.split+".jsonl")
+		} else if st.IsDir() && !data.IsSplitFolder(d.File) {
+			if d.File, err = data.FindSplit(d.File, c.split, ""); err != nil {
+				return fuse.Check{}, false, fmt.Errorf("--data: %w", err)
+			}
 		}
 	}
 	return fuse.Check{Threshold: c.threshold / 100, Force: c.force, Data: d}, true, nil
 }
 
-// runDataset is the data a run trained on: its directory, validation file and data stage.
+// runDataset is the data a run trained on: its directory and data stage.
 type runDataset struct {
-	dir, valid string
-	cfg        *stages.DataConfig
+	dir string
+	cfg *stages.DataConfig
 }
 
 // runData is the data of the run whose directory (or checkpoint, or adapters directory
@@ -183,18 +189,25 @@ func runData(adapter string) (*runDataset, error) {
 	if r.Data == "" || cfg == nil {
 		return nil, fmt.Errorf("the run's recipe %s names no data", file)
 	}
-	data := r.Data
-	if !filepath.IsAbs(data) {
+	if strings.HasPrefix(r.Data, "hf:") {
+		dir, err := data.ResolveDataDir(r.Data, "")
+		if err != nil {
+			return nil, err
+		}
+		return &runDataset{dir: dir, cfg: cfg}, nil
+	}
+	dataDir := r.Data
+	if !filepath.IsAbs(dataDir) {
 		base, err := rundir.RecipeDir(dir)
 		if err != nil {
 			return nil, err
 		}
 		if base == "" {
-			return nil, fmt.Errorf("the run's recipe %s names data %s relative to a recipe directory the run did not record", file, data)
+			return nil, fmt.Errorf("the run's recipe %s names data %s relative to a recipe directory the run did not record", file, dataDir)
 		}
-		data = filepath.Join(base, data)
+		dataDir = filepath.Join(base, dataDir)
 	}
-	return &runDataset{dir: data, valid: filepath.Join(data, cfg.Valid), cfg: cfg}, nil
+	return &runDataset{dir: dataDir, cfg: cfg}, nil
 }
 
 func fuseMain(args []string, stdout, stderr io.Writer) int {

@@ -185,7 +185,7 @@ func resumePlan(resume *runtime.Resume, pos, sets []string, force, strict bool, 
 		fmt.Fprintln(os.Stderr, "yai run:", err)
 		return nil, 1
 	}
-	edited, err := resume.DataChanges(plan.DataFiles())
+	edited, err := resume.DataChanges(plan.RunInfo().DataDir, plan.DataFiles())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "yai run:", err)
 		return nil, 1

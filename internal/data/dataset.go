@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -90,9 +89,30 @@ type Example struct {
 
 // Dataset is one split, tokenized, in file order.
 type Dataset struct {
-	Path     string
+	Path     string // as named: a file, a folder of files, or a glob
 	Format   Format
 	Examples []Example
+	// Sources are the files the rows came from, in order (one for a JSONL file; a sharded
+	// split's shards), each with its number of rows.
+	Sources []Source
+}
+
+// Source is one file of a split.
+type Source struct {
+	Path  string
+	Rows  int  // rows (JSONL: lines) read from it, bad ones included
+	Table bool // a Parquet or Arrow file, whose rows are numbered rather than its lines
+}
+
+// Locate is the file of example i and its 1-based line (or row) in that file.
+func (d *Dataset) Locate(i int) (Source, int) {
+	for _, s := range d.Sources {
+		if i < s.Rows {
+			return s, i + 1
+		}
+		i -= s.Rows
+	}
+	return Source{Path: d.Path}, i + 1
 }
 
 // Len is the number of rows.
@@ -103,26 +123,29 @@ func (d *Dataset) Len() int {
 	return len(d.Examples)
 }
 
-// Load reads dir/train.jsonl, dir/valid.jsonl and dir/test.jsonl. A missing file gives a nil
-// Dataset, as in mlx-lm; whether a split is required is the caller's decision.
+// Load reads the train, valid and test splits of dir as FindSplit finds them (train.jsonl,
+// valid.jsonl and test.jsonl first). A missing split gives a nil Dataset, as in mlx-lm;
+// whether a split is required is the caller's decision.
 func Load(dir string, tok *tokenizer.Tokenizer, opts Options) (train, valid, test *Dataset, err error) {
 	splits := make([]*Dataset, 3)
 	for i, name := range []string{"train", "valid", "test"} {
-		path := filepath.Join(dir, name+".jsonl")
-		splits[i], err = LoadFile(path, tok, opts)
+		path, err := FindSplit(dir, name, "")
 		if errors.Is(err, fs.ErrNotExist) {
-			splits[i], err = nil, nil
 			continue
 		}
 		if err != nil {
+			return nil, nil, nil, err
+		}
+		if splits[i], err = LoadFile(path, tok, opts); err != nil {
 			return nil, nil, nil, err
 		}
 	}
 	return splits[0], splits[1], splits[2], nil
 }
 
-// LoadFile reads and tokenizes one JSONL file on a pool of workers; the examples keep file
-// order. The first bad row (by line number) is reported as "file:line: problem".
+// LoadFile reads and tokenizes one split (a JSONL, Parquet or Arrow file, a folder or a glob
+// of them: see SplitFiles) on a pool of workers; the examples keep file order. The first bad
+// row is reported as "file:line: problem" (Parquet and Arrow: "file: row N: problem").
 func LoadFile(path string, tok *tokenizer.Tokenizer, opts Options) (*Dataset, error) {
 	ds, bad, err := LoadFileAll(path, tok, opts)
 	if err != nil {
@@ -134,49 +157,63 @@ func LoadFile(path string, tok *tokenizer.Tokenizer, opts Options) (*Dataset, er
 	return ds, nil
 }
 
-// LoadFileAll is LoadFile reporting every bad row (up to MaxRowErrors, in line order)
-// instead of the first. The error is for a file that cannot be read at all. With a nil
+// LoadFileAll is LoadFile reporting every bad row (up to MaxRowErrors, in file and line
+// order) instead of the first. The error is for a file that cannot be read at all. With a nil
 // tokenizer rows are only parsed and their format checked, not tokenized.
 func LoadFileAll(path string, tok *tokenizer.Tokenizer, opts Options) (*Dataset, []*RowError, error) {
 	opts = opts.withDefaults()
-	content, err := os.ReadFile(path)
+	files, err := SplitFiles(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	bad := &rowErrors{path: path}
-	if bytes.HasPrefix(content, utf8BOM) {
-		bad.add(1, 1, "the file starts with a UTF-8 byte order mark (BOM); save it as UTF-8 without one")
-		return nil, bad.list, nil
-	}
-	lines := splitLines(content)
-	if len(lines) == 0 {
-		bad.add(0, 0, "no rows")
-		return nil, bad.list, nil
-	}
-	rows := make([]*tokenizer.Object, len(lines))
-	for i, line := range lines {
-		var col int
-		rows[i], col, err = parseRow(line)
-		if err != nil {
-			bad.add(i+1, col, err.Error())
+	bad := &rowErrors{}
+	ds := &Dataset{Path: path}
+	var rows []*tokenizer.Object
+	for f, file := range files {
+		src := Source{Path: file, Table: kindOf(file) != kindJSONL}
+		if src.Table {
+			err = readTableFile(file, kindOf(file), func(row *tokenizer.Object) { rows = append(rows, row); src.Rows++ })
+		} else {
+			var read []*tokenizer.Object
+			read, err = readJSONL(file, func(line, col int, problem string) { bad.add(&src, f, line, col, problem) })
+			rows = append(rows, read...)
+			src.Rows = len(read)
 		}
+		if err != nil {
+			return nil, nil, err
+		}
+		ds.Sources = append(ds.Sources, src)
 	}
-	if bad.full() || rows[0] == nil {
-		return nil, bad.list, nil
+	if len(rows) == 0 && len(bad.list) == 0 {
+		bad.add(&Source{Path: files[0]}, 0, 0, 0, "no rows")
+	}
+	if bad.full() || len(rows) == 0 || rows[0] == nil {
+		return nil, bad.sorted(), nil
+	}
+	// at reports a problem of row i of the split at its file and line
+	at := func(i int, problem string) {
+		for f := range ds.Sources {
+			if i < ds.Sources[f].Rows {
+				bad.add(&ds.Sources[f], f, i+1, 0, problem)
+				return
+			}
+			i -= ds.Sources[f].Rows
+		}
 	}
 	format, err := detectFormat(rows[0], opts)
 	if err != nil {
-		bad.add(1, 0, err.Error())
+		at(0, err.Error())
 		return nil, bad.sorted(), nil
 	}
+	ds.Format = format
 	for i, row := range rows {
 		if row != nil {
 			if rows[i], err = chatRow(row, format, opts); err != nil {
-				bad.add(i+1, 0, err.Error())
+				at(i, err.Error())
 			}
 		}
 	}
-	ds := &Dataset{Path: path, Format: format, Examples: make([]Example, len(rows))}
+	ds.Examples = make([]Example, len(rows))
 	if tok == nil {
 		return ds, bad.sorted(), nil
 	}
@@ -194,11 +231,34 @@ func LoadFileAll(path string, tok *tokenizer.Tokenizer, opts Options) (*Dataset,
 	})
 	for i, r := range results {
 		if r.err != nil {
-			bad.add(i+1, 0, r.err.Error())
+			at(i, r.err.Error())
 		}
 		ds.Examples[i] = r.example
 	}
 	return ds, bad.sorted(), nil
+}
+
+// readJSONL parses the lines of a JSONL file, one row a line (nil where the line is bad,
+// reported to bad with its line and column).
+func readJSONL(path string, bad func(line, col int, problem string)) ([]*tokenizer.Object, error) {
+	content, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if bytes.HasPrefix(content, utf8BOM) {
+		bad(1, 1, "the file starts with a UTF-8 byte order mark (BOM); save it as UTF-8 without one")
+		return nil, nil
+	}
+	lines := splitLines(content)
+	rows := make([]*tokenizer.Object, len(lines))
+	for i, line := range lines {
+		var col int
+		rows[i], col, err = parseRow(line)
+		if err != nil {
+			bad(i+1, col, err.Error())
+		}
+	}
+	return rows, nil
 }
 
 // splitLines cuts a file into lines like Python's file iteration: a final newline does not
@@ -312,15 +372,12 @@ func stringField(row *tokenizer.Object, key string) (string, error) {
 	return s, nil
 }
 
-// toolsField reads the optional "tools" list (absent or null means none).
+// toolsField reads the optional "tools" list (absent, null or "" means none); a string holds
+// the list's JSON, as datasets whose tools differ in shape keep them in Parquet.
 func toolsField(row *tokenizer.Object) ([]any, error) {
-	v, ok := row.Get("tools")
-	if !ok || v == nil {
-		return nil, nil
-	}
-	tools, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("\"tools\" must be an array, found %s", jsonKind(v))
+	tools, err := shareGPTTools(row)
+	if err != nil || tools == nil {
+		return nil, err
 	}
 	return tools, checkTools(tools)
 }

@@ -29,7 +29,7 @@ const FuseRemedy = "fuse with --dequantize (the adapted layers stay in float), o
 
 // Data is the validation set a check measures on, read as the run reads it.
 type Data struct {
-	File         string       // a JSONL file of mlx-lm's formats, e.g. DATA/valid.jsonl
+	File         string       // a split as data.LoadFile reads it, e.g. DATA/valid.jsonl or DATA/data/validation-*.parquet
 	TrainOn      data.TrainOn // the tokens the loss counts
 	Format       string       // "text", "completions", "chat", "sharegpt" or "alpaca" to require one; "" detects it
 	MaxSeqLength int          // longer rows are truncated; 0 means 2048

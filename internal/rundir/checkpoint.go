@@ -227,8 +227,18 @@ func syncTree(dir string) error {
 	return atomicfile.Sync(dir)
 }
 
-// HashFiles is the sha256 of each file that exists among paths, by base name.
-func HashFiles(paths []string) (map[string]string, error) {
+// DataName is the name HashFiles gives path: relative to root, else its base name.
+func DataName(root, path string) string {
+	if rel, err := filepath.Rel(root, path); err == nil && root != "" && !strings.HasPrefix(rel, "..") {
+		return filepath.ToSlash(rel)
+	}
+	return filepath.Base(path)
+}
+
+// HashFiles is the sha256 of each file that exists among paths, by its path relative to root
+// with forward slashes (a split's shards in folders keep distinct names; a file directly in
+// root is its base name, as older checkpoints name it).
+func HashFiles(root string, paths []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, p := range paths {
 		f, err := os.Open(p)
@@ -244,7 +254,7 @@ func HashFiles(paths []string) (map[string]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		out[filepath.Base(p)] = hex.EncodeToString(h.Sum(nil))
+		out[DataName(root, p)] = hex.EncodeToString(h.Sum(nil))
 	}
 	return out, nil
 }

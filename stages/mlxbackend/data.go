@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/yai-dev/yai/internal/data"
 	"github.com/yai-dev/yai/stages"
@@ -29,7 +28,11 @@ func buildData(c *stages.DataConfig, r *Training) (stage.Stage, error) {
 		opts := data.Options{TrainOn: trainOn, Format: formatName(c.Format)}
 		opts = opts.WithColumns(data.Columns(c.Columns))
 		r.dataOpts = opts
-		train, err := data.LoadFile(filepath.Join(dir, c.Train), r.tok, opts)
+		trainPath, err := data.FindSplit(dir, "train", c.Train)
+		if err != nil {
+			return err
+		}
+		train, err := data.LoadFile(trainPath, r.tok, opts)
 		if err != nil {
 			return err
 		}
@@ -37,7 +40,11 @@ func buildData(c *stages.DataConfig, r *Training) (stage.Stage, error) {
 			return fmt.Errorf("%s: rows are %s, the data stage says format %s", train.Path, train.Format, want)
 		}
 		r.train = train
-		if r.valid, err = data.LoadFile(filepath.Join(dir, c.Valid), r.tok, opts); err != nil {
+		validPath, err := data.FindSplit(dir, "valid", c.Valid)
+		if err != nil {
+			return err
+		}
+		if r.valid, err = data.LoadFile(validPath, r.tok, opts); err != nil {
 			return err
 		}
 		seed := uint32(c.Seed)

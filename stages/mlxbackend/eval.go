@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"path/filepath"
 
 	"github.com/yai-dev/yai/internal/data"
 	"github.com/yai-dev/yai/internal/train"
@@ -13,7 +12,8 @@ import (
 )
 
 // eval: mean validation loss over the first batches of the validation set, as mlx-lm's
-// evaluate does; with split: test, the loss and perplexity on test.jsonl.
+// evaluate does; with split: test, the loss and perplexity on the test split (test.jsonl, or
+// what data.FindSplit finds in its place).
 func buildEval(c *stages.EvalConfig, r *Training) (stage.Stage, error) {
 	var test *data.Dataset // read on the first test pass
 	return stage.StageFunc(func(ctx context.Context, s *stage.Session) error {
@@ -23,8 +23,11 @@ func buildEval(c *stages.EvalConfig, r *Training) (stage.Stage, error) {
 		split := r.valid
 		if c.Split == "test" {
 			if test == nil {
-				var err error
-				if test, err = data.LoadFile(filepath.Join(r.info.DataDir, "test.jsonl"), r.tok, r.dataOpts); err != nil {
+				path, err := data.FindSplit(r.info.DataDir, "test", "")
+				if err != nil {
+					return err
+				}
+				if test, err = data.LoadFile(path, r.tok, r.dataOpts); err != nil {
 					return err
 				}
 			}
