@@ -351,7 +351,7 @@ func TestNonFiniteStepStopsOrSkips(t *testing.T) {
 	clean := runDirs(dir)[0]
 	before := runDirs(dir)
 	_, stderr, code = run(t, dir, "run", "r.yaml")
-	if code != 5 || !strings.Contains(stderr, "step 5: non-finite loss or gradient, not applied: every target token is masked (the prompt fills all of max_seq_length 256) in train.jsonl:5") {
+	if code != 5 || !strings.Contains(stderr, "step 5: non-finite loss or gradient, not applied: every target token is masked (train_on: last; what it trains lies beyond max_seq_length 256, or the rows have none) in train.jsonl:5") {
 		t.Fatalf("exit %d, want 5 naming step 5 and train.jsonl:5\n%s", code, stderr)
 	}
 	stopped := newRunDir(t, dir, before)
