@@ -314,9 +314,13 @@ func (d Decision) estimate(info *modeldir.Info, w Workload) Budget {
 		b.Activations += int64(b.Batch) * int64(b.SeqLen) * int64(b.SeqLen)
 	}
 	// The head runs on trained positions only (padded to the count the step is compiled
-	// for), loss_chunk of them at a time; the estimate assumes every position is trained
-	// (no padding, no masked prompt).
-	b.LossPositions = data.LossPositions(b.Tokens, w.LossChunk)
+	// for), loss_chunk of them at a time: the most a batch of the data trains, when it was
+	// read, else every position.
+	trained := b.Tokens
+	if w.Targets > 0 {
+		trained = min(trained, w.Targets)
+	}
+	b.LossPositions = data.LossPositions(trained, w.LossChunk)
 	b.LossChunk = b.LossPositions
 	if w.LossChunk > 0 {
 		b.LossChunk = min(b.LossChunk, w.LossChunk)

@@ -21,6 +21,9 @@ type Inputs struct {
 	// WidestFrom; 0 when the data was not read.
 	Widest     int
 	WidestFrom string
+	// MostTargets is the most targets the loss counts in one training batch, from the
+	// data; 0 when the data was not read (every position is counted).
+	MostTargets int
 	// Strict runs the recipe as written: no schedule of the plan's when the step would not fit.
 	Strict bool
 }
@@ -63,6 +66,7 @@ func Decide(in Inputs) Decision {
 	widest, from := w, "max_seq_length"
 	if in.Widest > 0 {
 		widest.MaxSeqLength, from = min(in.Widest, w.MaxSeqLength), "the widest batch of "+in.WidestFrom
+		widest.Targets = in.MostTargets
 	}
 	d.ComputeDtype, d.Convert = computeDtype(in.Model, w.ComputeDtype, d.Device)
 	d.Products = fixedProducts(w.Matmul)

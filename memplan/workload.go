@@ -16,6 +16,9 @@ type Workload struct {
 	BatchSize    int
 	MaxSeqLength int
 	Pack         bool
+	// Targets is the most positions one batch's loss counts, read from the data (masked
+	// prompts and turns are not counted); 0 counts every position.
+	Targets int
 	// step
 	Optimizer      string
 	Accumulation   int

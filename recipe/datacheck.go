@@ -35,6 +35,8 @@ type dataRecord struct {
 	Turns         int64  `json:"turns"`
 	TrainedTokens int64  `json:"trained_tokens"`
 	MaskedTokens  int64  `json:"masked_tokens"`
+	// MostTargets is the most targets the loss counts in one training batch.
+	MostTargets int `json:"most_targets"`
 }
 
 type rowTokens struct {
@@ -129,7 +131,7 @@ func (l *linter) checkData(r *Recipe, p *Plan) {
 				Turns: rec.Turns, Trained: rec.TrainedTokens, Masked: rec.MaskedTokens, NothingToTrain: rec.NMasked})
 		}
 		if f.train && rec.Tokenized {
-			p.Widest = rec.Widest
+			p.Widest, p.MostTargets = rec.Widest, rec.MostTargets
 			p.WidestFrom = f.name
 		}
 	}
@@ -317,6 +319,9 @@ func scanData(path string, tok *tokenizer.Tokenizer, cfg *stages.DataConfig, tra
 			return rec, fmt.Errorf("batching: %w", err)
 		}
 		rec.Widest = it.Widest()
+		if !cfg.Pack { // packed rows hold more examples than a batch of rows
+			rec.MostTargets = it.MostTargets()
+		}
 	}
 	return rec, nil
 }

@@ -90,7 +90,8 @@ func TestDataCheckColumns(t *testing.T) {
 }
 
 // The dry run sums up what the loss will learn from each split, as the run's reader counts
-// it: every assistant turn trains more than the last turn alone, and all trains every token.
+// it: every assistant turn trains more than the last turn alone, all trains every token, and
+// the memory estimate's loss runs on the most targets a batch trains.
 func TestDataCheckCountsWhatTrains(t *testing.T) {
 	t.Setenv("YAI_CACHE_DIR", t.TempDir())
 	dir := t.TempDir()
@@ -122,6 +123,12 @@ func TestDataCheckCountsWhatTrains(t *testing.T) {
 	}
 	if w.Masked != 0 || a.Masked == 0 || a.Trained+a.Masked != w.Trained {
 		t.Errorf("all trains every kept token (%d, %d masked); assistant %d trained + %d masked must make them up", w.Trained, w.Masked, a.Trained, a.Masked)
+	}
+	if got, want := assistant.MostTargets, int(a.Trained/2); got != want { // identical rows, two a batch
+		t.Errorf("most targets in a batch %d, want %d", got, want)
+	}
+	if assistant.Decision.Budget.LossPositions >= all.Decision.Budget.LossPositions {
+		t.Errorf("the estimate's loss positions: %d with assistant turns only, %d with every token", assistant.Decision.Budget.LossPositions, all.Decision.Budget.LossPositions)
 	}
 	if !strings.Contains(assistant.Describe(), "data train (train.jsonl): 4 chat rows, 16 messages; train_on assistant: ") {
 		t.Errorf("the plan does not sum up the data:\n%s", assistant.Describe())

@@ -32,6 +32,8 @@ type Plan struct {
 	// 0 when the data was not tokenized. WidestFrom names the file.
 	Widest     int
 	WidestFrom string
+	// MostTargets is the most targets the loss counts in one training batch (0: not read).
+	MostTargets int
 	// Data is what each data file will teach, when the data was read.
 	Data []DataSummary
 }
@@ -169,7 +171,7 @@ func (l *linter) decide(r *Recipe, p *Plan, device memplan.Device) {
 	w := Workload(r)
 	p.Decision = memplan.Decide(memplan.Inputs{Model: p.Model, Workload: w, Device: device,
 		Limit: p.Limit, CacheLimit: int64(r.Memory.CacheLimit), Ranks: r.Distributed.Ranks,
-		Widest: p.Widest, WidestFrom: p.WidestFrom, Strict: p.Strict})
+		Widest: p.Widest, WidestFrom: p.WidestFrom, MostTargets: p.MostTargets, Strict: p.Strict})
 	b := p.Decision.Budget
 	if b == nil {
 		return

@@ -191,6 +191,26 @@ func batchWidth(longest, maxSeq int) int {
 	return min(1+padMultiple*((longest+padMultiple-1)/padMultiple), maxSeq)
 }
 
+// MostTargets is the most targets the loss counts in one batch any epoch serves (unpacked
+// batches): the positions the head and the loss run on.
+func (it *Batches) MostTargets() int {
+	most := 0
+	for _, rows := range it.groups {
+		n := 0
+		for _, r := range rows {
+			if it.packs != nil {
+				for _, e := range it.packs[r] {
+					n += it.dataset.Examples[e].Targets(it.cfg.MaxSeqLength)
+				}
+				continue
+			}
+			n += it.dataset.Examples[r].Targets(it.cfg.MaxSeqLength)
+		}
+		most = max(most, n)
+	}
+	return most
+}
+
 // PerEpoch is the number of batches in one pass over the data.
 func (it *Batches) PerEpoch() int { return len(it.groups) }
 

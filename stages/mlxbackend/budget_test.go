@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/yai-dev/yai/internal/data"
 	"github.com/yai-dev/yai/internal/lora"
 	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/optim"
@@ -162,10 +163,14 @@ func (c budgetCase) writeData(t testing.TB, dir string) string {
 	return data
 }
 
+// dataMaxSeq is max_seq_length of a case with data: above every row, so the data's widest
+// batch sets the width.
+const dataMaxSeq = 512
+
 func (c budgetCase) recipe(modelDir, dataDir string) string {
 	maxSeq := c.seq
 	if dataDir != "" {
-		maxSeq = 512
+		maxSeq = dataMaxSeq
 	}
 	return fmt.Sprintf(`version: 1
 name: %s
@@ -219,6 +224,16 @@ func (c budgetCase) measure(t testing.TB, dir string, est int64) int64 {
 		t.Fatal(err)
 	}
 	defer tr.Close()
+	if c.data && c.mask {
+		// Masked rows train fewer positions than they hold, and the estimate counts the
+		// data's: train one epoch of the data's own batches.
+		for _, b := range c.dataBatches(t, dir) {
+			if _, err := tr.Step(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return int64(mlx.Memory().Peak - before)
+	}
 	rng := rand.New(rand.NewSource(1))
 	for range 3 {
 		b := train.Batch{Rows: c.batch, Cols: c.seq + 1, Tokens: make([]int32, c.batch*(c.seq+1)), Lengths: make([]int, c.batch)}
@@ -233,6 +248,30 @@ func (c budgetCase) measure(t testing.TB, dir string, est int64) int64 {
 		}
 	}
 	return int64(mlx.Memory().Peak - before)
+}
+
+// dataBatches are one epoch of the batches the run makes of the case's data (written beside
+// the model by writeData), as the data stage makes them.
+func (c budgetCase) dataBatches(t testing.TB, modelDir string) []train.Batch {
+	t.Helper()
+	tok, err := tokenizer.Load(modelDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := data.LoadFile(filepath.Join(filepath.Dir(modelDir), "data", "train.jsonl"), tok, data.Options{TrainOn: data.TrainLast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := data.NewBatches(ds, data.BatchConfig{BatchSize: c.batch, MaxSeqLength: dataMaxSeq, KeepOrder: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	var out []train.Batch
+	for b, ok := it.Next(); ok; b, ok = it.Next() {
+		out = append(out, toTrainBatch(b))
+	}
+	return out
 }
 
 // estimateAndMeasure validates the case's recipe on this program's device and trains it: the
