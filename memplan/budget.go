@@ -46,6 +46,7 @@ type Budget struct {
 	SeqFrom        string // where SeqLen comes from: max_seq_length, or the data's widest batch
 	LossPositions  int    // positions the loss gathers (trained ones, padded to a compiled count)
 	LossChunk      int    // positions a chunk of the loss covers
+	Chunks         Chunks // rows per attention and feed-forward chunk (0: whole rows)
 	Blocks         int    // adapted blocks
 	Modules        int    // adapted modules
 	GradCheckpoint bool
@@ -141,6 +142,9 @@ const (
 	// outputs and their weighted copy; frozen experts need none of them for their
 	// gradient but the outputs, which the scores' gradient reads).
 	moeKeptTH, moeWorkTH = 0.5, 2
+	// The float32 tensors of one chunk's scores that chunked attention's backward holds at
+	// once: the scores, their probabilities, the probabilities' gradient and the scores'.
+	chunkScoreTensors = 4
 	// Fitted on Gemma 2 and Gemma 3 blocks against Llama blocks of the same shapes (head_dim
 	// 32, hidden 256, 8 heads: intermediate 768 and 1,536, sequence 192 and 384, 2 and 4
 	// adapted blocks, vocabulary 3,000 and 12,000), beside the post-norms' inputs, which are
@@ -243,6 +247,16 @@ func (d Decision) estimate(info *modeldir.Info, w Workload) Budget {
 	th := tokens * float64(c.HiddenSize) * size
 	tkv := tokens * float64(c.NumKeyValueHeads*c.HeadDim) * size
 	sc := float64(b.Batch) * float64(c.NumAttentionHeads) * float64(b.SeqLen) * float64(b.SeqLen) * size
+	b.Chunks = d.Chunks
+	keptScores := keptS
+	if q := d.Chunks.Attention; q > 0 && q < b.SeqLen {
+		// Chunked attention keeps no scores for its backward, which recomputes them a chunk
+		// at a time: its working set holds one chunk's (derived: scores, probabilities and
+		// their gradients, float32, where the fused attention's fitted coefficient held the
+		// whole row's).
+		sc = float64(b.Batch) * float64(c.NumAttentionHeads) * float64(q) * float64(b.SeqLen) * 4 * chunkScoreTensors / workS
+		keptScores = 0
+	}
 	tq := tokens * float64(c.NumAttentionHeads*c.HeadDim) * size
 	// Each adapted block's kept tensors and working set; blocks alike (every block of a
 	// Llama) give n × kept exactly.
@@ -265,7 +279,7 @@ func (d Decision) estimate(info *modeldir.Info, w Workload) Budget {
 			k = moeKeptTH*tk*float64(c.HiddenSize)*size + 2*router + tokens*l.expertIn*size
 			wk = moeWorkTH*tk*float64(c.HiddenSize)*size + l.expertGrads - workS*sc
 		}
-		k += keptTH*th + keptKV*tkv + keptTI*ti + keptS*sc
+		k += keptTH*th + keptKV*tkv + keptTI*ti + keptScores*sc
 		wk += workTH*th + workKV*tkv + workTI*ti + workS*sc
 		// Attention wider or narrower than the hidden size (heads × head_dim ≠ hidden:
 		// Qwen3, Gemma) changes the working set of attention's backward; per-head q/k
@@ -281,7 +295,7 @@ func (d Decision) estimate(info *modeldir.Info, w Workload) Budget {
 			k += geluKeptTI * ti
 			wk += geluWorkTI * ti
 		}
-		if c.AttnSoftcap > 0 {
+		if c.AttnSoftcap > 0 && keptScores > 0 {
 			k += capKeptS * sc
 		}
 		// A fused projection's input gradient comes from its parts' gradients concatenated:
@@ -518,6 +532,12 @@ func (b Budget) Describe(limit int64) string {
 	ck := "no gradient checkpointing: every block's tensors kept"
 	if b.GradCheckpoint {
 		ck = "gradient checkpointing: block inputs kept, one block recomputed"
+	}
+	if b.Chunks.Attention > 0 {
+		ck += fmt.Sprintf("; attention %d queries at a time", b.Chunks.Attention)
+	}
+	if b.Chunks.FeedForward > 0 {
+		ck += fmt.Sprintf("; MLP %d rows at a time", b.Chunks.FeedForward)
 	}
 	line("activations", b.Activations, fmt.Sprintf("%d blocks × batch %d × seq %d (%s), %s; %s", b.Blocks, b.Batch, b.SeqLen, b.SeqFrom, b.ActDtype, ck))
 	if b.PrefixCache > 0 {

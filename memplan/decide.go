@@ -50,6 +50,9 @@ type Decision struct {
 	// Budget is the estimate of a step of the whole batch; nil when the model was not
 	// inspected.
 	Budget *Budget
+	// Chunks are how many rows of a long sequence attention and the feed-forward take at a
+	// time (zero: whole rows), for the widest batch.
+	Chunks Chunks
 }
 
 // Decide makes the run's decision. Without a model it decides the device and MLX's limits
@@ -70,6 +73,7 @@ func Decide(in Inputs) Decision {
 	}
 	d.ComputeDtype, d.Convert = computeDtype(in.Model, w.ComputeDtype, d.Device)
 	d.Products = fixedProducts(w.Matmul)
+	d.Chunks = SequenceChunks(*in.Model.Config, widest.BatchSize, seqBucket(widest.MaxSeqLength))
 	b := d.estimate(in.Model, widest)
 	if matmulAuto(w.Matmul) && d.Device.Backend == "cuda" {
 		if d.Products = autoProducts(b, in.Limit); d.Products != (Products{}) {

@@ -502,6 +502,22 @@ int yai_vjp(uintptr_t fn, yai_vec primals, yai_vec cotangents, yai_vec* outputs,
 
 int yai_fn_from_go(uintptr_t fn, yai_fn* out) { GUARD(*out = new yai_fn_s{go_function(fn)}) }
 int yai_fn_checkpoint(yai_fn f, yai_fn* out) { GUARD(*out = new yai_fn_s{mx::checkpoint(f->f)}) }
+// The Go vjp receives primals, cotangents and outputs as one list, in that order.
+int yai_fn_custom_vjp(yai_fn f, uintptr_t vjp, yai_fn* out) {
+  GUARD({
+    auto g = go_function(vjp);
+    auto fun_vjp = [g](const std::vector<mx::array>& primals, const std::vector<mx::array>& cotangents,
+                       const std::vector<mx::array>& outputs) {
+      std::vector<mx::array> all;
+      all.reserve(primals.size() + cotangents.size() + outputs.size());
+      all.insert(all.end(), primals.begin(), primals.end());
+      all.insert(all.end(), cotangents.begin(), cotangents.end());
+      all.insert(all.end(), outputs.begin(), outputs.end());
+      return g(all);
+    };
+    *out = new yai_fn_s{mx::custom_vjp(f->f, fun_vjp)};
+  })
+}
 int yai_fn_compile(yai_fn f, int shapeless, yai_fn* out) { GUARD(*out = new yai_fn_s{mx::compile(f->f, shapeless != 0)}) }
 int yai_fn_call(yai_fn f, yai_vec inputs, yai_vec* outputs) { GUARD(*outputs = wrap_vec(f->f(inputs->v))) }
 int yai_fn_free(yai_fn f) { GUARD(delete f) }

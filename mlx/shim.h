@@ -105,6 +105,7 @@ int yai_value_and_grad(uintptr_t fn, yai_vec inputs, const int* argnums, int nar
 int yai_vjp(uintptr_t fn, yai_vec primals, yai_vec cotangents, yai_vec* outputs, yai_vec* vjps);
 int yai_fn_from_go(uintptr_t fn, yai_fn* out);
 int yai_fn_checkpoint(yai_fn f, yai_fn* out);
+int yai_fn_custom_vjp(yai_fn f, uintptr_t vjp, yai_fn* out);
 int yai_fn_compile(yai_fn f, int shapeless, yai_fn* out);
 int yai_fn_call(yai_fn f, yai_vec inputs, yai_vec* outputs);
 int yai_fn_free(yai_fn f);

@@ -134,6 +134,8 @@ func VJP(fn Func, primals, cotangents []*Array) (outputs, vjps []*Array) {
 type Closure struct {
 	fn     C.yai_fn
 	handle cgo.Handle
+	// vjp is CustomVJP's gradient function (zero otherwise).
+	vjp cgo.Handle
 }
 
 func closureOf(op string, fn Func, transform func(base C.yai_fn, out *C.yai_fn) C.int) *Closure {
@@ -143,6 +145,19 @@ func closureOf(op string, fn Func, transform func(base C.yai_fn, out *C.yai_fn) 
 	defer call(op, nil, func() C.int { return C.yai_fn_free(base) })
 	call(op, nil, func() C.int { return transform(base, &out) })
 	return &Closure{fn: out, handle: h}
+}
+
+// CustomVJP returns fn with its gradient computed by vjp instead of by differentiating fn:
+// vjp receives fn's inputs, then the cotangents of its outputs, then its outputs, and
+// returns one cotangent per input. What vjp does not read is not kept for the backward
+// pass.
+func CustomVJP(fn, vjp Func) *Closure {
+	vh := cgo.NewHandle(vjp)
+	c := closureOf("custom_vjp", fn, func(base C.yai_fn, out *C.yai_fn) C.int {
+		return C.yai_fn_custom_vjp(base, C.uintptr_t(vh), out)
+	})
+	c.vjp = vh
+	return c
 }
 
 // Checkpoint returns fn with gradient checkpointing: its intermediates are recomputed in
@@ -186,4 +201,8 @@ func (c *Closure) Free() {
 	call("free", nil, func() C.int { return C.yai_fn_free(fn) })
 	c.fn = nil
 	c.handle.Delete()
+	if c.vjp != 0 {
+		c.vjp.Delete()
+		c.vjp = 0
+	}
 }

@@ -26,6 +26,9 @@ type Attention struct {
 	Window int
 	// Softcap, when nonzero, caps the scores at ±Softcap with tanh (Gemma 2).
 	Softcap float32
+	// Chunk, when nonzero, is how many queries of a longer row attend at a time without a
+	// cache (see SetSequenceChunks).
+	Chunk int
 }
 
 // Forward runs attention over x (B, L, H). It is the one attention of training, evaluation,
@@ -90,6 +93,10 @@ func (a *Attention) attend(q, k, v *mlx.Array, cache Cache, p *Packing) *mlx.Arr
 		qr, kr = rope.Apply(q, offset), rope.Apply(k, offset)
 	}
 	mlx.Free(q, k)
+	if cache == nil && a.Chunk > 0 && qr.Dim(2) > a.Chunk {
+		defer mlx.Free(qr, kr, v)
+		return a.chunkedAttend(qr, kr, v, p)
+	}
 	// mlx-lm makes the mask before the cache takes the new positions.
 	mode, maskArray := a.mask(qr.Dim(2), offset, cache, p)
 	defer maskArray.Free()

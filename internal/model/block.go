@@ -14,6 +14,10 @@ type Block struct {
 	Norm                                           Norm
 	// ClipResidual clips float16 residual sums to float16's range (Gemma 3).
 	ClipResidual bool
+	// FFChunk, when nonzero, is how many rows of a longer sequence the feed-forward takes at
+	// a time (see SetSequenceChunks); ffCheckpoint is its checkpointed forward.
+	FFChunk      int
+	ffCheckpoint *mlx.Closure
 	// Path is mlx-lm's name of the block, "model.layers.3" (see modeldir.Layer.Path); empty
 	// for blocks built by hand.
 	Path string
@@ -41,7 +45,7 @@ func (b *Block) Forward(h *mlx.Array, cache Cache, p *Packing) *mlx.Array {
 	r.Free()
 	defer h2.Free()
 	n = b.Norm.Apply(h2, b.PreFFNorm)
-	r = b.FF.Forward(n)
+	r = b.feedForward(n)
 	n.Free()
 	r = b.Norm.after(r, b.PostFFNorm)
 	defer r.Free()

@@ -133,4 +133,10 @@ func (m *Model) Free() {
 		r.Freqs.Free()
 	}
 	m.ropes, m.ropeSpecs = nil, nil
+	for _, b := range m.Layers {
+		if b.ffCheckpoint != nil {
+			b.ffCheckpoint.Free()
+			b.ffCheckpoint = nil
+		}
+	}
 }

@@ -44,12 +44,14 @@ func buildLoad(c *stages.Load4BitConfig, r *Training) (stage.Stage, error) {
 		}
 		dense := plan.Products
 		m.SetDenseProducts(dense.Blocks, dense.Head)
+		m.SetSequenceChunks(plan.Chunks.Attention, plan.Chunks.FeedForward)
 		r.model, r.tok = m, tok
 		s.Log.Info("model loaded", "dir", r.info.ModelDir, "layers", len(m.Layers),
 			"weights", stages.Bytes(m.Nbytes()).String(),
 			"mlx_active", stages.Bytes(int64(mlx.Memory().Active-before)).String(),
 			"compute_dtype", fmt.Sprintf("%s (%s)", plan.ComputeDtype, c.ComputeDtype), "matmul", c.Matmul,
-			"dequantized_products", fmt.Sprintf("blocks %v, head %v", dense.Blocks, dense.Head))
+			"dequantized_products", fmt.Sprintf("blocks %v, head %v", dense.Blocks, dense.Head),
+			"sequence_chunks", fmt.Sprintf("attention %d, mlp %d", plan.Chunks.Attention, plan.Chunks.FeedForward))
 		return nil
 	}), nil
 }
