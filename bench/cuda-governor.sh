@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The governor at full size on one NVIDIA GPU: the seed recipe (llama-3.1-8b-7gb.yaml) at batch
-# 4 with an `adapt` stage, on 20 rows of CPython source (a batch of them does not fit 7 GB
-# whole) followed by 180 short rows (which do), in order. Prints each step's micro-batches and
-# MLX peak: the long batches split, the whole batch comes back after relax_after steps, and no
-# step passes the limit. Run through `go tool task bench:cuda-governor`.
+# The governor at full size on one NVIDIA GPU: the seed recipe (llama-3.1-8b-7gb.yaml, which
+# ships with an `adapt` stage) at batch 4, on 20 rows of CPython source (a batch of them does
+# not fit 7 GB whole) followed by 180 short rows (which do), in order. Prints each step's
+# micro-batches and MLX peak: the long batches split, the whole batch comes back after
+# relax_after steps, and no step passes the limit. Run through `go tool task bench:cuda-governor`.
 set -euo pipefail
 PY=${PY:-python3}
 MODEL=${MODEL:-.models/llama-3.1-8b-shape}
@@ -25,8 +25,8 @@ for name in ("train", "valid"):
     with open(os.path.join(sys.argv[2], name + ".jsonl"), "x") as f:
         f.writelines(json.dumps(r) + "\n" for r in phased)
 recipe = open(sys.argv[3]).read()
-for old, new in (("name: llama-3.1-8b-7gb", "name: governed"), ("batch_size: 1\n", "batch_size: 4\n"),
-                 ("  - id: train\n", "  - id: adapt\n    kind: adapt\n\n  - id: train\n")):
+assert recipe.count("    kind: adapt\n") == 1, "the seed recipe has no adapt stage"
+for old, new in (("name: llama-3.1-8b-7gb", "name: governed"), ("batch_size: 1\n", "batch_size: 4\n")):
     assert recipe.count(old) == 1, old
     recipe = recipe.replace(old, new)
 open(sys.argv[4], "x").write(recipe)

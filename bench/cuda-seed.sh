@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The seed recipe as shipped (recipes/llama-3.1-8b-7gb.yaml: 1,024 tokens, its clear-cache,
-# reloads, guard and evals, memory.limit 7GB) on one NVIDIA GPU, on a random model of
+# The seed recipe as shipped (recipes/llama-3.1-8b-7gb.yaml: 1,024 tokens, its governor (adapt),
+# clear-cache, reloads, guard and evals, memory.limit 7GB) on one NVIDIA GPU, on a random model of
 # Llama-3.1-8B's published shape and rows of CPython source, for STEPS steps. Prints the exit
 # code, speed after warm-up, the highest MLX peak and every step whose peak passed the limit:
 # the worst case, which is what the README quotes. Run through `go tool task bench:cuda-seed`.

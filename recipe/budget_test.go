@@ -113,7 +113,7 @@ func TestBudgetAgainstLimit(t *testing.T) {
 	}
 	src = []byte(strings.Replace(string(src), "limit: 7GB", "limit: 4GB", 1))
 	_, ds = ValidateSource("seed.yaml", src, []string{"model=" + dir}, ValidateOptions{SkipData: true})
-	if len(ds) != 1 || !strings.HasPrefix(ds[0].String(), "seed.yaml:14:10: error: limit: 4GB is below") {
+	if len(ds) != 1 || !strings.HasPrefix(ds[0].String(), "seed.yaml:18:10: error: limit: 4GB is below") {
 		t.Errorf("diagnostics:\n%s", ds.Format())
 	}
 
@@ -345,5 +345,6 @@ func trainingEnvironment() *stages.Environment {
 	stages.Implement(env, stages.ReloadSelective, func(*stages.ReloadSelectiveConfig, none) (stage.Stage, error) { return nil, nil })
 	stages.Implement(env, stages.Eval, func(*stages.EvalConfig, none) (stage.Stage, error) { return nil, nil })
 	stages.Implement(env, stages.SaveAdapter, func(*stages.SaveAdapterConfig, none) (stage.Stage, error) { return nil, nil })
+	stages.Implement(env, stages.Adapt, func(*stages.AdaptConfig, none) (stage.Stage, error) { return nil, nil })
 	return env
 }

@@ -88,6 +88,8 @@ type engine struct {
 
 	completed int64 // the last step whose step event ran
 	skipped   int64 // steps whose non-finite loss or gradient was skipped
+	overLimit int64 // steps whose MLX peak passed the memory limit
+	worst     *rundir.OverLimitStep
 	event     stage.Event
 	index     int // of the stage being considered in event, for a stop's checkpoint
 	ckptKeep  int // a checkpoint stage fired this step: keep this many
@@ -358,6 +360,10 @@ func (e *engine) loop(ctx context.Context, res *Result) error {
 			}
 		}
 	}
+	if e.worst != nil {
+		e.log.Warn("MLX peaks passed the memory limit", "steps_over_limit", e.overLimit, "worst_step", e.worst.Step,
+			"worst_mlx_peak", stages.Bytes(e.worst.MLXPeak).String(), "limit", stages.Bytes(e.worst.Limit).String())
+	}
 	if err == nil {
 		e.log.Info("run finished", "steps", res.Steps, "exit_code", res.ExitCode, "dir", e.dir)
 	}
@@ -472,6 +478,7 @@ func (e *engine) endStep() {
 	if m.Fired == nil {
 		m.Fired = []string{}
 	}
+	e.checkLimit(&m)
 	if rss, swap := e.env.RSS, e.env.Swap; true { // copies: the line is encoded later
 		if e.rssOK {
 			m.RSS = &rss
@@ -487,9 +494,28 @@ func (e *engine) endStep() {
 	e.opts.Console.Progress(progressLine(e.env, m.TokPerSec))
 }
 
+// checkLimit reports a step whose MLX peak passed the memory limit: the limit is a promise
+// on every step, so a crossing is noted in the step's metrics, logged and counted in the
+// result, whatever stage (if any) reacts to it.
+func (e *engine) checkLimit(m *rundir.Metrics) {
+	o, over := m.OverLimit()
+	if !over {
+		return
+	}
+	control{e}.Note("over_limit", o.Over())
+	m.Notes = e.notes
+	e.log.Warn("step's MLX peak passed the memory limit", "step", o.Step, "mlx_peak", stages.Bytes(o.MLXPeak).String(),
+		"limit", stages.Bytes(o.Limit).String(), "over", stages.Bytes(o.Over()).String())
+	e.overLimit++
+	if e.worst == nil || o.Over() > e.worst.Over() {
+		e.worst = &o
+	}
+}
+
 // writeResult writes this rank's result.json.
 func (e *engine) writeResult(res Result, err error) error {
-	out := rundir.Result{ExitCode: res.ExitCode, Steps: res.Steps, Reason: res.Reason, Skipped: e.skipped}
+	out := rundir.Result{ExitCode: res.ExitCode, Steps: res.Steps, Reason: res.Reason, Skipped: e.skipped,
+		OverLimit: e.overLimit, Worst: e.worst}
 	if err != nil {
 		out.Error = err.Error()
 	}

@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -427,5 +429,81 @@ func TestMLXLimitIsTheDecisions(t *testing.T) {
 		if diff := cmp.Diff([]int64{want}, mem.limits); diff != "" {
 			t.Errorf("MLX limits (-want +got):\n%s", diff)
 		}
+	}
+}
+
+// logRecords reads run.log's JSON lines.
+func logRecords(t *testing.T, dir string) []map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "run.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for line := range strings.SplitSeq(strings.TrimSpace(string(data)), "\n") {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("run.log line %q: %v", line, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// A step whose MLX peak passes memory.limit is reported, never silent: its metrics line notes
+// by how much, the log warns naming the step, the peak and the limit, and result.json counts
+// such steps and keeps the one furthest over. A peak at the limit exactly is not over it, and
+// a run without a limit reports nothing.
+func TestStepOverTheLimitIsReported(t *testing.T) {
+	peaks := map[int64]int64{3: 1 * stages.GB, 5: 1250 * stages.MB, 9: 1100 * stages.MB}
+	run := func(p *recipe.Plan) string {
+		mem := &fakeMemory{active: 100 * stages.MB}
+		opts := quietOptions(t, mem, fakeTraining{onStep: func(s int64) { mem.peak = max(mem.peak, peaks[s]) }}.env())
+		res, err := Run(context.Background(), p, opts)
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("run: %v (exit %d)", err, res.ExitCode)
+		}
+		return res.RunDir
+	}
+
+	dir := run(plan(t, engineRecipe))
+	over := map[int64]any{}
+	for _, m := range readMetrics(t, dir) {
+		if v, ok := m.Notes["over_limit"]; ok {
+			over[m.Step] = v
+		}
+	}
+	if diff := cmp.Diff(map[int64]any{5: float64(250 * stages.MB), 9: float64(100 * stages.MB)}, over); diff != "" {
+		t.Errorf("over_limit notes by step (-want +got):\n%s", diff)
+	}
+	var warned []string
+	for _, r := range logRecords(t, dir) {
+		if r["level"] == "WARN" && r["msg"] == "step's MLX peak passed the memory limit" {
+			warned = append(warned, fmt.Sprintf("step %v: %v over %v by %v", r["step"], r["mlx_peak"], r["limit"], r["over"]))
+		}
+	}
+	want := []string{"step 5: 1.25GB over 1GB by 250MB", "step 9: 1.1GB over 1GB by 100MB"}
+	if diff := cmp.Diff(want, warned); diff != "" {
+		t.Errorf("warnings in run.log (-want +got):\n%s", diff)
+	}
+	res, err := rundir.ReadResult(dir, 0)
+	if err != nil || res == nil {
+		t.Fatalf("result.json: %v", err)
+	}
+	worst := rundir.OverLimitStep{Step: 5, MLXPeak: 1250 * stages.MB, Limit: 1 * stages.GB}
+	if res.OverLimit != 2 || res.Worst == nil || *res.Worst != worst {
+		t.Errorf("result.json counts %d steps over the limit, worst %+v; want 2, worst %+v", res.OverLimit, res.Worst, worst)
+	}
+
+	p := plan(t, engineRecipe)
+	p.Limit = 0 // as a plan without a limit has it
+	dir = run(p)
+	for _, m := range readMetrics(t, dir) {
+		if _, ok := m.Notes["over_limit"]; ok || m.Limit != 0 {
+			t.Errorf("without a limit, step %d: limit %d, notes %v", m.Step, m.Limit, m.Notes)
+		}
+	}
+	if res, _ := rundir.ReadResult(dir, 0); res == nil || res.OverLimit != 0 || res.Worst != nil {
+		t.Errorf("without a limit, result.json %+v", res)
 	}
 }

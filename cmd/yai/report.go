@@ -24,8 +24,9 @@ Usage: yai report [--out DIR] [--json] RUN_DIR [RUN_DIR...]
 Reads each run's metrics.jsonl and writes a new directory holding loss.png (loss and
 val_loss per step), memory.png (MLX active, peak and cache memory and RSS per step, the
 memory limit and the guard threshold limit × (1 + buffer), markers where clear-cache, reload,
-guard and checkpoint fired) and summary.txt, which is also printed: steps, tokens, tokens/s,
-final losses, peak memory, events. Several runs share each chart.
+guard and checkpoint fired and where a step's MLX peak passed the limit) and summary.txt,
+which is also printed: steps, tokens, tokens/s, final losses, peak memory, events, and how
+many steps passed the limit with the worst, or that none did. Several runs share each chart.
 
 --out defaults to RUN_DIR/report for one run, report-<UTC time> for several; it must not
 exist.`

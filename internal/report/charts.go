@@ -43,10 +43,12 @@ var (
 	rssDashes    = []vg.Length{vg.Points(8), vg.Points(3), vg.Points(1.5), vg.Points(3)}
 	eventGlyphs  = map[string]draw.GlyphDrawer{
 		ClearCache: draw.CircleGlyph{}, Reload: draw.TriangleGlyph{}, Guard: draw.CrossGlyph{}, Checkpoint: draw.BoxGlyph{},
+		OverLimit: draw.PyramidGlyph{},
 	}
 	eventColors = map[string]color.Color{
 		ClearCache: color.RGBA{R: 0, G: 90, B: 160, A: 255}, Reload: color.RGBA{R: 200, G: 120, A: 255},
 		Guard: color.RGBA{R: 220, A: 255}, Checkpoint: color.RGBA{R: 20, G: 120, B: 20, A: 255},
+		OverLimit: color.RGBA{R: 170, B: 140, A: 255},
 	}
 )
 
@@ -204,7 +206,7 @@ func memoryPlot(runs []*rundir.Run) (*plot.Plot, error) {
 			}
 		}
 		for _, e := range Events(r) {
-			events[e.Kind] = append(events[e.Kind], plotter.XY{X: float64(e.Step), Y: float64(e.Active) / unit})
+			events[e.Kind] = append(events[e.Kind], plotter.XY{X: float64(e.Step), Y: float64(e.At) / unit})
 		}
 	}
 	for text, bytes := range thresholds {

@@ -8,22 +8,26 @@ const (
 	Reload     = "reload"
 	Guard      = "guard"
 	Checkpoint = "checkpoint"
+	OverLimit  = "over-limit"
 )
 
 // EventKinds in the order charts and summaries list them.
-var EventKinds = []string{ClearCache, Reload, Guard, Checkpoint}
+var EventKinds = []string{ClearCache, Reload, Guard, Checkpoint, OverLimit}
 
-// Event is one memory action at a step.
+// Event is one memory event at a step.
 type Event struct {
 	Kind string
 	Step int64
-	// Active is MLX active memory at the end of that step, where the marker sits.
-	Active int64
+	// At is where the marker sits: MLX active memory at the end of the step, or for
+	// over-limit the step's MLX peak, above the limit line.
+	At int64
 }
 
-// Events lists the memory actions of a run, by step: a clear-cache or reload-selective stage
+// Events lists the memory events of a run, by step: a clear-cache or reload-selective stage
 // that fired, a guard that found a figure over its threshold (it notes "guard"), a
-// save-adapter stage that fired during the loop (a checkpoint).
+// save-adapter stage that fired during the loop (a checkpoint), and a step whose MLX peak
+// passed the limit (read from the figures, so runs written before the engine noted
+// "over_limit" show it too).
 func Events(r *rundir.Run) []Event {
 	var out []Event
 	for _, s := range r.Steps {
@@ -31,7 +35,7 @@ func Events(r *rundir.Run) []Event {
 		add := func(kind string) {
 			if !seen[kind] {
 				seen[kind] = true
-				out = append(out, Event{Kind: kind, Step: s.Step, Active: s.MLXActive})
+				out = append(out, Event{Kind: kind, Step: s.Step, At: s.MLXActive})
 			}
 		}
 		for _, id := range s.Fired {
@@ -46,6 +50,9 @@ func Events(r *rundir.Run) []Event {
 		}
 		if _, ok := s.Notes["guard"]; ok {
 			add(Guard)
+		}
+		if o, ok := s.OverLimit(); ok {
+			out = append(out, Event{Kind: OverLimit, Step: s.Step, At: o.MLXPeak})
 		}
 	}
 	return out

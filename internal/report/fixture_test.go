@@ -10,8 +10,10 @@ import (
 
 // fakeRun writes a run directory as the engine lays it out: 40 steps of a recipe with a
 // clear-cache stage every 10 steps, a reload every 15, a mid-run checkpoint at step 20 and
-// a guard that notes a crossing at steps 33 and 34; val_loss every 10 steps; the last
-// metrics line torn when torn is set, and no result.json when exit < 0.
+// a guard that notes a crossing at steps 33 and 34; val_loss every 10 steps; MLX peaks of
+// scale × (900 + 30 × (step mod 7)) MB against a 1 GB limit (at scale 1, 17 steps over it,
+// the worst 1.08 GB); the last metrics line torn when torn is set, and no result.json when
+// exit < 0.
 func fakeRun(t *testing.T, parent, name string, exit int, torn bool, scale float64) string {
 	t.Helper()
 	dir := filepath.Join(parent, name)

@@ -3,6 +3,7 @@ package report
 import (
 	"bufio"
 	"encoding/json"
+	"image/color"
 	"image/png"
 	"math"
 	"os"
@@ -23,6 +24,8 @@ type independent struct {
 	peak, active, rss       int64
 	clears, reloads, guards int
 	checkpoints             int
+	over                    int   // steps whose peak passed the limit
+	worstStep, worstOver    int64 // the first of those furthest over
 }
 
 func recompute(t *testing.T, dir string) independent {
@@ -61,6 +64,12 @@ func recompute(t *testing.T, dir string) independent {
 		if notes, ok := m["notes"].(map[string]any); ok && notes["guard"] != nil {
 			in.guards++
 		}
+		if by := int64(m["mlx_peak"].(float64)) - int64(m["limit"].(float64)); by > 0 {
+			in.over++
+			if by > in.worstOver {
+				in.worstStep, in.worstOver = in.steps, by
+			}
+		}
 	}
 	return in
 }
@@ -81,7 +90,7 @@ func TestSummaryEqualsMetrics(t *testing.T) {
 	if math.Abs(s.TokensPerSec-float64(in.tokens)/in.elapsed) > 1e-9 {
 		t.Errorf("tokens/s %v, want %v", s.TokensPerSec, float64(in.tokens)/in.elapsed)
 	}
-	want := map[string]int{ClearCache: in.clears, Reload: in.reloads, Guard: in.guards, Checkpoint: in.checkpoints}
+	want := map[string]int{ClearCache: in.clears, Reload: in.reloads, Guard: in.guards, Checkpoint: in.checkpoints, OverLimit: in.over}
 	for k, n := range want {
 		if s.Events[k] != n || n == 0 {
 			t.Errorf("%s: %d events, the file has %d", k, s.Events[k], n)
@@ -90,8 +99,12 @@ func TestSummaryEqualsMetrics(t *testing.T) {
 	if !slices.Equal(s.EventSteps[Guard], []int64{33, 34}) || s.Status != "stopped by guard" || !r.Torn {
 		t.Errorf("guard steps %v, status %q, torn %v", s.EventSteps[Guard], s.Status, r.Torn)
 	}
+	if s.OverLimit != int64(in.over) || s.Worst == nil || s.Worst.Step != in.worstStep || s.Worst.Over() != in.worstOver {
+		t.Errorf("%d steps over the limit, worst %+v; the file has %d, worst step %d by %d", s.OverLimit, s.Worst, in.over, in.worstStep, in.worstOver)
+	}
 	text := s.Text()
-	for _, want := range []string{"steps 40", "tokens 4820", "final loss 1.0000", "final val_loss 1.6000", "clear-cache ×4", "guard ×2 (steps 33 34)", "RSS 1.18GB"} {
+	for _, want := range []string{"steps 40", "tokens 4820", "final loss 1.0000", "final val_loss 1.6000", "clear-cache ×4", "guard ×2 (steps 33 34)", "RSS 1.18GB",
+		"over-limit ×17 (steps 4 5 6 11 12 13 … 11 more)", "steps over the limit: 17 (worst: step 6, MLX peak 1.08GB, 80MB over 1GB)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("summary text lacks %q:\n%s", want, text)
 		}
@@ -171,4 +184,73 @@ func TestReportOfFixtureRuns(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+}
+
+// A step whose MLX peak passed the limit is an over-limit event: a marker on the memory chart
+// (at the peak, in its own colour) and a line of the summary; a run whose peaks stay under
+// the limit has neither marker nor event, and its summary says none passed it.
+func TestOverLimitEvents(t *testing.T) {
+	parent := t.TempDir()
+	over, err := rundir.Read(fakeRun(t, parent, "over-20260101T000000Z", 0, false, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	under, err := rundir.Read(fakeRun(t, parent, "under-20260101T000000Z", 0, false, 0.9)) // peaks at most 972 MB
+	if err != nil {
+		t.Fatal(err)
+	}
+	var at []int64
+	for _, e := range Events(over) {
+		if e.Kind == OverLimit {
+			at = append(at, e.Step, e.At)
+		}
+	}
+	if len(at) != 2*17 || at[0] != 4 || at[1] != 1020e6 || at[4] != 6 || at[5] != 1080e6 {
+		t.Errorf("over-limit events (step, marker height): %v; want 17 from step 4 at its peak 1.02 GB", at)
+	}
+	if n := Summarize(under).Events[OverLimit]; n != 0 {
+		t.Errorf("%d over-limit events in a run under its limit", n)
+	}
+	if text := Summarize(under).Text(); !strings.Contains(text, "steps over the limit: none (every MLX peak at most 1GB)") {
+		t.Errorf("summary of a run under its limit:\n%s", text)
+	}
+	if text := Summarize(&rundir.Run{Name: "nolimit", Steps: []rundir.Metrics{{Step: 1, MLXPeak: 5e9}}}).Text(); !strings.Contains(text, "steps over the limit: no limit was set") {
+		t.Errorf("summary of a run without a limit:\n%s", text)
+	}
+	if n, m := markerPixels(t, over), markerPixels(t, under); n == 0 || m != 0 {
+		t.Errorf("memory chart: %d pixels of the over-limit marker colour with steps over the limit, %d without; want some, then none", n, m)
+	}
+}
+
+// markerPixels draws r's memory chart and counts the pixels in the over-limit marker's colour.
+func markerPixels(t *testing.T, r *rundir.Run) int {
+	t.Helper()
+	p, err := memoryPlot([]*rundir.Run{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), MemoryChart)
+	if err := save(p, path); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := color.RGBAModel.Convert(eventColors[OverLimit])
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if color.RGBAModel.Convert(img.At(x, y)) == want {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -22,8 +22,12 @@ type Summary struct {
 	PeakActive   int64              `json:"peak_active"`    // highest MLX active memory at a step's end
 	PeakRSS      int64              `json:"peak_rss"`       // highest resident set size
 	Limit        int64              `json:"limit"`          // memory.limit, bytes
-	Events       map[string]int     `json:"events"`         // memory actions by kind
+	Events       map[string]int     `json:"events"`         // memory events by kind
 	EventSteps   map[string][]int64 `json:"event_steps"`    // their steps
+	// OverLimit counts the steps whose MLX peak passed the limit; Worst is the one furthest
+	// over (nil when none did).
+	OverLimit int64                 `json:"over_limit_steps"`
+	Worst     *rundir.OverLimitStep `json:"worst_over_limit"`
 }
 
 // Summarize computes r's summary from its metrics.
@@ -43,6 +47,12 @@ func Summarize(r *rundir.Run) Summary {
 		s.PeakActive = max(s.PeakActive, st.MLXActive)
 		s.PeakRSS = max(s.PeakRSS, st.RSSBytes())
 		s.Limit = st.Limit
+		if o, ok := st.OverLimit(); ok {
+			s.OverLimit++
+			if s.Worst == nil || o.Over() > s.Worst.Over() {
+				s.Worst = &o
+			}
+		}
 	}
 	if s.Elapsed > 0 {
 		s.TokensPerSec = float64(s.Tokens) / s.Elapsed
@@ -72,7 +82,20 @@ func (s Summary) Text() string {
 		ev = []string{"none"}
 	}
 	fmt.Fprintf(&b, "  events: %s\n", strings.Join(ev, ", "))
+	b.WriteString("  " + s.overLimitText() + "\n")
 	return b.String()
+}
+
+// overLimitText says whether any step's MLX peak passed the limit, and the worst one.
+func (s Summary) overLimitText() string {
+	switch {
+	case s.Worst != nil:
+		return fmt.Sprintf("steps over the limit: %d (worst: step %d, MLX peak %s, %s over %s)",
+			s.OverLimit, s.Worst.Step, stages.Bytes(s.Worst.MLXPeak), stages.Bytes(s.Worst.Over()), stages.Bytes(s.Worst.Limit))
+	case s.Limit > 0:
+		return fmt.Sprintf("steps over the limit: none (every MLX peak at most %s)", stages.Bytes(s.Limit))
+	}
+	return "steps over the limit: no limit was set"
 }
 
 func optional(v *float64) string {

@@ -155,6 +155,12 @@ func ReadMetrics(dir string, rank int) (ms []Metrics, torn bool, err error) {
 	return out, false, nil
 }
 
+// OverLimit reports whether the step's MLX peak passed the run's memory limit, and by how
+// much; a run without a limit never does.
+func (m Metrics) OverLimit() (OverLimitStep, bool) {
+	return OverLimitStep{Step: m.Step, MLXPeak: m.MLXPeak, Limit: m.Limit}, m.Limit > 0 && m.MLXPeak > m.Limit
+}
+
 // RSSBytes is the line's RSS, 0 where the platform gave none.
 func (m Metrics) RSSBytes() int64 {
 	if m.RSS == nil {

@@ -13,14 +13,30 @@ import (
 
 // Result is result.json (rank-N.result.json on rank N): how a run ended.
 type Result struct {
-	ExitCode    int    `json:"exit_code"`
-	Steps       int64  `json:"steps"` // steps completed
-	Reason      string `json:"reason"`
-	Error       string `json:"error"`
-	Skipped     int64  `json:"skipped_nonfinite"`
-	Parent      string `json:"parent,omitempty"`       // the run this one resumed
-	ResumedFrom string `json:"resumed_from,omitempty"` // the checkpoint it started from
+	ExitCode int    `json:"exit_code"`
+	Steps    int64  `json:"steps"` // steps completed
+	Reason   string `json:"reason"`
+	Error    string `json:"error"`
+	Skipped  int64  `json:"skipped_nonfinite"`
+	// OverLimit counts this run directory's steps whose MLX peak passed memory.limit (the
+	// limit is a promise on every step, so a crossing is counted, never dropped); Worst is
+	// the one furthest over. Both are left out when no step passed it, so a result written
+	// before they existed reads the same.
+	OverLimit   int64          `json:"over_limit_steps,omitempty"`
+	Worst       *OverLimitStep `json:"worst_over_limit,omitempty"`
+	Parent      string         `json:"parent,omitempty"`       // the run this one resumed
+	ResumedFrom string         `json:"resumed_from,omitempty"` // the checkpoint it started from
 }
+
+// OverLimitStep is a step whose MLX peak passed the run's memory limit.
+type OverLimitStep struct {
+	Step    int64 `json:"step"`
+	MLXPeak int64 `json:"mlx_peak"`
+	Limit   int64 `json:"limit"`
+}
+
+// Over is how far the step's peak passed the limit, in bytes.
+func (o OverLimitStep) Over() int64 { return o.MLXPeak - o.Limit }
 
 // WriteResult writes rank's result file in dir, atomically.
 func WriteResult(dir string, rank int, r Result) error {

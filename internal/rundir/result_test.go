@@ -14,6 +14,7 @@ import (
 func TestResultRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	want := Result{ExitCode: 3, Steps: 12, Reason: "memory guard", Error: "stage failed", Skipped: 2,
+		OverLimit: 2, Worst: &OverLimitStep{Step: 7, MLXPeak: 7_480_000_000, Limit: 7_000_000_000},
 		Parent: "/runs/a", ResumedFrom: "/runs/a/checkpoints/step-00000008"}
 	for _, rank := range []int{0, 2} {
 		if got, err := ReadResult(dir, rank); got != nil || err != nil {
@@ -33,7 +34,7 @@ func TestResultRoundTrip(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "rank-2.result.json")); err != nil {
 		t.Error(err)
 	}
-	// a fresh run's result leaves the resume fields out, as it always did
+	// a fresh run's result leaves the resume and over-limit fields out, as it always did
 	if err := WriteResult(dir, 0, Result{Steps: 1}); err != nil {
 		t.Fatal(err)
 	}
