@@ -31,6 +31,9 @@ type Budget struct {
 	Matmul      string // load-4bit's matmul setting the products come from
 	BlockCopies int64
 	HeadCopy    int64
+	// FrozenCopy is what a frozen block's products keep alive at once: one module's copy
+	// in its product, and the next one's that MLX prepares ahead of it.
+	FrozenCopy int64
 	// Overshoot is the step's largest single allocation, a loss chunk's float32 logits or the
 	// head's dequantized copy: how far MLX's peak can pass the limit MLX checks between
 	// operations.
@@ -63,7 +66,8 @@ func (b Budget) Floor() int64 { return b.Weights + b.LoRA + b.Gradients + b.Opti
 // backward while the loss still runs, so the two add up; only a checkpointed block's
 // recomputed tensors wait for the loss to finish.
 func (b Budget) Transient() int64 {
-	return b.Activations + b.Logits - min(b.Recomputed, b.Logits) + b.Copies() + b.Workspace
+	backward := b.Activations + b.Logits - min(b.Recomputed, b.Logits) + b.Copies() + b.Workspace
+	return max(backward, b.frozenCopies()+b.Workspace)
 }
 
 // Step is what a step adds to the memory active when it begins: the gradients, and the
@@ -85,6 +89,15 @@ func (b Budget) Copies() int64 {
 		return max(blocks, head)
 	}
 	return blocks + head
+}
+
+// frozenCopies are the frozen blocks' copies, alive during their forward only, before
+// anything of the backward or the loss exists (see Transient).
+func (b Budget) frozenCopies() int64 {
+	if b.Products.Frozen && !b.Products.Blocks {
+		return b.FrozenCopy
+	}
+	return 0
 }
 
 // With is the budget of the same step with products p.
@@ -189,11 +202,11 @@ func seqBucket(maxSeq int) int { return 32 * ((maxSeq - 1 + 31) / 32) }
 
 // autoProducts is what load-4bit's matmul: auto multiplies through dequantized weights on
 // CUDA for a step of budget b: the most of the model (the blocks' projections and the head,
-// else the blocks') whose copies keep the estimated peak inside limit, less the margin the
-// schedule keeps for the estimate's own error.
+// else the blocks', else the frozen blocks') whose copies keep the estimated peak inside
+// limit, less the margin the schedule keeps for the estimate's own error.
 func autoProducts(b Budget, limit int64) Products {
 	room := int64(float64(limit) * (1 - EstimateMargin))
-	for _, p := range []Products{{Blocks: true, Head: true}, {Blocks: true}} {
+	for _, p := range []Products{{Blocks: true, Head: true}, {Blocks: true}, {Frozen: true}} {
 		if b.With(p).Peak() <= room {
 			return p
 		}
@@ -348,7 +361,7 @@ func (d Decision) estimate(info *modeldir.Info, w Workload) Budget {
 	}
 	b.Logits = int64(loss * cv)
 	b.Products, b.Matmul = d.Products, w.Matmul
-	b.BlockCopies, b.HeadCopy = dequantizedCopies(info, size)
+	b.BlockCopies, b.HeadCopy, b.FrozenCopy = dequantizedCopies(info, size)
 	if !b.GradCheckpoint {
 		b.BlockCopies *= int64(b.Blocks)
 	}
@@ -451,10 +464,10 @@ func adaptersOf(info *modeldir.Info, i int, w Workload, tokens int) blockLoRA {
 // the head; a frozen block's copies live for one product each and stay below them. Experts'
 // stacks have none: they always multiply through gather_qmm, as mlx-lm's
 // QuantizedSwitchLinear does.
-func dequantizedCopies(info *modeldir.Info, size float64) (block, head int64) {
+func dequantizedCopies(info *modeldir.Info, size float64) (block, head, frozen int64) {
 	c := info.Config
 	if c.Quantization == nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	dense := func(module string) int64 {
 		if !info.Quantized(module) {
@@ -464,14 +477,17 @@ func dequantizedCopies(info *modeldir.Info, size float64) (block, head int64) {
 		return int64(float64(in) * float64(out) * size)
 	}
 	last := c.NumHiddenLayers - 1
+	largest := int64(0)
 	for _, m := range info.BlockModules(last) {
-		block += dense(c.LayerPath(last) + "." + m)
+		d := dense(c.LayerPath(last) + "." + m)
+		block += d
+		largest = max(largest, d)
 	}
 	head = dense(c.Prefix + "lm_head")
 	if c.TieWordEmbeddings {
 		head = dense(c.Prefix + "model.embed_tokens")
 	}
-	return block, head
+	return block, head, min(block, 2*largest)
 }
 
 // dtypeSize is the size in bytes of an element of a floating dtype.
@@ -554,6 +570,8 @@ func (b Budget) Describe(limit int64) string {
 		line("dequantized", b.Copies(), "matmul: auto on CUDA, which the limit holds for the blocks and the head: the copies alive at once")
 	case auto && b.Products.Blocks:
 		line("dequantized", b.Copies(), "matmul: auto on CUDA, which the limit holds for the blocks, not the head too: the copies alive at once")
+	case auto && b.Products.Frozen:
+		line("dequantized", b.frozenCopies(), "matmul: auto on CUDA, which the limit holds for the frozen blocks below the adapted ones (a copy per product), not the adapted blocks' copies")
 	case b.Products != (Products{}):
 		line("dequantized", b.Copies(), "matmul: dequantized: the weight copies alive at once")
 	case b.BlockCopies == 0 || !auto:

@@ -73,7 +73,9 @@ func Decide(in Inputs) Decision {
 	}
 	d.ComputeDtype, d.Convert = computeDtype(in.Model, w.ComputeDtype, d.Device)
 	d.Products = fixedProducts(w.Matmul)
-	d.Chunks = SequenceChunks(*in.Model.Config, widest.BatchSize, seqBucket(widest.MaxSeqLength))
+	if w.SequenceChunks != "off" {
+		d.Chunks = SequenceChunks(*in.Model.Config, widest.BatchSize, seqBucket(widest.MaxSeqLength))
+	}
 	b := d.estimate(in.Model, widest)
 	if matmulAuto(w.Matmul) && d.Device.Backend == "cuda" {
 		if d.Products = autoProducts(b, in.Limit); d.Products != (Products{}) {

@@ -57,8 +57,8 @@ func TestDecide(t *testing.T) {
 	}{
 		{name: "cpu", dev: Device{Backend: "cpu", Name: "CPU"}, limit: 7 * gbytes,
 			want: Decision{ComputeDtype: "float32", Convert: true, MLXLimit: cpuLimit7, CacheLimit: 1 << 30}},
-		{name: "cuda, tight", dev: hopper, limit: 7 * gbytes,
-			want: Decision{ComputeDtype: "bfloat16", MLXLimit: 7*gbytes - chunk - hopperWS, CacheLimit: 1 << 30}},
+		{name: "cuda, tight: the frozen blocks fit", dev: hopper, limit: 7 * gbytes,
+			want: Decision{ComputeDtype: "bfloat16", Products: Products{Frozen: true}, MLXLimit: 7*gbytes - chunk - hopperWS, CacheLimit: 1 << 30}},
 		{name: "cuda, the blocks fit", dev: hopper, limit: 7.5 * gbytes,
 			want:   Decision{ComputeDtype: "bfloat16", Products: Products{Blocks: true}, MLXLimit: 7.5*gbytes - chunk - hopperWS, CacheLimit: 1 << 30},
 			copies: blockCopy},

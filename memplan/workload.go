@@ -8,6 +8,8 @@ type Workload struct {
 	// load-4bit
 	ComputeDtype string // the compute_dtype setting
 	Matmul       string // the matmul setting
+	// SequenceChunks is the sequence_chunks setting: "off" computes whole rows.
+	SequenceChunks string
 	// attach-lora
 	Rank   int
 	Layers int
@@ -27,6 +29,20 @@ type Workload struct {
 	PrefixCache    int64
 }
 
-// Products says which quantized layers multiply through dequantized weights: the blocks'
-// projections, the output head.
-type Products struct{ Blocks, Head bool }
+// Products says which quantized layers multiply through dequantized weights: every block's
+// projections, the output head, or only the projections of the frozen blocks below the
+// first adapted one (Frozen), which need no backward, so that each copy lives for its one
+// product.
+type Products struct{ Blocks, Head, Frozen bool }
+
+// DenseBlocks is how many leading blocks of a model of layers blocks, adapted adapted,
+// multiply through dequantized weights.
+func (p Products) DenseBlocks(layers, adapted int) int {
+	switch {
+	case p.Blocks:
+		return layers
+	case p.Frozen:
+		return max(0, layers-adapted)
+	}
+	return 0
+}

@@ -308,7 +308,7 @@ func TestBudgetCountsAutoProductsOnCUDA(t *testing.T) {
 		copies   int64
 		says     string
 	}{
-		{"7GB", memplan.Products{}, 0, "not counted: the limit does not hold them"},
+		{"7GB", memplan.Products{Frozen: true}, 0, "the limit holds for the frozen blocks below the adapted ones"},
 		{"7.5GB", memplan.Products{Blocks: true}, block, "the limit holds for the blocks, not the head too"},
 		{"64GB", memplan.Products{Blocks: true, Head: true}, max(block, head), "the limit holds for the blocks and the head"},
 	} {

@@ -8,8 +8,9 @@ import (
 
 // Load4BitConfig configures loading the recipe's 4-bit model (mlx-community format).
 type Load4BitConfig struct {
-	ComputeDtype string `yaml:"compute_dtype" default:"auto" enum:"auto,checkpoint,float32,float16,bfloat16" doc:"dtype the quantization scales and biases, norms and other floating tensors are converted to once at load (activations follow it); auto is float32 on the CPU backend, whose quantized matmul is ~70× slower on half-precision scales, and the checkpoint's dtype on a GPU"`
-	Matmul       string `yaml:"matmul" default:"auto" enum:"auto,quantized,dequantized" doc:"how quantized layers multiply inputs of 32 rows or more: quantized runs MLX's quantized kernels; dequantized dequantizes the weight for each product and runs the dense GEMM (on CUDA 2.5-4× faster at 1,024 rows), its copies adding to the step's peak as the memory budget counts; auto is dequantized on the CUDA backend for the parts (the blocks' projections, the head) whose copies the limit holds with the estimate's 15% margin, quantized otherwise"`
+	ComputeDtype   string `yaml:"compute_dtype" default:"auto" enum:"auto,checkpoint,float32,float16,bfloat16" doc:"dtype the quantization scales and biases, norms and other floating tensors are converted to once at load (activations follow it); auto is float32 on the CPU backend, whose quantized matmul is ~70× slower on half-precision scales, and the checkpoint's dtype on a GPU"`
+	Matmul         string `yaml:"matmul" default:"auto" enum:"auto,quantized,dequantized" doc:"how quantized layers multiply inputs of 32 rows or more: quantized runs MLX's quantized kernels; dequantized dequantizes the weight for each product and runs the dense GEMM (on CUDA 2.5-4× faster at 1,024 rows), its copies adding to the step's peak as the memory budget counts; auto is dequantized on the CUDA backend for the parts (the blocks' projections, the head) whose copies the limit holds with the estimate's 15% margin, quantized otherwise"`
+	SequenceChunks string `yaml:"sequence_chunks" default:"auto" enum:"auto,off" doc:"how long rows are computed: auto takes attention a chunk of queries at a time (forward and backward, never a sequence × sequence tensor per head) and the MLP a chunk of rows at a time once a whole row's scores or MLP tensors would pass 256 MB, in chunks of at most 64 MB; off computes whole rows (the same results, more memory)"`
 }
 
 // Load4Bit loads the recipe's model.
@@ -30,5 +31,6 @@ var Load4Bit = Define(Def[Load4BitConfig]{
 	},
 	Workload: func(c *Load4BitConfig, w *memplan.Workload) {
 		w.ComputeDtype, w.Matmul = c.ComputeDtype, c.Matmul // the plan resolves them
+		w.SequenceChunks = c.SequenceChunks
 	},
 })

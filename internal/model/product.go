@@ -25,22 +25,24 @@ func packedProduct(x, wq, scales, biases *mlx.Array, q mlx.Quantization, transpo
 	return mlx.Matmul(x, wt)
 }
 
-// SetDenseProducts makes the blocks' quantized projections and the quantized head multiply
-// through their dequantized weights for inputs of DenseMinRows rows or more, or, where false,
-// through MLX's quantized kernels. Reloads keep the choice.
-func (m *Model) SetDenseProducts(blocks, head bool) {
+// SetDenseProducts makes the quantized projections of the first blocks blocks, and the
+// quantized head where head is set, multiply through their dequantized weights for inputs of
+// DenseMinRows rows or more; the others multiply through MLX's quantized kernels. Reloads
+// keep the choice.
+func (m *Model) SetDenseProducts(blocks int, head bool) {
 	m.Embedding.Dense = head
 	if l, ok := m.LMHead.(*QuantizedLinear); ok {
 		l.Dense = head
 	}
-	for _, b := range m.Layers {
+	for i, b := range m.Layers {
+		dense := i < blocks
 		for _, slot := range b.linears {
 			l := *slot
 			for w, ok := l.(Wrapper); ok; w, ok = l.(Wrapper) {
 				l = w.Wrapped()
 			}
 			if q, ok := l.(*QuantizedLinear); ok {
-				q.Dense = blocks
+				q.Dense = dense
 			}
 		}
 	}

@@ -31,7 +31,7 @@ func TestDenseProductsMatchQuantized(t *testing.T) {
 			quantShort, _, _ := logits(t, m, short)
 			quantBack := projectBack(t, m)
 
-			m.SetDenseProducts(true, true)
+			m.SetDenseProducts(len(m.Layers), true)
 			// On a GPU float32 GEMMs run on TF32 tensor cores, MLX's quantized kernels in
 			// float32.
 			tol := 1e-5

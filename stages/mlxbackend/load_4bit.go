@@ -6,6 +6,7 @@ import (
 
 	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/tokenizer"
+	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/stages/stage"
@@ -43,15 +44,23 @@ func buildLoad(c *stages.Load4BitConfig, r *Training) (stage.Stage, error) {
 			r.model.Free()
 		}
 		dense := plan.Products
-		m.SetDenseProducts(dense.Blocks, dense.Head)
-		m.SetSequenceChunks(plan.Chunks.Attention, plan.Chunks.FeedForward)
+		adapted := 0
+		if plan.Budget != nil {
+			adapted = plan.Budget.Blocks
+		}
+		m.SetDenseProducts(dense.DenseBlocks(len(m.Layers), adapted), dense.Head)
+		chunks := plan.Chunks
+		if c.SequenceChunks == "off" { // the plan has none then; whole rows whatever it says
+			chunks = memplan.Chunks{}
+		}
+		m.SetSequenceChunks(chunks.Attention, chunks.FeedForward)
 		r.model, r.tok = m, tok
 		s.Log.Info("model loaded", "dir", r.info.ModelDir, "layers", len(m.Layers),
 			"weights", stages.Bytes(m.Nbytes()).String(),
 			"mlx_active", stages.Bytes(int64(mlx.Memory().Active-before)).String(),
 			"compute_dtype", fmt.Sprintf("%s (%s)", plan.ComputeDtype, c.ComputeDtype), "matmul", c.Matmul,
-			"dequantized_products", fmt.Sprintf("blocks %v, head %v", dense.Blocks, dense.Head),
-			"sequence_chunks", fmt.Sprintf("attention %d, mlp %d", plan.Chunks.Attention, plan.Chunks.FeedForward))
+			"dequantized_products", fmt.Sprintf("%d blocks, head %v", dense.DenseBlocks(len(m.Layers), adapted), dense.Head),
+			"sequence_chunks", fmt.Sprintf("attention %d, mlp %d", chunks.Attention, chunks.FeedForward))
 		return nil
 	}), nil
 }
