@@ -97,3 +97,38 @@ func forwardPeak(t *testing.T, m *Model, rows [][]int32) (peak uint64) {
 	}
 	return peak
 }
+
+// SetDenseProducts(n, …) dequantizes the products of the first n blocks only (the frozen
+// blocks below the adapted ones), and the logits still equal the quantized kernels'.
+func TestDenseProductsOfLeadingBlocks(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteTiny(dir, TinyPresets["tiny"]); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir, LoadOptions{ComputeDtype: mlx.Float32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	if len(m.Layers) < 2 {
+		t.Fatalf("the tiny model has %d blocks; the test needs two", len(m.Layers))
+	}
+	rows := randomTokens(5, 2, 40, m.Config.VocabSize)
+	want, _, _ := logits(t, m, rows)
+	n := len(m.Layers) - 1
+	m.SetDenseProducts(n, false)
+	for i, b := range m.Layers {
+		for name, slot := range b.Linears() {
+			if q, ok := (*slot).(*QuantizedLinear); ok && q.Dense != (i < n) {
+				t.Errorf("block %d %s: dense %v, want %v", i, name, q.Dense, i < n)
+			}
+		}
+	}
+	if l, ok := m.LMHead.(*QuantizedLinear); (ok && l.Dense) || m.Embedding.Dense {
+		t.Error("the head multiplies through its dequantized weight; only the blocks were asked for")
+	}
+	got, _, _ := logits(t, m, rows)
+	if diff, scale := maxAbsDiff(got, want); diff > 1e-5*max(1, scale) {
+		t.Errorf("logits with the first %d blocks dequantized differ by %g (scale %g)", n, diff, scale)
+	}
+}
