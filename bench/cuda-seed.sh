@@ -19,6 +19,8 @@ code=0
 bin/yai run --runs-dir "$WORK/runs" recipes/llama-3.1-8b-7gb.yaml --set model="$(realpath "$MODEL")" \
   --set data="$(realpath "$DATA")" --set steps="$STEPS" > "$WORK/yai.log" 2>&1 || code=$?
 echo "exit code $code"
+grep -m1 "model loaded" "$WORK/yai.log" || true
+grep -m3 "adapt" "$WORK/yai.log" || true
 [ "$code" = 0 ] || tail -20 "$WORK/yai.log"
 "$PY" - "$(ls -d "$WORK"/runs/llama-3.1-8b-7gb-*/ | tail -1)metrics.jsonl" <<'PY'
 import json, sys
