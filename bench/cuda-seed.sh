@@ -10,7 +10,8 @@ STEPS=${STEPS:-300}
 MODEL=${MODEL:-.models/llama-3.1-8b-shape}
 DATA=${DATA:-.models/cpython-rows}
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+# KEEP_METRICS: a file to copy the run's metrics.jsonl to, also when the script is stopped.
+trap '[ -z "${KEEP_METRICS:-}" ] || cp "$WORK"/runs/*/metrics.jsonl "$KEEP_METRICS" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 [ -f "$MODEL/config.json" ] || go run ./cmd/yai-tinymodel -out "$MODEL" -preset llama-3.1-8b
 [ -f "$DATA/train.jsonl" ] || "$PY" bench/cpython_rows.py "$DATA"
