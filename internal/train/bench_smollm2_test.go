@@ -106,12 +106,10 @@ func BenchmarkSmolLM2VersusMLXLM(b *testing.B) {
 	fmt.Print(table.String())
 }
 
-// smolFloat32 writes the float32-scale SmolLM2-135M shape and the doc-comment completions,
-// and returns the model directory and the tokenized training set.
-func smolFloat32(b *testing.B) (string, *data.Dataset) {
-	dir := b.TempDir()
+// smolFloat32 writes the float32-scale SmolLM2-135M shape into dir and returns its directory
+// and the tokenized training set of dir/data.
+func smolFloat32(b *testing.B, dir string) (string, *data.Dataset) {
 	dataDir := filepath.Join(dir, "data")
-	writeGoDocCompletions(b, dataDir, smolRows, smolRowBytes)
 	modelDir := filepath.Join(dir, "smollm2-float32")
 	spec := model.TinyPresets["smollm2-135m"]
 	spec.Dtype = mlx.Float32
@@ -129,22 +127,34 @@ func smolFloat32(b *testing.B) (string, *data.Dataset) {
 	return modelDir, ds
 }
 
-// BenchmarkPackingSmolLM2 trains the float32-scale SmolLM2-135M shape on the same
-// doc-comment completions with packing off (rows padded to a multiple of 32) and on (rows of
-// max_seq_length filled with whole examples), the same settings otherwise, and prints yai's
-// tokens/s both ways. Target: packing on ≥ 1.5× packing off.
+// The data of the packing benchmark: rows a user would pack. Each is a question-and-answer
+// chat row (an exported Go standard library function's signature, its whole doc comment as
+// the answer, in shuffled order) of at most packRowBytes bytes, many times shorter than
+// packMaxSeq and of widely spread lengths, as chat data's are: padded batches of such rows
+// spend much of their compute on padding, packed rows almost none.
+const (
+	packRowBytes = 448
+	packMaxSeq   = 512
+)
+
+// BenchmarkPackingSmolLM2 trains the float32-scale SmolLM2-135M shape at max_seq_length
+// packMaxSeq on the short chat rows above, batch 4, with packing off (rows padded to a
+// multiple of 32) and on (rows of max_seq_length filled with whole examples), the same
+// settings otherwise, and prints yai's tokens/s both ways. Target: packing on ≥ 1.5× off.
 func BenchmarkPackingSmolLM2(b *testing.B) {
-	modelDir, ds := smolFloat32(b)
+	dir := b.TempDir()
+	writeGoDocAnswers(b, filepath.Join(dir, "data"), smolRows, packRowBytes)
+	modelDir, ds := smolFloat32(b, dir)
 	cfg := lora.Config{Keys: []string{"self_attn.q_proj", "self_attn.v_proj"}, NumLayers: 8, Rank: 8, Scale: 20}
 	w := smolWindow()
 	var table strings.Builder
-	fmt.Fprintf(&table, "\nSmolLM2-135M shape, float32 scales, batch 4, max_seq_length %d, yai only\n%-8s %9s %10s %10s\n",
-		smolMaxSeq, "packing", "steps/s", "tokens/s", "peak MB")
+	fmt.Fprintf(&table, "\nSmolLM2-135M shape, float32 scales, batch 4, max_seq_length %d, chat rows of at most %d bytes, yai only\n%-8s %9s %10s %10s\n",
+		packMaxSeq, packRowBytes, "packing", "steps/s", "tokens/s", "peak MB")
 	var off benchFigures
 	for _, pack := range []bool{false, true} {
 		name := map[bool]string{false: "off", true: "on"}[pack]
 		b.Run(name, func(b *testing.B) {
-			it, err := data.NewBatches(ds, data.BatchConfig{BatchSize: 4, MaxSeqLength: smolMaxSeq, Loop: true, Pack: pack, Random: data.NewNumpyRandom(0)})
+			it, err := data.NewBatches(ds, data.BatchConfig{BatchSize: 4, MaxSeqLength: packMaxSeq, Loop: true, Pack: pack, Random: data.NewNumpyRandom(0)})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -197,7 +207,9 @@ func fromDataBatch(db data.Batch) Batch {
 // step that fills, then the step that uses, the cache). Target: epochs 2–3 ≤ 0.5× epoch 1.
 func BenchmarkPrefixCacheSmolLM2(b *testing.B) {
 	const perEpoch, epochs = 4, 3
-	modelDir, ds := smolFloat32(b)
+	dir := b.TempDir()
+	writeGoDocCompletions(b, filepath.Join(dir, "data"), smolRows, smolRowBytes)
+	modelDir, ds := smolFloat32(b, dir)
 	it, err := data.NewBatches(ds, data.BatchConfig{BatchSize: 4, MaxSeqLength: smolMaxSeq, Loop: true, Pack: true, KeepOrder: true})
 	if err != nil {
 		b.Fatal(err)
