@@ -26,9 +26,9 @@ func writeGoDocCompletions(tb testing.TB, dir string, rows, maxBytes int) int {
 	return writeGoDocRows(tb, dir, rows, maxBytes, false)
 }
 
-// writeGoDocAnswers is writeGoDocCompletions with the first paragraph of each doc comment as
-// the completion, not its first sentence: short question-and-answer rows whose lengths spread
-// as chat data's do (most rows short, a few several times as long).
+// writeGoDocAnswers is writeGoDocCompletions with each whole doc comment as the completion,
+// not its first sentence, and the rows shuffled (seed 1): short question-and-answer rows
+// whose lengths spread as chat data's do (most rows short, a few several times as long).
 func writeGoDocAnswers(tb testing.TB, dir string, rows, maxBytes int) int {
 	tb.Helper()
 	return writeGoDocRows(tb, dir, rows, maxBytes, true)
