@@ -7,6 +7,7 @@ import (
 	"go/parser"
 	"go/printer"
 	"go/token"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,19 @@ import (
 // maxBytes (the tiny tokenizer is byte-level: one token a byte) are left out, so none is
 // truncated and lengths vary as real data's do. It returns the number of training rows.
 func writeGoDocCompletions(tb testing.TB, dir string, rows, maxBytes int) int {
+	tb.Helper()
+	return writeGoDocRows(tb, dir, rows, maxBytes, false)
+}
+
+// writeGoDocAnswers is writeGoDocCompletions with each whole doc comment as the completion,
+// not its first sentence, and the rows shuffled (seed 1): short question-and-answer rows
+// whose lengths spread as chat data's do (most rows short, a few several times as long).
+func writeGoDocAnswers(tb testing.TB, dir string, rows, maxBytes int) int {
+	tb.Helper()
+	return writeGoDocRows(tb, dir, rows, maxBytes, true)
+}
+
+func writeGoDocRows(tb testing.TB, dir string, rows, maxBytes int, paragraph bool) int {
 	tb.Helper()
 	goroot, err := exec.Command("go", "env", "GOROOT").Output()
 	if err != nil {
@@ -62,7 +76,9 @@ func writeGoDocCompletions(tb testing.TB, dir string, rows, maxBytes int) int {
 					continue
 				}
 				doc := strings.TrimSpace(fn.Doc.Text())
-				if i := strings.Index(doc, ". "); i > 0 {
+				if paragraph {
+					// the whole comment
+				} else if i := strings.Index(doc, ". "); i > 0 {
 					doc = doc[:i+1] // the first sentence
 				}
 				fn.Doc, fn.Body = nil, nil
@@ -91,6 +107,9 @@ func writeGoDocCompletions(tb testing.TB, dir string, rows, maxBytes int) int {
 		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
 			tb.Fatal(err)
 		}
+	}
+	if paragraph {
+		rand.New(rand.NewSource(1)).Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	}
 	os.MkdirAll(dir, 0o755)
 	write("train.jsonl", out[:rows])

@@ -49,7 +49,11 @@ func memoryFlat(t *testing.T, modelDir string, dense bool) {
 		t.Fatal(err)
 	}
 	defer m.Free()
-	m.SetDenseProducts(dense, dense)
+	blocks := 0
+	if dense {
+		blocks = len(m.Layers)
+	}
+	m.SetDenseProducts(blocks, dense)
 	before := mlx.LiveArrays()
 	tr, err := NewTrainer(m, lora.Config{Keys: []string{"self_attn.q_proj", "self_attn.k_proj"}, NumLayers: 2, Rank: 8, Alpha: 16, Dropout: 0.1},
 		optim.DefaultConfig(), Options{GradAccumulation: 2, GradCheckpoint: true, Seed: 3})
