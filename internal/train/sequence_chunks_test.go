@@ -8,6 +8,7 @@ import (
 	"github.com/yai-dev/yai/internal/lora"
 	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/optim"
+	"github.com/yai-dev/yai/mlx"
 )
 
 // Long rows computed a slice of the sequence at a time (attention 16 queries, the MLP 16
@@ -73,5 +74,61 @@ func TestSequenceChunksMatchWholeRows(t *testing.T) {
 			}
 			tr.Close()
 		}
+	}
+}
+
+// The compiled training step runs chunked attention and MLP too: three steps with chunks
+// give the losses and the adapters three steps on whole rows give.
+func TestCompiledStepWithSequenceChunks(t *testing.T) {
+	modelDir, _ := makeModel(t, "float32", 3, 64, 0)
+	m, err := model.Load(modelDir, model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	rng := rand.New(rand.NewSource(3))
+	var exs []example
+	for _, n := range []int{70, 33, 51} {
+		e := example{tokens: make([]int32, n)}
+		for j := range e.tokens {
+			e.tokens[j] = int32(1 + rng.Intn(500))
+		}
+		exs = append(exs, e)
+	}
+	var losses [2][]float64
+	var adapters [2][]float32
+	for k, chunk := range []int{0, 16} {
+		tr, err := NewTrainer(m, lora.Config{Keys: []string{"self_attn.q_proj", "self_attn.k_proj"}, NumLayers: 2, Rank: 4, Scale: 2, Seed: 5},
+			optim.DefaultConfig(), Options{GradCheckpoint: true, LossChunk: 32})
+		if err != nil {
+			t.Fatal(err)
+		}
+		randomizeB(t, tr)
+		m.SetSequenceChunks(chunk, chunk)
+		for range 3 {
+			r, err := tr.Step(plainBatch(exs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			losses[k] = append(losses[k], r.Loss)
+		}
+		if err := mlx.Do(func() error {
+			for _, l := range tr.adapters.Layers {
+				adapters[k] = append(append(adapters[k], l.A.Floats()...), l.B.Floats()...)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		tr.Close()
+	}
+	m.SetSequenceChunks(0, 0)
+	for i := range losses[0] {
+		if math.Abs(losses[1][i]-losses[0][i]) > 1e-5*math.Abs(losses[0][i]) {
+			t.Fatalf("losses of three steps: whole rows %v, chunked %v", losses[0], losses[1])
+		}
+	}
+	if d := maxDiffValues(adapters[1], adapters[0]); len(adapters[0]) == 0 || d > 1e-5 {
+		t.Errorf("adapters after three steps differ by %g chunked", d)
 	}
 }
