@@ -38,7 +38,8 @@ func TestMatmulSettingReachesTheModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := fmt.Sprintf(`"dequantized_products":"blocks %v, head %v"`, p.Blocks, p.Head); !strings.Contains(string(log), want) {
+		dense := p.DenseBlocks(plan.Model.Config.NumHiddenLayers, plan.Decision.Budget.Blocks)
+		if want := fmt.Sprintf(`"dequantized_products":"%d blocks, head %v"`, dense, p.Head); !strings.Contains(string(log), want) {
 			t.Errorf("matmul %s: run.log lacks %s", mode, want)
 		}
 	}
