@@ -57,26 +57,3 @@ func (m *Model) Softcap(z *mlx.Array) (logits, tanh *mlx.Array) {
 	s.Free()
 	return mlx.MulScalar(tanh, c), tanh
 }
-
-// HeadRows are the rows of the head's weight for token ids, (…) → (…, H) in dtype: what
-// ProjectBack gives a one-hot gradient at those ids, without the (…, V) one-hot. A quantized
-// head takes the packed rows first and dequantizes only those.
-func (m *Model) HeadRows(ids *mlx.Array, dtype mlx.Dtype) *mlx.Array {
-	var rows *mlx.Array
-	switch l := m.LMHead.(type) {
-	case nil:
-		rows = m.Embedding.Lookup(ids)
-	case *QuantizedLinear:
-		e := Embedding{Weight: l.Weight, Packed: true, Scales: l.Scales, Biases: l.Biases, Quant: l.Quant}
-		rows = e.Lookup(ids)
-	case *DenseLinear:
-		rows = mlx.Take(l.Weight, ids, 0)
-	default:
-		panic("model: the output head is neither a plain nor a quantized linear layer")
-	}
-	if rows.Dtype() == dtype {
-		return rows
-	}
-	defer rows.Free()
-	return mlx.AsType(rows, dtype)
-}

@@ -152,24 +152,6 @@ func chunkPart(m *model.Model, n, targets, weights *mlx.Array, grad bool) *mlx.A
 	diff := mlx.Subtract(shifted, lse)
 	probs := mlx.Exp(diff)
 	diff.Free()
-	w := mlx.AsType(weights, probs.Dtype())
-	wcol := mlx.ExpandDims(w, -1)
-	w.Free()
-	defer wcol.Free()
-	if tanh == nil {
-		// Without a cap the one-hot's projection is the head's rows at the targets and the
-		// weights scale whole rows, so both apply after the projection, on (C, H):
-		// dn = w · (softmax @ W − W[targets]). No (C, V) array beyond the probabilities.
-		back := m.ProjectBack(probs)
-		probs.Free()
-		rows := m.HeadRows(targets, back.Dtype())
-		d := mlx.Subtract(back, rows)
-		mlx.Free(back, rows)
-		dn := mlx.Multiply(d, wcol)
-		d.Free()
-		defer dn.Free()
-		return mlx.Concatenate([]*mlx.Array{dn, ce}, 1)
-	}
 	vocab := mlx.Arange(0, float64(shifted.Dim(1)), 1, mlx.Int32)
 	hot := mlx.Equal(vocab, idx)
 	vocab.Free()
@@ -177,16 +159,21 @@ func chunkPart(m *model.Model, n, targets, weights *mlx.Array, grad bool) *mlx.A
 	hot.Free()
 	dl := mlx.Subtract(probs, hotf)
 	mlx.Free(probs, hotf)
+	w := mlx.AsType(weights, dl.Dtype())
+	wcol := mlx.ExpandDims(w, -1)
+	w.Free()
 	scaled := mlx.Multiply(dl, wcol)
-	dl.Free()
-	// Through the cap: d(cap·tanh(z/cap))/dz = 1 − tanh²(z/cap).
-	sq := mlx.Square(tanh)
-	one := mlx.Scalar(1, sq.Dtype())
-	slope := mlx.Subtract(one, sq)
-	mlx.Free(sq, one)
-	through := mlx.Multiply(scaled, slope)
-	mlx.Free(scaled, slope)
-	scaled = through
+	mlx.Free(dl, wcol)
+	if tanh != nil {
+		// Through the cap: d(cap·tanh(z/cap))/dz = 1 − tanh²(z/cap).
+		sq := mlx.Square(tanh)
+		one := mlx.Scalar(1, sq.Dtype())
+		slope := mlx.Subtract(one, sq)
+		mlx.Free(sq, one)
+		through := mlx.Multiply(scaled, slope)
+		mlx.Free(scaled, slope)
+		scaled = through
+	}
 	dn := m.ProjectBack(scaled)
 	scaled.Free()
 	defer dn.Free()
