@@ -78,7 +78,7 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer, ready func(
 	port := fs.Int("port", 8080, "port to listen on (0 picks a free one)")
 	apiKey := fs.String("api-key", "", "bearer token every /v1 request must carry (default: $YAI_API_KEY; none: no check)")
 	maxTokens := fs.Int("max-tokens", serve.DefaultMaxTokens, "max_tokens of requests that do not give it")
-	memoryLimit := fs.String("memory-limit", "", "MLX memory limit, e.g. 6GB (as a recipe's limits.memory)")
+	memoryLimit := fs.String("memory-limit", "", "MLX memory limit, e.g. 6GB (as a recipe's memory.limit)")
 	maxBody := fs.String("max-body", "4MiB", "largest request body (413 above it)")
 	quiet := fs.Bool("quiet", false, "log only errors")
 	pos, code, ok := parseFlags(fs, args)
