@@ -7,10 +7,10 @@ import "github.com/yai-dev/yai/modeldir"
 // feed-forward a chunk of rows at a time. Rows whose whole tensors are small keep the fused
 // attention and the whole MLP, which are faster.
 const (
-	// chunkFrom: a step's attention scores (batch × heads × seq² float32) or MLP tensors
-	// (batch × seq × intermediate × 3 float32) over this are computed in chunks...
-	chunkFrom = 256 << 20
-	// chunkBytes: ...of at most this much each: a chunk's scores, or its MLP tensors.
+	// chunkFrom is the size of a whole row's attention scores (batch × heads × seq² float32)
+	// or MLP tensors (batch × seq × intermediate × 3 float32) above which they are computed
+	// in chunks, and chunkBytes the most a chunk's take.
+	chunkFrom  = 256 << 20
 	chunkBytes = 64 << 20
 	// minChunk is the fewest rows a chunk takes: smaller ones cost more in launches than
 	// they save.
