@@ -174,3 +174,27 @@ func TestBudgetFollowsTheDevice(t *testing.T) {
 		t.Errorf("Metal's breakdown shows a workspace:\n%s", out)
 	}
 }
+
+// Long rows get attention and MLP chunks where their whole tensors pass chunkFrom, short rows
+// none, and sequence_chunks: off none at any length.
+func TestDecideSequenceChunks(t *testing.T) {
+	info := llama8B(t)
+	at := func(seq int, setting string) Chunks {
+		w := seedWorkload()
+		w.MaxSeqLength, w.SequenceChunks = seq, setting
+		return Decide(Inputs{Model: info, Workload: w, Limit: 7 << 30, Device: Device{Backend: "cpu", Name: "CPU"}}).Chunks
+	}
+	if c := at(1024, "auto"); c != (Chunks{}) {
+		t.Errorf("1,024 tokens: chunks %+v, want none (the whole row's scores are 128 MB)", c)
+	}
+	c := at(8192, "auto")
+	if c.Attention == 0 || c.Attention >= 8192 || c.FeedForward == 0 || c.FeedForward >= 8192 {
+		t.Errorf("8,192 tokens: chunks %+v, want attention and the MLP in chunks", c)
+	}
+	if scores := int64(32) * int64(c.Attention) * 8192 * 4; scores > chunkBytes {
+		t.Errorf("8,192 tokens: a chunk of %d queries holds %d bytes of scores, over %d", c.Attention, scores, chunkBytes)
+	}
+	if c := at(8192, "off"); c != (Chunks{}) {
+		t.Errorf("sequence_chunks off: chunks %+v, want none", c)
+	}
+}

@@ -22,15 +22,7 @@ func TestSequenceChunksMatchWholeRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Free()
-	rng := rand.New(rand.NewSource(3))
-	var exs []example
-	for _, n := range []int{70, 33, 51} {
-		e := example{tokens: make([]int32, n), offset: rng.Intn(n / 3)}
-		for j := range e.tokens {
-			e.tokens[j] = int32(1 + rng.Intn(500))
-		}
-		exs = append(exs, e)
-	}
+	exs := longerExamples(true)
 	for _, keys := range [][]string{{"self_attn.q_proj", "self_attn.v_proj"}, {"mlp.down_proj", "mlp.up_proj"}} {
 		for _, ckpt := range []bool{false, true} {
 			tr, err := NewTrainer(m, lora.Config{Keys: keys, NumLayers: 2, Rank: 4, Scale: 2, Seed: 5},
@@ -86,15 +78,7 @@ func TestCompiledStepWithSequenceChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Free()
-	rng := rand.New(rand.NewSource(3))
-	var exs []example
-	for _, n := range []int{70, 33, 51} {
-		e := example{tokens: make([]int32, n)}
-		for j := range e.tokens {
-			e.tokens[j] = int32(1 + rng.Intn(500))
-		}
-		exs = append(exs, e)
-	}
+	exs := longerExamples(false)
 	var losses [2][]float64
 	var adapters [2][]float32
 	for k, chunk := range []int{0, 16} {
@@ -131,4 +115,22 @@ func TestCompiledStepWithSequenceChunks(t *testing.T) {
 	if d := maxDiffValues(adapters[1], adapters[0]); len(adapters[0]) == 0 || d > 1e-5 {
 		t.Errorf("adapters after three steps differ by %g chunked", d)
 	}
+}
+
+// longerExamples are three rows of 70, 33 and 51 random tokens, longer than the tests' chunks
+// of 16, with a masked prompt of up to a third of each where prompts is set.
+func longerExamples(prompts bool) []example {
+	rng := rand.New(rand.NewSource(3))
+	var exs []example
+	for _, n := range []int{70, 33, 51} {
+		e := example{tokens: make([]int32, n)}
+		if prompts {
+			e.offset = rng.Intn(n / 3)
+		}
+		for j := range e.tokens {
+			e.tokens[j] = int32(1 + rng.Intn(500))
+		}
+		exs = append(exs, e)
+	}
+	return exs
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/yai-dev/yai/internal/model"
 	"github.com/yai-dev/yai/internal/tokenizer"
-	"github.com/yai-dev/yai/memplan"
 	"github.com/yai-dev/yai/mlx"
 	"github.com/yai-dev/yai/stages"
 	"github.com/yai-dev/yai/stages/stage"
@@ -49,10 +48,7 @@ func buildLoad(c *stages.Load4BitConfig, r *Training) (stage.Stage, error) {
 			adapted = plan.Budget.Blocks
 		}
 		m.SetDenseProducts(dense.DenseBlocks(len(m.Layers), adapted), dense.Head)
-		chunks := plan.Chunks
-		if c.SequenceChunks == "off" { // the plan has none then; whole rows whatever it says
-			chunks = memplan.Chunks{}
-		}
+		chunks := plan.Chunks // the plan applied sequence_chunks
 		m.SetSequenceChunks(chunks.Attention, chunks.FeedForward)
 		r.model, r.tok = m, tok
 		s.Log.Info("model loaded", "dir", r.info.ModelDir, "layers", len(m.Layers),
@@ -60,7 +56,7 @@ func buildLoad(c *stages.Load4BitConfig, r *Training) (stage.Stage, error) {
 			"mlx_active", stages.Bytes(int64(mlx.Memory().Active-before)).String(),
 			"compute_dtype", fmt.Sprintf("%s (%s)", plan.ComputeDtype, c.ComputeDtype), "matmul", c.Matmul,
 			"dequantized_products", fmt.Sprintf("%d blocks, head %v", dense.DenseBlocks(len(m.Layers), adapted), dense.Head),
-			"sequence_chunks", fmt.Sprintf("attention %d, mlp %d", chunks.Attention, chunks.FeedForward))
+			"sequence_chunks", fmt.Sprintf("%s: attention %d, mlp %d", c.SequenceChunks, chunks.Attention, chunks.FeedForward))
 		return nil
 	}), nil
 }
