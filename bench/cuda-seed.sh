@@ -10,8 +10,10 @@ STEPS=${STEPS:-300}
 MODEL=${MODEL:-.models/llama-3.1-8b-shape}
 DATA=${DATA:-.models/cpython-rows}
 WORK=$(mktemp -d)
-# KEEP_METRICS: a file to copy the run's metrics.jsonl to, also when the script is stopped.
-trap '[ -z "${KEEP_METRICS:-}" ] || cp "$WORK"/runs/*/metrics.jsonl "$KEEP_METRICS" 2>/dev/null; rm -rf "$WORK"' EXIT
+# KEEP_METRICS: a file to copy the run's metrics.jsonl to (and its log beside it, .log for
+# .jsonl), also when the script is stopped.
+trap '[ -z "${KEEP_METRICS:-}" ] || { cp "$WORK"/runs/*/metrics.jsonl "$KEEP_METRICS"; cp "$WORK/yai.log" "${KEEP_METRICS%.jsonl}.log"; } 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'exit 143' TERM INT
 
 [ -f "$MODEL/config.json" ] || go run ./cmd/yai-tinymodel -out "$MODEL" -preset llama-3.1-8b
 [ -f "$DATA/train.jsonl" ] || "$PY" bench/cpython_rows.py "$DATA"
