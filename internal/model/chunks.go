@@ -39,10 +39,9 @@ type chunking struct {
 // chunkedAttention is causal attention over [q, k, v] or [q, k, v, mask] (a packed row's
 // (B, 1, L, L) mask) → [out], chunk queries at a time, each against the keys it can see, with
 // a backward of its own in the manner of flash attention: per chunk it recomputes the
-// scores from the queries, keys and output it kept, and adds the chunk's gradients for
-// queries, keys and values into one running sum. One sum, because MLX evaluates a sum's
-// terms as it reaches them: with three, the terms of the other two would wait until the
-// first was done, all of them at once. Nothing of L × L per head exists at any time. One
+// scores from the queries, keys and output it kept, computes the chunk's rows of dQ and
+// adds its dK and dV into one running sum; each chunk waits for the one before (mlx.Depends),
+// so that one chunk's scores are alive at a time. Nothing of L × L per head exists. One
 // closure is made per chunking and kept for the process like the compiled activations;
 // only the MLX thread touches them.
 func chunkedAttention(ck chunking) *mlx.Closure {
@@ -109,12 +108,21 @@ func (ck chunking) backward(in []*mlx.Array) []*mlx.Array {
 	g := heads / kvHeads
 	grouped := func(x *mlx.Array) *mlx.Array { return mlx.Reshape(x, b, kvHeads, g, x.Dim(2), d) }
 	var sum *mlx.Array
+	var dQs []*mlx.Array
 	for s := 0; s < l; s += ck.chunk {
 		e, lo := ck.span(s, l)
-		qc := grouped(mlx.SliceAxis(q, 2, s, e))
+		qs, dOs := mlx.SliceAxis(q, 2, s, e), mlx.SliceAxis(dOut, 2, s, e)
+		if sum != nil {
+			// The chunk starts once the chunk before is done (its dQ and the sum so far):
+			// else MLX may compute the chunks' scores ahead of their products, many alive at
+			// once.
+			prev := dQs[len(dQs)-1]
+			qs, dOs = mlx.Depends(mlx.Depends(qs, sum), prev), mlx.Depends(mlx.Depends(dOs, sum), prev)
+		}
+		qc := grouped(qs)
 		kc := mlx.ExpandDims(mlx.SliceAxis(k, 2, lo, e), 2)
 		vc := mlx.ExpandDims(mlx.SliceAxis(v, 2, lo, e), 2)
-		dO, o := grouped(mlx.SliceAxis(dOut, 2, s, e)), grouped(mlx.SliceAxis(out, 2, s, e))
+		dO, o := grouped(dOs), grouped(mlx.SliceAxis(out, 2, s, e))
 		scores := mlx.MulScalar(mlx.Matmul(qc, mlx.SwapAxes(kc, -1, -2)), float64(ck.scale))
 		var tanh *mlx.Array
 		if ck.softcap > 0 {
@@ -138,19 +146,19 @@ func (ck chunking) backward(in []*mlx.Array) []*mlx.Array {
 		dS = mlx.MulScalar(dS, float64(ck.scale))
 		dQ := mlx.Reshape(mlx.Matmul(dS, kc), b, heads, e-s, d)
 		dK := mlx.Sum(mlx.Matmul(mlx.SwapAxes(dS, -1, -2), qc), false, 2)
-		// The chunk's three gradients, placed in the row, side by side along the heads.
-		pad := func(x *mlx.Array, from int) *mlx.Array {
-			return mlx.Pad(x, []int{0, 0, from, 0}, []int{0, 0, l - e, 0}, 0)
-		}
-		term := mlx.Concatenate([]*mlx.Array{pad(dQ, s), pad(dK, lo), pad(dV, lo)}, 1)
+		// A chunk's dQ is its own rows; its dK and dV, placed in the row side by side along
+		// the heads, add to the sum of the chunks before it.
+		dQs = append(dQs, dQ)
+		pad := func(x *mlx.Array) *mlx.Array { return mlx.Pad(x, []int{0, 0, lo, 0}, []int{0, 0, l - e, 0}, 0) }
+		term := mlx.Concatenate([]*mlx.Array{pad(dK), pad(dV)}, 1)
 		if sum == nil {
 			sum = term
 		} else {
 			sum = mlx.Add(term, sum)
 		}
 	}
-	parts := mlx.SplitAt(sum, []int{heads, heads + kvHeads}, 1)
-	grads := []*mlx.Array{mlx.AsType(parts[0], q.Dtype()), mlx.AsType(parts[1], k.Dtype()), mlx.AsType(parts[2], v.Dtype())}
+	dkv := mlx.SplitAt(sum, []int{kvHeads}, 1)
+	grads := []*mlx.Array{mlx.AsType(mlx.Concatenate(dQs, 2), q.Dtype()), mlx.AsType(dkv[0], k.Dtype()), mlx.AsType(dkv[1], v.Dtype())}
 	if packed != nil { // a mask has no gradient
 		grads = append(grads, mlx.BroadcastTo(mlx.Scalar(0, packed.Dtype()), packed.Shape()...))
 	}

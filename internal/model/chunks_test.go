@@ -101,7 +101,7 @@ func TestChunkedAttentionMemoryIsLinear(t *testing.T) {
 	t.Logf("MLX peak of the backward by row length %v: whole %v, chunked %v", lengths, peaks["whole"], peaks["chunked"])
 	ratio := func(p []uint64, i int) float64 { return float64(p[i+1]) / float64(p[i]) }
 	for i := range len(lengths) - 1 {
-		if r := ratio(peaks["chunked"], i); r > 2.6 {
+		if r := ratio(peaks["chunked"], i); r > 2.3 {
 			t.Errorf("chunked: peak grew %.2f× from %d to %d tokens; linear growth doubles it", r, lengths[i], lengths[i+1])
 		}
 		// The check can tell the two apart: the whole row's scores quadruple.
@@ -109,7 +109,7 @@ func TestChunkedAttentionMemoryIsLinear(t *testing.T) {
 			t.Errorf("whole: peak grew only %.2f× from %d to %d tokens (the scores should quadruple)", r, lengths[i], lengths[i+1])
 		}
 	}
-	if c, w := peaks["chunked"][2], peaks["whole"][2]; c*2 > w {
-		t.Errorf("at 2,048 tokens chunked attention peaked at %s, not under half of the whole row's %s", fmt.Sprint(c), fmt.Sprint(w))
+	if c, w := peaks["chunked"][2], peaks["whole"][2]; c*4 > w {
+		t.Errorf("at 2,048 tokens chunked attention peaked at %s, not under a quarter of the whole row's %s", fmt.Sprint(c), fmt.Sprint(w))
 	}
 }

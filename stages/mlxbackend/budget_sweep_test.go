@@ -15,7 +15,8 @@ import (
 // blocks' backward dominates; fits the kept and working-set coefficients); vocab-…: three
 // vocabularies at one 512-position chunk (the loss term's slope, and that it adds to the
 // blocks' backward); chunks-…: loss chunks 32–512 over 512 and 1,024 positions (how many
-// chunks MLX holds at once); family-…: each family's block terms (see budgetSweep).
+// chunks MLX holds at once); family-…: each family's block terms (see budgetSweep); long-…:
+// rows long enough that the plan computes attention, and the MLP, in sequence chunks.
 //
 // One group at a time: -bench 'BudgetSweep/family-'.
 func BenchmarkBudgetSweep(b *testing.B) {
@@ -169,6 +170,26 @@ func budgetSweep() []budgetCase {
 			c.ckpt, c.vocab, c.batch, c.chunk = ckpt, 16000, bc.batch, bc.chunk
 			add(fmt.Sprintf("chunks-%d-positions-%d-ckpt=%v", 256*bc.batch, bc.chunk, ckpt), c)
 		}
+	}
+	// long-…: rows whose whole attention scores (and, at intermediate 3,072, MLP tensors)
+	// pass memplan's chunkFrom, so the plan chunks them: the seed's q_proj adapter, with and
+	// without checkpointing.
+	long := budgetCase{hidden: 256, inter: 768, vocab: 1000, heads: 8, kv: 2, layers: 4, loraLayers: 2, rank: 8, batch: 1, seq: 4096,
+		chunk: 512, ckpt: true, keys: []string{"self_attn.q_proj"}}
+	for _, v := range []struct {
+		name string
+		f    func(*budgetCase)
+	}{
+		{"attn-4096", func(*budgetCase) {}},
+		{"attn-4096-nockpt", func(c *budgetCase) { c.ckpt = false }},
+		{"attn-8192", func(c *budgetCase) { c.seq = 8192 }},
+		{"attn-8192-adapted4", func(c *budgetCase) { c.seq, c.loraLayers, c.layers = 8192, 4, 6 }},
+		{"mlp-8192", func(c *budgetCase) { c.seq, c.inter = 8192, 3072 }},
+		{"mlp-8192-hidden512", func(c *budgetCase) { c.seq, c.inter, c.hidden = 8192, 3072, 512 }},
+	} {
+		c := long
+		v.f(&c)
+		add("long-"+v.name, c)
 	}
 	return cases
 }

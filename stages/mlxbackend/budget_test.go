@@ -201,12 +201,13 @@ func (c budgetCase) lossChunk() int {
 	return stages.Step.Defaults().LossChunk
 }
 
-// measure trains three steps of full-length batches the way the step stage does and returns
-// the MLX peak above what was active before the model was loaded. On a GPU, MLX runs ahead of
+// measure trains three steps of full-length batches the way the step stage does, in the
+// plan's sequence chunks as load-4bit applies them, and returns the MLX peak above what was
+// active before the model was loaded. On a GPU, MLX runs ahead of
 // the device and holds finished work's buffers until it catches up, so an unbounded peak
 // measures the queue, not the step: there the estimate is MLX's memory limit, as yai run
 // makes a recipe's limit, and the peak says whether the step fits in it.
-func (c budgetCase) measure(t testing.TB, dir string, est int64) int64 {
+func (c budgetCase) measure(t testing.TB, dir string, est int64, chunks memplan.Chunks) int64 {
 	t.Helper()
 	before := mlx.Memory().Active
 	if onGPU() {
@@ -217,6 +218,7 @@ func (c budgetCase) measure(t testing.TB, dir string, est int64) int64 {
 		t.Fatal(err)
 	}
 	defer m.Free()
+	m.SetSequenceChunks(chunks.Attention, chunks.FeedForward)
 	mlx.ResetPeakMemory()
 	tr, err := train.NewTrainer(m, lora.Config{Keys: c.loraKeys(), NumLayers: c.loraLayers, Rank: c.rank, Alpha: 16},
 		optim.DefaultConfig(), train.Options{GradCheckpoint: c.ckpt, LossChunk: c.lossChunk()})
@@ -293,7 +295,7 @@ func (c budgetCase) estimateAndMeasure(t testing.TB) (b memplan.Budget, got int6
 	if c.data && p.Decision.Budget.SeqLen != c.seq {
 		t.Fatalf("the budget's sequence is %d tokens; the data's widest batch makes %d", p.Decision.Budget.SeqLen, c.seq)
 	}
-	return *p.Decision.Budget, c.measure(t, modelDir, p.Decision.Budget.Peak()), p.Decision.Budget.Describe(p.Limit)
+	return *p.Decision.Budget, c.measure(t, modelDir, p.Decision.Budget.Peak(), p.Decision.Chunks), p.Decision.Budget.Describe(p.Limit)
 }
 
 // check holds the case's estimated peak to ±10% of MLX's. On a GPU, where the estimate is
