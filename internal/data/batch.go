@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // padMultiple: mlx-lm pads each batch to one plus a multiple of 32 tokens, so that the inputs
@@ -79,6 +80,10 @@ type Batches struct {
 	wg      sync.WaitGroup
 
 	peeked *Batch // received by Peek, served by the next Next
+
+	// truncationSaid: the truncation warning was logged (once per iterator: the data stage
+	// and the dry run list the long rows; a warning per batch only floods the log).
+	truncationSaid atomic.Bool
 
 	// where the consumer stands, for Position
 	epoch  int
@@ -358,8 +363,8 @@ func (it *Batches) build(rows []int) Batch {
 	for _, r := range rows {
 		longest = max(longest, len(it.dataset.Examples[r].Tokens))
 	}
-	if longest > maxSeq {
-		it.cfg.Logger.Warn("some sequences are longer than max_seq_length and will be truncated; consider pre-splitting the data",
+	if longest > maxSeq && !it.truncationSaid.Swap(true) {
+		it.cfg.Logger.Warn("some sequences are longer than max_seq_length and will be truncated; consider pre-splitting the data (said for the first such batch only)",
 			"dataset", it.dataset.Path, "max_seq_length", maxSeq, "longest", longest)
 	}
 	width := batchWidth(longest, maxSeq)
@@ -413,8 +418,8 @@ func (it *Batches) buildPacked(rows []int) Batch {
 		for _, e := range it.packs[r] {
 			ex := it.dataset.Examples[e]
 			n := min(len(ex.Tokens), maxSeq)
-			if len(ex.Tokens) > maxSeq {
-				it.cfg.Logger.Warn("a sequence is longer than max_seq_length and will be truncated; consider pre-splitting the data",
+			if len(ex.Tokens) > maxSeq && !it.truncationSaid.Swap(true) {
+				it.cfg.Logger.Warn("a sequence is longer than max_seq_length and will be truncated; consider pre-splitting the data (said for the first such batch only)",
 					"dataset", it.dataset.Path, "max_seq_length", maxSeq, "longest", len(ex.Tokens))
 			}
 			copy(b.Row(i)[at:], ex.Tokens[:n])

@@ -375,3 +375,26 @@ func TestSeekContinuesExactly(t *testing.T) {
 		t.Error("Seek accepted a position that is no permutation")
 	}
 }
+
+// A dataset whose every row is too long warns about truncation once per iterator, not once
+// per batch: a 1,000-step run over such rows would otherwise log a thousand copies.
+func TestTruncationIsSaidOnce(t *testing.T) {
+	for _, pack := range []bool{false, true} {
+		ds := &Dataset{Path: "mem", Examples: []Example{{Tokens: seq(100)}, {Tokens: seq(90)}, {Tokens: seq(120)}}}
+		var logs bytes.Buffer
+		it, err := NewBatches(ds, BatchConfig{BatchSize: 1, MaxSeqLength: 64, Loop: true, Pack: pack, Random: NewNumpyRandom(0),
+			Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 12 { // four epochs, every batch truncated
+			if _, ok := it.Next(); !ok {
+				t.Fatal("the looping iterator ended")
+			}
+		}
+		it.Close()
+		if n := strings.Count(logs.String(), "will be truncated"); n != 1 {
+			t.Errorf("pack %v: the truncation warning was logged %d times over 12 truncated batches, want once:\n%s", pack, n, logs.String())
+		}
+	}
+}
