@@ -63,6 +63,8 @@ func (t *Trainer) closure(kind string, prefix prefixMode) func(in []*mlx.Array) 
 		fn = t.finishFunc(true)
 	case "finish-accumulate":
 		fn = t.finishFunc(false)
+	case "prefix":
+		fn = func(in []*mlx.Array) []*mlx.Array { return []*mlx.Array{t.frozen(unpackBatch(in))} }
 	}
 	key := fmt.Sprintf("%s/%d/%d", kind, chunk, prefix)
 	if t.sched.GradCheckpoint && kind != "eval" {

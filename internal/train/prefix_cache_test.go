@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"math"
 	"math/rand"
 	"testing"
 
@@ -67,5 +68,62 @@ func TestPrefixCacheIsExact(t *testing.T) {
 		if live[2] != live[1] {
 			t.Errorf("cache %d: live arrays %d at epoch 2, %d at epoch 3", cache, live[1], live[2])
 		}
+	}
+}
+
+// SeparatePrefix evaluates the frozen prefix apart from the rest of the step and changes
+// nothing of what the step computes: the losses over three epochs of plain and packed
+// batches, updates and accumulation steps, equal the one-graph step's, and the live arrays
+// stay flat from epoch to epoch.
+func TestSeparatePrefixIsExact(t *testing.T) {
+	modelDir, _ := makeModel(t, "float32", 4, 64, 0)
+	m, err := model.Load(modelDir, model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	rng := rand.New(rand.NewSource(5))
+	var epoch []Batch
+	for i := range 4 {
+		b := randomBatch(rng, 2, 40)
+		if i == 3 {
+			b = packedBatch([]example{{tokens: b.Tokens[:20], offset: 3}, {tokens: b.Tokens[30:45]}}, 64)
+		}
+		epoch = append(epoch, b)
+	}
+	cfg := lora.Config{Keys: []string{"self_attn.q_proj"}, NumLayers: 2, Rank: 4, Scale: 2}
+	optCfg := optim.DefaultConfig()
+	optCfg.LearningRate = 1e-3
+	train := func(separate bool) (losses []float64, live []int64, traces int) {
+		tr, err := NewTrainer(m, cfg, optCfg, Options{GradAccumulation: 2, SeparatePrefix: separate, LossChunk: 32, GradCheckpoint: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		for range 3 {
+			live = append(live, mlx.LiveArrays())
+			for _, b := range epoch {
+				r, err := tr.Step(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				losses = append(losses, r.Loss)
+				traces = r.Traces
+			}
+		}
+		return losses, live, traces
+	}
+	want, _, oneGraph := train(false)
+	got, live, apart := train(true)
+	if apart <= oneGraph { // the prefix's own traces, one per batch shape
+		t.Errorf("%d traces with the prefix apart, %d in one graph: the prefix did not run apart", apart, oneGraph)
+	}
+	for i := range want {
+		if d := math.Abs(got[i]-want[i]) / math.Abs(want[i]); d > 1e-6 {
+			t.Errorf("step %d: loss %v with the prefix apart, %v in one graph (relative %.2g)", i+1, got[i], want[i], d)
+		}
+	}
+	if live[2] != live[1] {
+		t.Errorf("live arrays %d at epoch 2, %d at epoch 3", live[1], live[2])
 	}
 }

@@ -48,6 +48,13 @@ type Options struct {
 	// PrefixCache bounds the bytes of hidden states kept per batch at the first adapted
 	// block (see prefix_cache.go); 0 turns the cache off. Batches are cached by Batch.Key.
 	PrefixCache int64
+	// SeparatePrefix evaluates the frozen prefix (the embedding and the blocks before the
+	// first adapted one) on its own, to the end, before the rest of a whole-batch step. On a
+	// GPU MLX runs ahead of the device: the dequantized copies of the frozen blocks'
+	// products are freed only once the device has run them, so in one graph they were still
+	// alive when the backward allocated (seen as steps over the limit on an H100). Apart,
+	// they are gone before the backward starts. The losses are the same.
+	SeparatePrefix bool
 	// AllReduce, when set, makes updates data-parallel. It is given this process's gradient
 	// sums (gradients of the summed token losses), summed loss and token count, and returns
 	// their sums over every process (AllSumOver); the update applies the summed gradients
@@ -212,6 +219,12 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 			arrays = b.arrays(t.opts.LossChunk)
 			prefix = t.prefix.mode(b.Key, t.prefixBytes(b, arrays[0]))
 		}
+		var separate *mlx.Array // the frozen prefix, evaluated apart (SeparatePrefix)
+		if parts == nil && prefix == prefixNone && t.opts.SeparatePrefix && t.firstBlock > 0 {
+			separate = t.closure("prefix", prefixNone)(arrays)[0]
+			mlx.Eval(separate)
+			prefix = prefixUse
+		}
 		lr := t.opt.Config().LearningRateAt(t.updates)
 		params := t.adapters.Params()
 		in := slices.Clone(params)
@@ -250,7 +263,10 @@ func (t *Trainer) Step(b Batch) (StepResult, error) {
 				in = append(in, key)
 			}
 			in = append(in, arrays...)
-			if prefix == prefixUse {
+			switch {
+			case separate != nil:
+				in = append(in, separate)
+			case prefix == prefixUse:
 				in = append(in, t.prefix.entries[b.Key])
 			}
 			out = t.closure(kind, prefix)(in)

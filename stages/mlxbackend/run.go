@@ -119,6 +119,9 @@ func (r *Training) Trainer() (*train.Trainer, error) {
 		Seed:             uint64(r.info.Seed),
 		LossChunk:        step.LossChunk,
 		PrefixCache:      int64(step.PrefixCache),
+		// On a GPU the frozen blocks' dequantized copies, which MLX frees only once the
+		// device has run their products, must be gone before the backward allocates.
+		SeparatePrefix: r.info.Decision.Device.GPU() && r.info.Decision.Products != (memplan.Products{}),
 	}
 	if r.info.Ranks != nil && r.info.Ranks.World() > 1 {
 		ranks, ok := r.info.Ranks.(*Ranks)
