@@ -17,21 +17,11 @@ import (
 // run; epochs 2 and 3 start at the first adapted block and hold no more arrays than epoch 2
 // began with.
 func TestPrefixCacheIsExact(t *testing.T) {
-	modelDir, _ := makeModel(t, "float32", 4, 64, 0)
-	m, err := model.Load(modelDir, model.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := prefixModel(t)
 	defer m.Free()
-	rng := rand.New(rand.NewSource(12))
-	var epoch []Batch
-	for i := range 6 {
-		b := randomBatch(rng, 2, 50)
-		if i == 5 {
-			b = packedBatch([]example{{tokens: b.Tokens[:20], offset: 3}, {tokens: b.Tokens[30:45]}}, 64)
-		}
-		b.Key = fmt.Sprint(i)
-		epoch = append(epoch, b)
+	epoch := prefixEpoch(12, 6, 50)
+	for i := range epoch {
+		epoch[i].Key = fmt.Sprint(i)
 	}
 	cfg := lora.Config{Keys: []string{"self_attn.q_proj", "mlp.down_proj"}, NumLayers: 2, Rank: 4, Scale: 2}
 	optCfg := optim.DefaultConfig()
@@ -76,21 +66,9 @@ func TestPrefixCacheIsExact(t *testing.T) {
 // batches, updates and accumulation steps, equal the one-graph step's, and the live arrays
 // stay flat from epoch to epoch.
 func TestSeparatePrefixIsExact(t *testing.T) {
-	modelDir, _ := makeModel(t, "float32", 4, 64, 0)
-	m, err := model.Load(modelDir, model.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := prefixModel(t)
 	defer m.Free()
-	rng := rand.New(rand.NewSource(5))
-	var epoch []Batch
-	for i := range 4 {
-		b := randomBatch(rng, 2, 40)
-		if i == 3 {
-			b = packedBatch([]example{{tokens: b.Tokens[:20], offset: 3}, {tokens: b.Tokens[30:45]}}, 64)
-		}
-		epoch = append(epoch, b)
-	}
+	epoch := prefixEpoch(5, 4, 40)
 	cfg := lora.Config{Keys: []string{"self_attn.q_proj"}, NumLayers: 2, Rank: 4, Scale: 2}
 	optCfg := optim.DefaultConfig()
 	optCfg.LearningRate = 1e-3
@@ -126,4 +104,29 @@ func TestSeparatePrefixIsExact(t *testing.T) {
 	if live[2] != live[1] {
 		t.Errorf("live arrays %d at epoch 2, %d at epoch 3", live[1], live[2])
 	}
+}
+
+// prefixModel is the 4-block float32 test model the prefix tests train.
+func prefixModel(t *testing.T) *model.Model {
+	t.Helper()
+	modelDir, _ := makeModel(t, "float32", 4, 64, 0)
+	m, err := model.Load(modelDir, model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// prefixEpoch is n random batches of 2 rows of cols tokens, the last one packed instead.
+func prefixEpoch(seed int64, n, cols int) []Batch {
+	rng := rand.New(rand.NewSource(seed))
+	var epoch []Batch
+	for i := range n {
+		b := randomBatch(rng, 2, cols)
+		if i == n-1 {
+			b = packedBatch([]example{{tokens: b.Tokens[:20], offset: 3}, {tokens: b.Tokens[30:45]}}, 64)
+		}
+		epoch = append(epoch, b)
+	}
+	return epoch
 }
