@@ -56,7 +56,7 @@ func (t *Trainer) closure(kind string, prefix prefixMode) func(in []*mlx.Array) 
 	case "accumulate":
 		fn = t.stepFunc(false, chunk, prefix)
 	case "eval":
-		fn = t.evalFunc(chunk)
+		fn = t.evalFunc(chunk, prefix)
 	case "micro":
 		fn = t.microFunc(chunk)
 	case "finish-update":

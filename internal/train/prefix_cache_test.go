@@ -61,10 +61,10 @@ func TestPrefixCacheIsExact(t *testing.T) {
 	}
 }
 
-// SeparatePrefix evaluates the frozen prefix apart from the rest of the step and changes
-// nothing of what the step computes: the losses over three epochs of plain and packed
-// batches, updates and accumulation steps, equal the one-graph step's, and the live arrays
-// stay flat from epoch to epoch.
+// SeparatePrefix evaluates the frozen prefix apart from the rest of the step, and of the
+// evaluation, and changes nothing of what they compute: the losses over three epochs of plain
+// and packed batches, updates and accumulation steps, and the validation loss after each,
+// equal the one-graph step's, and the live arrays stay flat from epoch to epoch.
 func TestSeparatePrefixIsExact(t *testing.T) {
 	m := prefixModel(t)
 	defer m.Free()
@@ -88,6 +88,11 @@ func TestSeparatePrefixIsExact(t *testing.T) {
 				losses = append(losses, r.Loss)
 				traces = r.Traces
 			}
+			val, err := tr.Evaluate(epoch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			losses = append(losses, val)
 		}
 		return losses, live, traces
 	}
@@ -98,7 +103,7 @@ func TestSeparatePrefixIsExact(t *testing.T) {
 	}
 	for i := range want {
 		if d := math.Abs(got[i]-want[i]) / math.Abs(want[i]); d > 1e-6 {
-			t.Errorf("step %d: loss %v with the prefix apart, %v in one graph (relative %.2g)", i+1, got[i], want[i], d)
+			t.Errorf("loss %d (after each epoch's steps, its validation loss): %v with the prefix apart, %v in one graph (relative %.2g)", i+1, got[i], want[i], d)
 		}
 	}
 	if live[2] != live[1] {
