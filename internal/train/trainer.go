@@ -51,9 +51,9 @@ type Options struct {
 	// SeparatePrefix evaluates the frozen prefix (the embedding and the blocks before the
 	// first adapted one) on its own, to the end, before the rest of a whole-batch step. On a
 	// GPU MLX runs ahead of the device: the dequantized copies of the frozen blocks'
-	// products are freed only once the device has run them, so in one graph they were still
-	// alive when the backward allocated (seen as steps over the limit on an H100). Apart,
-	// they are gone before the backward starts. The losses are the same.
+	// products are freed only once the device has run them, so in one graph they can still
+	// be alive when the backward allocates (the likely cause of steps over the limit seen on
+	// an H100). Apart, they are gone before the backward starts. The losses are the same.
 	SeparatePrefix bool
 	// AllReduce, when set, makes updates data-parallel. It is given this process's gradient
 	// sums (gradients of the summed token losses), summed loss and token count, and returns
