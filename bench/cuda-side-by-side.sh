@@ -4,7 +4,8 @@
 # (rank 16 / scale 2 on q_proj of the last 4 blocks, batch 1, AdamW, gradient checkpointing),
 # at each max_seq_length of LENGTHS. Prints tokens/s after warm-up and MLX's peak for both.
 # Run through `go tool task bench:cuda`, which builds bin/yai against the CUDA wheel and makes
-# .venv-cuda (mlx-cuda and mlx-lm, pinned).
+# .venv-cuda (mlx-cuda and mlx-lm, pinned). Each side's first step compiles MLX's CUDA kernels
+# (yai's took 101 s on an H100), outside the timed steps: allow minutes per length.
 set -euo pipefail
 ITERS=${ITERS:-60}
 LENGTHS=${LENGTHS:-256 1024 2048}
