@@ -32,16 +32,7 @@ func TestPrefixCacheIsExact(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tr.Close()
-		for range 3 {
-			live = append(live, mlx.LiveArrays())
-			for _, b := range epoch {
-				r, err := tr.Step(b)
-				if err != nil {
-					t.Fatal(err)
-				}
-				losses = append(losses, r.Loss)
-			}
-		}
+		losses, live, _ = trainEpochs(t, tr, epoch, false)
 		return losses, tr.PrefixCacheBytes(), live
 	}
 	want, _, _ := train(0)
@@ -78,23 +69,7 @@ func TestSeparatePrefixIsExact(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tr.Close()
-		for range 3 {
-			live = append(live, mlx.LiveArrays())
-			for _, b := range epoch {
-				r, err := tr.Step(b)
-				if err != nil {
-					t.Fatal(err)
-				}
-				losses = append(losses, r.Loss)
-				traces = r.Traces
-			}
-			val, err := tr.Evaluate(epoch)
-			if err != nil {
-				t.Fatal(err)
-			}
-			losses = append(losses, val)
-		}
-		return losses, live, traces
+		return trainEpochs(t, tr, epoch, true)
 	}
 	want, _, oneGraph := train(false)
 	got, live, apart := train(true)
@@ -134,4 +109,30 @@ func prefixEpoch(seed int64, n, cols int) []Batch {
 		epoch = append(epoch, b)
 	}
 	return epoch
+}
+
+// trainEpochs trains three epochs of epoch and returns each step's loss (with validate, each
+// epoch's validation loss after its steps), the live arrays at each epoch's start and the
+// last step's trace count.
+func trainEpochs(t *testing.T, tr *Trainer, epoch []Batch, validate bool) (losses []float64, live []int64, traces int) {
+	t.Helper()
+	for range 3 {
+		live = append(live, mlx.LiveArrays())
+		for _, b := range epoch {
+			r, err := tr.Step(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			losses = append(losses, r.Loss)
+			traces = r.Traces
+		}
+		if validate {
+			val, err := tr.Evaluate(epoch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			losses = append(losses, val)
+		}
+	}
+	return losses, live, traces
 }
